@@ -1,0 +1,225 @@
+// Package config reads and validates hwauthd's configuration file
+// (/etc/hwauthd/hwauthd.toml). Every key has a default, so an empty or missing
+// file is a valid configuration; docs/config.md lists every key, and a test
+// keeps that page and Defaults in step.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where hwauthd looks for its configuration file.
+const DefaultPath = "/etc/hwauthd/hwauthd.toml"
+
+// Config is the whole configuration. Field tags are the TOML keys.
+type Config struct {
+	Daemon Daemon `toml:"daemon"`
+	Access Access `toml:"access"`
+	API    API    `toml:"api"`
+	PCSC   PCSC   `toml:"pcsc"`
+}
+
+// Daemon holds where hwauthd listens and keeps its state.
+type Daemon struct {
+	// Socket is the path of the API socket when not socket-activated.
+	Socket string `toml:"socket"`
+	// SocketMode is the octal file mode of a socket hwauthd creates itself.
+	SocketMode string `toml:"socket_mode"`
+	// StateDir holds the registry and virtual-card metadata.
+	StateDir string `toml:"state_dir"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `toml:"log_level"`
+}
+
+// Access names the groups whose members get more than a local user's rights.
+// Root always has every right.
+type Access struct {
+	// AdminGroup members may do everything (provisioning, unblocking, any
+	// user's registrations).
+	AdminGroup string `toml:"admin_group"`
+	// SignInGroup members (login managers, PAM helpers) may sign in on behalf
+	// of any user and see any user's sessions.
+	SignInGroup string `toml:"signin_group"`
+	// CardGroup members may verify PINs and sign with present cards.
+	CardGroup string `toml:"card_group"`
+}
+
+// API holds limits of the socket API.
+type API struct {
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// RequestTimeout bounds a request that waits for a device.
+	RequestTimeout Duration `toml:"request_timeout"`
+	// EventBuffer is how many events a slow watcher may fall behind before it
+	// is told and dropped.
+	EventBuffer int `toml:"event_buffer"`
+	// EventHistory is how many past events are kept so that a watcher can
+	// resume from a sequence number.
+	EventHistory int `toml:"event_history"`
+}
+
+// PCSC configures smart cards in PC/SC readers.
+type PCSC struct {
+	// Enabled turns the PC/SC backend on.
+	Enabled bool `toml:"enabled"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a duration such as "30s" or "2m".
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration (use e.g. \"30s\"): %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Defaults returns the configuration used for every key the file leaves out.
+func Defaults() Config {
+	return Config{
+		Daemon: Daemon{
+			Socket:     "/run/hwauthd/hwauthd.sock",
+			SocketMode: "0666",
+			StateDir:   "/var/lib/hwauthd",
+			LogLevel:   "info",
+		},
+		Access: Access{
+			AdminGroup:  "hwauth-admin",
+			SignInGroup: "hwauth-signin",
+			CardGroup:   "hwauth-card",
+		},
+		API: API{
+			MaxBodyBytes:   64 << 10,
+			RequestTimeout: Duration{30 * time.Second},
+			EventBuffer:    256,
+			EventHistory:   1024,
+		},
+		PCSC: PCSC{Enabled: true},
+	}
+}
+
+// Load reads path over the defaults and validates the result. A missing file
+// at the default path is not an error; a missing file named explicitly is.
+func Load(path string, explicit bool) (Config, error) {
+	cfg := Defaults()
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !explicit:
+		return cfg, cfg.Validate()
+	case err != nil:
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	if err := Parse(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes TOML text over cfg, refuses unknown keys and validates.
+func Parse(text []byte, cfg *Config) error {
+	md, err := toml.Decode(string(text), cfg)
+	if err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("unknown key(s): %s (see docs/config.md)", strings.Join(keys, ", "))
+	}
+	return cfg.Validate()
+}
+
+// Validate checks every value and reports each problem on its own line.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, args...)...))
+	}
+	if !filepath.IsAbs(c.Daemon.Socket) {
+		bad("daemon.socket", "must be an absolute path, got %q", c.Daemon.Socket)
+	}
+	if _, err := c.SocketFileMode(); err != nil {
+		bad("daemon.socket_mode", "%v", err)
+	}
+	if !filepath.IsAbs(c.Daemon.StateDir) {
+		bad("daemon.state_dir", "must be an absolute path, got %q", c.Daemon.StateDir)
+	}
+	switch c.Daemon.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("daemon.log_level", "must be debug, info, warn or error, got %q", c.Daemon.LogLevel)
+	}
+	if c.API.MaxBodyBytes < 1024 || c.API.MaxBodyBytes > 16<<20 {
+		bad("api.max_body_bytes", "must be between 1024 and 16777216, got %d", c.API.MaxBodyBytes)
+	}
+	if c.API.RequestTimeout.Duration < time.Second || c.API.RequestTimeout.Duration > 10*time.Minute {
+		bad("api.request_timeout", "must be between 1s and 10m, got %s", c.API.RequestTimeout)
+	}
+	if c.API.EventBuffer < 8 || c.API.EventBuffer > 1<<16 {
+		bad("api.event_buffer", "must be between 8 and 65536, got %d", c.API.EventBuffer)
+	}
+	if c.API.EventHistory < 0 || c.API.EventHistory > 1<<20 {
+		bad("api.event_history", "must be between 0 and 1048576, got %d", c.API.EventHistory)
+	}
+	return errors.Join(errs...)
+}
+
+// SocketFileMode parses Daemon.SocketMode.
+func (c Config) SocketFileMode() (os.FileMode, error) {
+	m, err := strconv.ParseUint(c.Daemon.SocketMode, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("must be an octal file mode such as \"0666\", got %q", c.Daemon.SocketMode)
+	}
+	return os.FileMode(m), nil
+}
+
+// GroupID resolves a group name from the configuration to its gid. An empty
+// name resolves to ok=false; a name that does not exist is not an error
+// either (the group may be created later) but is reported through ok=false so
+// the daemon can log it.
+func GroupID(name string) (gid uint32, ok bool) {
+	if name == "" {
+		return 0, false
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(g.Gid, 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(id), true
+}
+
+// Keys lists every key as "section.key", in file order. The man page and the
+// configuration reference are checked against it.
+func Keys() []string {
+	var keys []string
+	top := reflect.TypeOf(Config{})
+	for i := range top.NumField() {
+		sec := top.Field(i)
+		for j := range sec.Type.NumField() {
+			keys = append(keys, sec.Tag.Get("toml")+"."+sec.Type.Field(j).Tag.Get("toml"))
+		}
+	}
+	return keys
+}
