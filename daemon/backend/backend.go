@@ -1,0 +1,84 @@
+// Package backend is the contract between the daemon and its hardware
+// backends (PC/SC smart cards, TPM virtual cards, FIDO2 keys, PKCS#11
+// tokens). It holds only interfaces and plain types, so the daemon core builds
+// and tests without cgo while each backend lives in its own leaf package.
+//
+// A backend discovers devices and reports them to its Host; the daemon owns
+// the list of present authenticators, the events and the API. Each Device
+// serializes access to its hardware itself (one owner per device) and returns
+// errors wrapped in the classes of package hwerr.
+package backend
+
+import (
+	"context"
+
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// Backend discovers authenticators of one kind and keeps its Host informed.
+type Backend interface {
+	// Name is the backend's key in /v1/status ("pcsc", "tpm", "fido").
+	Name() string
+	// Run discovers devices and reports them to host until ctx ends. It
+	// returns nil when ctx ends and an error only when the backend cannot
+	// work at all; a service that comes and goes is reported through Status.
+	Run(ctx context.Context, host Host) error
+	// Status describes the backend's state for /v1/status.
+	Status() ipc.BackendStatus
+}
+
+// Host receives what a backend finds. Its methods are safe for concurrent use
+// and never block on clients.
+type Host interface {
+	// Attach adds a present device, replacing one with the same ID.
+	Attach(d Device)
+	// Detach removes a device that is gone.
+	Detach(id string)
+	// SetReader records a reader and its card's presence; a reader seen for
+	// the first time is announced as reader-added.
+	SetReader(r ipc.Reader)
+	// RemoveReader forgets a reader (reader-removed).
+	RemoveReader(name string)
+	// Publish emits an event that changes no state the host keeps, such as a
+	// card that was inserted but cannot be used.
+	Publish(e ipc.Event)
+}
+
+// Device is one present authenticator.
+type Device interface {
+	// Info describes the device as /v1/authenticators shows it, with the PIN
+	// state last seen.
+	Info() ipc.Authenticator
+	// PINState reads the PIN's retry counter without spending a try.
+	PINState(ctx context.Context) (ipc.PINState, error)
+	// VerifyPIN checks pin on the device. The device does not keep the
+	// security status afterwards.
+	VerifyPIN(ctx context.Context, pin []byte) error
+	// ChangePIN replaces the PIN.
+	ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error
+	// UnblockPIN resets the PIN's retry counter with the PUK and sets newPIN.
+	UnblockPIN(ctx context.Context, puk, newPIN []byte) error
+	// Sign signs a digest with one of the device's keys.
+	Sign(ctx context.Context, req SignRequest) ([]byte, error)
+}
+
+// SignRequest asks a device for a signature.
+type SignRequest struct {
+	// Key is the slot or key id ("9a").
+	Key string
+	// Algorithm is one of the API's names: ecdsa-sha256, ecdsa-sha384,
+	// rsa-pkcs1v15-sha256, rsa-pss-sha256.
+	Algorithm string
+	// Digest is the hash to sign.
+	Digest []byte
+	// PIN unlocks the key when it needs one; nil when the caller gave none.
+	PIN []byte
+}
+
+// Algorithms the API accepts for signing, with the digest length each needs.
+var Algorithms = map[string]int{
+	"ecdsa-sha256":        32,
+	"ecdsa-sha384":        48,
+	"rsa-pkcs1v15-sha256": 32,
+	"rsa-pss-sha256":      32,
+}
