@@ -118,11 +118,10 @@ func TestEncode(t *testing.T) {
 	if _, err := Append(nil, 0x53, make([]byte, MaxLength+1)); err == nil {
 		t.Error("Append of a 65536-byte value succeeded")
 	}
-	if got := Encode(0x7C, Encode(0x82), Encode(0x81, []byte{9})); !bytes.Equal(got, mustHex(t, "7C0582008101" + "09")) {
+	if got := Encode(0x7C, Encode(0x82), Encode(0x81, []byte{9})); !bytes.Equal(got, mustHex(t, "7C0582008101"+"09")) {
 		t.Errorf("nested Encode = %X", got)
 	}
 }
-
 
 // FuzzTLV checks that Parse never panics and that whatever it accepts
 // re-encodes to exactly the input (the parser accepts only canonical forms).
