@@ -1,0 +1,387 @@
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// VPCDDriver is the vpcd IFD handler that the private pcscd loads.
+const VPCDDriver = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+
+// vpcdPort is the TCP port of the first vpcd reader inside the private network
+// namespace; the second reader listens on vpcdPort+1. The namespace is ours
+// alone, so a fixed port cannot collide with another test binary.
+const vpcdPort = 0x8C7B
+
+// readerFriendlyName is the FRIENDLYNAME of the vpcd readers; pcscd names
+// them "Test PCD 00 00" and "Test PCD 00 01".
+const readerFriendlyName = "Test PCD"
+
+// pcscdStartTimeout bounds how long Start waits for pcscd to come up.
+const pcscdStartTimeout = 10 * time.Second
+
+// PCSC is a private pcscd with two vpcd readers, running in its own mount and
+// network namespaces. One instance serves a whole test binary (libpcsclite
+// reads PCSCLITE_CSOCK_NAME once per process); get it with PCSCD.
+//
+// Tests that call Kill and Start disturb every other user of the instance and
+// must not run in parallel with them.
+type PCSC struct {
+	dir  string // private temp dir: run/ (bound to /run/pcscd), conf/, pcscd.log
+	sock string
+
+	mu   sync.Mutex
+	proc *os.Process   // the running pcscd, nil when stopped
+	done <-chan struct{} // closed when proc has exited
+}
+
+var (
+	pcscOnce sync.Once
+	pcscInst *PCSC
+	pcscErr  error
+)
+
+// PCSCD returns the test binary's private pcscd, starting it on the first
+// call, and sets PCSCLITE_CSOCK_NAME in the process environment so that every
+// later SCardEstablishContext talks to it. It stops the test through Missing
+// when pcscd, vpcd, unshare or root are missing. Use Main in TestMain so the
+// instance is stopped when the tests end.
+func PCSCD(t testing.TB) *PCSC {
+	t.Helper()
+	RequireRoot(t)
+	RequireBinaries(t, "pcscd", "unshare", "nsenter", "ip")
+	RequireFiles(t, VPCDDriver)
+	pcscOnce.Do(func() {
+		pcscInst, pcscErr = newPCSC()
+		if pcscErr == nil {
+			AtExit(pcscInst.stop)
+		}
+	})
+	if pcscErr != nil {
+		t.Fatalf("start private pcscd: %v", pcscErr)
+	}
+	return pcscInst
+}
+
+func newPCSC() (*PCSC, error) {
+	dir, err := os.MkdirTemp("", "hwauthd-pcscd-")
+	if err != nil {
+		return nil, err
+	}
+	p := &PCSC{dir: dir, sock: filepath.Join(dir, "run", "pcscd.comm")}
+	if err := p.writeConfig(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	// Before any SCardEstablishContext of this process: libpcsclite reads it once.
+	if err := os.Setenv("PCSCLITE_CSOCK_NAME", p.sock); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := p.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *PCSC) writeConfig() error {
+	for _, d := range []string{"run", "conf"} {
+		if err := os.MkdirAll(filepath.Join(p.dir, d), 0o700); err != nil {
+			return err
+		}
+	}
+	conf := fmt.Sprintf("FRIENDLYNAME %q\nDEVICENAME /dev/null:0x%X\nLIBPATH %s\nCHANNELID 0x%X\n",
+		readerFriendlyName, vpcdPort, VPCDDriver, vpcdPort)
+	return os.WriteFile(filepath.Join(p.dir, "conf", "vpcd"), []byte(conf), 0o600)
+}
+
+// Start starts pcscd (again) on the same socket path and reader ports, in
+// fresh namespaces, and waits until its socket accepts and both vpcd readers
+// listen. It is a no-op when pcscd is running.
+func (p *PCSC) Start() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc != nil {
+		return nil
+	}
+	run := filepath.Join(p.dir, "run")
+	// A killed pcscd leaves its pid file and socket behind.
+	os.Remove(filepath.Join(run, "pcscd.pid"))
+	os.Remove(p.sock)
+	script := fmt.Sprintf("ip link set lo up && mount -t tmpfs tmpfs /run && mkdir /run/pcscd && "+
+		"mount --bind %s /run/pcscd && exec pcscd -f -c %s",
+		shellQuote(run), shellQuote(filepath.Join(p.dir, "conf")))
+	logf, err := os.OpenFile(filepath.Join(p.dir, "pcscd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command("unshare", "-m", "-n", "sh", "-c", script)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Pdeathsig kills pcscd if the test binary dies without running Main's
+	// cleanup (go test -timeout). It fires when the forking thread exits, so
+	// startLocked keeps that thread alive until pcscd exits.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	done, err := startLocked(cmd)
+	if err != nil {
+		return fmt.Errorf("start pcscd: %w", err)
+	}
+	p.proc, p.done = cmd.Process, done
+	if err := p.waitReadyLocked(); err != nil {
+		p.killLocked()
+		return err
+	}
+	return nil
+}
+
+// startLocked starts cmd from a goroutine locked to its OS thread and keeps
+// that goroutine (and so the thread that Pdeathsig watches) in cmd.Wait until
+// the process exits; the returned channel is closed then.
+func startLocked(cmd *exec.Cmd) (<-chan struct{}, error) {
+	errc := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			errc <- err
+			return
+		}
+		errc <- nil
+		_ = cmd.Wait() // killed on purpose; the log file has the rest
+		close(done)
+	}()
+	return done, <-errc
+}
+
+// waitReadyLocked waits, polling with a deadline because pcscd offers nothing
+// to wait on, until pcscd's socket accepts connections and both vpcd readers
+// listen in its network namespace.
+func (p *PCSC) waitReadyLocked() error {
+	deadline := time.NewTimer(pcscdStartTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if p.socketAccepts() && p.readersListen() {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("pcscd exited during start-up: %s", p.logTail())
+		case <-deadline.C:
+			return fmt.Errorf("pcscd not ready after %v: %s", pcscdStartTimeout, p.logTail())
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *PCSC) socketAccepts() bool {
+	c, err := net.Dial("unix", p.sock)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// readersListen reports whether both vpcd readers listen on their TCP ports,
+// read from /proc/PID/net/tcp, which shows pcscd's own network namespace.
+func (p *PCSC) readersListen() bool {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/tcp", p.proc.Pid))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	want := map[string]bool{
+		fmt.Sprintf(":%04X", vpcdPort):   false,
+		fmt.Sprintf(":%04X", vpcdPort+1): false,
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || fields[3] != "0A" { // 0A is TCP_LISTEN
+			continue
+		}
+		local := fields[1]
+		if i := strings.LastIndexByte(local, ':'); i >= 0 {
+			if _, ok := want[local[i:]]; ok {
+				want[local[i:]] = true
+			}
+		}
+	}
+	return want[fmt.Sprintf(":%04X", vpcdPort)] && want[fmt.Sprintf(":%04X", vpcdPort+1)]
+}
+
+func (p *PCSC) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, "pcscd.log"))
+	const max = 2000
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Kill sends SIGKILL to pcscd and waits until it has exited. Clients then see
+// SCARD_E_NO_SERVICE; Start brings it back.
+func (p *PCSC) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.killLocked()
+}
+
+func (p *PCSC) killLocked() {
+	if p.proc == nil {
+		return
+	}
+	_ = p.proc.Signal(syscall.SIGKILL)
+	<-p.done
+	p.proc, p.done = nil, nil
+}
+
+// stop kills pcscd and removes the private directory; Main calls it.
+func (p *PCSC) stop() {
+	p.Kill()
+	os.RemoveAll(p.dir)
+}
+
+// SocketPath returns the path of pcscd's client socket (PCSCLITE_CSOCK_NAME).
+func (p *PCSC) SocketPath() string { return p.sock }
+
+// Env returns the process environment with PCSCLITE_CSOCK_NAME pointing at
+// the private pcscd, for starting PC/SC clients.
+func (p *PCSC) Env() []string {
+	return append(os.Environ(), "PCSCLITE_CSOCK_NAME="+p.sock)
+}
+
+// ReaderName returns the PC/SC name of vpcd reader i (0 or 1).
+func (p *PCSC) ReaderName(i int) string {
+	return fmt.Sprintf("%s 00 %02d", readerFriendlyName, i)
+}
+
+// VPCDAddr returns the address ("127.0.0.1:PORT") that vpcd reader i listens
+// on inside the private network namespace; only DialReader and programs
+// started with NetnsCommand can reach it.
+func (p *PCSC) VPCDAddr(i int) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(vpcdPort+i))
+}
+
+// Command returns a command for a PC/SC client (opensc-tool, pkcs11-tool,
+// yubico-piv-tool) that talks to the private pcscd.
+func (p *PCSC) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = p.Env()
+	return cmd
+}
+
+// NetnsCommand returns a command that runs inside pcscd's private network
+// namespace (through nsenter), so that an emulated card program can connect
+// to VPCDAddr. It fails at Run when pcscd is not running.
+func (p *PCSC) NetnsCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
+	all := append([]string{"--net=" + p.netnsPath(), "--", name}, args...)
+	cmd := exec.CommandContext(ctx, "nsenter", all...)
+	cmd.Env = p.Env()
+	return cmd
+}
+
+func (p *PCSC) netnsPath() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.proc == nil {
+		return "/nonexistent/pcscd-not-running"
+	}
+	return fmt.Sprintf("/proc/%d/ns/net", p.proc.Pid)
+}
+
+// DialReader connects to vpcd reader i (0 or 1) inside pcscd's network
+// namespace: the card side of vpcd's protocol. Closing the connection removes
+// the card. The returned connection works from any goroutine.
+func (p *PCSC) DialReader(ctx context.Context, i int) (net.Conn, error) {
+	if i < 0 || i > 1 {
+		return nil, fmt.Errorf("dial reader %d: only readers 0 and 1 exist", i)
+	}
+	nsPath := p.netnsPath()
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		// The thread enters the namespace and is never unlocked, so it dies
+		// with this goroutine and no other goroutine runs in the namespace.
+		runtime.LockOSThread()
+		c, err := dialInNetns(ctx, nsPath, p.VPCDAddr(i))
+		res <- result{c, err}
+	}()
+	r := <-res
+	if r.err != nil {
+		return nil, fmt.Errorf("dial vpcd reader %d: %w", i, r.err)
+	}
+	return r.c, nil
+}
+
+func dialInNetns(ctx context.Context, nsPath, addr string) (net.Conn, error) {
+	fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", nsPath, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+		return nil, fmt.Errorf("setns: %w", err)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+var (
+	atExitMu sync.Mutex
+	atExit   []func()
+)
+
+// AtExit registers f to run once when the test binary's tests have finished
+// (from Main), after functions registered later. Starters of process-wide
+// stacks use it to stop them.
+func AtExit(f func()) {
+	atExitMu.Lock()
+	defer atExitMu.Unlock()
+	atExit = append(atExit, f)
+}
+
+// Main runs the tests of a test binary, then stops everything registered with
+// AtExit (the private pcscd among them) and exits with the tests' status. Use
+// it as: func TestMain(m *testing.M) { testenv.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	runAtExit()
+	os.Exit(code)
+}
+
+func runAtExit() {
+	atExitMu.Lock()
+	fs := atExit
+	atExit = nil
+	atExitMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+

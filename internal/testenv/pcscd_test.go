@@ -1,0 +1,140 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) { Main(m) }
+
+// testATR is a T=1 ATR that matches no real card driver.
+var testATR = []byte{0x3B, 0x80, 0x80, 0x01, 0x01}
+
+// serveATROnly is the smallest vpcd card: it answers GET ATR with testATR,
+// power and reset with nothing, and every APDU with 9000, until conn closes.
+func serveATROnly(conn net.Conn) {
+	for {
+		var hdr [2]byte
+		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+			return
+		}
+		msg := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+		if _, err := io.ReadFull(conn, msg); err != nil {
+			return
+		}
+		var out []byte
+		switch {
+		case len(msg) == 1 && msg[0] == 4:
+			out = testATR
+		case len(msg) == 1:
+			continue
+		default:
+			out = []byte{0x90, 0x00}
+		}
+		if _, err := conn.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(out))), out...)); err != nil {
+			return
+		}
+	}
+}
+
+func TestPCSCDReadersAndCard(t *testing.T) {
+	p := PCSCD(t)
+	if got := os.Getenv("PCSCLITE_CSOCK_NAME"); got != p.SocketPath() {
+		t.Fatalf("PCSCLITE_CSOCK_NAME = %q, want %q", got, p.SocketPath())
+	}
+	if PCSCD(t) != p {
+		t.Fatal("second PCSCD call returned another instance")
+	}
+	RequireBinaries(t, "opensc-tool")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	out := listReaders(ctx, t, p)
+	for i := range 2 {
+		if !strings.Contains(out, p.ReaderName(i)) {
+			t.Fatalf("opensc-tool -l does not list %q:\n%s", p.ReaderName(i), out)
+		}
+	}
+
+	conn, err := p.DialReader(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go serveATROnly(conn)
+	// opensc-tool -w returns on the insertion event, before its own -a would
+	// see the ATR, so wait and read in two runs.
+	if out, err := p.Command(ctx, "opensc-tool", "-r", "0", "-w", "-a").CombinedOutput(); err != nil {
+		t.Fatalf("opensc-tool -w: %v\n%s", err, out)
+	}
+	atr, err := p.Command(ctx, "opensc-tool", "-r", "0", "-a").CombinedOutput()
+	if err != nil {
+		t.Fatalf("opensc-tool -a: %v\n%s", err, atr)
+	}
+	if !bytes.Contains(bytes.ToLower(atr), []byte("3b:80:80:01:01")) {
+		t.Fatalf("ATR of the card in reader 0 = %q, want 3b:80:80:01:01", atr)
+	}
+}
+
+func listReaders(ctx context.Context, t *testing.T, p *PCSC) string {
+	t.Helper()
+	out, err := p.Command(ctx, "opensc-tool", "-l").CombinedOutput()
+	if err != nil {
+		t.Fatalf("opensc-tool -l: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+func TestPCSCDKillStart(t *testing.T) {
+	p := PCSCD(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	oldNS := p.netnsPath()
+	p.Kill()
+	if _, err := net.Dial("unix", p.SocketPath()); err == nil {
+		t.Fatal("pcscd socket still accepts after Kill")
+	}
+	if _, err := p.DialReader(ctx, 1); err == nil {
+		t.Fatal("DialReader succeeded while pcscd is down")
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if p.netnsPath() == oldNS {
+		t.Fatalf("restarted pcscd still uses %s", oldNS)
+	}
+	conn, err := p.DialReader(ctx, 1)
+	if err != nil {
+		t.Fatalf("DialReader after Start: %v", err)
+	}
+	conn.Close()
+}
+
+func TestNetnsCommandSeesReaders(t *testing.T) {
+	p := PCSCD(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Inside the namespace, /proc/net/tcp lists vpcd's listeners; outside
+	// (the test process's namespace) it need not.
+	out, err := p.NetnsCommand(ctx, "cat", "/proc/net/tcp").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), ":8C7B 00000000:0000 0A") {
+		t.Fatalf("vpcd listener not visible inside the namespace:\n%s", out)
+	}
+}
+
+func TestDialReaderRejectsBadIndex(t *testing.T) {
+	p := PCSCD(t)
+	if _, err := p.DialReader(context.Background(), 2); err == nil {
+		t.Fatal("DialReader(2) succeeded; only readers 0 and 1 exist")
+	}
+}
