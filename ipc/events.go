@@ -1,0 +1,43 @@
+package ipc
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event types of GET /v1/events (SPEC.md "The socket API").
+const (
+	EventReaderAdded         = "reader-added"
+	EventReaderRemoved       = "reader-removed"
+	EventCardInserted        = "card-inserted"
+	EventCardRemoved         = "card-removed"
+	EventKeyAttached         = "key-attached"
+	EventKeyDetached         = "key-detached"
+	EventPINBlocked          = "pin-blocked"
+	EventSessionStarted      = "session-started"
+	EventSessionEnded        = "session-ended"
+	EventRegistrationAdded   = "registration-added"
+	EventRegistrationRemoved = "registration-removed"
+	// EventSnapshotDone marks the end of the initial snapshot of a stream:
+	// the events before it describe what is present now, those after it are
+	// live.
+	EventSnapshotDone = "snapshot-done"
+	// EventDropped is the last event of a subscriber that fell behind; it
+	// resumes with ?since=<last seq> or starts over.
+	EventDropped = "dropped"
+)
+
+// Event is one line of the event stream. Seq increases by one per published
+// event; snapshot events carry Seq 0 (they describe state, not history), and
+// snapshot-done carries the Seq of the last published event, to resume from.
+type Event struct {
+	Seq           uint64          `json:"seq"`
+	Time          time.Time       `json:"time"`
+	Type          string          `json:"type"`
+	Reader        string          `json:"reader,omitempty"`
+	Authenticator string          `json:"authenticator,omitempty"`
+	User          string          `json:"user,omitempty"`
+	Session       string          `json:"session,omitempty"`
+	Reason        string          `json:"reason,omitempty"`
+	Data          json.RawMessage `json:"data,omitempty"`
+}

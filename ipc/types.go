@@ -1,0 +1,332 @@
+package ipc
+
+import "time"
+
+// Backend states in BackendStatus.State.
+const (
+	BackendUp       = "up"
+	BackendDown     = "down"
+	BackendAbsent   = "absent"
+	BackendDisabled = "disabled"
+)
+
+// Status is the answer of GET /v1/status.
+type Status struct {
+	Version       string                   `json:"version"`
+	UptimeSeconds int64                    `json:"uptime_seconds"`
+	Backends      map[string]BackendStatus `json:"backends"`
+}
+
+// BackendStatus is the state of one backend ("pcsc", "pkcs11", "tpm",
+// "fido2") in Status.
+type BackendStatus struct {
+	// State is BackendUp, BackendDown, BackendAbsent or BackendDisabled.
+	State string `json:"state"`
+	// Detail says why a backend is down, in words for people.
+	Detail string `json:"detail,omitempty"`
+	// Readers is the number of PC/SC readers (pcsc only).
+	Readers *int `json:"readers,omitempty"`
+	// Manufacturer is the TPM manufacturer (tpm only).
+	Manufacturer string `json:"manufacturer,omitempty"`
+	// Devices is the number of devices seen (fido2 keys, pkcs11 slots).
+	Devices *int `json:"devices,omitempty"`
+}
+
+// Reader is one PC/SC reader in GET /v1/readers.
+type Reader struct {
+	Name        string `json:"name"`
+	CardPresent bool   `json:"card_present"`
+	// ATR is the card's answer-to-reset in hex, when a card is present.
+	ATR string `json:"atr,omitempty"`
+}
+
+// ReadersResponse is the answer of GET /v1/readers.
+type ReadersResponse struct {
+	Readers []Reader `json:"readers"`
+}
+
+// Authenticator kinds.
+const (
+	KindSmartcard        = "smartcard"
+	KindVirtualSmartcard = "virtual-smartcard"
+	KindSecurityKey      = "security-key"
+)
+
+// Authenticator backends.
+const (
+	BackendPIV    = "piv"
+	BackendPKCS11 = "pkcs11"
+	BackendTPM    = "tpm"
+	BackendFIDO2  = "fido2"
+)
+
+// Authenticator is a present authenticator, in GET /v1/authenticators and
+// GET /v1/authenticators/{id}.
+type Authenticator struct {
+	ID      string   `json:"id"`
+	Kind    string   `json:"kind"`
+	Backend string   `json:"backend"`
+	Reader  string   `json:"reader,omitempty"`
+	Label   string   `json:"label"`
+	Serial  string   `json:"serial,omitempty"`
+	PIN     PINState `json:"pin"`
+	Keys    []Key    `json:"keys"`
+}
+
+// PINState is what is known of an authenticator's PIN. RetriesLeft is null
+// when the authenticator does not tell without a verification attempt.
+type PINState struct {
+	RetriesLeft *int `json:"retries_left"`
+	Blocked     bool `json:"blocked"`
+	Verified    bool `json:"verified"`
+}
+
+// Key is one key of an authenticator: ID is the PIV slot ("9a"), a PKCS#11
+// CKA_ID in hex, or "9a" for a virtual card's single key.
+type Key struct {
+	ID          string `json:"id"`
+	Algorithm   string `json:"algorithm"`
+	PublicKey   string `json:"public_key"`
+	Certificate string `json:"certificate,omitempty"`
+}
+
+// AuthenticatorsResponse is the answer of GET /v1/authenticators.
+type AuthenticatorsResponse struct {
+	Authenticators []Authenticator `json:"authenticators"`
+}
+
+// PINVerifyRequest is the body of POST /v1/authenticators/{id}/pin/verify.
+type PINVerifyRequest struct {
+	PIN Secret `json:"pin"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *PINVerifyRequest) Wipe() { r.PIN.Wipe() }
+
+// PINChangeRequest is the body of POST /v1/authenticators/{id}/pin/change.
+type PINChangeRequest struct {
+	PIN    Secret `json:"pin"`
+	NewPIN Secret `json:"new_pin"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *PINChangeRequest) Wipe() { r.PIN.Wipe(); r.NewPIN.Wipe() }
+
+// PINUnblockRequest is the body of POST /v1/authenticators/{id}/pin/unblock.
+type PINUnblockRequest struct {
+	PUK    Secret `json:"puk"`
+	NewPIN Secret `json:"new_pin"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *PINUnblockRequest) Wipe() { r.PUK.Wipe(); r.NewPIN.Wipe() }
+
+// PINResult is the answer of the PIN routes.
+type PINResult struct {
+	RetriesLeft *int `json:"retries_left"`
+	Blocked     bool `json:"blocked"`
+	Verified    bool `json:"verified"`
+}
+
+// Signature algorithms of SignRequest.Algorithm.
+const (
+	AlgECDSASHA256       = "ecdsa-sha256"
+	AlgECDSASHA384       = "ecdsa-sha384"
+	AlgRSAPKCS1v15SHA256 = "rsa-pkcs1v15-sha256"
+	AlgRSAPSSSHA256      = "rsa-pss-sha256"
+)
+
+// SignRequest is the body of POST /v1/authenticators/{id}/sign. Digest is
+// the hash to sign (base64 in JSON); PIN may be empty when it was verified
+// before.
+type SignRequest struct {
+	Key       string `json:"key"`
+	Algorithm string `json:"algorithm"`
+	Digest    []byte `json:"digest"`
+	PIN       Secret `json:"pin,omitempty"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *SignRequest) Wipe() { r.PIN.Wipe() }
+
+// SignResponse is the answer of the sign route; ECDSA signatures are ASN.1
+// DER.
+type SignResponse struct {
+	Signature []byte `json:"signature"`
+}
+
+// MakeCredentialRequest is the body of POST /v1/authenticators/{id}/credentials
+// (FIDO2 authenticatorMakeCredential, CTAP 2.1 §6.1).
+type MakeCredentialRequest struct {
+	RPID           string `json:"rp_id"`
+	UserID         []byte `json:"user_id"`
+	UserName       string `json:"user_name"`
+	ClientDataHash []byte `json:"client_data_hash"`
+	Algorithm      string `json:"algorithm,omitempty"`
+	ResidentKey    bool   `json:"resident_key,omitempty"`
+	PIN            Secret `json:"pin,omitempty"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *MakeCredentialRequest) Wipe() { r.PIN.Wipe() }
+
+// Credential is the answer of the credentials route.
+type Credential struct {
+	CredentialID []byte `json:"credential_id"`
+	PublicKey    string `json:"public_key"`
+	AuthData     []byte `json:"auth_data,omitempty"`
+	Attestation  []byte `json:"attestation,omitempty"`
+}
+
+// GetAssertionRequest is the body of POST /v1/authenticators/{id}/assertions
+// (FIDO2 authenticatorGetAssertion, CTAP 2.1 §6.2).
+type GetAssertionRequest struct {
+	RPID           string   `json:"rp_id"`
+	ClientDataHash []byte   `json:"client_data_hash"`
+	CredentialIDs  [][]byte `json:"credential_ids,omitempty"`
+	UserPresence   bool     `json:"user_presence"`
+	PIN            Secret   `json:"pin,omitempty"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *GetAssertionRequest) Wipe() { r.PIN.Wipe() }
+
+// Assertion is the answer of the assertions route.
+type Assertion struct {
+	CredentialID []byte `json:"credential_id"`
+	AuthData     []byte `json:"auth_data"`
+	Signature    []byte `json:"signature"`
+	UserID       []byte `json:"user_id,omitempty"`
+}
+
+// Virtual smart card key algorithms.
+const (
+	VSCAlgECCP256 = "ecc-p256"
+	VSCAlgECCP384 = "ecc-p384"
+	VSCAlgRSA2048 = "rsa-2048"
+)
+
+// VirtualSmartcardCreateRequest is the body of POST /v1/virtual-smartcards.
+// Algorithm defaults to VSCAlgECCP256.
+type VirtualSmartcardCreateRequest struct {
+	Label     string `json:"label"`
+	PIN       Secret `json:"pin"`
+	PUK       Secret `json:"puk"`
+	Algorithm string `json:"algorithm,omitempty"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *VirtualSmartcardCreateRequest) Wipe() { r.PIN.Wipe(); r.PUK.Wipe() }
+
+// VirtualSmartcard is a TPM virtual smart card provisioned on this device.
+type VirtualSmartcard struct {
+	ID          string `json:"id"`
+	Label       string `json:"label"`
+	Algorithm   string `json:"algorithm"`
+	PublicKey   string `json:"public_key"`
+	Certificate string `json:"certificate,omitempty"`
+	// Device identifies the TPM that holds the key (e.g. a hash of its
+	// endorsement key).
+	Device      string    `json:"device,omitempty"`
+	Attestation []byte    `json:"attestation,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// VirtualSmartcardsResponse lists virtual smart cards.
+type VirtualSmartcardsResponse struct {
+	VirtualSmartcards []VirtualSmartcard `json:"virtual_smartcards"`
+}
+
+// CSRRequest is the body of POST /v1/virtual-smartcards/{id}/csr.
+type CSRRequest struct {
+	Subject  string   `json:"subject"`
+	DNSNames []string `json:"dns_names,omitempty"`
+	Emails   []string `json:"emails,omitempty"`
+	UPN      string   `json:"upn,omitempty"`
+}
+
+// CSRResponse carries a PEM certificate signing request signed in the TPM.
+type CSRResponse struct {
+	CSR string `json:"csr"`
+}
+
+// CertificateImport is the body of PUT /v1/virtual-smartcards/{id}/certificate.
+type CertificateImport struct {
+	Certificate string `json:"certificate"`
+}
+
+// Registration binds a user to an authenticator.
+type Registration struct {
+	ID            string     `json:"id"`
+	User          string     `json:"user"`
+	Authenticator string     `json:"authenticator"`
+	Kind          string     `json:"kind"`
+	Backend       string     `json:"backend,omitempty"`
+	Label         string     `json:"label"`
+	Default       bool       `json:"default"`
+	Device        string     `json:"device,omitempty"`
+	PublicKey     string     `json:"public_key,omitempty"`
+	Certificate   string     `json:"certificate,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	LastUsedAt    *time.Time `json:"last_used_at,omitempty"`
+}
+
+// RegistrationsResponse is the answer of GET /v1/users/{user}/registrations.
+type RegistrationsResponse struct {
+	User          string         `json:"user"`
+	Default       string         `json:"default,omitempty"`
+	Limit         int            `json:"limit"`
+	Registrations []Registration `json:"registrations"`
+}
+
+// RegisterRequest is the body of POST /v1/users/{user}/registrations.
+type RegisterRequest struct {
+	Authenticator string `json:"authenticator"`
+	PIN           Secret `json:"pin"`
+	Label         string `json:"label,omitempty"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *RegisterRequest) Wipe() { r.PIN.Wipe() }
+
+// SetDefaultRequest is the body of PUT /v1/users/{user}/default.
+type SetDefaultRequest struct {
+	Registration string `json:"registration"`
+}
+
+// Session is a sign-in session.
+type Session struct {
+	ID            string    `json:"id"`
+	User          string    `json:"user"`
+	Authenticator string    `json:"authenticator"`
+	StartedAt     time.Time `json:"started_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// SessionsResponse is the answer of GET /v1/sessions.
+type SessionsResponse struct {
+	Sessions []Session `json:"sessions"`
+}
+
+// SignInRequest is the body of POST /v1/sign-in; Authenticator is optional
+// (the user's default or the only present one).
+type SignInRequest struct {
+	User          string `json:"user"`
+	PIN           Secret `json:"pin"`
+	Authenticator string `json:"authenticator,omitempty"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *SignInRequest) Wipe() { r.PIN.Wipe() }
+
+// SignInResponse is the answer of POST /v1/sign-in.
+type SignInResponse struct {
+	Session Session `json:"session"`
+}
+
+// ForgetResponse is the answer of POST /v1/users/{user}/forget.
+type ForgetResponse struct {
+	User string `json:"user"`
+	// Forgotten names what was deleted ("last_authenticator", "pin_state", ...).
+	Forgotten []string `json:"forgotten"`
+}
