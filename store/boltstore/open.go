@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -104,7 +105,10 @@ func openExisting(path string, opts Options) (*Store, error) {
 		// truncation. Stores are created whole by create().
 		return nil, fmt.Errorf("open store %s: %w: file is empty", path, store.ErrCorrupt)
 	}
-	db, err := openBolt(path, opts.LockTimeout)
+	if err := probe(path, opts.LockTimeout); err != nil {
+		return nil, err
+	}
+	db, err := openBolt(path, opts.LockTimeout, false)
 	if err != nil {
 		return nil, err
 	}
@@ -116,15 +120,31 @@ func openExisting(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// probe opens the file read-only, which reads only the meta pages, and
+// refuses a file shorter than its meta page says. A read-write open reads the
+// freelist page at once, and on a truncated file that page may lie past the
+// end of the file: reading it faults (SIGBUS) instead of failing.
+func probe(path string, timeout time.Duration) error {
+	db, err := openBolt(path, timeout, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s := &Store{db: db, path: path}
+	return db.View(s.checkSize)
+}
+
 // openBolt opens the bbolt file without creating it and classifies errors.
-func openBolt(path string, timeout time.Duration) (db *bolt.DB, err error) {
+func openBolt(path string, timeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
-		// bbolt may panic on some malformed files instead of erroring.
+		// bbolt may panic (or fault) on some malformed files instead of
+		// erroring; the file is then left open until the process ends.
 		if p := recover(); p != nil {
 			db, err = nil, fmt.Errorf("open store %s: %w: %v", path, store.ErrCorrupt, p)
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openNoCreate})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, OpenFile: openNoCreate, ReadOnly: readOnly})
 	switch {
 	case err == nil:
 		return db, nil
@@ -205,6 +225,7 @@ func initSchema(tx *bolt.Tx) error {
 // structure and the store's own indexes.
 func (s *Store) checkOpen(full bool) error {
 	return s.db.View(func(tx *bolt.Tx) (err error) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer func() {
 			if p := recover(); p != nil {
 				err = s.corrupt(fmt.Errorf("%v", p))
