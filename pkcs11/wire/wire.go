@@ -1,0 +1,226 @@
+// Package wire is the request/response protocol between hwauthd and its
+// PKCS#11 helper process (cmd/hwauthd-pkcs11). Modules are loaded only in the
+// helper, so a module that crashes or hangs takes down the helper, never the
+// daemon.
+//
+// Every message is a frame: a 4-byte big-endian length followed by that many
+// bytes of JSON (one Request or one Response). Responses carry the ID of the
+// request they answer; a Response with ID 0 and a non-empty Event is sent by
+// the helper on its own (a slot event).
+//
+// PINs cross this channel: it is a socketpair private to the two processes.
+// Writers zero the encoded frame after sending it and readers zero the frame
+// after decoding it; holders zero the decoded PIN slices after use.
+package wire
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxFrame is the largest frame either side accepts. A token with many
+// certificates stays far below it.
+const MaxFrame = 4 << 20
+
+// Operations of Request.Op.
+const (
+	// OpLoad loads and initializes Request.Modules (C_Initialize); it is the
+	// first request a helper receives.
+	OpLoad = "load"
+	// OpList lists the present tokens of every loaded module with their
+	// certificates and public keys.
+	OpList = "list"
+	// OpTokenInfo reads one token's flags (C_GetTokenInfo) without a login.
+	OpTokenInfo = "tokeninfo"
+	// OpLogin verifies the PIN with C_Login and logs out again.
+	OpLogin = "login"
+	// OpSetPIN changes the user PIN (C_SetPIN).
+	OpSetPIN = "setpin"
+	// OpUnblock logs in as security officer with the PUK and sets a new user
+	// PIN (C_Login(CKU_SO) + C_InitPIN).
+	OpUnblock = "unblock"
+	// OpSign signs Request.Digest with a key (C_SignInit + C_Sign).
+	OpSign = "sign"
+)
+
+// EventSlot is Response.Event for a slot event (C_WaitForSlotEvent
+// returned): the daemon should list the tokens again.
+const EventSlot = "slot"
+
+// TokenRef names a token: the module that reaches it, the slot it is in, and
+// its serial number, so that a token swapped in the same slot is not
+// mistaken for the one the daemon knows.
+type TokenRef struct {
+	Module string `json:"module"`
+	Slot   uint   `json:"slot"`
+	Serial string `json:"serial"`
+}
+
+// Request is one call from the daemon to the helper.
+type Request struct {
+	ID      uint64    `json:"id"`
+	Op      string    `json:"op"`
+	Modules []string  `json:"modules,omitempty"`
+	Token   *TokenRef `json:"token,omitempty"`
+	// KeyID is the key's CKA_ID.
+	KeyID []byte `json:"key_id,omitempty"`
+	// Algorithm is one of the API's signing algorithms (ecdsa-sha256, …).
+	Algorithm string `json:"algorithm,omitempty"`
+	Digest    []byte `json:"digest,omitempty"`
+	// PIN is the user PIN (OpLogin, OpSetPIN, OpSign) or the PUK (OpUnblock).
+	PIN []byte `json:"pin,omitempty"`
+	// NewPIN is the new user PIN (OpSetPIN, OpUnblock).
+	NewPIN []byte `json:"new_pin,omitempty"`
+}
+
+// Wipe zeroes the secrets the request holds.
+func (r *Request) Wipe() {
+	clear(r.PIN)
+	clear(r.NewPIN)
+}
+
+// Response is the helper's answer to one Request, or an event (ID 0).
+type Response struct {
+	ID    uint64 `json:"id"`
+	Event string `json:"event,omitempty"`
+	// Module names the module of an event.
+	Module string `json:"module,omitempty"`
+	Error  *Error `json:"error,omitempty"`
+	// Modules answers OpLoad.
+	Modules []ModuleStatus `json:"modules,omitempty"`
+	// Tokens answers OpList.
+	Tokens []Token `json:"tokens,omitempty"`
+	// Flags answers OpTokenInfo: the token's CK_TOKEN_INFO flags.
+	Flags uint `json:"flags,omitempty"`
+	// Signature answers OpSign (ECDSA in ASN.1 DER).
+	Signature []byte `json:"signature,omitempty"`
+}
+
+// ModuleStatus reports how loading one module went.
+type ModuleStatus struct {
+	Path string `json:"path"`
+	// Error is empty when the module loaded and initialized.
+	Error string `json:"error,omitempty"`
+	// Library is the module's library description and version.
+	Library string `json:"library,omitempty"`
+	// Events is true when the module supports blocking C_WaitForSlotEvent.
+	Events bool `json:"events,omitempty"`
+}
+
+// Token is one present token (PKCS#11 v2.40 §5.5 CK_SLOT_INFO and
+// CK_TOKEN_INFO) with the keys found on it.
+type Token struct {
+	Module string `json:"module"`
+	Slot   uint   `json:"slot"`
+	// SlotDescription is CK_SLOT_INFO.slotDescription; OpenSC puts the PC/SC
+	// reader name there.
+	SlotDescription string `json:"slot_description"`
+	SlotFlags       uint   `json:"slot_flags"`
+	Label           string `json:"label"`
+	Manufacturer    string `json:"manufacturer"`
+	Model           string `json:"model"`
+	Serial          string `json:"serial"`
+	Flags           uint   `json:"flags"`
+	Keys            []Key  `json:"keys,omitempty"`
+}
+
+// Ref returns the reference that names the token in requests.
+func (t *Token) Ref() *TokenRef {
+	return &TokenRef{Module: t.Module, Slot: t.Slot, Serial: t.Serial}
+}
+
+// Key is a key pair on a token, found through its public key object or its
+// certificate (private keys are often hidden until login).
+type Key struct {
+	ID    []byte `json:"id"`
+	Label string `json:"label,omitempty"`
+	// Algorithm is the key's type: ecc-p256, ecc-p384 or rsa-2048 (and other
+	// rsa-N sizes).
+	Algorithm string `json:"algorithm"`
+	// PublicKey is the PKIX (SubjectPublicKeyInfo) DER encoding.
+	PublicKey []byte `json:"public_key"`
+	// Certificate is the X.509 DER certificate with the same CKA_ID, if any.
+	Certificate []byte `json:"certificate,omitempty"`
+}
+
+// errFrameTooLarge is returned for a frame over MaxFrame.
+var errFrameTooLarge = errors.New("frame too large")
+
+// WriteFrame writes msg as one frame and zeroes the encoded bytes afterwards
+// (they may hold a PIN).
+func WriteFrame(w io.Writer, msg any) error {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	defer clear(body)
+	if len(body) > MaxFrame {
+		return errFrameTooLarge
+	}
+	buf := make([]byte, 4+len(body))
+	defer clear(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(body)))
+	copy(buf[4:], body)
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// ReadFrame reads one frame's body. The caller zeroes it after decoding.
+func ReadFrame(r io.Reader) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxFrame {
+		return nil, errFrameTooLarge
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		clear(body)
+		return nil, fmt.Errorf("read frame: %w", io.ErrUnexpectedEOF)
+	}
+	return body, nil
+}
+
+// ReadRequest reads and decodes one Request; the caller wipes it after use.
+func ReadRequest(r io.Reader) (*Request, error) {
+	body, err := ReadFrame(r)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(body)
+	var req Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		req.Wipe()
+		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	return &req, nil
+}
+
+// ReadResponse reads and decodes one Response. It is the daemon's parser of
+// the helper's bytes (fuzzed by FuzzReadResponse).
+func ReadResponse(r io.Reader) (*Response, error) {
+	body, err := ReadFrame(r)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeResponse(body)
+}
+
+// DecodeResponse decodes one frame body into a Response and checks it.
+func DecodeResponse(body []byte) (*Response, error) {
+	var resp Response
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, fmt.Errorf("decode response: %w", err)
+	}
+	if resp.ID == 0 && resp.Event == "" {
+		return nil, errors.New("decode response: neither an answer nor an event")
+	}
+	return &resp, nil
+}

@@ -1,0 +1,112 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+)
+
+func TestRequestRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	in := Request{ID: 7, Op: OpSign, Token: &TokenRef{Module: "/m.so", Slot: 3, Serial: "abc"},
+		KeyID: []byte{1}, Algorithm: "ecdsa-sha256", Digest: make([]byte, 32), PIN: []byte("1234")}
+	if err := WriteFrame(&buf, &in); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ReadRequest(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != 7 || out.Op != OpSign || *out.Token != *in.Token || string(out.PIN) != "1234" || len(out.Digest) != 32 {
+		t.Errorf("round trip: %+v", out)
+	}
+	out.Wipe()
+	if !bytes.Equal(out.PIN, make([]byte, 4)) {
+		t.Error("Wipe left the PIN")
+	}
+}
+
+func TestResponseRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	in := Response{ID: 9, Tokens: []Token{{Module: "/m.so", Slot: 1, Label: "t", Keys: []Key{{ID: []byte{1}, Algorithm: "ecc-p256"}}}}}
+	if err := WriteFrame(&buf, &in); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ReadResponse(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.ID != 9 || len(out.Tokens) != 1 || out.Tokens[0].Keys[0].Algorithm != "ecc-p256" {
+		t.Errorf("round trip: %+v", out)
+	}
+}
+
+func TestReadFrameLimits(t *testing.T) {
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], MaxFrame+1)
+	if _, err := ReadFrame(bytes.NewReader(hdr[:])); !errors.Is(err, errFrameTooLarge) {
+		t.Errorf("oversized frame: %v", err)
+	}
+	binary.BigEndian.PutUint32(hdr[:], 10)
+	if _, err := ReadFrame(bytes.NewReader(append(hdr[:], 'x'))); err == nil {
+		t.Error("truncated frame accepted")
+	}
+	if _, err := DecodeResponse([]byte(`{"id":0}`)); err == nil {
+		t.Error("response without id or event accepted")
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	for name, class := range classes {
+		err := EncodeError(errorf(class)).Err()
+		if !errors.Is(err, class) {
+			t.Errorf("%s: decoded %v is not its class", name, err)
+		}
+	}
+	err := EncodeError(&hwerr.PINIncorrect{What: "PUK", RetriesLeft: 1}).Err()
+	var pi *hwerr.PINIncorrect
+	if !errors.As(err, &pi) || pi.RetriesLeft != 1 || pi.What != "PUK" {
+		t.Errorf("PINIncorrect: %v", err)
+	}
+	if err := EncodeError(errors.New("odd")).Err(); !errors.Is(err, hwerr.ErrProtocol) {
+		t.Errorf("unclassed error: %v", err)
+	}
+	if err := (&Error{Class: "nonsense"}).Err(); !errors.Is(err, hwerr.ErrProtocol) {
+		t.Errorf("unknown class: %v", err)
+	}
+}
+
+func errorf(class error) error { return errors.Join(errors.New("op"), class) }
+
+func FuzzDecodeResponse(f *testing.F) {
+	f.Add([]byte(`{"id":1,"tokens":[{"module":"/m.so","slot":1,"keys":[{"id":"AQ==","algorithm":"ecc-p256"}]}]}`))
+	f.Add([]byte(`{"id":0,"event":"slot","module":"/m.so"}`))
+	f.Add([]byte(`{"id":2,"error":{"class":"pin_incorrect","retries_left":1}}`))
+	f.Add([]byte(`{"id":3,"signature":"MEUCIQ=="}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		resp, err := DecodeResponse(body)
+		if err != nil {
+			return
+		}
+		if resp.ID == 0 && resp.Event == "" {
+			t.Fatal("accepted a response that is neither answer nor event")
+		}
+		if resp.Error != nil && resp.Error.Err() == nil {
+			t.Fatal("error decoded to nil")
+		}
+	})
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 2, '{', '}'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		body, err := ReadFrame(bytes.NewReader(in))
+		if err == nil && len(body) != int(binary.BigEndian.Uint32(in)) {
+			t.Fatal("body length differs from header")
+		}
+	})
+}
