@@ -1,0 +1,41 @@
+package tpm
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+)
+
+// errAuthFailed marks a TPM authorization failure (TPM_RC_AUTH_FAIL or
+// TPM_RC_BAD_AUTH): the PIN- or PUK-derived authValue was wrong. The PIN
+// logic turns it into *hwerr.PINIncorrect; it never leaves the package.
+var errAuthFailed = errors.New("authorization failed")
+
+// lockoutMessage is what a TPM_RC_LOCKOUT says to the person.
+const lockoutMessage = "the TPM is locked out after too many wrong PINs on this device; wait or ask IT to clear it"
+
+// classify decodes a TPM response code into the hwerr classes (TPM 2.0 Part 2
+// §6.6). Errors that are already classified (transport, context) pass through.
+func classify(err error) error {
+	var rc tpm2.TPMRC
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tpm2.TPMRCLockout):
+		return fmt.Errorf("%s: %w", lockoutMessage, hwerr.ErrLockout)
+	case errors.Is(err, tpm2.TPMRCAuthFail), errors.Is(err, tpm2.TPMRCBadAuth):
+		return errAuthFailed
+	case errors.Is(err, tpm2.TPMRCObjectMemory), errors.Is(err, tpm2.TPMRCSessionMemory),
+		errors.Is(err, tpm2.TPMRCRetry), errors.Is(err, tpm2.TPMRCYielded), errors.Is(err, tpm2.TPMRCTesting):
+		return fmt.Errorf("%w: %v", hwerr.ErrBusy, err)
+	case errors.Is(err, tpm2.TPMRCNVSpace), errors.Is(err, tpm2.TPMRCNVRate):
+		return fmt.Errorf("%w: %v", hwerr.ErrLimit, err)
+	case errors.As(err, &rc):
+		return fmt.Errorf("%w: %v", hwerr.ErrProtocol, err)
+	default:
+		return err
+	}
+}

@@ -1,0 +1,174 @@
+package tpm
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/hwauthd/hwauthd/internal/testenv"
+)
+
+const (
+	testPIN = "123456"
+	testPUK = "87654321"
+)
+
+// testCtx returns a context that ends with the test or after a minute.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// openSim opens the engine on a running swtpm with a DA policy lenient
+// enough for tests that try many wrong PINs.
+func openSim(t testing.TB, s *testenv.SWTPMInstance, p Policy) *TPM {
+	t.Helper()
+	tp, err := Open(testCtx(t), Config{Simulator: s.Addr(), Policy: p})
+	if err != nil {
+		t.Fatalf("open TPM at %s: %v", s.Addr(), err)
+	}
+	t.Cleanup(func() { tp.Close() })
+	setDA(t, tp, 1000, 1, 1)
+	return tp
+}
+
+// newSim starts a private swtpm and opens the engine on it.
+func newSim(t testing.TB) (*testenv.SWTPMInstance, *TPM) {
+	t.Helper()
+	s := testenv.SWTPM(t)
+	return s, openSim(t, s, Policy{})
+}
+
+// setDA sends TPM2_DictionaryAttackParameters (TPM 2.0 Part 3 §25.3) with
+// the (empty) lockout authorization. go-tpm v0.9.8 has no struct for it.
+func setDA(t testing.TB, tp *TPM, maxTries, recovery, lockoutRecovery uint32) {
+	t.Helper()
+	cmd := binary.BigEndian.AppendUint16(nil, uint16(tpm2.TPMSTSessions))
+	cmd = binary.BigEndian.AppendUint32(cmd, 0) // size, patched below
+	cmd = binary.BigEndian.AppendUint32(cmd, uint32(tpm2.TPMCCDictionaryAttackParameters))
+	cmd = binary.BigEndian.AppendUint32(cmd, uint32(tpm2.TPMRHLockout))
+	cmd = binary.BigEndian.AppendUint32(cmd, 9) // authorization area size
+	cmd = binary.BigEndian.AppendUint32(cmd, uint32(tpm2.TPMRSPW))
+	cmd = append(cmd, 0, 0, 0, 0, 0) // empty nonce, attributes, empty password
+	for _, v := range []uint32{maxTries, recovery, lockoutRecovery} {
+		cmd = binary.BigEndian.AppendUint32(cmd, v)
+	}
+	binary.BigEndian.PutUint32(cmd[2:], uint32(len(cmd)))
+	if err := tp.lock(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer tp.unlock()
+	rsp, err := tp.tr.Send(cmd)
+	if err != nil {
+		t.Fatalf("DictionaryAttackParameters: %v", err)
+	}
+	if rc := responseCode(rsp); rc != 0 {
+		t.Fatalf("DictionaryAttackParameters: %v", rc)
+	}
+}
+
+// store is the daemon's store as the engine sees it: it records every save
+// (as JSON, as the daemon would persist it) and can be told to fail.
+type store struct {
+	mu    sync.Mutex
+	saves []Card
+	fail  error
+}
+
+func (s *store) save(c *Card) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	var cp Card
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return err
+	}
+	s.saves = append(s.saves, cp)
+	return nil
+}
+
+func (s *store) last(t testing.TB) Card {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.saves) == 0 {
+		t.Fatal("nothing saved")
+	}
+	return s.saves[len(s.saves)-1]
+}
+
+// createCard creates a card with testPIN and testPUK.
+func createCard(t testing.TB, tp *TPM, alg string) *Card {
+	t.Helper()
+	c, _, err := tp.CreateCard(testCtx(t), CreateOptions{
+		Label: "test", PIN: []byte(testPIN), PUK: []byte(testPUK), Algorithm: alg,
+	})
+	if err != nil {
+		t.Fatalf("CreateCard(%s): %v", alg, err)
+	}
+	return c
+}
+
+// cardKey parses the card's PKIX public key.
+func cardKey(t testing.TB, c *Card) crypto.PublicKey {
+	t.Helper()
+	pub, err := x509.ParsePKIXPublicKey(c.PublicKey)
+	if err != nil {
+		t.Fatalf("card public key: %v", err)
+	}
+	return pub
+}
+
+// signAndVerify signs a fresh digest with pin and verifies the signature
+// with pub (PKCS #1 v1.5 for RSA, ASN.1 ECDSA otherwise).
+func signAndVerify(t testing.TB, tp *TPM, c *Card, pin string, pub crypto.PublicKey) {
+	t.Helper()
+	var st store
+	digest := sha256.Sum256([]byte(time.Now().String()))
+	sig, err := tp.Sign(testCtx(t), c, []byte(pin), st.save, digest[:], crypto.SHA256)
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	if err := verify(pub, digest[:], sig, crypto.SHA256); err != nil {
+		t.Fatalf("signature does not verify: %v", err)
+	}
+}
+
+func verify(pub crypto.PublicKey, digest, sig []byte, opts crypto.SignerOpts) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(k, digest, sig) {
+			return errBadSig
+		}
+		return nil
+	case *rsa.PublicKey:
+		if pss, ok := opts.(*rsa.PSSOptions); ok {
+			return rsa.VerifyPSS(k, pss.Hash, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
+		}
+		return rsa.VerifyPKCS1v15(k, opts.HashFunc(), digest, sig)
+	}
+	return errBadSig
+}
+
+type sigError string
+
+func (e sigError) Error() string { return string(e) }
+
+const errBadSig = sigError("bad signature")

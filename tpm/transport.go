@@ -1,0 +1,57 @@
+package tpm
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+)
+
+// maxRetries bounds how often one command is resent after a TPM warning
+// that asks for it (TPM_RC_RETRY, TPM_RC_YIELDED, TPM_RC_TESTING).
+const maxRetries = 20
+
+// retryTransport resends a command the TPM answered with TPM_RC_RETRY,
+// TPM_RC_YIELDED or TPM_RC_TESTING (TPM 2.0 Part 2 §6.6.3: the command was
+// not executed and may be resent unchanged, sessions included), a bounded
+// number of times, and stops between tries when the operation's context
+// has ended. ctx is set by (*TPM).lock for the operation holding the lock.
+type retryTransport struct {
+	inner transport.TPM
+	ctx   context.Context
+}
+
+// Send implements transport.TPM.
+func (r *retryTransport) Send(cmd []byte) ([]byte, error) {
+	for try := 0; ; try++ {
+		if r.ctx != nil {
+			if err := r.ctx.Err(); err != nil {
+				return nil, fmt.Errorf("%w: %v", hwerr.ErrCanceled, err)
+			}
+		}
+		rsp, err := r.inner.Send(cmd)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", hwerr.ErrUnavailable, err)
+		}
+		if try >= maxRetries || !retryable(responseCode(rsp)) {
+			return rsp, nil
+		}
+	}
+}
+
+// responseCode reads the response code from a response header (tag, size,
+// code; TPM 2.0 Part 1 §18.8), or 0 for a response too short to have one.
+func responseCode(rsp []byte) tpm2.TPMRC {
+	if len(rsp) < 10 {
+		return 0
+	}
+	return tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10]))
+}
+
+func retryable(rc tpm2.TPMRC) bool {
+	return rc == tpm2.TPMRCRetry || rc == tpm2.TPMRCYielded || rc == tpm2.TPMRCTesting
+}
