@@ -1,0 +1,265 @@
+package pcsc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ebfe/scard"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+)
+
+// Card is a shared-mode connection to the card in one reader, with its own
+// PC/SC context (an SCARDCONTEXT must not be shared across goroutines). Its
+// methods may be called from any goroutine; calls on the handle are
+// serialized.
+//
+// PC/SC has no way to cancel SCardTransmit: Transmit returns when the card
+// answers or is pulled, whatever its ctx says. Transaction's wait for another
+// application's transaction does honour ctx.
+type Card struct {
+	reader string
+	// mu orders Close against the release of sem; see unlock.
+	mu sync.Mutex
+	// sem guards the fields below and every C call on handle; it is a channel
+	// so that waiting for it can end with a ctx.
+	sem    chan struct{}
+	sctx   *scard.Context
+	handle *scard.Card
+	atr    []byte // guarded by mu
+	closed bool // Close was called; guarded by mu, and the holder of sem releases
+	gone   bool // handle and sctx are released
+}
+
+// Connect opens a shared-mode connection (T=0 or T=1) to the card in reader.
+// It fails with hwerr.ErrRemoved when the reader has no card or does not
+// exist, hwerr.ErrUnavailable when pcscd is not running and hwerr.ErrBusy
+// when another application holds the card exclusively.
+func Connect(ctx context.Context, reader string) (*Card, error) {
+	if err := ctxErr(ctx, "connect"); err != nil {
+		return nil, err
+	}
+	sctx, err := scard.EstablishContext()
+	if err != nil {
+		return nil, wrapErr("connect: establish context", err)
+	}
+	h, err := sctx.Connect(reader, scard.ShareShared, scard.ProtocolAny)
+	if err != nil {
+		_ = sctx.Release()
+		return nil, wrapErr(fmt.Sprintf("connect to %q", reader), err)
+	}
+	c := &Card{reader: reader, sem: make(chan struct{}, 1), sctx: sctx, handle: h}
+	if err := c.readATRLocked(); err != nil {
+		c.releaseHandleLocked()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Reader returns the name of the reader the card is in.
+func (c *Card) Reader() string { return c.reader }
+
+// ATR returns the card's answer to reset, as read at Connect or the last Reset.
+func (c *Card) ATR() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.atr)
+}
+
+// Transmit sends one raw command APDU and returns the response APDU with its
+// status word. The card's answer is not interpreted here. It cannot be
+// cancelled once sent (see Card); it fails with hwerr.ErrRemoved when the card
+// is pulled meanwhile and with ErrCardReset when another application reset it.
+func (c *Card) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
+	if err := c.lock(ctx, "transmit"); err != nil {
+		return nil, err
+	}
+	defer c.unlock()
+	resp, err := c.handle.Transmit(apdu)
+	if err != nil {
+		return nil, c.failureLocked("transmit", err)
+	}
+	return resp, nil
+}
+
+// Transaction runs fn inside a PC/SC transaction (SCardBeginTransaction), so
+// that no other application's commands interleave with fn's; the transaction
+// ends with SCARD_LEAVE_CARD. Waiting for another application's transaction
+// ends with hwerr.ErrBusy when ctx ends first. fn uses the Card's own methods.
+func (c *Card) Transaction(ctx context.Context, fn func() error) error {
+	if err := c.beginTransaction(ctx); err != nil {
+		return err
+	}
+	fnErr := fn()
+	if err := c.endTransaction(); err != nil && fnErr == nil {
+		return err
+	}
+	return fnErr
+}
+
+// beginTransaction calls SCardBeginTransaction, which pcsc-lite keeps
+// retrying while another handle holds the card and which no PC/SC call
+// interrupts. It runs on its own goroutine; if ctx ends first the goroutine
+// keeps the handle until the wait is over and then ends the transaction it
+// got.
+func (c *Card) beginTransaction(ctx context.Context) error {
+	if err := c.lock(ctx, "begin transaction"); err != nil {
+		return err
+	}
+	done := make(chan error) // unbuffered: a result is either taken here or abandoned
+	abandoned := make(chan struct{})
+	go func() {
+		err := c.handle.BeginTransaction()
+		select {
+		case done <- err:
+		case <-abandoned:
+			if err == nil {
+				_ = c.handle.EndTransaction(scard.LeaveCard)
+			}
+			c.unlock()
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			err = c.failureLocked("begin transaction", err)
+		}
+		c.unlock()
+		return err
+	case <-ctx.Done():
+		close(abandoned)
+		return fmt.Errorf("begin transaction: %w (%w)", hwerr.ErrBusy, ctx.Err())
+	}
+}
+
+func (c *Card) endTransaction() error {
+	c.sem <- struct{}{}
+	defer c.unlock()
+	if c.gone {
+		return fmt.Errorf("end transaction: %w", ErrClosed)
+	}
+	if err := c.handle.EndTransaction(scard.LeaveCard); err != nil {
+		return c.failureLocked("end transaction", err)
+	}
+	return nil
+}
+
+// Reset resets the card (SCardReconnect with SCARD_RESET_CARD): it drops the
+// card's security status, so a verified PIN must be verified again.
+func (c *Card) Reset(ctx context.Context) error {
+	if err := c.lock(ctx, "reset"); err != nil {
+		return err
+	}
+	defer c.unlock()
+	if err := c.handle.Reconnect(scard.ShareShared, scard.ProtocolAny, scard.ResetCard); err != nil {
+		return c.failureLocked("reset", err)
+	}
+	return c.readATRLocked()
+}
+
+// Close disconnects (SCARD_LEAVE_CARD) and releases the connection's context.
+// If a Transmit is in flight on another goroutine, Close returns at once and
+// the connection is released when that call returns.
+func (c *Card) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		c.mu.Unlock() // the holder of sem sees closed in unlock
+		return nil
+	}
+	c.mu.Unlock()
+	c.releaseHandleLocked()
+	<-c.sem
+	return nil
+}
+
+// lock takes sem, giving up with hwerr.ErrBusy when ctx ends first, and fails
+// with ErrClosed after Close.
+func (c *Card) lock(ctx context.Context, op string) error {
+	if err := ctxErr(ctx, op); err != nil {
+		return err
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w (%w)", op, hwerr.ErrBusy, ctx.Err())
+	}
+	if c.gone {
+		<-c.sem
+		return fmt.Errorf("%s: %w", op, ErrClosed)
+	}
+	return nil
+}
+
+// unlock releases sem, first releasing the handle when Close was called while
+// sem was held.
+func (c *Card) unlock() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		c.releaseHandleLocked()
+	}
+	<-c.sem
+}
+
+func (c *Card) releaseHandleLocked() {
+	if c.gone {
+		return
+	}
+	c.gone = true
+	_ = c.handle.Disconnect(scard.LeaveCard)
+	_ = c.sctx.Release()
+}
+
+func (c *Card) setATR(atr []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.atr = bytes.Clone(atr)
+}
+
+func (c *Card) readATRLocked() error {
+	st, err := c.handle.Status()
+	if err != nil {
+		return c.failureLocked("card status", err)
+	}
+	c.setATR(st.Atr)
+	return nil
+}
+
+// failureLocked classifies err from a call on the handle. A reset by another
+// application is acknowledged (SCardReconnect with SCARD_LEAVE_CARD) so the
+// handle works again; the failed command is not retried. Errors that only say
+// the exchange failed (the card's connection went away mid-APDU) are checked
+// against the card's status to tell a pulled card apart.
+func (c *Card) failureLocked(op string, err error) error {
+	switch {
+	case errors.Is(err, scard.ErrResetCard):
+		if rerr := c.handle.Reconnect(scard.ShareShared, scard.ProtocolAny, scard.LeaveCard); rerr != nil {
+			return wrapErr(op, rerr)
+		}
+		if st, serr := c.handle.Status(); serr == nil {
+			c.setATR(st.Atr)
+		}
+		return wrapErr(op, err)
+	case errors.Is(err, scard.ErrNotTransacted), errors.Is(err, scard.ErrCommError),
+		errors.Is(err, scard.ErrUnknownError), errors.Is(err, scard.ErrInvalidHandle):
+		if c.cardGoneLocked() {
+			return fmt.Errorf("%s: %w (%w)", op, hwerr.ErrRemoved, err)
+		}
+	}
+	return wrapErr(op, err)
+}
+
+// cardGoneLocked reports whether SCardStatus says the card is no longer there.
+func (c *Card) cardGoneLocked() bool {
+	st, err := c.handle.Status()
+	if err != nil {
+		return errors.Is(wrapErr("", err), hwerr.ErrRemoved)
+	}
+	return st.State&scard.Absent != 0 || st.State&scard.Present == 0
+}
