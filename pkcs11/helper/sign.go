@@ -1,0 +1,123 @@
+package helper
+
+import (
+	"fmt"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/pkcs11/p11crypto"
+	"github.com/hwauthd/hwauthd/pkcs11/wire"
+	"github.com/miekg/pkcs11"
+)
+
+// signMechanism is how one API algorithm maps onto PKCS#11.
+type signMechanism struct {
+	keyType uint
+	digest  int
+	// mechanism builds the mechanism and the data C_Sign gets from the digest.
+	mechanism func(digest []byte) ([]*pkcs11.Mechanism, []byte, error)
+	// ecdsa is true when the signature must be converted from r||s to DER.
+	ecdsa bool
+}
+
+// ecdsaMechanism signs the digest itself with CKM_ECDSA (PKCS#11 v2.40
+// §2.3.6).
+func ecdsaMechanism(digest []byte) ([]*pkcs11.Mechanism, []byte, error) {
+	return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, digest, nil
+}
+
+// mechanisms maps the API's signing algorithms to PKCS#11 mechanisms. The
+// daemon hands over a digest, so the hashing mechanisms (CKM_SHA256_RSA_PKCS
+// and friends) cannot be used.
+var mechanisms = map[string]signMechanism{
+	"ecdsa-sha256": {keyType: pkcs11.CKK_EC, digest: 32, mechanism: ecdsaMechanism, ecdsa: true},
+	"ecdsa-sha384": {keyType: pkcs11.CKK_EC, digest: 48, mechanism: ecdsaMechanism, ecdsa: true},
+	// CKM_RSA_PKCS over the DigestInfo (PKCS#11 v2.40 §2.1.6, RFC 8017 §9.2).
+	"rsa-pkcs1v15-sha256": {keyType: pkcs11.CKK_RSA, digest: 32, mechanism: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
+		di, err := p11crypto.DigestInfoSHA256(d)
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)}, di, err
+	}},
+	// CKM_RSA_PKCS_PSS over the digest with SHA-256, MGF1-SHA-256 and a 32-byte
+	// salt (PKCS#11 v2.40 §2.1.14).
+	"rsa-pss-sha256": {keyType: pkcs11.CKK_RSA, digest: 32, mechanism: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
+		params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 32)
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params)}, d, nil
+	}},
+}
+
+// sign answers OpSign: it logs in with the PIN, finds the private key by
+// CKA_ID, signs (C_SignInit, then C_Login(CKU_CONTEXT_SPECIFIC) for a key
+// with CKA_ALWAYS_AUTHENTICATE, then C_Sign) and logs out.
+func (s *Server) sign(req *wire.Request) ([]byte, error) {
+	mech, ok := mechanisms[req.Algorithm]
+	if !ok {
+		return nil, fmt.Errorf("algorithm %q: %w", req.Algorithm, hwerr.ErrNotSupported)
+	}
+	if len(req.Digest) != mech.digest {
+		return nil, fmt.Errorf("%s needs a %d-byte digest: %w", req.Algorithm, mech.digest, hwerr.ErrInvalidInput)
+	}
+	t, err := s.open(req.Token, false)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	if len(req.PIN) > 0 || t.flags&pkcs11.CKF_LOGIN_REQUIRED != 0 {
+		if err := t.login(pkcs11.CKU_USER, "PIN", req.PIN); err != nil {
+			return nil, err
+		}
+	}
+	key, alwaysAuth, err := t.privateKey(req.KeyID, mech.keyType)
+	if err != nil {
+		return nil, err
+	}
+	m, data, err := mech.mechanism(req.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", err, hwerr.ErrInvalidInput)
+	}
+	if err := t.m.ctx.SignInit(t.sh, m, key); err != nil {
+		return nil, classify("C_SignInit", err)
+	}
+	if alwaysAuth {
+		if err := t.login(pkcs11.CKU_CONTEXT_SPECIFIC, "PIN", req.PIN); err != nil {
+			return nil, err
+		}
+	}
+	sig, err := t.m.ctx.Sign(t.sh, data)
+	if err != nil {
+		return nil, classify("C_Sign", err)
+	}
+	if mech.ecdsa {
+		return p11crypto.ECDSASignatureDER(sig)
+	}
+	return sig, nil
+}
+
+// privateKey finds the private key with CKA_ID id and checks its type. It
+// reports whether the key needs a context-specific login for each use.
+func (t *tokenSession) privateKey(id []byte, keyType uint) (pkcs11.ObjectHandle, bool, error) {
+	objs := t.m.find(t.sh, pkcs11.CKO_PRIVATE_KEY, id)
+	if len(objs) == 0 {
+		if !t.loggedIn {
+			return 0, false, fmt.Errorf("private key %x not visible before login: %w", id, hwerr.ErrPINRequired)
+		}
+		return 0, false, fmt.Errorf("private key %x: %w", id, hwerr.ErrNotFound)
+	}
+	attrs, err := t.m.ctx.GetAttributeValue(t.sh, objs[0], []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
+	})
+	if err != nil {
+		return 0, false, classify("C_GetAttributeValue", err)
+	}
+	if attrUint(attrs[0].Value) != keyType {
+		return 0, false, fmt.Errorf("key %x has another type: %w", id, hwerr.ErrInvalidInput)
+	}
+	return objs[0], t.alwaysAuthenticate(objs[0]), nil
+}
+
+// alwaysAuthenticate reads CKA_ALWAYS_AUTHENTICATE; modules that do not know
+// it get false.
+func (t *tokenSession) alwaysAuthenticate(oh pkcs11.ObjectHandle) bool {
+	attrs, err := t.m.ctx.GetAttributeValue(t.sh, oh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_ALWAYS_AUTHENTICATE, nil),
+	})
+	return err == nil && len(attrs[0].Value) == 1 && attrs[0].Value[0] != 0
+}
