@@ -1,9 +1,10 @@
 package ipc
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -42,8 +43,12 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
 // MarshalJSON writes Redacted; see EncodeRequest for sending a secret.
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
 
-// errSecretNotString is returned when a secret field is not a JSON string.
-var errSecretNotString = errors.New("must be a JSON string")
+// errSecretNotString returns the error for a secret field that is not a
+// valid JSON string; encoding/json adds the field name to it, never the
+// value. It is fresh each time because the decoder fills it in.
+func errSecretNotString() error {
+	return &json.UnmarshalTypeError{Value: "non-string", Type: reflect.TypeFor[Secret]()}
+}
 
 // UnmarshalJSON decodes a JSON string into the secret without making an
 // intermediate Go string (which could not be zeroed). JSON null leaves it
@@ -66,7 +71,7 @@ func (s *Secret) UnmarshalJSON(data []byte) error {
 // (RFC 8259 §7). The caller owns and must wipe the result.
 func unquoteJSON(data []byte) ([]byte, error) {
 	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
-		return nil, errSecretNotString
+		return nil, errSecretNotString()
 	}
 	in := data[1 : len(data)-1]
 	out := make([]byte, 0, len(in))
@@ -82,7 +87,7 @@ func unquoteJSON(data []byte) ([]byte, error) {
 			out, i = n, next
 		case c < 0x20 || c == '"':
 			clear(out)
-			return nil, errSecretNotString
+			return nil, errSecretNotString()
 		default:
 			out = append(out, c)
 			i++
@@ -95,18 +100,18 @@ func unquoteJSON(data []byte) ([]byte, error) {
 // out and returns the index after it.
 func unescape(in []byte, i int, out []byte) ([]byte, int, error) {
 	if i+1 >= len(in) {
-		return out, 0, errSecretNotString
+		return out, 0, errSecretNotString()
 	}
 	simple := map[byte]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 	if b, ok := simple[in[i+1]]; ok {
 		return append(out, b), i + 2, nil
 	}
 	if in[i+1] != 'u' {
-		return out, 0, errSecretNotString
+		return out, 0, errSecretNotString()
 	}
 	r1, ok := hex4(in, i+2)
 	if !ok {
-		return out, 0, errSecretNotString
+		return out, 0, errSecretNotString()
 	}
 	next := i + 6
 	if utf16.IsSurrogate(r1) && next+1 < len(in) && in[next] == '\\' && in[next+1] == 'u' {

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+func decodeCode(t *testing.T, body string, limit int64, v any) (*ipc.Error, error) {
+	t.Helper()
+	r := httptest.NewRequest("POST", "/v1/x", strings.NewReader(body))
+	if limit > 0 {
+		r = r.WithContext(context.WithValue(r.Context(), maxBodyKey{}, limit))
+	}
+	err := DecodeJSON(r, v)
+	var e *ipc.Error
+	if err != nil && !errors.As(err, &e) {
+		t.Fatalf("DecodeJSON(%q) returned %T %v, want *ipc.Error", body, err, err)
+	}
+	return e, err
+}
+
+func TestDecodeJSON(t *testing.T) {
+	tests := []struct {
+		name, body string
+		limit      int64
+		code       ipc.Code
+		msg        string
+	}{
+		{"valid", `{"pin":"123456"}`, 0, "", ""},
+		{"empty", ``, 0, ipc.CodeBadRequest, "empty"},
+		{"spaces", "  \n", 0, ipc.CodeBadRequest, "empty"},
+		{"unknown field", `{"pin":"1","pn":"2"}`, 0, ipc.CodeBadRequest, `unknown field "pn"`},
+		{"pin as number", `{"pin":987654}`, 0, ipc.CodeBadRequest, `field "pin"`},
+		{"two values", `{"pin":"1"}{"pin":"2"}`, 0, ipc.CodeBadRequest, "exactly one"},
+		{"syntax", `{"pin":}`, 0, ipc.CodeBadRequest, "malformed JSON"},
+		{"truncated", `{"pin":"12`, 0, ipc.CodeBadRequest, "JSON"},
+		{"array", `[1]`, 0, ipc.CodeBadRequest, "object"},
+		{"too large", `{"pin":"` + strings.Repeat("1", 100) + `"}`, 64, ipc.CodeTooLarge, "larger than 64"},
+	}
+	for _, tt := range tests {
+		var req ipc.PINVerifyRequest
+		e, err := decodeCode(t, tt.body, tt.limit, &req)
+		if tt.code == "" {
+			if err != nil || string(req.PIN) != "123456" {
+				t.Errorf("%s: err %v, pin %q", tt.name, err, []byte(req.PIN))
+			}
+			continue
+		}
+		if e == nil || e.Code != tt.code || !strings.Contains(e.Message, tt.msg) {
+			t.Errorf("%s: got %v, want %s containing %q", tt.name, e, tt.code, tt.msg)
+			continue
+		}
+		if strings.Contains(e.Message, "987654") {
+			t.Errorf("%s: message reveals the value: %s", tt.name, e.Message)
+		}
+	}
+}
+
+func TestDecodeSignRequest(t *testing.T) {
+	var req ipc.SignRequest
+	_, err := decodeCode(t, `{"key":"9a","algorithm":"ecdsa-sha256","digest":"AQID","pin":"1234"}`, 0, &req)
+	if err != nil || !bytes.Equal(req.Digest, []byte{1, 2, 3}) || string(req.PIN) != "1234" {
+		t.Fatalf("decode sign request: %v %+v", err, req)
+	}
+	e, _ := decodeCode(t, `{"digest":"not base64!"}`, 0, &req)
+	if e == nil || e.Code != ipc.CodeBadRequest {
+		t.Fatalf("bad base64: %v", e)
+	}
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	seeds := []string{
+		`{"pin":"123456"}`, `{"pin":"1","new_pin":"2"}`, `{"puk":"12345678","new_pin":"1234"}`,
+		`{"key":"9a","algorithm":"ecdsa-sha256","digest":"AQID","pin":"1234"}`,
+		`{"user":"alice","pin":"1234","authenticator":"piv-1"}`, `{"label":"x","pin":"1","puk":"2","algorithm":"ecc-p256"}`,
+		`{"pin":"\u00e9"}`, `{"pin":1}`, `[]`, `{`, ``,
+	}
+	for i, s := range seeds {
+		f.Add(uint8(i), []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		targets := []func() any{
+			func() any { return &ipc.PINVerifyRequest{} }, func() any { return &ipc.PINChangeRequest{} },
+			func() any { return &ipc.PINUnblockRequest{} }, func() any { return &ipc.SignRequest{} },
+			func() any { return &ipc.SignInRequest{} }, func() any { return &ipc.VirtualSmartcardCreateRequest{} },
+			func() any { return &ipc.RegisterRequest{} }, func() any { return &ipc.GetAssertionRequest{} },
+		}
+		v := targets[int(which)%len(targets)]()
+		r := httptest.NewRequest("POST", "/v1/x", bytes.NewReader(body))
+		err := DecodeJSON(r, v)
+		if err == nil {
+			return
+		}
+		var e *ipc.Error
+		if !errors.As(err, &e) || (e.Code != ipc.CodeBadRequest && e.Code != ipc.CodeTooLarge) {
+			t.Fatalf("DecodeJSON error %T %v, want bad_request or too_large", err, err)
+		}
+		if e.Status() != http.StatusBadRequest && e.Status() != http.StatusRequestEntityTooLarge {
+			t.Fatalf("status %d", e.Status())
+		}
+	})
+}

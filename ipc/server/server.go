@@ -1,0 +1,283 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes      = 64 << 10
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultShutdownTimeout   = 5 * time.Second
+)
+
+// HandlerFunc serves one route. It writes a success response itself and
+// returns an error otherwise; the server turns the error into the envelope.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Route is one entry of the route table. Pattern is a Go 1.22 ServeMux path
+// pattern without the method ("/v1/authenticators/{id}"); Access is required.
+type Route struct {
+	Method  string
+	Pattern string
+	Access  Access
+	Handler HandlerFunc
+}
+
+// Config configures a Server. The zero value is usable.
+type Config struct {
+	// MapError turns a handler's error that is not an *ipc.Error into one;
+	// nil or a nil result means internal.
+	MapError func(error) *ipc.Error
+	// MaxBodyBytes bounds request bodies read by DecodeJSON.
+	MaxBodyBytes int64
+	// ReadHeaderTimeout and IdleTimeout bound slow and idle clients.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// ShutdownTimeout bounds the graceful shutdown when Serve's context ends.
+	ShutdownTimeout time.Duration
+	// Logger receives handler errors and panics (never request bodies).
+	Logger *slog.Logger
+}
+
+// Server serves a route table over a listener.
+type Server struct {
+	cfg    Config
+	mux    *http.ServeMux
+	http   *http.Server
+	base   context.Context
+	cancel context.CancelFunc
+}
+
+// New builds a server for routes. It refuses a route without Access, Handler,
+// method or pattern, and duplicate or invalid patterns.
+func New(cfg Config, routes []Route) (s *Server, err error) {
+	cfg = withDefaults(cfg)
+	s = &Server{cfg: cfg, mux: http.NewServeMux()}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("route table: %v", p)
+		}
+	}()
+	for _, rt := range routes {
+		if err := checkRoute(rt); err != nil {
+			return nil, err
+		}
+		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+	}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	s.http = &http.Server{
+		Handler:           http.HandlerFunc(s.serveHTTP),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ConnContext:       connContext,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// withDefaults fills unset fields of cfg.
+func withDefaults(cfg Config) Config {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
+// checkRoute validates one route: deny by default means no Access, no route.
+func checkRoute(rt Route) error {
+	name := rt.Method + " " + rt.Pattern
+	switch {
+	case rt.Method == "" || rt.Pattern == "":
+		return fmt.Errorf("route %q: method and pattern are required", name)
+	case rt.Access == nil:
+		return fmt.Errorf("route %q has no access checker", name)
+	case rt.Handler == nil:
+		return fmt.Errorf("route %q has no handler", name)
+	}
+	return nil
+}
+
+// Serve accepts connections on ln until Shutdown is called or ctx ends (then
+// it shuts down gracefully within Config.ShutdownTimeout). It returns nil
+// after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = s.Shutdown(sctx)
+	})
+	defer stop()
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown ends every request context (so streams return), stops accepting
+// and waits for handlers to finish until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancel()
+	return s.http.Shutdown(ctx)
+}
+
+// serveHTTP dispatches to the route, answering unknown paths and methods in
+// the JSON envelope instead of ServeMux's plain text.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		h.ServeHTTP(&muxErrorWriter{ResponseWriter: w, s: s, r: r}, r)
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// wrap applies the peer check, the route's access check, body limit, error
+// envelope and panic recovery around a handler.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &responseWriter{ResponseWriter: w}
+		defer s.recoverPanic(rw, r)
+		r = r.WithContext(context.WithValue(r.Context(), maxBodyKey{}, s.cfg.MaxBodyBytes))
+		if err := s.authorize(rt, r); err != nil {
+			s.writeError(rw, r, err)
+			return
+		}
+		if err := rt.Handler(rw, r); err != nil {
+			s.writeError(rw, r, err)
+		}
+	})
+}
+
+// authorize refuses peers without credentials, then asks the route's Access.
+func (s *Server) authorize(rt Route, r *http.Request) error {
+	p, ok := PeerFromContext(r.Context())
+	if !ok {
+		return ipc.Errorf(ipc.CodeUnauthorized, "not allowed: the caller's credentials could not be read")
+	}
+	err := rt.Access.CheckAccess(r, p)
+	if err == nil {
+		return nil
+	}
+	if e, ok := errors.AsType[*ipc.Error](err); ok {
+		return e
+	}
+	s.cfg.Logger.Warn("access check failed", "method", r.Method, "path", r.URL.Path, "uid", p.UID, "err", err)
+	return ipc.Errorf(ipc.CodeUnauthorized, "not allowed")
+}
+
+// recoverPanic answers internal after a handler panic and keeps serving.
+func (s *Server) recoverPanic(w *responseWriter, r *http.Request) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	s.cfg.Logger.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	s.writeError(w, r, ipc.Errorf(ipc.CodeInternal, "internal error"))
+}
+
+// writeError writes err in the envelope, unless the response has started.
+func (s *Server) writeError(w *responseWriter, r *http.Request, err error) {
+	e := s.toAPIError(r, err)
+	if w.wroteHeader {
+		s.cfg.Logger.Warn("error after response started", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
+		return
+	}
+	_ = WriteJSON(w, e.Status(), e)
+}
+
+// toAPIError maps err: *ipc.Error as is, else Config.MapError, else internal.
+func (s *Server) toAPIError(r *http.Request, err error) *ipc.Error {
+	if e, ok := errors.AsType[*ipc.Error](err); ok {
+		return e
+	}
+	if s.cfg.MapError != nil {
+		if e := s.cfg.MapError(err); e != nil {
+			return e
+		}
+	}
+	s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return ipc.Errorf(ipc.CodeInternal, "internal error; see the hwauthd log")
+}
+
+// responseWriter remembers whether the response has started.
+type responseWriter struct {
+	http.ResponseWriter
+	wroteHeader bool
+}
+
+// WriteHeader records that the response started.
+func (w *responseWriter) WriteHeader(code int) {
+	w.wroteHeader = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write records that the response started.
+func (w *responseWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// muxErrorWriter replaces ServeMux's plain-text 404 and 405 with the
+// envelope.
+type muxErrorWriter struct {
+	http.ResponseWriter
+	s       *Server
+	r       *http.Request
+	swallow bool
+}
+
+// WriteHeader writes the envelope for 404 and 405.
+func (w *muxErrorWriter) WriteHeader(code int) {
+	var e *ipc.Error
+	switch code {
+	case http.StatusNotFound:
+		e = ipc.Errorf(ipc.CodeNotFound, "no such path: %s", w.r.URL.Path)
+	case http.StatusMethodNotAllowed:
+		e = ipc.Errorf(ipc.CodeMethodNotAllowed, "%s is not allowed on %s (allowed: %s)", w.r.Method, w.r.URL.Path, w.Header().Get("Allow"))
+	default:
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.swallow = true
+	w.Header().Del("X-Content-Type-Options")
+	_ = WriteJSON(w.ResponseWriter, code, e)
+}
+
+// Write drops ServeMux's plain-text body after the envelope.
+func (w *muxErrorWriter) Write(b []byte) (int, error) {
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}

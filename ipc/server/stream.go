@@ -1,0 +1,62 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// StreamWriteTimeout bounds each write of a stream: a client that stops
+// reading is cut off after it, without a global WriteTimeout cutting
+// healthy long streams.
+const StreamWriteTimeout = 10 * time.Second
+
+// StreamJSONLines answers 200 with a stream of JSON objects, one per line,
+// flushing each. next blocks until the next value is ready; it returns
+// io.EOF to end the stream. The stream also ends when the request's context
+// does (client gone, server shutting down). Errors after the response
+// started can only be logged, so next should send its own final line (e.g.
+// a "dropped" event) before failing.
+func StreamJSONLines(w http.ResponseWriter, r *http.Request, next func(ctx context.Context) (any, error)) error {
+	ctx := r.Context()
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	if err := rc.Flush(); err != nil {
+		return fmt.Errorf("stream: flush: %w", err)
+	}
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	for {
+		v, err := next(ctx)
+		if errors.Is(err, io.EOF) || ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("stream: %w", err)
+		}
+		if err := writeLine(w, rc, v); err != nil {
+			return err
+		}
+	}
+}
+
+// writeLine writes one JSON line under a per-write deadline and flushes it.
+func writeLine(w http.ResponseWriter, rc *http.ResponseController, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("stream: encode: %w", err)
+	}
+	_ = rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+	if _, err := w.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("stream: write: %w", err)
+	}
+	if err := rc.Flush(); err != nil {
+		return fmt.Errorf("stream: flush: %w", err)
+	}
+	return nil
+}
