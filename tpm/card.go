@@ -84,7 +84,7 @@ const maxNonce = 64
 
 // CreateCard creates a virtual card: its own storage key (persistent, under
 // the SRK), a signing key of opts.Algorithm under it whose authValue is a
-// random 32-byte secret K, and K sealed once under the PIN and once under
+// random secret K (192 bits as 32 base64 characters), and K sealed once under the PIN and once under
 // the PUK. With opts.Attest it also returns a TPM2_Certify statement. The
 // daemon checks the per-device limit with CanCreate first. It zeroes
 // opts.PIN and opts.PUK.
@@ -141,7 +141,7 @@ func (t *TPM) createCardLocked(r root, opts CreateOptions) (*Card, *Attestation,
 		PUKTries:     t.policy.PUKTries,
 		PUKTriesLeft: t.policy.PUKTries,
 	}
-	k := randomBytes(32)
+	k := newKeyAuth()
 	defer clear(k)
 	if err := t.createKeyLocked(r, c, k); err != nil {
 		return nil, nil, err

@@ -11,7 +11,8 @@
 //
 //   - the signing key (ECC P-256, P-384 or RSA-2048; fixedTPM, fixedParent,
 //     sensitiveDataOrigin, dictionary-attack protection on), whose authValue
-//     is a random 32-byte secret K;
+//     is a random secret K (192 bits, written as 32 base64 characters:
+//     go-tpm v0.9.8 mishandles authValues holding a zero byte);
 //   - K sealed twice in KEYEDHASH sealed data objects (DA protection on),
 //     once with authValue SHA-256(label, "PIN", salt, PIN) and once with the
 //     PUK; the salt is random per card.

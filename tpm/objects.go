@@ -183,7 +183,7 @@ var (
 )
 
 // keySession authorizes a use of a card's signing key with its authValue
-// K: an unsalted HMAC session, enough because K is 32 random bytes (an
+// K: an unsalted HMAC session, enough because K holds 192 random bits (an
 // HMAC over it cannot be brute-forced) and never crosses the bus.
 func keySession(k []byte) tpm2.Session {
 	return tpm2.HMAC(tpm2.TPMAlgSHA256, 16, tpm2.Auth(k))

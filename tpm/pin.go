@@ -3,6 +3,7 @@ package tpm
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 
@@ -32,10 +33,11 @@ type SaveFunc func(*Card) error
 
 // authValue derives the authValue of a sealed copy of K from a PIN or PUK:
 // SHA-256 over a domain label, the kind, the card's random salt and the
-// secret. The salt makes equal PINs on two cards give unrelated authValues;
-// guessing is bounded by the TPM (every guess is a TPM2_Unseal, counted by
-// the card's counter and the TPM's dictionary-attack protection), so a
-// slow KDF would add nothing.
+// secret, of which 24 bytes are kept and written as 32 base64 characters
+// (see authText). The salt makes equal PINs on two cards give unrelated
+// authValues; guessing is bounded by the TPM (every guess is a
+// TPM2_Unseal, counted by the card's counter and the TPM's
+// dictionary-attack protection), so a slow KDF would add nothing.
 func (c *Card) authValue(kind secretKind, secret []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte("hwauthd virtual smart card authValue v1\x00"))
@@ -43,7 +45,31 @@ func (c *Card) authValue(kind secretKind, secret []byte) []byte {
 	h.Write([]byte{0})
 	h.Write(c.Salt)
 	h.Write(secret)
-	return h.Sum(nil)
+	sum := h.Sum(nil)
+	defer clear(sum)
+	return authText(sum[:authEntropy])
+}
+
+// authEntropy is how many random bytes an authValue carries (192 bits).
+const authEntropy = 24
+
+// authText writes b as base64 text (authEntropy bytes give 32 characters,
+// the most a SHA-256 object's authValue may hold). An authValue must not
+// contain a zero byte: go-tpm v0.9.8 cuts an HMAC key at its first zero
+// byte (hmacKeyFromAuthValue) where the TPM only drops trailing zeros, and
+// keeps trailing zeros in the parameter-encryption key; either would make
+// a right PIN fail one time in eight.
+func authText(b []byte) []byte {
+	out := make([]byte, base64.RawStdEncoding.EncodedLen(len(b)))
+	base64.RawStdEncoding.Encode(out, b)
+	return out
+}
+
+// newKeyAuth returns a fresh random authValue for a signing key (K).
+func newKeyAuth() []byte {
+	b := randomBytes(authEntropy)
+	defer clear(b)
+	return authText(b)
 }
 
 // VerifyPIN checks pin against card. The card's counter is decremented and
