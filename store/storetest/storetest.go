@@ -21,7 +21,8 @@ import (
 // cleanup with t.
 type Opener func(t *testing.T) store.Store
 
-// Run runs every conformance test against stores made by open.
+// Run runs every conformance test against stores made by open, as parallel
+// subtests (each has its own store).
 func Run(t *testing.T, open Opener) {
 	tests := []struct {
 		name string
@@ -50,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tc.fn(t, open(t))
 		})
 	}

@@ -1,0 +1,133 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hwauthd/hwauthd/store"
+)
+
+// checkLink validates the names of a link.
+func checkLink(user, identity string) error {
+	if err := store.CheckName("user", user); err != nil {
+		return err
+	}
+	return store.CheckName("identity", identity)
+}
+
+// AddLink implements store.Store in one statement: the insert either
+// creates the link or returns the user it already has.
+func (s *Store) AddLink(ctx context.Context, user, identity, createdBy string) error {
+	if err := checkLink(user, identity); err != nil {
+		return err
+	}
+	var owner string
+	err := s.pool.QueryRow(ctx, `INSERT INTO links (identity, user_name, created_by, created_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (identity) DO UPDATE SET identity = EXCLUDED.identity
+		RETURNING user_name`, identity, user, createdBy, store.Timestamp(time.Now())).Scan(&owner)
+	if err == nil && owner != user {
+		err = store.ErrAlreadyLinked
+	}
+	if err != nil {
+		return fmt.Errorf("link identity: %w", err)
+	}
+	return nil
+}
+
+// RemoveLink implements store.Store.
+func (s *Store) RemoveLink(ctx context.Context, user, identity string) error {
+	if checkLink(user, identity) != nil {
+		return fmt.Errorf("unlink identity: %w", store.ErrNotFound)
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM links WHERE identity = $1 AND user_name = $2`, identity, user)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("unlink identity: %w", err)
+	}
+	return nil
+}
+
+// Links implements store.Store, sorted by identity bytewise (COLLATE "C")
+// whatever the database's collation.
+func (s *Store) Links(ctx context.Context, user string) ([]store.Link, error) {
+	if store.CheckName("user", user) != nil {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT identity, user_name, created_by, created_at FROM links
+		WHERE user_name = $1 ORDER BY identity COLLATE "C"`, user)
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Link, error) {
+		var l store.Link
+		err := row.Scan(&l.Identity, &l.User, &l.CreatedBy, &l.CreatedAt)
+		l.CreatedAt = store.Timestamp(l.CreatedAt)
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	return out, nil
+}
+
+// LinkedUser implements store.Store.
+func (s *Store) LinkedUser(ctx context.Context, identity string) (string, error) {
+	if store.CheckName("identity", identity) != nil {
+		return "", fmt.Errorf("linked user: %w", store.ErrNotFound)
+	}
+	var user string
+	err := s.pool.QueryRow(ctx, `SELECT user_name FROM links WHERE identity = $1`, identity).Scan(&user)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("linked user: %w", err)
+	}
+	return user, nil
+}
+
+// Remember implements store.Store.
+func (s *Store) Remember(ctx context.Context, user string, key, value string) error {
+	if err := store.CheckName("user", user); err != nil {
+		return err
+	}
+	if err := store.CheckName("key", key); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO remembered (user_name, key, value) VALUES ($1, $2, $3)
+		ON CONFLICT (user_name, key) DO UPDATE SET value = EXCLUDED.value`, user, key, value)
+	return err
+}
+
+// Recall implements store.Store.
+func (s *Store) Recall(ctx context.Context, user string) (map[string]string, error) {
+	out := map[string]string{}
+	if store.CheckName("user", user) != nil {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT key, value FROM remembered WHERE user_name = $1`, user)
+	if err != nil {
+		return nil, err
+	}
+	var k, v string
+	_, err = pgx.ForEachRow(rows, []any{&k, &v}, func() error {
+		out[k] = v
+		return nil
+	})
+	return out, err
+}
+
+// Forget implements store.Store.
+func (s *Store) Forget(ctx context.Context, user string) error {
+	if store.CheckName("user", user) != nil {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM remembered WHERE user_name = $1`, user)
+	return err
+}
