@@ -61,6 +61,8 @@ const (
 	CodeTimeout Code = "timeout"
 	// CodeCanceled: the operation was cancelled by the person or the client; start it again if wanted.
 	CodeCanceled Code = "canceled"
+	// CodeEventsExpired: the events after the given since are no longer kept; subscribe again without since to get a fresh snapshot.
+	CodeEventsExpired Code = "events_expired"
 	// CodeMethodNotAllowed: the path does not accept this HTTP method; see docs/api.md.
 	CodeMethodNotAllowed Code = "method_not_allowed"
 	// CodeTooLarge: the request body is larger than the server accepts; send less.
@@ -101,6 +103,7 @@ var codes = map[Code]codeInfo{
 	CodeLockout:              {http.StatusLocked, "wait (or re-plug the key) and try again later", hwerr.ErrLockout},
 	CodeTimeout:              {http.StatusGatewayTimeout, "try again and touch or insert when asked", hwerr.ErrTimeout},
 	CodeCanceled:             {http.StatusConflict, "start the operation again if you want to", hwerr.ErrCanceled},
+	CodeEventsExpired:        {http.StatusGone, "subscribe again without since to get a fresh snapshot", nil},
 	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "see docs/api.md for the methods of this path", nil},
 	CodeTooLarge:             {http.StatusRequestEntityTooLarge, "send a smaller request", nil},
 	CodeInternal:             {http.StatusInternalServerError, "retry; if it persists, report it with the hwauthd log", nil},

@@ -100,4 +100,3 @@ func TestNotify(t *testing.T) {
 		t.Fatalf("WatchdogInterval = %v %v, want 2s", d, err)
 	}
 }
-
