@@ -150,10 +150,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	if pattern == "" {
-		h.ServeHTTP(&muxErrorWriter{ResponseWriter: w, s: s, r: r}, r)
+		h.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
 		return
 	}
-	h.ServeHTTP(w, r)
+	s.mux.ServeHTTP(w, r) // sets the path values, which Handler does not
+
 }
 
 // wrap applies the peer check, the route's access check, body limit, error
@@ -252,7 +253,6 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // envelope.
 type muxErrorWriter struct {
 	http.ResponseWriter
-	s       *Server
 	r       *http.Request
 	swallow bool
 }

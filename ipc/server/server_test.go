@@ -20,7 +20,7 @@ import (
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
 
 func ok(w http.ResponseWriter, r *http.Request) error {
-	return WriteJSON(w, http.StatusOK, map[string]string{"path": r.URL.Path})
+	return WriteJSON(w, http.StatusOK, map[string]string{"path": r.URL.Path, "id": r.PathValue("id")})
 }
 
 func TestListen(t *testing.T) {
@@ -117,6 +117,9 @@ func TestRoutingAndErrors(t *testing.T) {
 		if strings.Contains(fmt.Sprint(body), "secret detail") {
 			t.Errorf("%s leaks the internal error: %v", tt.path, body)
 		}
+	}
+	if _, body := do(t, sock, "GET", "/v1/ok/a%2Fb", ""); body["id"] != "a/b" {
+		t.Errorf("path value = %v, want a/b", body["id"])
 	}
 	_, body := do(t, sock, "GET", "/v1/apierr", "")
 	if e := body["error"].(map[string]any); e["retries_left"] != float64(2) {

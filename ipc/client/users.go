@@ -1,0 +1,58 @@
+package client
+
+import (
+	"context"
+
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// Registrations returns a user's registered authenticators.
+func (c *Client) Registrations(ctx context.Context, user string) (*ipc.RegistrationsResponse, error) {
+	var out ipc.RegistrationsResponse
+	return &out, c.call(ctx, "GET", "/v1/users/"+esc(user)+"/registrations", nil, &out)
+}
+
+// Register registers a present authenticator for user, proving possession
+// with the PIN.
+func (c *Client) Register(ctx context.Context, user string, req ipc.RegisterRequest) (*ipc.Registration, error) {
+	var out ipc.Registration
+	return &out, c.callSecret(ctx, "POST", "/v1/users/"+esc(user)+"/registrations", &req, &out)
+}
+
+// RemoveRegistration removes a registration; the default moves if needed.
+func (c *Client) RemoveRegistration(ctx context.Context, user, id string) error {
+	return c.call(ctx, "DELETE", "/v1/users/"+esc(user)+"/registrations/"+esc(id), nil, nil)
+}
+
+// SetDefault makes the registration the user's default.
+func (c *Client) SetDefault(ctx context.Context, user, registration string) error {
+	body, err := jsonBody(ipc.SetDefaultRequest{Registration: registration})
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, "PUT", "/v1/users/"+esc(user)+"/default", body, nil)
+}
+
+// Forget deletes what hwauthd remembers for the user.
+func (c *Client) Forget(ctx context.Context, user string) (*ipc.ForgetResponse, error) {
+	var out ipc.ForgetResponse
+	return &out, c.call(ctx, "POST", "/v1/users/"+esc(user)+"/forget", nil, &out)
+}
+
+// SignIn opens a session for req.User after verifying the PIN and proving
+// possession of the authenticator.
+func (c *Client) SignIn(ctx context.Context, req ipc.SignInRequest) (*ipc.Session, error) {
+	var out ipc.SignInResponse
+	return &out.Session, c.callSecret(ctx, "POST", "/v1/sign-in", &req, &out)
+}
+
+// Sessions lists the sessions the caller may see.
+func (c *Client) Sessions(ctx context.Context) ([]ipc.Session, error) {
+	var out ipc.SessionsResponse
+	return out.Sessions, c.call(ctx, "GET", "/v1/sessions", nil, &out)
+}
+
+// SignOut ends a session.
+func (c *Client) SignOut(ctx context.Context, id string) error {
+	return c.call(ctx, "DELETE", "/v1/sessions/"+esc(id), nil, nil)
+}

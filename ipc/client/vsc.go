@@ -1,0 +1,45 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// CreateVirtualSmartcard provisions a TPM virtual smart card (admin).
+func (c *Client) CreateVirtualSmartcard(ctx context.Context, req ipc.VirtualSmartcardCreateRequest) (*ipc.VirtualSmartcard, error) {
+	var out ipc.VirtualSmartcard
+	return &out, c.callSecret(ctx, "POST", "/v1/virtual-smartcards", &req, &out)
+}
+
+// VirtualSmartcard returns one virtual smart card (admin).
+func (c *Client) VirtualSmartcard(ctx context.Context, id string) (*ipc.VirtualSmartcard, error) {
+	var out ipc.VirtualSmartcard
+	return &out, c.call(ctx, "GET", "/v1/virtual-smartcards/"+esc(id), nil, &out)
+}
+
+// DeleteVirtualSmartcard deletes a virtual smart card and its TPM key (admin).
+func (c *Client) DeleteVirtualSmartcard(ctx context.Context, id string) error {
+	return c.call(ctx, "DELETE", "/v1/virtual-smartcards/"+esc(id), nil, nil)
+}
+
+// VirtualSmartcardCSR returns a PEM CSR signed in the TPM (admin).
+func (c *Client) VirtualSmartcardCSR(ctx context.Context, id string, req ipc.CSRRequest) (string, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	var out ipc.CSRResponse
+	return out.CSR, c.call(ctx, "POST", "/v1/virtual-smartcards/"+esc(id)+"/csr", body, &out)
+}
+
+// ImportVirtualSmartcardCertificate stores the issued PEM certificate (admin).
+func (c *Client) ImportVirtualSmartcardCertificate(ctx context.Context, id, certPEM string) (*ipc.VirtualSmartcard, error) {
+	body, err := json.Marshal(ipc.CertificateImport{Certificate: certPEM})
+	if err != nil {
+		return nil, err
+	}
+	var out ipc.VirtualSmartcard
+	return &out, c.call(ctx, "PUT", "/v1/virtual-smartcards/"+esc(id)+"/certificate", body, &out)
+}
