@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ebfe/scard"
 
@@ -30,8 +31,8 @@ type Card struct {
 	sctx   *scard.Context
 	handle *scard.Card
 	atr    []byte // guarded by mu
-	closed bool // Close was called; guarded by mu, and the holder of sem releases
-	gone   bool // handle and sctx are released
+	closed bool   // Close was called; guarded by mu, and the holder of sem releases
+	gone   bool   // handle and sctx are released
 }
 
 // Connect opens a shared-mode connection (T=0 or T=1) to the card in reader.
@@ -81,6 +82,14 @@ func (c *Card) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 	resp, err := c.handle.Transmit(apdu)
 	if err != nil {
 		return nil, c.failureLocked("transmit", err)
+	}
+	if len(resp) < 2 {
+		// vpcd answers "success, no bytes" when the card's connection drops
+		// mid-command; no card answers without a status word.
+		if c.cardGoneLocked() {
+			return nil, fmt.Errorf("transmit: %w (empty response)", hwerr.ErrRemoved)
+		}
+		return nil, fmt.Errorf("transmit: %w: response of %d bytes has no status word", hwerr.ErrProtocol, len(resp))
 	}
 	return resp, nil
 }
@@ -255,11 +264,36 @@ func (c *Card) failureLocked(op string, err error) error {
 	return wrapErr(op, err)
 }
 
-// cardGoneLocked reports whether SCardStatus says the card is no longer there.
+// removalGrace is how long cardGoneLocked waits for pcscd to notice that a
+// card whose exchange just failed is gone: pcscd polls presence every 400 ms.
+const removalGrace = time.Second
+
+// removalCheckMu serializes cardGoneLocked across Cards: ebfe/scard keeps a
+// reader-name C string alive only until the next status call with the same
+// name, and all these checks use the same name per reader.
+var removalCheckMu sync.Mutex
+
+// cardGoneLocked reports whether the card is no longer in the reader, waiting
+// up to removalGrace (a blocking status wait, not a poll) for pcscd to see a
+// removal. The trailing NUL in the reader name keeps the ebfe/scard C string
+// of a Monitor's wait on the same reader apart; pcsc-lite reads the same name.
 func (c *Card) cardGoneLocked() bool {
-	st, err := c.handle.Status()
-	if err != nil {
-		return errors.Is(wrapErr("", err), hwerr.ErrRemoved)
+	removalCheckMu.Lock()
+	defer removalCheckMu.Unlock()
+	st := []scard.ReaderState{{Reader: c.reader + "\x00", CurrentState: scard.StateUnaware}}
+	deadline := time.Now().Add(removalGrace)
+	for {
+		err := c.sctx.GetStatusChange(st, time.Until(deadline))
+		switch {
+		case errors.Is(err, scard.ErrTimeout):
+			return false
+		case err != nil:
+			return errors.Is(wrapErr("", err), hwerr.ErrRemoved) || errors.Is(wrapErr("", err), hwerr.ErrUnavailable)
+		case st[0].EventState&(scard.StateEmpty|scard.StateUnknown|scard.StateUnavailable) != 0:
+			return true
+		case time.Now().After(deadline):
+			return false
+		}
+		st[0].CurrentState = st[0].EventState &^ scard.StateChanged
 	}
-	return st.State&scard.Absent != 0 || st.State&scard.Present == 0
 }

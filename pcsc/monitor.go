@@ -297,4 +297,3 @@ func (m *Monitor) markUp(ctx context.Context, events chan<- Event) error {
 	m.mu.Unlock()
 	return send(ctx, events, Event{Type: ServiceUp})
 }
-

@@ -120,21 +120,32 @@ func (c *testCard) serve() {
 	}
 }
 
-// read reads one message and re-arms TCP_QUICKACK: vpcd sends the length and
-// the payload separately, and delayed ACKs would stall each APDU ~40 ms.
+// read reads one message. vpcd sends the length and the payload in separate
+// segments, so a delayed ACK of the first would stall each APDU ~40 ms:
+// TCP_QUICKACK is re-armed after every read, since the kernel clears it.
 func (c *testCard) read() ([]byte, error) {
 	var hdr [2]byte
-	if _, err := io.ReadFull(c.conn, hdr[:]); err != nil {
+	if err := c.readFull(hdr[:]); err != nil {
 		return nil, err
 	}
 	msg := make([]byte, binary.BigEndian.Uint16(hdr[:]))
-	if _, err := io.ReadFull(c.conn, msg); err != nil {
+	if err := c.readFull(msg); err != nil {
 		return nil, err
 	}
+	return msg, nil
+}
+
+func (c *testCard) readFull(b []byte) error {
+	c.quickAck()
+	_, err := io.ReadFull(c.conn, b)
+	c.quickAck()
+	return err
+}
+
+func (c *testCard) quickAck() {
 	if raw, err := c.conn.(*net.TCPConn).SyscallConn(); err == nil {
 		_ = raw.Control(func(fd uintptr) {
 			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
 		})
 	}
-	return msg, nil
 }

@@ -45,7 +45,7 @@ type PCSC struct {
 	sock string
 
 	mu   sync.Mutex
-	proc *os.Process   // the running pcscd, nil when stopped
+	proc *os.Process     // the running pcscd, nil when stopped
 	done <-chan struct{} // closed when proc has exited
 }
 
@@ -384,4 +384,3 @@ func runAtExit() {
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
-
