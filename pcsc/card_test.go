@@ -9,6 +9,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/pcsc/apdu"
 )
 
 // connectCard inserts a test card in reader i and connects to it; both go
@@ -204,6 +205,43 @@ func TestCardClosed(t *testing.T) {
 	}
 }
 
+// Close does not wait for a Transmit in flight; the connection is released
+// when that call returns, and later calls fail with ErrClosed.
+func TestCardCloseDuringTransmit(t *testing.T) {
+	p := testenv.PCSCD(t)
+	got, release := make(chan struct{}, 1), make(chan struct{})
+	_, c := connectCard(t, p, 0, func(cmd []byte) []byte {
+		if cmd[1] == 0xEE {
+			got <- struct{}{}
+			<-release
+		}
+		return []byte{0x90, 0x00}
+	})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Transmit(context.Background(), []byte{0x00, 0xEE, 0x00, 0x00})
+		errc <- err
+	}()
+	<-got
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(eventTimeout):
+		t.Fatal("Close waited for the Transmit in flight")
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatalf("the Transmit in flight: %v", err)
+	}
+	if _, err := c.Transmit(testCtx(t), []byte{0x00, 0xA4, 0x04, 0x00}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Transmit after Close = %v, want ErrClosed", err)
+	}
+}
+
 func TestCardCanceledContext(t *testing.T) {
 	p := testenv.PCSCD(t)
 	_, c := connectCard(t, p, 0, nil)
@@ -228,3 +266,6 @@ func BenchmarkTransmit(b *testing.B) {
 		}
 	}
 }
+
+// Card is the byte transport under pcsc/apdu.
+var _ apdu.Transmitter = (*Card)(nil)
