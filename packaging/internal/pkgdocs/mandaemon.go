@@ -1,0 +1,87 @@
+package pkgdocs
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+)
+
+// Flag is one command-line option of the daemon.
+type Flag struct {
+	// Name is the option without its leading dash.
+	Name string
+	// Arg names the option's value ("" for a boolean option).
+	Arg string
+	// Usage is the option's help text, with its default when it has one.
+	Usage string
+}
+
+// ParseFlagUsage reads the option list that Go's flag package prints for -h
+// (flag.PrintDefaults): each option on a line "  -name arg", its help text on
+// the lines after it, indented by a tab.
+func ParseFlagUsage(out string) ([]Flag, error) {
+	var flags []Flag
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "  -"):
+			head, usage, _ := strings.Cut(strings.TrimPrefix(line, "  -"), "\t")
+			name, arg, _ := strings.Cut(head, " ")
+			flags = append(flags, Flag{Name: name, Arg: strings.TrimSpace(arg), Usage: strings.TrimSpace(usage)})
+		case strings.HasPrefix(line, "    \t") && len(flags) > 0:
+			f := &flags[len(flags)-1]
+			f.Usage = strings.TrimSpace(f.Usage + " " + strings.TrimSpace(line))
+		}
+	}
+	if len(flags) == 0 {
+		return nil, fmt.Errorf("no options in the usage text (is it flag.PrintDefaults output?)")
+	}
+	return flags, sc.Err()
+}
+
+// DaemonPage renders hwauthd(8) with the options in flags.
+func DaemonPage(flags []Flag) []byte {
+	var r roff
+	r.header("hwauthd", "8", "System Manager's Manual")
+	r.section("name")
+	r.WriteString("hwauthd \\- hardware authentication daemon for smart cards, TPM virtual smart cards and FIDO2 keys\n")
+	r.section("synopsis")
+	r.WriteString("\\fBhwauthd\\fR [\\fIoptions\\fR]\n")
+	r.section("description")
+	r.prose("**hwauthd** sits between sign-in clients and the hardware that proves who a person is: " +
+		"smart cards in PC/SC readers (PIV natively, other cards through their PKCS#11 module), " +
+		"TPM-backed virtual smart cards and FIDO2 security keys. It keeps a registry of each user's " +
+		"authenticators and serves card detection, PIN verification, signing and sign-in as HTTP with " +
+		"JSON bodies over a Unix socket, by default `/run/hwauthd/hwauthd.sock`.")
+	r.prose("Under systemd, `hwauthd.socket` listens on the socket and starts `hwauthd.service` " +
+		"when the first client connects; the daemon then runs as the unprivileged user `hwauthd`. " +
+		"Started by hand, it creates the socket itself (refusing one that a running daemon owns).")
+	r.prose("Every local user may connect. What a caller may do is decided per request from its peer " +
+		"credentials: root and members of the groups named by `admin_group`, `signin_group` and " +
+		"`card_group` in hwauthd.toml(5) get more than a local user's rights. PINs and PUKs are never " +
+		"logged, stored or retried by the daemon.")
+	r.section("options")
+	for _, f := range flags {
+		tag := "-" + f.Name
+		if f.Arg != "" {
+			tag += " " + f.Arg
+		}
+		r.tagged(tag, f.Usage)
+	}
+	r.section("environment")
+	r.tagged("HWAUTHD_SOCKET", "the API socket path, over `daemon.socket` and under `-socket`.")
+	r.tagged("PCSCLITE_CSOCK_NAME", "the socket of the pcscd to use, read by libpcsclite.")
+	r.tagged("LISTEN_FDS, LISTEN_PID", "set by systemd for socket activation.")
+	r.tagged("NOTIFY_SOCKET", "set by systemd; hwauthd reports readiness and shutdown on it.")
+	r.section("files")
+	r.tagged("/etc/hwauthd/hwauthd.toml", "the configuration, see hwauthd.toml(5).")
+	r.tagged("/run/hwauthd/hwauthd.sock", "the API socket.")
+	r.tagged("/var/lib/hwauthd", "the registry and virtual-card metadata.")
+	r.tagged("/lib/systemd/system/hwauthd.socket, hwauthd.service", "the systemd units.")
+	r.section("signals")
+	r.tagged("SIGTERM, SIGINT", "stop: end every session and exit.")
+	r.section("see also")
+	r.WriteString("\\fBhwauthctl\\fR(1), \\fBhwauthd.toml\\fR(5), \\fBpcscd\\fR(8), \\fBsystemd.socket\\fR(5)\n")
+	return r.Bytes()
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# package.sh builds what the hwauthd package ships and packages it.
+#
+#   package.sh stage     build the binaries into $BUILD and generate the
+#                        man pages, hwauthd.toml, completions and changelog
+#   package.sh deb       stage, then build $BUILD/hwauthd_VERSION_ARCH.deb
+#                        with nfpm (go tool nfpm)
+#   package.sh install   stage, then install into $DESTDIR$PREFIX (plain
+#                        install without dpkg; units and rules under $PREFIX)
+#   package.sh docs      regenerate the copies kept in the repository
+#                        (docs/man/*, packaging/hwauthd.toml)
+#
+# Environment: BUILD (default build), VERSION (default from git), GO,
+# DEB_MAINTAINER, DESTDIR, PREFIX (default /usr/local), SYSCONFDIR (default /etc), BINDIR
+# (take hwauthd and hwauthctl already built there instead of building them).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+BUILD=$(realpath -m "${BUILD:-build}")
+PREFIX=${PREFIX:-/usr/local}
+SYSCONFDIR=${SYSCONFDIR:-/etc}
+DESTDIR=${DESTDIR:-}
+
+version() {
+	local when hash
+	when=$(git log -1 --format=%cd --date=format:%Y%m%d 2>/dev/null || date -u +%Y%m%d)
+	hash=$(git rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
+	echo "0.1.0~git${when}.${hash}"
+}
+VERSION=${VERSION:-$(version)}
+DEB_MAINTAINER=${DEB_MAINTAINER:-hwauthd developers <hwauthd@users.noreply.github.com>}
+
+build_binaries() {
+	mkdir -p "$BUILD"
+	if [ -n "${BINDIR:-}" ]; then
+		install -m755 "$BINDIR/hwauthd" "$BINDIR/hwauthctl" "$BUILD/"
+		return
+	fi
+	CGO_ENABLED=1 "$GO" build -trimpath -buildmode=pie \
+		-ldflags "-s -w -X main.version=$VERSION" \
+		-o "$BUILD/" ./cmd/hwauthd ./cmd/hwauthctl
+}
+
+generate() {
+	rm -rf "$BUILD/gen" "$BUILD/completions" "$BUILD/man"
+	"$GO" run ./packaging/gendocs -out "$BUILD/gen" \
+		-hwauthd "$BUILD/hwauthd" -hwauthctl "$BUILD/hwauthctl" \
+		-completions "$BUILD/completions"
+	mkdir -p "$BUILD/man"
+	for page in "$BUILD"/gen/docs/man/*; do
+		gzip -9n <"$page" >"$BUILD/man/$(basename "$page").gz"
+	done
+}
+
+changelog() {
+	local date
+	date=$(date -R -u -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")
+	{
+		printf 'hwauthd (%s) unstable; urgency=medium\n\n' "$VERSION"
+		printf '  * Built from commit %s.\n\n' "$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+		printf ' -- %s  %s\n' "$DEB_MAINTAINER" "$date"
+	} | gzip -9n >"$BUILD/changelog.gz"
+}
+
+stage() {
+	build_binaries
+	generate
+	changelog
+}
+
+deb() {
+	stage
+	local arch
+	arch=$(dpkg --print-architecture)
+	BUILD="$BUILD" VERSION="$VERSION" DEB_ARCH="$arch" DEB_MAINTAINER="$DEB_MAINTAINER" \
+		"$GO" tool nfpm pkg -p deb -f packaging/nfpm.yaml \
+		-t "$BUILD/hwauthd_${VERSION}_${arch}.deb"
+}
+
+# install copies what the .deb holds into $DESTDIR, with the programs under
+# $PREFIX and the units rewritten to run them from there.
+install_files() {
+	stage
+	local d=$DESTDIR p=$DESTDIR$PREFIX lib=$DESTDIR$PREFIX/lib
+	install -Dm755 "$BUILD/hwauthd" "$p/sbin/hwauthd"
+	install -Dm755 "$BUILD/hwauthctl" "$p/bin/hwauthctl"
+	install -Dm644 "$BUILD/gen/packaging/hwauthd.toml" "$d$SYSCONFDIR/hwauthd/hwauthd.toml"
+	for unit in hwauthd.service hwauthd.socket; do
+		sed -e "s|/usr/sbin/hwauthd|$PREFIX/sbin/hwauthd|" \
+			-e "s|/etc/hwauthd/hwauthd.toml|$SYSCONFDIR/hwauthd/hwauthd.toml|" \
+			"packaging/systemd/$unit" | install -Dm644 /dev/stdin "$lib/systemd/system/$unit"
+	done
+	install -Dm644 packaging/sysusers/hwauthd.conf "$lib/sysusers.d/hwauthd.conf"
+	install -Dm644 packaging/tmpfiles/hwauthd.conf "$lib/tmpfiles.d/hwauthd.conf"
+	install -Dm644 packaging/udev/70-hwauthd-fido.rules "$lib/udev/rules.d/70-hwauthd-fido.rules"
+	install -Dm644 packaging/polkit/50-hwauthd.rules "$p/share/polkit-1/rules.d/50-hwauthd.rules"
+	install -Dm644 -t "$p/share/man/man8" "$BUILD/man/hwauthd.8.gz"
+	install -Dm644 -t "$p/share/man/man1" "$BUILD/man/hwauthctl.1.gz"
+	install -Dm644 -t "$p/share/man/man5" "$BUILD/man/hwauthd.toml.5.gz"
+	install -Dm644 "$BUILD/completions/hwauthctl" "$p/share/bash-completion/completions/hwauthctl"
+	install -Dm644 "$BUILD/completions/_hwauthctl" "$p/share/zsh/vendor-completions/_hwauthctl"
+	install -Dm644 "$BUILD/completions/hwauthctl.fish" "$p/share/fish/vendor_completions.d/hwauthctl.fish"
+	echo "installed into ${DESTDIR:-/}; as root run: systemd-sysusers; systemd-tmpfiles --create; udevadm control --reload-rules; systemctl daemon-reload; systemctl enable --now hwauthd.socket"
+}
+
+docs() {
+	build_binaries
+	"$GO" run ./packaging/gendocs -hwauthd "$BUILD/hwauthd" -hwauthctl "$BUILD/hwauthctl"
+}
+
+case "${1:-}" in
+stage) stage ;;
+deb) deb ;;
+install) install_files ;;
+docs) docs ;;
+*) echo "usage: $0 stage|deb|install|docs" >&2; exit 2 ;;
+esac
