@@ -115,7 +115,7 @@ func (s *Server) load(paths []string) []wire.ModuleStatus {
 	for _, p := range paths {
 		st, m := s.loadOne(p)
 		out = append(out, st)
-		if m != nil && st.Events {
+		if m != nil {
 			go s.watch(m)
 		}
 	}
@@ -151,18 +151,13 @@ func (s *Server) loadOne(path string) (wire.ModuleStatus, *module) {
 	m := &module{path: path, ctx: ctx, fl: fl, slots: map[uint]*sync.Mutex{}}
 	s.modules[path] = m
 	s.order = append(s.order, path)
-	st.Events = m.supportsEvents()
 	return st, m
 }
 
-// supportsEvents probes C_WaitForSlotEvent with CKF_DONT_BLOCK.
-func (m *module) supportsEvents() bool {
-	_, err := m.fl.waitForSlotEvent(pkcs11.CKF_DONT_BLOCK)
-	return err == nil || errors.Is(err, pkcs11.Error(pkcs11.CKR_NO_EVENT))
-}
-
-// watch blocks in C_WaitForSlotEvent and reports each event, until the
-// module reports an error.
+// watch blocks in C_WaitForSlotEvent (flags 0) and reports each event, until
+// the module reports an error: modules without blocking slot events
+// (SoftHSM2 answers CKR_FUNCTION_NOT_SUPPORTED) end it at once, and the
+// daemon's Rescan, driven by PC/SC events, covers them.
 func (s *Server) watch(m *module) {
 	for {
 		if _, err := m.fl.waitForSlotEvent(0); err != nil {

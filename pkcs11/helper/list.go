@@ -15,8 +15,8 @@ import (
 // maxObjects bounds how many objects of one class are read from a token.
 const maxObjects = 64
 
-// list returns the present tokens of every module. A slot that cannot be
-// read is left out; the daemon sees it again on the next scan.
+// list returns the present, initialized tokens of every module. A slot that
+// cannot be read is left out; the daemon sees it again on the next scan.
 func (s *Server) list() []wire.Token {
 	var out []wire.Token
 	for _, m := range s.modulesInOrder() {
@@ -44,7 +44,7 @@ func (m *module) readToken(slot uint) (wire.Token, bool) {
 		return wire.Token{}, false
 	}
 	ti, err := m.ctx.GetTokenInfo(slot)
-	if err != nil {
+	if err != nil || ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
 		return wire.Token{}, false
 	}
 	t := wire.Token{

@@ -106,8 +106,6 @@ type ModuleStatus struct {
 	Error string `json:"error,omitempty"`
 	// Library is the module's library description and version.
 	Library string `json:"library,omitempty"`
-	// Events is true when the module supports blocking C_WaitForSlotEvent.
-	Events bool `json:"events,omitempty"`
 }
 
 // Token is one present token (PKCS#11 v2.40 §5.5 CK_SLOT_INFO and

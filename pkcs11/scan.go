@@ -1,0 +1,56 @@
+package pkcs11
+
+import (
+	"context"
+	"reflect"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/pkcs11/wire"
+)
+
+// scan lists the tokens, attaches new or changed ones and detaches those
+// gone. A token that two modules reach is kept through the first; a token in
+// a reader that the native PIV path serves is skipped unless IncludePIV.
+func (b *Backend) scan(ctx context.Context, host backend.Host, c *helperConn) {
+	resp, err := c.call(ctx, &wire.Request{Op: wire.OpList})
+	if err != nil {
+		b.log.Warn("listing PKCS#11 tokens failed", "err", err)
+		return
+	}
+	seen := map[string]*Device{}
+	for _, tok := range resp.Tokens {
+		if b.skip(&tok) {
+			continue
+		}
+		d := newDevice(b, tok)
+		if _, dup := seen[d.id]; !dup {
+			seen[d.id] = d
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, d := range seen {
+		if old, ok := b.devices[id]; ok && reflect.DeepEqual(old.tok, d.tok) {
+			continue
+		}
+		b.devices[id] = d
+		host.Attach(d)
+	}
+	for id := range b.devices {
+		if seen[id] == nil {
+			delete(b.devices, id)
+			host.Detach(id)
+		}
+	}
+	b.notifyLocked()
+}
+
+// skip reports whether the token is in a reader that the native PIV path
+// serves.
+func (b *Backend) skip(tok *wire.Token) bool {
+	if b.cfg.IncludePIV || b.cfg.SkipReader == nil {
+		return false
+	}
+	r := readerOf(tok)
+	return r != "" && b.cfg.SkipReader(r)
+}
