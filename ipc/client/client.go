@@ -107,6 +107,10 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (*h
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
 		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, &UnreachableError{Socket: c.socket, Err: err}
 	}
 	if resp.StatusCode >= 400 {
