@@ -2,7 +2,6 @@ package pkcs11
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -165,6 +164,3 @@ func (s *softToken) device(t testing.TB, label string) *Device {
 	}
 	return d
 }
-
-// isClass reports whether err is of the hwerr class want.
-func isClass(err, want error) bool { return errors.Is(err, want) }

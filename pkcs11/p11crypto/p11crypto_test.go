@@ -140,8 +140,12 @@ func FuzzECPublicKey(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !pub.Curve.IsOnCurve(pub.X, pub.Y) {
-			t.Fatal("accepted a point off the curve")
+		raw, err := pub.Bytes()
+		if err != nil {
+			t.Fatalf("accepted key does not encode: %v", err)
+		}
+		if _, err := ecdsa.ParseUncompressedPublicKey(pub.Curve, raw); err != nil {
+			t.Fatalf("accepted a point off the curve: %v", err)
 		}
 	})
 }
