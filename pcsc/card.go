@@ -97,16 +97,18 @@ func (c *Card) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 // Transaction runs fn inside a PC/SC transaction (SCardBeginTransaction), so
 // that no other application's commands interleave with fn's; the transaction
 // ends with SCARD_LEAVE_CARD. Waiting for another application's transaction
-// ends with hwerr.ErrBusy when ctx ends first. fn uses the Card's own methods.
-func (c *Card) Transaction(ctx context.Context, fn func() error) error {
+// ends with hwerr.ErrBusy when ctx ends first. fn uses the Card's own methods;
+// the transaction ends even if fn panics.
+func (c *Card) Transaction(ctx context.Context, fn func() error) (err error) {
 	if err := c.beginTransaction(ctx); err != nil {
 		return err
 	}
-	fnErr := fn()
-	if err := c.endTransaction(); err != nil && fnErr == nil {
-		return err
-	}
-	return fnErr
+	defer func() {
+		if endErr := c.endTransaction(); endErr != nil && err == nil {
+			err = endErr
+		}
+	}()
+	return fn()
 }
 
 // beginTransaction calls SCardBeginTransaction, which pcsc-lite keeps

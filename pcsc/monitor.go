@@ -3,10 +3,12 @@ package pcsc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ebfe/scard"
@@ -85,7 +87,8 @@ const unknownReaderStorm = 5
 // status call with the same name in the process, so a process should run one
 // Monitor.
 type Monitor struct {
-	logger *slog.Logger
+	logger  *slog.Logger
+	running atomic.Bool
 
 	mu      sync.Mutex
 	up      bool
@@ -129,10 +132,15 @@ func (m *Monitor) Readers() []ReaderState {
 }
 
 // Run watches readers and cards and sends Events to events until ctx ends,
-// then returns nil. Sends block, so the receiver must keep reading. When
-// pcscd is absent or goes away, Run reports it and tries again with a capped
-// backoff; cancelling ctx wakes the blocked wait through SCardCancel.
+// then returns nil; it fails at once if another Run of m is active. Sends
+// block, so the receiver must keep reading. When pcscd is absent or goes
+// away, Run reports it and tries again with a capped backoff; cancelling ctx
+// wakes the blocked wait through SCardCancel.
 func (m *Monitor) Run(ctx context.Context, events chan<- Event) error {
+	if !m.running.CompareAndSwap(false, true) {
+		return errors.New("pcsc monitor: Run is already running")
+	}
+	defer m.running.Store(false)
 	defer m.setDown()
 	backoff := backoffMin
 	for {

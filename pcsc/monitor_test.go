@@ -300,3 +300,12 @@ func TestMonitorPCSCDRestart(t *testing.T) {
 		t.Fatal("Up() = false after restart")
 	}
 }
+
+func TestMonitorRunOnce(t *testing.T) {
+	testenv.PCSCD(t)
+	m, events := runMonitor(t)
+	next(t, events) // the first Run is up
+	if err := m.Run(context.Background(), make(chan Event)); err == nil {
+		t.Fatal("a second concurrent Run succeeded")
+	}
+}
