@@ -1,0 +1,92 @@
+package pkcs11
+
+import (
+	"context"
+	"crypto/sha256"
+	"testing"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	p11 "github.com/miekg/pkcs11"
+)
+
+// BenchmarkSignBackend signs with ECDSA P-256 through the backend: the
+// request crosses the socket to the helper, which opens a session, logs in,
+// finds the key, signs, logs out and closes the session. Compare with
+// BenchmarkSignDirect for the cost of the helper process.
+func BenchmarkSignBackend(b *testing.B) {
+	s := newSoftToken(b, Config{})
+	d := s.device(b, "hw")
+	digest := sha256.Sum256([]byte("bench"))
+	req := backend.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(testPIN)}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := d.Sign(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSignDirect does the same work as one backend signature with
+// miekg/pkcs11 in this process on the same kind of SoftHSM2 token: open a
+// session, C_Login, find the key, C_SignInit, C_Sign, C_Logout, close.
+func BenchmarkSignDirect(b *testing.B) {
+	s := newSoftToken(b, Config{})
+	b.Setenv("SOFTHSM2_CONF", s.hsm.Conf())
+	ctx := p11.New(s.hsm.Module())
+	if ctx == nil {
+		b.Fatal("cannot load SoftHSM2")
+	}
+	if err := ctx.Initialize(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ctx.Finalize(); ctx.Destroy() })
+	slot := directSlot(b, ctx, s.device(b, "hw").tok.Serial)
+	digest := sha256.Sum256([]byte("bench"))
+	b.ResetTimer()
+	for b.Loop() {
+		directSign(b, ctx, slot, digest[:])
+	}
+}
+
+// directSlot finds the slot of the token with serial.
+func directSlot(b *testing.B, ctx *p11.Ctx, serial string) uint {
+	slots, err := ctx.GetSlotList(true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, sl := range slots {
+		if ti, err := ctx.GetTokenInfo(sl); err == nil && ti.SerialNumber == serial {
+			return sl
+		}
+	}
+	b.Fatalf("no token with serial %s", serial)
+	return 0
+}
+
+func directSign(b *testing.B, ctx *p11.Ctx, slot uint, digest []byte) {
+	sh, err := ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ctx.CloseSession(sh)
+	if err := ctx.Login(sh, p11.CKU_USER, testPIN); err != nil {
+		b.Fatal(err)
+	}
+	defer ctx.Logout(sh)
+	if err := ctx.FindObjectsInit(sh, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY), p11.NewAttribute(p11.CKA_ID, []byte{1}),
+	}); err != nil {
+		b.Fatal(err)
+	}
+	objs, _, err := ctx.FindObjects(sh, 1)
+	ctx.FindObjectsFinal(sh)
+	if err != nil || len(objs) != 1 {
+		b.Fatalf("find key: %v", err)
+	}
+	if err := ctx.SignInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_ECDSA, nil)}, objs[0]); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ctx.Sign(sh, digest); err != nil {
+		b.Fatal(err)
+	}
+}
