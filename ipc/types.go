@@ -63,14 +63,17 @@ const (
 // Authenticator is a present authenticator, in GET /v1/authenticators and
 // GET /v1/authenticators/{id}.
 type Authenticator struct {
-	ID      string   `json:"id"`
-	Kind    string   `json:"kind"`
-	Backend string   `json:"backend"`
-	Reader  string   `json:"reader,omitempty"`
-	Label   string   `json:"label"`
-	Serial  string   `json:"serial,omitempty"`
-	PIN     PINState `json:"pin"`
-	Keys    []Key    `json:"keys"`
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Backend string `json:"backend"`
+	Reader  string `json:"reader,omitempty"`
+	Label   string `json:"label"`
+	Serial  string `json:"serial,omitempty"`
+	// Device identifies the TPM of a virtual smart card (its endorsement
+	// key hash); empty for other kinds.
+	Device string   `json:"device,omitempty"`
+	PIN    PINState `json:"pin"`
+	Keys   []Key    `json:"keys"`
 }
 
 // PINState is what is known of an authenticator's PIN. RetriesLeft is null
