@@ -1,11 +1,16 @@
 package pkcs11
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/internal/testenv"
 	p11 "github.com/miekg/pkcs11"
 )
 
@@ -88,5 +93,48 @@ func directSign(b *testing.B, ctx *p11.Ctx, slot uint, digest []byte) {
 	}
 	if _, err := ctx.Sign(sh, digest); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// p11KitClient is p11-kit's client module, which forwards to a p11-kit
+// server.
+const p11KitClient = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
+
+// BenchmarkSignP11Kit does the same work as BenchmarkSignDirect through
+// p11-kit's remoting (p11-kit server + p11-kit-client.so), the established
+// way of running modules in another process, on the same kind of token.
+func BenchmarkSignP11Kit(b *testing.B) {
+	testenv.RequireBinaries(b, "p11-kit")
+	testenv.RequireFiles(b, p11KitClient)
+	s := newSoftToken(b, Config{})
+	sock := filepath.Join(b.TempDir(), "p11-kit.sock")
+	cmd := exec.Command("p11-kit", "server", "-f", "-s", "-n", sock, "--provider", s.hsm.Module(), "pkcs11:token=hw")
+	cmd.Env = s.hsm.Env()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// The server prints its address once it listens.
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.HasPrefix(line, "P11_KIT_SERVER_ADDRESS=") {
+		b.Fatalf("p11-kit server: %q, %v", line, err)
+	}
+	b.Setenv("P11_KIT_SERVER_ADDRESS", "unix:path="+sock)
+	ctx := p11.New(p11KitClient)
+	if ctx == nil {
+		b.Fatal("cannot load p11-kit-client.so")
+	}
+	if err := ctx.Initialize(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ctx.Finalize(); ctx.Destroy() })
+	slot := directSlot(b, ctx, s.device(b, "hw").tok.Serial)
+	digest := sha256.Sum256([]byte("bench"))
+	b.ResetTimer()
+	for b.Loop() {
+		directSign(b, ctx, slot, digest[:])
 	}
 }
