@@ -34,6 +34,7 @@ DEB_MAINTAINER=${DEB_MAINTAINER:-hwauthd developers <hwauthd@users.noreply.githu
 build_binaries() {
 	mkdir -p "$BUILD"
 	if [ -n "${BINDIR:-}" ]; then
+		[ "$(realpath "$BINDIR")" = "$BUILD" ] && return
 		install -m755 "$BINDIR/hwauthd" "$BINDIR/hwauthctl" "$BUILD/"
 		return
 	fi
