@@ -94,3 +94,30 @@ func TestErrorIsAsHW(t *testing.T) {
 		t.Fatal("pin_blocked is not ErrPINBlocked")
 	}
 }
+
+func FuzzErrorUnmarshal(f *testing.F) {
+	for _, s := range []string{
+		`{"error":{"code":"pin_incorrect","message":"wrong PIN","retries_left":2,"what":"PIN"}}`,
+		`{"error":{"code":"busy"}}`, `{"error":null}`, `{"error":{"retries_left":"x"}}`, `[]`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var e Error
+		if err := json.Unmarshal(data, &e); err != nil {
+			return
+		}
+		// What decodes must encode and decode to the same code and message.
+		b, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", e, err)
+		}
+		var again Error
+		if err := json.Unmarshal(b, &again); err != nil {
+			t.Fatalf("re-decode %s: %v", b, err)
+		}
+		if again.Code != e.Code || again.Error() != e.Error() {
+			t.Fatalf("round trip %+v -> %+v", e, again)
+		}
+	})
+}

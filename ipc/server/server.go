@@ -138,6 +138,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// Handler returns the server's HTTP handler, for tests that serve requests
+// without a socket (give them a peer with WithPeer).
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
 // Shutdown ends every request context (so streams return), stops accepting
 // and waits for handlers to finish until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -272,4 +275,47 @@ func copyTestBinary(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// TestNoCredentialsNoAccess serves a request whose connection had no
+// readable credentials: even an Anyone route refuses it.
+func TestNoCredentialsNoAccess(t *testing.T) {
+	s, err := New(Config{}, []Route{{Method: "GET", Pattern: "/v1/status", Access: Anyone, Handler: ok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/status", nil))
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), `"unauthorized"`) {
+		t.Fatalf("no credentials: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/status", nil).WithContext(WithPeer(context.Background(), Peer{UID: 1000})))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("with credentials: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestServeEndsWithContext checks Serve returns nil once its context ends.
+func TestServeEndsWithContext(t *testing.T) {
+	ln, err := Listen(filepath.Join(t.TempDir(), "s.sock"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
 }
