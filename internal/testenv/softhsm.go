@@ -96,3 +96,9 @@ func (s *SoftHSMInstance) run(name string, args ...string) {
 		s.t.Fatalf("%s %s: %v\n%s", name, args[0], err, out)
 	}
 }
+
+// DeleteToken removes the token labelled label, as if it were pulled out.
+func (s *SoftHSMInstance) DeleteToken(label string) {
+	s.t.Helper()
+	s.run("softhsm2-util", "--delete-token", "--token", label)
+}

@@ -38,7 +38,10 @@ func (s *Server) open(ref *wire.TokenRef, rw bool) (*tokenSession, error) {
 	ti, err := m.ctx.GetTokenInfo(ref.Slot)
 	if err != nil {
 		l.Unlock()
-		return nil, classify("C_GetTokenInfo", err)
+		// The token the daemon knows is gone or unreadable: modules answer
+		// CKR_TOKEN_NOT_PRESENT, CKR_SLOT_ID_INVALID or, for a deleted
+		// SoftHSM2 token, CKR_GENERAL_ERROR.
+		return nil, fmt.Errorf("C_GetTokenInfo for slot %d: %v: %w", ref.Slot, err, hwerr.ErrRemoved)
 	}
 	if trim(ti.SerialNumber) != ref.Serial {
 		l.Unlock()
