@@ -43,3 +43,5 @@ demo: deps build
 
 clean:
 	rm -rf $(BUILD)
+
+include packaging/make.mk

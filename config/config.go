@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,8 @@ type Config struct {
 	Access Access `toml:"access"`
 	API    API    `toml:"api"`
 	PCSC   PCSC   `toml:"pcsc"`
+	Store  Store  `toml:"store"`
+	Policy Policy `toml:"policy"`
 }
 
 // Daemon holds where hwauthd listens and keeps its state.
@@ -50,8 +53,6 @@ type Access struct {
 	// SignInGroup members (login managers, PAM helpers) may sign in on behalf
 	// of any user and see any user's sessions.
 	SignInGroup string `toml:"signin_group"`
-	// CardGroup members may verify PINs and sign with present cards.
-	CardGroup string `toml:"card_group"`
 }
 
 // API holds limits of the socket API.
@@ -73,6 +74,37 @@ type PCSC struct {
 	// Enabled turns the PC/SC backend on.
 	Enabled bool `toml:"enabled"`
 }
+
+// Store chooses where registrations live.
+type Store struct {
+	// Backend is "bolt" (a file in the state directory) or "postgres" (a
+	// registry shared by a fleet, so the limit holds across devices).
+	Backend string `toml:"backend"`
+	// DSN is the PostgreSQL connection string when Backend is "postgres".
+	DSN string `toml:"dsn"`
+}
+
+// Policy is the organisation's rules for authenticators.
+type Policy struct {
+	// MaxAuthenticators is how many authenticators one user may register.
+	MaxAuthenticators int `toml:"max_authenticators"`
+	// AllowedKinds lists the kinds that may be registered and used.
+	AllowedKinds []string `toml:"allowed_kinds"`
+	// SelfService lets users register and remove their own authenticators;
+	// when false only admins may.
+	SelfService bool `toml:"self_service"`
+	// AllowShared lets one authenticator be registered to several users.
+	AllowShared bool `toml:"allow_shared"`
+	// RequireRegistration makes sign-in answer registration_required for a
+	// user with no registered authenticator.
+	RequireRegistration bool `toml:"require_registration"`
+}
+
+// Authenticator kinds, as the API names them.
+var Kinds = []string{"smartcard", "virtual-smartcard", "security-key"}
+
+// KindAllowed reports whether policy allows kind.
+func (p Policy) KindAllowed(kind string) bool { return slices.Contains(p.AllowedKinds, kind) }
 
 // Duration is a time.Duration written as a Go duration string ("30s").
 type Duration struct{ time.Duration }
@@ -102,7 +134,6 @@ func Defaults() Config {
 		Access: Access{
 			AdminGroup:  "hwauth-admin",
 			SignInGroup: "hwauth-signin",
-			CardGroup:   "hwauth-card",
 		},
 		API: API{
 			MaxBodyBytes:   64 << 10,
@@ -110,7 +141,13 @@ func Defaults() Config {
 			EventBuffer:    256,
 			EventHistory:   1024,
 		},
-		PCSC: PCSC{Enabled: true},
+		PCSC:  PCSC{Enabled: true},
+		Store: Store{Backend: "bolt"},
+		Policy: Policy{
+			MaxAuthenticators: 5,
+			AllowedKinds:      slices.Clone(Kinds),
+			SelfService:       true,
+		},
 	}
 }
 
@@ -178,6 +215,23 @@ func (c Config) Validate() error {
 	}
 	if c.API.EventHistory < 0 || c.API.EventHistory > 1<<20 {
 		bad("api.event_history", "must be between 0 and 1048576, got %d", c.API.EventHistory)
+	}
+	switch c.Store.Backend {
+	case "bolt":
+	case "postgres":
+		if c.Store.DSN == "" {
+			bad("store.dsn", "is required when store.backend is \"postgres\"")
+		}
+	default:
+		bad("store.backend", "must be \"bolt\" or \"postgres\", got %q", c.Store.Backend)
+	}
+	if c.Policy.MaxAuthenticators < 1 || c.Policy.MaxAuthenticators > 100 {
+		bad("policy.max_authenticators", "must be between 1 and 100, got %d", c.Policy.MaxAuthenticators)
+	}
+	for _, k := range c.Policy.AllowedKinds {
+		if !slices.Contains(Kinds, k) {
+			bad("policy.allowed_kinds", "unknown kind %q (kinds: %s)", k, strings.Join(Kinds, ", "))
+		}
 	}
 	return errors.Join(errs...)
 }
