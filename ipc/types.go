@@ -124,6 +124,15 @@ type PINUnblockRequest struct {
 // Wipe zeroes the secrets of the request.
 func (r *PINUnblockRequest) Wipe() { r.PUK.Wipe(); r.NewPIN.Wipe() }
 
+// PINSetRequest is the body of POST /v1/authenticators/{id}/pin/set: the
+// first PIN of a security key that has none (CTAP 2.1 §6.5.5.5, setPIN).
+type PINSetRequest struct {
+	NewPIN Secret `json:"new_pin"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *PINSetRequest) Wipe() { r.NewPIN.Wipe() }
+
 // PINResult is the answer of the PIN routes.
 type PINResult struct {
 	RetriesLeft *int `json:"retries_left"`
@@ -216,6 +225,9 @@ type VirtualSmartcardCreateRequest struct {
 	PIN       Secret `json:"pin"`
 	PUK       Secret `json:"puk"`
 	Algorithm string `json:"algorithm,omitempty"`
+	// Attest asks for a TPM2_Certify statement over the new key (TPM 2.0
+	// Part 3 §18.2), returned in VirtualSmartcard.Attestation.
+	Attest bool `json:"attest,omitempty"`
 }
 
 // Wipe zeroes the secrets of the request.
@@ -240,13 +252,18 @@ type VirtualSmartcardsResponse struct {
 	VirtualSmartcards []VirtualSmartcard `json:"virtual_smartcards"`
 }
 
-// CSRRequest is the body of POST /v1/virtual-smartcards/{id}/csr.
+// CSRRequest is the body of POST /v1/virtual-smartcards/{id}/csr. PIN
+// authorizes the card's key in the TPM for the signature over the request.
 type CSRRequest struct {
 	Subject  string   `json:"subject"`
 	DNSNames []string `json:"dns_names,omitempty"`
 	Emails   []string `json:"emails,omitempty"`
 	UPN      string   `json:"upn,omitempty"`
+	PIN      Secret   `json:"pin,omitempty"`
 }
+
+// Wipe zeroes the secrets of the request.
+func (r *CSRRequest) Wipe() { r.PIN.Wipe() }
 
 // CSRResponse carries a PEM certificate signing request signed in the TPM.
 type CSRResponse struct {
@@ -292,6 +309,15 @@ type RegisterRequest struct {
 // Wipe zeroes the secrets of the request.
 func (r *RegisterRequest) Wipe() { r.PIN.Wipe() }
 
+// RegistrationRemoved is the answer of DELETE
+// /v1/users/{user}/registrations/{rid}: Default is the user's default after
+// the removal (another registration when the removed one was the default;
+// empty when none is left).
+type RegistrationRemoved struct {
+	Removed string `json:"removed"`
+	Default string `json:"default"`
+}
+
 // SetDefaultRequest is the body of PUT /v1/users/{user}/default.
 type SetDefaultRequest struct {
 	Registration string `json:"registration"`
@@ -332,4 +358,32 @@ type ForgetResponse struct {
 	User string `json:"user"`
 	// Forgotten names what was deleted ("last_authenticator", "pin_state", ...).
 	Forgotten []string `json:"forgotten"`
+}
+
+// Identity prefixes of Link.Identity: a certificate's user principal name,
+// e-mail address, common name or whole subject DN.
+const (
+	IdentityUPN     = "upn:"
+	IdentityEmail   = "email:"
+	IdentityCN      = "cn:"
+	IdentitySubject = "subject:"
+)
+
+// Link maps an identity from a card certificate ("upn:alice@example.com",
+// "email:…", "cn:…", "subject:…") to a local account (R11).
+type Link struct {
+	Identity  string    `json:"identity"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// LinkRequest is the body of POST /v1/users/{user}/links.
+type LinkRequest struct {
+	Identity string `json:"identity"`
+}
+
+// LinksResponse is the answer of GET /v1/users/{user}/links.
+type LinksResponse struct {
+	User  string `json:"user"`
+	Links []Link `json:"links"`
 }

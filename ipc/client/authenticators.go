@@ -45,6 +45,14 @@ func (c *Client) ChangePIN(ctx context.Context, id string, pin, newPIN []byte) (
 	return &out, c.callSecret(ctx, "POST", "/v1/authenticators/"+esc(id)+"/pin/change", &req, &out)
 }
 
+// SetPIN sets the first PIN of a security key that has none (CTAP 2.1
+// §6.5.5.5 setPIN). The caller keeps ownership of newPIN and zeroes it.
+func (c *Client) SetPIN(ctx context.Context, id string, newPIN []byte) (*ipc.PINResult, error) {
+	var out ipc.PINResult
+	req := ipc.PINSetRequest{NewPIN: newPIN}
+	return &out, c.callSecret(ctx, "POST", "/v1/authenticators/"+esc(id)+"/pin/set", &req, &out)
+}
+
 // UnblockPIN sets a new PIN with the PUK.
 func (c *Client) UnblockPIN(ctx context.Context, id string, puk, newPIN []byte) (*ipc.PINResult, error) {
 	var out ipc.PINResult

@@ -19,9 +19,12 @@ func (c *Client) Register(ctx context.Context, user string, req ipc.RegisterRequ
 	return &out, c.callSecret(ctx, "POST", "/v1/users/"+esc(user)+"/registrations", &req, &out)
 }
 
-// RemoveRegistration removes a registration; the default moves if needed.
-func (c *Client) RemoveRegistration(ctx context.Context, user, id string) error {
-	return c.call(ctx, "DELETE", "/v1/users/"+esc(user)+"/registrations/"+esc(id), nil, nil)
+// RemoveRegistration removes a registration; it cannot be undone. When it
+// was the default, the default moves to another registration, which the
+// answer names.
+func (c *Client) RemoveRegistration(ctx context.Context, user, id string) (*ipc.RegistrationRemoved, error) {
+	var out ipc.RegistrationRemoved
+	return &out, c.call(ctx, "DELETE", "/v1/users/"+esc(user)+"/registrations/"+esc(id), nil, &out)
 }
 
 // SetDefault makes the registration the user's default.

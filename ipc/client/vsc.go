@@ -13,6 +13,13 @@ func (c *Client) CreateVirtualSmartcard(ctx context.Context, req ipc.VirtualSmar
 	return &out, c.callSecret(ctx, "POST", "/v1/virtual-smartcards", &req, &out)
 }
 
+// VirtualSmartcards lists the virtual smart cards provisioned on this
+// device (admin).
+func (c *Client) VirtualSmartcards(ctx context.Context) ([]ipc.VirtualSmartcard, error) {
+	var out ipc.VirtualSmartcardsResponse
+	return out.VirtualSmartcards, c.call(ctx, "GET", "/v1/virtual-smartcards", nil, &out)
+}
+
 // VirtualSmartcard returns one virtual smart card (admin).
 func (c *Client) VirtualSmartcard(ctx context.Context, id string) (*ipc.VirtualSmartcard, error) {
 	var out ipc.VirtualSmartcard
@@ -24,14 +31,11 @@ func (c *Client) DeleteVirtualSmartcard(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", "/v1/virtual-smartcards/"+esc(id), nil, nil)
 }
 
-// VirtualSmartcardCSR returns a PEM CSR signed in the TPM (admin).
+// VirtualSmartcardCSR returns a PEM CSR signed in the TPM with the card's
+// key, authorized by req.PIN (admin). The caller keeps ownership of the PIN.
 func (c *Client) VirtualSmartcardCSR(ctx context.Context, id string, req ipc.CSRRequest) (string, error) {
-	body, err := json.Marshal(req)
-	if err != nil {
-		return "", err
-	}
 	var out ipc.CSRResponse
-	return out.CSR, c.call(ctx, "POST", "/v1/virtual-smartcards/"+esc(id)+"/csr", body, &out)
+	return out.CSR, c.callSecret(ctx, "POST", "/v1/virtual-smartcards/"+esc(id)+"/csr", &req, &out)
 }
 
 // ImportVirtualSmartcardCertificate stores the issued PEM certificate (admin).
