@@ -1,0 +1,91 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// PAMWrapperLib is pam_wrapper's preload library from Debian's
+// libpam-wrapper package: with PAM_WRAPPER=1 it makes libpam read service
+// files from PAM_WRAPPER_SERVICE_DIR instead of /etc/pam.d.
+const PAMWrapperLib = "/usr/lib/x86_64-linux-gnu/libpam_wrapper.so"
+
+// PAMEnv is a private PAM configuration for one test: a service directory
+// under t.TempDir that pamtester reads through pam_wrapper, so nothing in
+// /etc is touched (TESTING.md "PAM without touching /etc").
+type PAMEnv struct {
+	// ServiceDir holds the service files, one per service name.
+	ServiceDir string
+}
+
+// PAM creates an empty service directory. It stops the test through Missing
+// when pamtester or libpam-wrapper is not installed.
+func PAM(t testing.TB) *PAMEnv {
+	t.Helper()
+	RequireBinaries(t, "pamtester")
+	RequireFiles(t, PAMWrapperLib)
+	dir := filepath.Join(t.TempDir(), "pam.d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("pam service dir: %v", err)
+	}
+	return &PAMEnv{ServiceDir: dir}
+}
+
+// WriteService writes the service file for service with the given lines
+// ("auth required /path/pam_x.so arg").
+func (e *PAMEnv) WriteService(t testing.TB, service string, lines ...string) {
+	t.Helper()
+	body := strings.Join(lines, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(e.ServiceDir, service), []byte(body), 0o644); err != nil {
+		t.Fatalf("pam service %s: %v", service, err)
+	}
+}
+
+// Env returns the environment that makes a PAM application use the private
+// service directory: this process's environment plus LD_PRELOAD of
+// pam_wrapper, PAM_WRAPPER=1 and PAM_WRAPPER_SERVICE_DIR.
+func (e *PAMEnv) Env() []string {
+	env := []string{
+		"LD_PRELOAD=" + PAMWrapperLib,
+		"PAM_WRAPPER=1",
+		"PAM_WRAPPER_SERVICE_DIR=" + e.ServiceDir,
+	}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "LD_PRELOAD", "PAM_WRAPPER", "PAM_WRAPPER_SERVICE_DIR":
+		default:
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// Run runs `pamtester SERVICE USER OPS...` (ops default to "authenticate")
+// under pam_wrapper with stdin as the person's typing: pamtester's
+// conversation reads each prompt's answer as one line of stdin when stdin
+// is not a terminal. It returns pamtester's standard output and error
+// interleaved; err is non-nil (an *exec.ExitError) when an operation
+// failed, or ctx's error when it ended first.
+func (e *PAMEnv) Run(ctx context.Context, service, user, stdin string, ops ...string) (string, error) {
+	if len(ops) == 0 {
+		ops = []string{"authenticate"}
+	}
+	cmd := exec.CommandContext(ctx, "pamtester", append([]string{service, user}, ops...)...)
+	cmd.Env = e.Env()
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return out.String(), fmt.Errorf("pamtester %s %s: %w", service, user, ctx.Err())
+	}
+	return out.String(), err
+}
