@@ -48,6 +48,7 @@ type Backend struct {
 	state   string
 	detail  string
 	devices map[string]*Device
+	scans   int           // completed scans
 	changed chan struct{} // closed and replaced on every change of state or devices
 
 	// beforeRestart, when set by tests, runs before each helper restart.

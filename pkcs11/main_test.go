@@ -24,11 +24,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if helperDir != "" {
-		os.RemoveAll(helperDir)
-	}
-	os.Exit(code)
+	testenv.AtExit(func() {
+		if helperDir != "" {
+			os.RemoveAll(helperDir)
+		}
+	})
+	testenv.Main(m)
 }
 
 // buildHelper builds cmd/hwauthd-pkcs11 once per test binary.

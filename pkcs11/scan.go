@@ -29,6 +29,7 @@ func (b *Backend) scan(ctx context.Context, host backend.Host, c *helperConn) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.scans++
 	for id, d := range seen {
 		if old, ok := b.devices[id]; ok && reflect.DeepEqual(old.tok, d.tok) {
 			continue

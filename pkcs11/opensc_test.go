@@ -1,0 +1,100 @@
+package pkcs11
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/ipc"
+	"golang.org/x/sys/unix"
+)
+
+// blankATR is a T=1 answer-to-reset that matches no card driver.
+var blankATR = []byte{0x3B, 0x80, 0x80, 0x01, 0x01}
+
+// serveBlankCard plays a card that knows no application on a vpcd
+// connection (TESTING.md, vpcd wire protocol): it answers the ATR request and
+// every APDU with 6A82 (file not found), until the connection closes. Like
+// any card side of vpcd it sets TCP_NODELAY and re-arms TCP_QUICKACK after
+// each read, or every APDU stalls for a delayed ACK.
+func serveBlankCard(conn net.Conn) {
+	tcp, _ := conn.(*net.TCPConn)
+	if tcp != nil {
+		_ = tcp.SetNoDelay(true)
+	}
+	for {
+		var hdr [2]byte
+		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+			return
+		}
+		quickAck(tcp)
+		msg := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+		if _, err := io.ReadFull(conn, msg); err != nil {
+			return
+		}
+		quickAck(tcp)
+		var answer []byte
+		switch {
+		case len(msg) == 1 && msg[0] == 4:
+			answer = blankATR
+		case len(msg) == 1:
+			continue // power on/off, reset: no answer
+		default:
+			answer = []byte{0x6A, 0x82}
+		}
+		out := binary.BigEndian.AppendUint16(nil, uint16(len(answer)))
+		if _, err := conn.Write(append(out, answer...)); err != nil {
+			return
+		}
+	}
+}
+
+// TestOpenSCRescan loads OpenSC's module in the helper against a private
+// pcscd, with the helper's watcher blocked in C_WaitForSlotEvent (OpenSC
+// 0.23 accepts the blocking call but, over vpcd here, does not return on
+// insertion, so the daemon's PC/SC events drive Rescan). Listing still works
+// while the watcher waits, a card OpenSC cannot read becomes no
+// authenticator, and the slots are listed again after insertion and removal.
+func TestOpenSCRescan(t *testing.T) {
+	testenv.RequireFiles(t, OpenSCModule)
+	pcsc := testenv.PCSCD(t)
+	b := NewBackend(Config{Modules: []string{OpenSCModule}, HelperPath: buildHelper(t), Env: pcsc.Env()}, nil)
+	host := newFakeHost()
+	runBackend(t, b, host)
+	scans := func() int { b.mu.Lock(); defer b.mu.Unlock(); return b.scans }
+	waitFor(t, b, "the first scan", func() bool { return scans() >= 1 })
+	if st := b.Status(); st.State != ipc.BackendUp {
+		t.Fatalf("status %+v", st)
+	}
+
+	conn, err := pcsc.DialReader(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serveBlankCard(conn)
+	before := scans()
+	b.Rescan()
+	waitFor(t, b, "a scan after the insertion", func() bool { return scans() > before })
+	if host.count() != 0 {
+		t.Errorf("a card with no application became %d authenticators", host.count())
+	}
+	conn.Close()
+	before = scans()
+	b.Rescan()
+	waitFor(t, b, "a scan after the removal", func() bool { return scans() > before })
+}
+
+// quickAck re-arms TCP_QUICKACK, which Linux clears after use.
+func quickAck(c *net.TCPConn) {
+	if c == nil {
+		return
+	}
+	if raw, err := c.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
+		})
+	}
+}
