@@ -38,18 +38,7 @@ func pinCmd(a *app) *cobra.Command {
 			Short: "Change the PIN (asks for the current PIN and the new PIN twice)",
 			Args:  exactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				pin, err := a.secrets.read("current PIN")
-				if err != nil {
-					return err
-				}
-				defer clear(pin)
-				newPIN, err := a.secrets.readNew("new PIN")
-				if err != nil {
-					return err
-				}
-				defer clear(newPIN)
-				res, err := a.client().ChangePIN(cmd.Context(), args[0], pin, newPIN)
-				return a.pinResult(res, err, "PIN changed.")
+				return a.changePIN(cmd, args[0])
 			},
 		},
 		&cobra.Command{
@@ -73,6 +62,23 @@ func pinCmd(a *app) *cobra.Command {
 		},
 	)
 	return cmd
+}
+
+// changePIN asks for the current and the new PIN and changes it on the
+// authenticator id.
+func (a *app) changePIN(cmd *cobra.Command, id string) error {
+	pin, err := a.secrets.read("current PIN")
+	if err != nil {
+		return err
+	}
+	defer clear(pin)
+	newPIN, err := a.secrets.readNew("new PIN")
+	if err != nil {
+		return err
+	}
+	defer clear(newPIN)
+	res, err := a.client().ChangePIN(cmd.Context(), id, pin, newPIN)
+	return a.pinResult(res, err, "PIN changed.")
 }
 
 // pinResult prints the answer of a PIN route.

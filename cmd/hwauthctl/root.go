@@ -69,7 +69,10 @@ func newRootCmd(a *app) *cobra.Command {
 	f.StringVar(&a.socket, "socket", client.DefaultSocket(), "path of hwauthd's socket (env "+client.SocketEnv+")")
 	f.BoolVar(&a.json, "json", false, "print the API's JSON instead of text")
 	f.BoolVar(&a.pinStdin, "pin-stdin", false, "read PINs and PUKs from standard input, one line each, in the order asked")
-	root.AddCommand(statusCmd(a), readersCmd(a), listCmd(a), showCmd(a), watchCmd(a), pinCmd(a), signCmd(a))
+	root.AddCommand(statusCmd(a), readersCmd(a), listCmd(a), showCmd(a), watchCmd(a), pinCmd(a), signCmd(a),
+		registerCmd(a), registrationsCmd(a), unregisterCmd(a), defaultCmd(a),
+		signinCmd(a), signoutCmd(a), sessionsCmd(a), forgetCmd(a),
+		vscCmd(a), linkCmd(a), unlinkCmd(a), linksCmd(a), fidoCmd(a))
 	return root
 }
 

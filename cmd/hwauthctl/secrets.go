@@ -110,3 +110,13 @@ func readLine(in io.Reader, what string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// readChosen asks for a secret the person chooses now: twice on the
+// terminal to catch a typo, once with --pin-stdin where it was typed out
+// already.
+func (s *secretReader) readChosen(what string) ([]byte, error) {
+	if s.useStdin {
+		return s.read(what)
+	}
+	return s.readNew(what)
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// vscAlgorithms are the key algorithms of `vsc create --algorithm`.
+var vscAlgorithms = []string{ipc.VSCAlgECCP256, ipc.VSCAlgECCP384, ipc.VSCAlgRSA2048}
+
+// vscCmd is `hwauthctl vsc create|list|show|delete|csr|import-cert`.
+func vscCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "vsc",
+		Short: "Provision and manage TPM virtual smart cards on this device (admin)",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{errors.New("vsc needs a subcommand: create, list, show, delete, csr or import-cert")}
+		},
+	}
+	cmd.AddCommand(vscCreateCmd(a), vscListCmd(a), vscShowCmd(a), vscDeleteCmd(a), vscCSRCmd(a), vscImportCertCmd(a))
+	return cmd
+}
+
+// vscCreateCmd is `hwauthctl vsc create --label L [--algorithm A] [--attest]`.
+func vscCreateCmd(a *app) *cobra.Command {
+	var req ipc.VirtualSmartcardCreateRequest
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a virtual smart card in this device's TPM (asks for its new PIN and PUK)",
+		Long: "create makes a key in the TPM that never leaves it, protected by a PIN and a PUK.\n" +
+			"On the terminal it asks for each twice; with --pin-stdin it reads the PIN, then the PUK,\n" +
+			"one line each. Algorithms: ecc-p256 (default), ecc-p384, rsa-2048.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !slices.Contains(vscAlgorithms, req.Algorithm) {
+				return usageError{fmt.Errorf("unknown algorithm %q; use one of %v", req.Algorithm, vscAlgorithms)}
+			}
+			return a.vscCreate(cmd, req)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&req.Label, "label", "", "name of the card (required)")
+	fl.StringVar(&req.Algorithm, "algorithm", ipc.VSCAlgECCP256, "key algorithm: ecc-p256, ecc-p384 or rsa-2048")
+	fl.BoolVar(&req.Attest, "attest", false, "also return a TPM2_Certify attestation of the new key")
+	_ = cmd.MarkFlagRequired("label")
+	return cmd
+}
+
+// vscCreate asks for the PIN and PUK and creates the card.
+func (a *app) vscCreate(cmd *cobra.Command, req ipc.VirtualSmartcardCreateRequest) error {
+	defer req.Wipe()
+	var err error
+	if req.PIN, err = a.secrets.readChosen("PIN"); err != nil {
+		return err
+	}
+	if req.PUK, err = a.secrets.readChosen("PUK"); err != nil {
+		return err
+	}
+	card, err := a.client().CreateVirtualSmartcard(cmd.Context(), req)
+	if err != nil {
+		return err
+	}
+	return a.output(card, func() error { return printVSC(a.stdout, card, false) })
+}
+
+// printVSC writes one virtual smart card for people, with its PEMs when
+// pems is set.
+func printVSC(w io.Writer, c *ipc.VirtualSmartcard, pems bool) error {
+	tw := table(w)
+	rows := [][2]string{{"ID", c.ID}, {"Label", c.Label}, {"Algorithm", c.Algorithm}, {"Device", c.Device},
+		{"Created", when(c.CreatedAt)}, {"Certificate", yesNo(c.Certificate != "")}}
+	if len(c.Attestation) > 0 {
+		rows = append(rows, [2]string{"Attestation", base64.StdEncoding.EncodeToString(c.Attestation)})
+	}
+	for _, r := range rows {
+		if r[1] != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if pems {
+		fmt.Fprintf(w, "\nPublic key:\n%s", c.PublicKey)
+		if c.Certificate != "" {
+			fmt.Fprintf(w, "Certificate:\n%s", c.Certificate)
+		}
+	}
+	return nil
+}
+
+// vscListCmd is `hwauthctl vsc list`.
+func vscListCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the virtual smart cards of this device",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cards, err := a.client().VirtualSmartcards(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.output(ipc.VirtualSmartcardsResponse{VirtualSmartcards: cards}, func() error {
+				if len(cards) == 0 {
+					_, err := fmt.Fprintln(a.stdout, "No virtual smart card on this device: create one with hwauthctl vsc create.")
+					return err
+				}
+				tw := table(a.stdout)
+				fmt.Fprintln(tw, "ID\tLABEL\tALGORITHM\tCERTIFICATE\tCREATED")
+				for _, c := range cards {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.Label, c.Algorithm, yesNo(c.Certificate != ""), when(c.CreatedAt))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+// vscShowCmd is `hwauthctl vsc show ID`.
+func vscShowCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one virtual smart card with its public key and certificate",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			card, err := a.client().VirtualSmartcard(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.output(card, func() error { return printVSC(a.stdout, card, true) })
+		},
+	}
+}
+
+// vscDeleteCmd is `hwauthctl vsc delete [--yes] ID`.
+func vscDeleteCmd(a *app) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Delete a virtual smart card and its TPM key (asks first; cannot be undone)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := a.client()
+			card, err := c.VirtualSmartcard(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			q := fmt.Sprintf("Delete virtual smart card %s (%s) and its TPM key? This cannot be undone.", card.Label, card.ID)
+			if err := a.confirm(yes, "delete a virtual smart card", q); err != nil {
+				return err
+			}
+			if err := c.DeleteVirtualSmartcard(cmd.Context(), card.ID); err != nil {
+				return err
+			}
+			if a.json {
+				return nil
+			}
+			_, err = fmt.Fprintf(a.stdout, "Deleted virtual smart card %s (%s).\n", card.Label, card.ID)
+			return err
+		},
+	}
+	yesFlag(cmd, &yes)
+	return cmd
+}
+
+// vscCSRCmd is `hwauthctl vsc csr ID --subject DN [--out FILE]`.
+func vscCSRCmd(a *app) *cobra.Command {
+	var req ipc.CSRRequest
+	var out string
+	cmd := &cobra.Command{
+		Use:   "csr ID",
+		Short: "Make a certificate signing request signed in the TPM (asks for the card's PIN)",
+		Long:  "csr prints a PEM certificate signing request for the card's key, or writes it to --out.",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if req.PIN, err = a.secrets.read("PIN"); err != nil {
+				return err
+			}
+			defer req.Wipe()
+			csr, err := a.client().VirtualSmartcardCSR(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			return a.writePEM(ipc.CSRResponse{CSR: csr}, csr, out)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&req.Subject, "subject", "", `subject DN, e.g. "CN=Alice Smith,O=Example" (required)`)
+	fl.StringVar(&req.UPN, "upn", "", "user principal name for the subject alternative name")
+	fl.StringSliceVar(&req.Emails, "email", nil, "e-mail address for the subject alternative name (repeatable)")
+	fl.StringSliceVar(&req.DNSNames, "dns", nil, "DNS name for the subject alternative name (repeatable)")
+	fl.StringVar(&out, "out", "", "write the PEM to this file instead of printing it")
+	_ = cmd.MarkFlagRequired("subject")
+	return cmd
+}
+
+// writePEM prints text, or writes it to the file out; with --json it prints
+// v either way.
+func (a *app) writePEM(v any, text, out string) error {
+	if out != "" {
+		if err := os.WriteFile(out, []byte(text), 0o644); err != nil {
+			return err
+		}
+		if a.json {
+			return a.printJSON(v)
+		}
+		return nil
+	}
+	return a.output(v, func() error {
+		_, err := io.WriteString(a.stdout, text)
+		return err
+	})
+}
+
+// vscImportCertCmd is `hwauthctl vsc import-cert ID FILE`.
+func vscImportCertCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "import-cert ID FILE",
+		Short: "Import the certificate issued for a virtual smart card (PEM or DER file)",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := os.ReadFile(args[1])
+			if err != nil {
+				return err
+			}
+			cert, err := certificatePEM(b)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[1], err)
+			}
+			card, err := a.client().ImportVirtualSmartcardCertificate(cmd.Context(), args[0], cert)
+			if err != nil {
+				return err
+			}
+			return a.output(card, func() error {
+				_, err := fmt.Fprintf(a.stdout, "Imported the certificate into %s (%s).\n", card.Label, card.ID)
+				return err
+			})
+		},
+	}
+}
+
+// certificatePEM returns the first certificate of b as PEM: b is PEM (other
+// blocks before it are skipped) or one DER certificate. It checks only the
+// framing; the daemon checks that the certificate matches the key.
+func certificatePEM(b []byte) (string, error) {
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			break
+		}
+		if blk.Type == "CERTIFICATE" {
+			return string(pem.EncodeToMemory(&pem.Block{Type: blk.Type, Bytes: blk.Bytes})), nil
+		}
+	}
+	if _, err := x509.ParseCertificate(b); err != nil {
+		return "", errors.New("holds no certificate (neither a PEM CERTIFICATE block nor DER)")
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b})), nil
+}
