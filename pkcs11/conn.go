@@ -172,7 +172,7 @@ func (c *helperConn) unregister(id uint64) {
 func (c *helperConn) write(req *wire.Request) error {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	return wire.WriteFrame(c.sock, req)
+	return wire.WriteRequest(c.sock, req)
 }
 
 // errHelperGone is the reason given when no helper is running.

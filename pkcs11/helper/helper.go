@@ -84,7 +84,7 @@ func (s *Server) handle(req *wire.Request) {
 func (s *Server) send(resp *wire.Response) {
 	s.outMu.Lock()
 	defer s.outMu.Unlock()
-	_ = wire.WriteFrame(s.out, resp)
+	_ = wire.WriteResponse(s.out, resp)
 }
 
 func (s *Server) dispatch(req *wire.Request) (*wire.Response, error) {

@@ -32,7 +32,7 @@ func TestServeInProcess(t *testing.T) {
 	})
 	call := func(req *wire.Request) *wire.Response {
 		t.Helper()
-		if err := wire.WriteFrame(daemon, req); err != nil {
+		if err := wire.WriteRequest(daemon, req); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := wire.ReadResponse(daemon)

@@ -4,13 +4,16 @@
 // daemon.
 //
 // Every message is a frame: a 4-byte big-endian length followed by that many
-// bytes of JSON (one Request or one Response). Responses carry the ID of the
-// request they answer; a Response with ID 0 and a non-empty Event is sent by
-// the helper on its own (a slot event).
+// bytes. A response frame is the JSON of one Response; responses carry the
+// ID of the request they answer, and a Response with ID 0 and a non-empty
+// Event is sent by the helper on its own (a slot event). A request frame is
+// the JSON of one Request (4-byte length first) followed by its two secrets,
+// PIN and NewPIN, each as a 2-byte length and raw bytes.
 //
 // PINs cross this channel: it is a socketpair private to the two processes.
-// Writers zero the encoded frame after sending it and readers zero the frame
-// after decoding it; holders zero the decoded PIN slices after use.
+// They travel outside the JSON so that no encoder keeps a copy in a pooled
+// buffer: writers zero the frame after sending it, readers zero it after
+// decoding, and holders zero the PIN slices after use.
 package wire
 
 import (
@@ -71,9 +74,10 @@ type Request struct {
 	Algorithm string `json:"algorithm,omitempty"`
 	Digest    []byte `json:"digest,omitempty"`
 	// PIN is the user PIN (OpLogin, OpSetPIN, OpSign) or the PUK (OpUnblock).
-	PIN []byte `json:"pin,omitempty"`
-	// NewPIN is the new user PIN (OpSetPIN, OpUnblock).
-	NewPIN []byte `json:"new_pin,omitempty"`
+	// It travels after the JSON, never inside it.
+	PIN []byte `json:"-"`
+	// NewPIN is the new user PIN (OpSetPIN, OpUnblock), sent like PIN.
+	NewPIN []byte `json:"-"`
 }
 
 // Wipe zeroes the secrets the request holds.
@@ -144,17 +148,44 @@ type Key struct {
 	Certificate []byte `json:"certificate,omitempty"`
 }
 
-// errFrameTooLarge is returned for a frame over MaxFrame.
-var errFrameTooLarge = errors.New("frame too large")
+// Errors of the framing.
+var (
+	errFrameTooLarge = errors.New("frame too large")
+	errBadRequest    = errors.New("malformed request frame")
+)
 
-// WriteFrame writes msg as one frame and zeroes the encoded bytes afterwards
-// (they may hold a PIN).
-func WriteFrame(w io.Writer, msg any) error {
-	body, err := json.Marshal(msg)
+// WriteResponse writes resp as one frame.
+func WriteResponse(w io.Writer, resp *Response) error {
+	body, err := json.Marshal(resp)
 	if err != nil {
-		return fmt.Errorf("encode frame: %w", err)
+		return fmt.Errorf("encode response: %w", err)
 	}
-	defer clear(body)
+	return writeFrame(w, body)
+}
+
+// WriteRequest writes req as one frame, its secrets after the JSON, and
+// zeroes the frame afterwards.
+func WriteRequest(w io.Writer, req *Request) error {
+	head, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode request: %w", err)
+	}
+	if len(req.PIN) > 0xffff || len(req.NewPIN) > 0xffff {
+		return fmt.Errorf("encode request: PIN too long: %w", errBadRequest)
+	}
+	body := make([]byte, 0, 4+len(head)+4+len(req.PIN)+len(req.NewPIN))
+	defer func() { clear(body[:cap(body)]) }()
+	body = binary.BigEndian.AppendUint32(body, uint32(len(head)))
+	body = append(body, head...)
+	for _, secret := range [][]byte{req.PIN, req.NewPIN} {
+		body = binary.BigEndian.AppendUint16(body, uint16(len(secret)))
+		body = append(body, secret...)
+	}
+	return writeFrame(w, body)
+}
+
+// writeFrame writes the length and body in one write and zeroes its copy.
+func writeFrame(w io.Writer, body []byte) error {
 	if len(body) > MaxFrame {
 		return errFrameTooLarge
 	}
@@ -193,10 +224,38 @@ func ReadRequest(r io.Reader) (*Request, error) {
 		return nil, err
 	}
 	defer clear(body)
+	return DecodeRequest(body)
+}
+
+// DecodeRequest decodes a request frame body: the JSON, then the PIN and the
+// new PIN. The secrets are copied out, so the caller may zero body.
+func DecodeRequest(body []byte) (*Request, error) {
+	if len(body) < 4 {
+		return nil, errBadRequest
+	}
+	n := binary.BigEndian.Uint32(body)
+	if uint64(n) > uint64(len(body)-4) {
+		return nil, errBadRequest
+	}
 	var req Request
-	if err := json.Unmarshal(body, &req); err != nil {
-		req.Wipe()
+	if err := json.Unmarshal(body[4:4+n], &req); err != nil {
 		return nil, fmt.Errorf("decode request: %w", err)
+	}
+	rest := body[4+n:]
+	for _, dst := range []*[]byte{&req.PIN, &req.NewPIN} {
+		if len(rest) < 2 || int(binary.BigEndian.Uint16(rest)) > len(rest)-2 {
+			req.Wipe()
+			return nil, errBadRequest
+		}
+		l := int(binary.BigEndian.Uint16(rest))
+		if l > 0 {
+			*dst = append([]byte(nil), rest[2:2+l]...)
+		}
+		rest = rest[2+l:]
+	}
+	if len(rest) != 0 {
+		req.Wipe()
+		return nil, errBadRequest
 	}
 	return &req, nil
 }

@@ -13,14 +13,17 @@ func TestRequestRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
 	in := Request{ID: 7, Op: OpSign, Token: &TokenRef{Module: "/m.so", Slot: 3, Serial: "abc"},
 		KeyID: []byte{1}, Algorithm: "ecdsa-sha256", Digest: make([]byte, 32), PIN: []byte("1234")}
-	if err := WriteFrame(&buf, &in); err != nil {
+	if err := WriteRequest(&buf, &in); err != nil {
 		t.Fatal(err)
+	}
+	if bytes.Contains(buf.Bytes(), []byte(`"pin"`)) || bytes.Contains(buf.Bytes(), []byte("MTIzNA")) {
+		t.Error("the PIN travels inside the JSON")
 	}
 	out, err := ReadRequest(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.ID != 7 || out.Op != OpSign || *out.Token != *in.Token || string(out.PIN) != "1234" || len(out.Digest) != 32 {
+	if out.ID != 7 || out.Op != OpSign || *out.Token != *in.Token || string(out.PIN) != "1234" || out.NewPIN != nil || len(out.Digest) != 32 {
 		t.Errorf("round trip: %+v", out)
 	}
 	out.Wipe()
@@ -32,7 +35,7 @@ func TestRequestRoundTrip(t *testing.T) {
 func TestResponseRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
 	in := Response{ID: 9, Tokens: []Token{{Module: "/m.so", Slot: 1, Label: "t", Keys: []Key{{ID: []byte{1}, Algorithm: "ecc-p256"}}}}}
-	if err := WriteFrame(&buf, &in); err != nil {
+	if err := WriteResponse(&buf, &in); err != nil {
 		t.Fatal(err)
 	}
 	out, err := ReadResponse(&buf)
@@ -107,6 +110,28 @@ func FuzzReadFrame(f *testing.F) {
 		body, err := ReadFrame(bytes.NewReader(in))
 		if err == nil && len(body) != int(binary.BigEndian.Uint32(in)) {
 			t.Fatal("body length differs from header")
+		}
+	})
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	var buf bytes.Buffer
+	_ = WriteRequest(&buf, &Request{ID: 1, Op: OpSetPIN, PIN: []byte("1234"), NewPIN: []byte("5678")})
+	f.Add(buf.Bytes()[4:])
+	f.Add([]byte{0, 0, 0, 2, '{', '}', 0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 2, '{', '}', 0, 9})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeRequest(body)
+		if err != nil {
+			return
+		}
+		var again bytes.Buffer
+		if err := WriteRequest(&again, req); err != nil {
+			t.Fatalf("decoded request does not encode: %v", err)
+		}
+		back, err := ReadRequest(&again)
+		if err != nil || !bytes.Equal(back.PIN, req.PIN) || !bytes.Equal(back.NewPIN, req.NewPIN) {
+			t.Fatalf("secrets changed in a round trip: %v", err)
 		}
 	})
 }
