@@ -1,0 +1,163 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// msgInsert asks the person for their card or key.
+const msgInsert = "Insert your smart card or security key…"
+
+// choice is a present authenticator registered to the user, with the label
+// the PIN prompt shows.
+type choice struct {
+	ipc.Authenticator
+	label string
+}
+
+// pick returns the present authenticator registered to the user, preferring
+// the default registration, then the order of the registrations.
+func pick(present []ipc.Authenticator, regs []ipc.Registration) (choice, bool) {
+	byID := make(map[string]ipc.Authenticator, len(present))
+	for _, a := range present {
+		byID[a.ID] = a
+	}
+	var found *choice
+	for _, r := range regs {
+		a, ok := byID[r.Authenticator]
+		if !ok || (found != nil && !r.Default) {
+			continue
+		}
+		found = &choice{Authenticator: a, label: firstNonEmpty(r.Label, a.Label, a.ID)}
+		if r.Default {
+			break
+		}
+	}
+	if found == nil {
+		return choice{}, false
+	}
+	return *found, true
+}
+
+// foreign returns a present card or key that is not registered to the user
+// and that a person inserts (a smart card or a security key, not a virtual
+// smart card, which is always there).
+func foreign(present []ipc.Authenticator, regs []ipc.Registration) (ipc.Authenticator, bool) {
+	for _, a := range present {
+		if a.Kind == ipc.KindVirtualSmartcard || registered(a.ID, regs) {
+			continue
+		}
+		return a, true
+	}
+	return ipc.Authenticator{}, false
+}
+
+func registered(id string, regs []ipc.Registration) bool {
+	for _, r := range regs {
+		if r.Authenticator == id {
+			return true
+		}
+	}
+	return false
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// findAuthenticator returns the user's present authenticator. When none is
+// present it fails at once if another card or key is inserted (it is not
+// the user's), or asks for one and waits for it. ok is false when it gives
+// up; out then says why.
+func (m *Module) findAuthenticator(ctx context.Context, user string, regs []ipc.Registration) (c choice, out Outcome, ok bool) {
+	rctx, cancel := context.WithTimeout(ctx, m.Opts.RequestTimeout)
+	present, err := m.Client.Authenticators(rctx)
+	cancel()
+	if err != nil {
+		return choice{}, m.failure(err, user), false
+	}
+	if c, ok := pick(present, regs); ok {
+		return c, Outcome{}, true
+	}
+	if a, ok := foreign(present, regs); ok {
+		return choice{}, m.notTheirs(user, a), false
+	}
+	if m.Opts.InsertTimeout <= 0 {
+		m.say(m.Conv.Error, "No smart card or security key is inserted.")
+		return choice{}, Outcome{Result: AuthInfoUnavail, Reason: string(ipc.CodeNoAuthenticator)}, false
+	}
+	return m.waitForInsertion(ctx, user, regs)
+}
+
+// notTheirs fails because the present authenticator a is not registered to
+// the user.
+func (m *Module) notTheirs(user string, a ipc.Authenticator) Outcome {
+	m.debug("authenticator " + a.ID + " is not registered to " + user)
+	m.say(m.Conv.Error, notRegistered(user))
+	return Outcome{Result: AuthErr, Authenticator: a.ID, Reason: string(ipc.CodeNotRegistered)}
+}
+
+// waitForInsertion asks for the card or key and waits, on the event stream
+// and never by polling, for one of the user's to appear, until
+// Opts.InsertTimeout. The stream's snapshot is skipped: the present
+// authenticators are listed again once it is done (something may have come
+// between the first listing and the subscription) and after each live
+// card-inserted or key-attached event.
+func (m *Module) waitForInsertion(ctx context.Context, user string, regs []ipc.Registration) (choice, Outcome, bool) {
+	m.say(m.Conv.Info, msgInsert)
+	wctx, cancel := context.WithTimeout(ctx, m.Opts.InsertTimeout)
+	defer cancel()
+	stream, err := m.Client.Events(wctx, 0)
+	if err != nil {
+		return choice{}, m.waitFailure(wctx, err, user), false
+	}
+	defer stream.Close()
+	for {
+		ev, err := stream.Next()
+		if err != nil {
+			return choice{}, m.waitFailure(wctx, err, user), false
+		}
+		if ev.Type != ipc.EventSnapshotDone && (ev.Seq == 0 || (ev.Type != ipc.EventCardInserted && ev.Type != ipc.EventKeyAttached)) {
+			continue
+		}
+		m.debug(fmt.Sprintf("event %s %s", ev.Type, ev.Authenticator))
+		present, err := m.Client.Authenticators(wctx)
+		if err != nil {
+			return choice{}, m.waitFailure(wctx, err, user), false
+		}
+		if c, ok := pick(present, regs); ok {
+			return c, Outcome{}, true
+		}
+		if a, ok := foreign(present, regs); ok {
+			return choice{}, m.notTheirs(user, a), false
+		}
+	}
+}
+
+// waitFailure is the outcome of a wait that ended with err: the timeout, or
+// trouble with the daemon.
+func (m *Module) waitFailure(wctx context.Context, err error, user string) Outcome {
+	if errors.Is(wctx.Err(), context.DeadlineExceeded) {
+		m.say(m.Conv.Error, fmt.Sprintf("No smart card or security key was inserted within %s.", seconds(m.Opts.InsertTimeout)))
+		return Outcome{Result: AuthInfoUnavail, Reason: string(ipc.CodeTimeout)}
+	}
+	return m.failure(err, user)
+}
+
+// seconds writes d for people, rounded up to whole seconds.
+func seconds(d time.Duration) string {
+	n := int((d + time.Second - 1) / time.Second)
+	if n == 1 {
+		return "1 second"
+	}
+	return fmt.Sprintf("%d seconds", n)
+}

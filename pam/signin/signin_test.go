@@ -1,0 +1,266 @@
+package signin
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/client"
+)
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func module(c *client.Client, cv *conv, insert time.Duration) *Module {
+	o := DefaultOptions()
+	o.InsertTimeout = insert
+	o.RequestTimeout = 10 * time.Second
+	return &Module{Client: c, Conv: cv, Opts: o}
+}
+
+// setup gives alice a registered card "piv-1" (PIN 123456), present.
+func setup(t *testing.T) (*fakeDaemon, *client.Client, ipc.Authenticator) {
+	f, c := newFakeDaemon(t)
+	card := f.card("piv-1", "PIV card", "123456")
+	f.register("alice", card, "Work card", true)
+	f.insert(card)
+	return f, c, card
+}
+
+func TestRightPIN(t *testing.T) {
+	f, c, _ := setup(t)
+	cv := &conv{answers: [][]byte{[]byte("123456")}}
+	out := module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if out.Result != Success || out.Session == nil || out.Session.User != "alice" || out.Authenticator != "piv-1" {
+		t.Fatalf("outcome %+v", out)
+	}
+	if !slices.Equal(cv.prompts, []string{"PIN for Work card: "}) {
+		t.Fatalf("prompts %q", cv.prompts)
+	}
+	if !bytes.Equal(cv.given[0], make([]byte, 6)) {
+		t.Fatal("the PIN buffer was not cleared")
+	}
+	if len(cv.shown) != 0 || f.signInCount() != 1 {
+		t.Fatalf("shown %q, sign-ins %d", cv.shown, f.signInCount())
+	}
+}
+
+// TestWrongPIN: one try is spent, never retried by the module, and the tries
+// left are shown.
+func TestWrongPIN(t *testing.T) {
+	f, c, _ := setup(t)
+	cv := &conv{answers: [][]byte{[]byte("000000"), []byte("123456")}}
+	out := module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if out.Result != AuthErr || out.Reason != string(ipc.CodePINIncorrect) {
+		t.Fatalf("outcome %+v", out)
+	}
+	if !slices.Equal(cv.shown, []string{"error: Wrong PIN. 2 tries left."}) {
+		t.Fatalf("shown %q", cv.shown)
+	}
+	if len(cv.prompts) != 1 || f.signInCount() != 1 {
+		t.Fatalf("prompted %d times, %d sign-ins: the module retried", len(cv.prompts), f.signInCount())
+	}
+	cv = &conv{answers: [][]byte{[]byte("000001")}}
+	module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if !slices.Equal(cv.shown, []string{"error: Wrong PIN. 1 try left."}) {
+		t.Fatalf("second wrong PIN shown %q", cv.shown)
+	}
+}
+
+func TestBlockedPIN(t *testing.T) {
+	f, c, card := setup(t)
+	for range 3 {
+		module(c, &conv{answers: [][]byte{[]byte("999999")}}, time.Second).Authenticate(testCtx(t), "alice")
+	}
+	cv := &conv{answers: [][]byte{[]byte("123456")}}
+	out := module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if out.Result != AuthErr || out.Reason != string(ipc.CodePINBlocked) {
+		t.Fatalf("outcome %+v", out)
+	}
+	if len(cv.shown) != 1 || !strings.Contains(cv.shown[0], "PIN is blocked") || !strings.Contains(cv.shown[0], "hwauthctl pin unblock") {
+		t.Fatalf("shown %q", cv.shown)
+	}
+	// When the listing already says blocked, no PIN is asked for.
+	f.mu.Lock()
+	for i := range f.present {
+		if f.present[i].ID == card.ID {
+			f.present[i].PIN.Blocked = true
+		}
+	}
+	f.mu.Unlock()
+	before := f.signInCount()
+	cv = &conv{answers: [][]byte{[]byte("123456")}}
+	out = module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if out.Result != AuthErr || len(cv.prompts) != 0 || f.signInCount() != before {
+		t.Fatalf("blocked in listing: %+v, prompts %q, sign-ins %d→%d", out, cv.prompts, before, f.signInCount())
+	}
+}
+
+// TestUnregisteredCard: another card is inserted; the module says so without
+// asking for its PIN.
+func TestUnregisteredCard(t *testing.T) {
+	f, c := newFakeDaemon(t)
+	mine := f.card("piv-1", "PIV card", "123456")
+	f.register("alice", mine, "Work card", true)
+	f.insert(f.card("piv-2", "Someone's card", "111111"))
+	cv := &conv{answers: [][]byte{[]byte("111111")}}
+	out := module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if out.Result != AuthErr || out.Authenticator != "piv-2" || len(cv.prompts) != 0 || f.signInCount() != 0 {
+		t.Fatalf("outcome %+v, prompts %q, sign-ins %d", out, cv.prompts, f.signInCount())
+	}
+	if !slices.Equal(cv.shown, []string{"error: This card is not registered to alice."}) {
+		t.Fatalf("shown %q", cv.shown)
+	}
+}
+
+// TestNoCardTimesOut: the person is asked to insert a card and the module
+// gives up after the timeout.
+func TestNoCardTimesOut(t *testing.T) {
+	f, c := newFakeDaemon(t)
+	f.register("alice", f.card("piv-1", "PIV card", "123456"), "Work card", true)
+	cv := &conv{}
+	start := time.Now()
+	out := module(c, cv, 300*time.Millisecond).Authenticate(testCtx(t), "alice")
+	if out.Result != AuthInfoUnavail || out.Reason != string(ipc.CodeTimeout) {
+		t.Fatalf("outcome %+v", out)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("gave up after %v", d)
+	}
+	want := []string{"info: " + msgInsert, "error: No smart card or security key was inserted within 1 second."}
+	if !slices.Equal(cv.shown, want) {
+		t.Fatalf("shown %q", cv.shown)
+	}
+	cv = &conv{}
+	if out := module(c, cv, 0).Authenticate(testCtx(t), "alice"); out.Result != AuthInfoUnavail || len(cv.shown) != 1 {
+		t.Fatalf("timeout=0: %+v, shown %q", out, cv.shown)
+	}
+}
+
+// TestInsertDuringWait: the card comes after the prompt to insert it; the
+// module sees it through the event stream and signs in.
+func TestInsertDuringWait(t *testing.T) {
+	for _, name := range []string{"registered", "someone else's"} {
+		t.Run(name, func(t *testing.T) {
+			f, c := newFakeDaemon(t)
+			mine := f.card("piv-1", "PIV card", "123456")
+			f.register("alice", mine, "Work card", true)
+			card := mine
+			if name != "registered" {
+				card = f.card("piv-2", "Other", "111111")
+			}
+			infos := make(chan string, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				select {
+				case <-infos:
+					f.insert(card)
+				case <-time.After(10 * time.Second):
+				}
+			}()
+			cv := &conv{answers: [][]byte{[]byte("123456")}, infos: infos}
+			out := module(c, cv, 10*time.Second).Authenticate(testCtx(t), "alice")
+			<-done
+			wantRes, wantAuth := Success, "piv-1"
+			if name != "registered" {
+				wantRes, wantAuth = AuthErr, "piv-2"
+			}
+			if out.Result != wantRes || out.Authenticator != wantAuth {
+				t.Fatalf("outcome %+v, shown %q", out, cv.shown)
+			}
+		})
+	}
+}
+
+// TestDefaultPreferred: with two of the user's cards present, the default one
+// is used.
+func TestDefaultPreferred(t *testing.T) {
+	f, c := newFakeDaemon(t)
+	a := f.card("piv-a", "A", "1111")
+	b := f.card("piv-b", "B", "2222")
+	f.register("alice", a, "", false)
+	f.register("alice", b, "", true)
+	f.insert(a)
+	f.insert(b)
+	cv := &conv{answers: [][]byte{[]byte("2222")}}
+	out := module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if out.Result != Success || out.Authenticator != "piv-b" || cv.prompts[0] != "PIN for B: " {
+		t.Fatalf("outcome %+v, prompts %q", out, cv.prompts)
+	}
+}
+
+func TestOtherOutcomes(t *testing.T) {
+	f, c, _ := setup(t)
+	cases := []struct {
+		name   string
+		user   string
+		client *client.Client
+		conv   *conv
+		want   Result
+		shown  string
+	}{
+		{"unknown user", "nobody-here", c, &conv{}, UserUnknown, ""},
+		{"empty user", "", c, &conv{}, UserUnknown, ""},
+		{"no registrations", "bob", c, &conv{}, AuthInfoUnavail, "No smart card or security key is registered for bob."},
+		{"daemon down", "alice", client.New(filepath.Join(t.TempDir(), "none.sock")), &conv{}, AuthInfoUnavail, msgUnreachable},
+		{"empty PIN", "alice", c, &conv{answers: [][]byte{{}}}, AuthErr, "No PIN was entered."},
+		{"conversation fails", "alice", c, &conv{failWith: errors.New("no tty")}, ConvErr, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.signInCount()
+			out := module(tc.client, tc.conv, time.Second).Authenticate(testCtx(t), tc.user)
+			if out.Result != tc.want {
+				t.Fatalf("result %v (%s), want %v", out.Result, out.Reason, tc.want)
+			}
+			if tc.shown != "" && (len(tc.conv.shown) != 1 || !strings.Contains(tc.conv.shown[0], tc.shown)) {
+				t.Fatalf("shown %q, want %q", tc.conv.shown, tc.shown)
+			}
+			if f.signInCount() != before {
+				t.Fatal("sign-in was called")
+			}
+		})
+	}
+}
+
+// TestClassify covers the codes the fake daemon does not produce.
+func TestClassify(t *testing.T) {
+	two := 2
+	cases := []struct {
+		err  error
+		want Result
+		msg  string
+	}{
+		{&ipc.Error{Code: ipc.CodePINIncorrect, RetriesLeft: &two}, AuthErr, "Wrong PIN. 2 tries left."},
+		{&ipc.Error{Code: ipc.CodePINIncorrect}, AuthErr, "Wrong PIN."},
+		{ipc.Errorf(ipc.CodeIdentityMismatch, "x"), AuthErr, "This card is not registered to alice."},
+		{ipc.Errorf(ipc.CodeRegistrationRequired, "Set up your security info first."), AuthErr, "Set up your security info first."},
+		{ipc.Errorf(ipc.CodeBackendUnavailable, "pcscd is not running"), AuthInfoUnavail, "pcscd is not running"},
+		{ipc.Errorf(ipc.CodeUnauthorized, "only root"), AuthInfoUnavail, "only root"},
+		{ipc.Errorf(ipc.CodeAuthenticatorRemoved, "card removed"), AuthErr, "card removed"},
+		{context.DeadlineExceeded, AuthInfoUnavail, msgNoAnswer},
+		{errors.New("broken pipe"), AuthInfoUnavail, msgUnreachable},
+	}
+	for _, tc := range cases {
+		res, reason, msg := classify(tc.err, "alice")
+		if res != tc.want || msg != tc.msg || reason == "" {
+			t.Errorf("classify(%v) = %v %q %q, want %v %q", tc.err, res, reason, msg, tc.want, tc.msg)
+		}
+	}
+}
+
+func TestResultString(t *testing.T) {
+	if Success.String() != "PAM_SUCCESS" || AuthInfoUnavail.String() != "PAM_AUTHINFO_UNAVAIL" || Result(99).String() != "Result(99)" {
+		t.Fatal(Success, AuthInfoUnavail, Result(99))
+	}
+}
