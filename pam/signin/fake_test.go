@@ -24,12 +24,12 @@ import (
 type fakeDaemon struct {
 	bus *events.Bus
 
-	mu       sync.Mutex
-	regs     map[string][]ipc.Registration
-	present  []ipc.Authenticator
-	pins     map[string]string
-	tries    map[string]int
-	signIns  int
+	mu      sync.Mutex
+	regs    map[string][]ipc.Registration
+	present []ipc.Authenticator
+	pins    map[string]string
+	tries   map[string]int
+	signIns int
 }
 
 func newFakeDaemon(t *testing.T) (*fakeDaemon, *client.Client) {
