@@ -1,0 +1,165 @@
+package piv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/pcsc/apdu"
+)
+
+// PIN and PUK length limits (SP 800-73-4 Part 2 §2.4.3): 6 to 8 characters,
+// padded with FF to 8 bytes.
+const (
+	MinPINLength = 6
+	MaxPINLength = 8
+)
+
+// PINStatus is what an empty VERIFY tells about the PIN.
+type PINStatus struct {
+	// Verified means the PIN is verified now; the card then does not report
+	// the retry counter and RetriesLeft is -1.
+	Verified bool
+	// Blocked means no tries are left.
+	Blocked bool
+	// RetriesLeft is the number of tries left, -1 when Verified.
+	RetriesLeft int
+}
+
+// PINStatus sends VERIFY without data (00 20 00 80, SP 800-73-4 Part 2
+// §3.2.1), which reports the retry counter without spending a try.
+func (c *Client) PINStatus(ctx context.Context) (PINStatus, error) {
+	_, err := c.exchange(ctx, "pin status", apdu.Command{INS: InsVerify, P2: KeyRefPIN})
+	var pin *hwerr.PINIncorrect
+	switch {
+	case err == nil:
+		return PINStatus{Verified: true, RetriesLeft: -1}, nil
+	case errors.Is(err, hwerr.ErrPINBlocked):
+		return PINStatus{Blocked: true}, nil
+	case errors.As(err, &pin):
+		return PINStatus{RetriesLeft: pin.RetriesLeft, Blocked: pin.RetriesLeft == 0}, nil
+	default:
+		return PINStatus{}, err
+	}
+}
+
+// PINRetries returns the PIN tries left, or -1 when the PIN is verified and
+// the card does not say. A blocked PIN returns 0 and an error wrapping
+// hwerr.ErrPINBlocked.
+func (c *Client) PINRetries(ctx context.Context) (int, error) {
+	st, err := c.PINStatus(ctx)
+	switch {
+	case err != nil:
+		return 0, err
+	case st.Blocked:
+		return 0, fmt.Errorf("piv: pin status: %w", hwerr.ErrPINBlocked)
+	default:
+		return st.RetriesLeft, nil
+	}
+}
+
+// pad returns a secret padded with FF to 8 bytes, or hwerr.ErrPINPolicy when
+// it is not 6 to 8 bytes long. The caller clears the result.
+func pad(what string, secret []byte) ([]byte, error) {
+	if len(secret) < MinPINLength || len(secret) > MaxPINLength {
+		return nil, fmt.Errorf("piv: %s must be %d to %d characters: %w", what, MinPINLength, MaxPINLength, hwerr.ErrPINPolicy)
+	}
+	p := make([]byte, MaxPINLength)
+	copy(p, secret)
+	for i := len(secret); i < MaxPINLength; i++ {
+		p[i] = 0xFF
+	}
+	return p, nil
+}
+
+// padPair pads two secrets into one 16-byte buffer, as CHANGE REFERENCE DATA
+// and RESET RETRY COUNTER take them. The caller clears the result.
+func padPair(whatA string, a []byte, whatB string, b []byte) ([]byte, error) {
+	pa, err := pad(whatA, a)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pa)
+	pb, err := pad(whatB, b)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pb)
+	return append(append(make([]byte, 0, 2*MaxPINLength), pa...), pb...), nil
+}
+
+// secretErr turns the status of a command that checked a secret into the
+// hwerr classes: 63Cx into *hwerr.PINIncorrect naming the secret, 6983 into
+// hwerr.ErrPINBlocked or hwerr.ErrPUKBlocked.
+func secretErr(op, what string, err error) error {
+	var se apdu.StatusError
+	if !errors.As(err, &se) {
+		return err
+	}
+	if n, ok := se.Retries(); ok {
+		return fmt.Errorf("piv: %s: %w", op, &hwerr.PINIncorrect{What: what, RetriesLeft: n})
+	}
+	if se.SW == apdu.SWAuthBlocked {
+		blocked := hwerr.ErrPINBlocked
+		if what == "PUK" {
+			blocked = hwerr.ErrPUKBlocked
+		}
+		return fmt.Errorf("piv: %s: %w", op, blocked)
+	}
+	return err
+}
+
+// VerifyPIN verifies the PIN (VERIFY 00 20 00 80, SP 800-73-4 Part 2
+// §3.2.1). A wrong PIN returns *hwerr.PINIncorrect with the tries left; it is
+// never retried. The padded copy is cleared before returning.
+func (c *Client) VerifyPIN(ctx context.Context, pin []byte) error {
+	p, err := pad("PIN", pin)
+	if err != nil {
+		return err
+	}
+	defer clear(p)
+	_, err = c.exchange(ctx, "verify pin", apdu.Command{INS: InsVerify, P2: KeyRefPIN, Data: p})
+	return secretErr("verify pin", "PIN", err)
+}
+
+// ChangePIN changes the PIN (CHANGE REFERENCE DATA 00 24 00 80, SP 800-73-4
+// Part 2 §3.2.2).
+func (c *Client) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
+	return c.changeReference(ctx, KeyRefPIN, "PIN", oldPIN, newPIN)
+}
+
+// ChangePUK changes the PUK (CHANGE REFERENCE DATA 00 24 00 81).
+func (c *Client) ChangePUK(ctx context.Context, oldPUK, newPUK []byte) error {
+	return c.changeReference(ctx, KeyRefPUK, "PUK", oldPUK, newPUK)
+}
+
+func (c *Client) changeReference(ctx context.Context, ref byte, what string, oldValue, newValue []byte) error {
+	data, err := padPair(what, oldValue, "new "+what, newValue)
+	if err != nil {
+		return err
+	}
+	defer clear(data)
+	_, err = c.exchange(ctx, "change "+what, apdu.Command{INS: InsChangeReferenceData, P2: ref, Data: data})
+	return secretErr("change "+what, what, err)
+}
+
+// UnblockPIN sets a new PIN with the PUK and restores the PIN's tries (RESET
+// RETRY COUNTER 00 2C 00 80, SP 800-73-4 Part 2 §3.2.3). A wrong PUK returns
+// *hwerr.PINIncorrect{What: "PUK"}; a blocked PUK hwerr.ErrPUKBlocked.
+func (c *Client) UnblockPIN(ctx context.Context, puk, newPIN []byte) error {
+	data, err := padPair("PUK", puk, "new PIN", newPIN)
+	if err != nil {
+		return err
+	}
+	defer clear(data)
+	_, err = c.exchange(ctx, "unblock pin", apdu.Command{INS: InsResetRetryCounter, P2: KeyRefPIN, Data: data})
+	return secretErr("unblock pin", "PUK", err)
+}
+
+// Logout resets the PIN's security status (VERIFY with P1 FF, SP 800-73-4
+// Part 2 §3.2.1), so the next private-key operation needs the PIN again.
+func (c *Client) Logout(ctx context.Context) error {
+	_, err := c.exchange(ctx, "logout", apdu.Command{INS: InsVerify, P1: 0xFF, P2: KeyRefPIN})
+	return err
+}

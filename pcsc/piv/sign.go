@@ -1,0 +1,191 @@
+package piv
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"io"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/pcsc/apdu"
+	"github.com/hwauthd/hwauthd/pcsc/tlv"
+)
+
+// KeyAlgOf returns the PIV algorithm of a public key: P-256, P-384 or
+// RSA-2048; other keys are hwerr.ErrNotSupported.
+func KeyAlgOf(pub crypto.PublicKey) (KeyAlg, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return KeyAlgP256, nil
+		case elliptic.P384():
+			return KeyAlgP384, nil
+		}
+	case *rsa.PublicKey:
+		if k.N.BitLen() == 2048 {
+			return KeyAlgRSA2048, nil
+		}
+	}
+	return 0, fmt.Errorf("piv: key type %T: %w", pub, hwerr.ErrNotSupported)
+}
+
+// Sign signs digest with the key in slot using the scheme alg. The key's type
+// comes from the slot's certificate; a scheme that does not fit it is
+// hwerr.ErrNotSupported, a digest of the wrong length hwerr.ErrInvalidInput.
+// ECDSA signatures are ASN.1 DER. The PIN must have been verified (for slot
+// 9C just before). The PSS salt is as long as the hash.
+func (c *Client) Sign(ctx context.Context, slot Slot, alg Algorithm, digest []byte) ([]byte, error) {
+	cert, err := c.Certificate(ctx, slot)
+	if err != nil {
+		return nil, err
+	}
+	return c.sign(ctx, slot, cert.PublicKey, alg, digest, rand.Reader, sha256.Size)
+}
+
+// sign builds the challenge for the scheme and has the card sign it.
+func (c *Client) sign(ctx context.Context, slot Slot, pub crypto.PublicKey, alg Algorithm, digest []byte, rnd io.Reader, saltLen int) ([]byte, error) {
+	keyAlg, err := KeyAlgOf(pub)
+	if err != nil {
+		return nil, err
+	}
+	challenge, err := buildChallenge(alg, keyAlg, pub, digest, rnd, saltLen)
+	if err != nil {
+		return nil, err
+	}
+	return c.generalAuthenticate(ctx, slot, keyAlg, challenge)
+}
+
+// buildChallenge checks the digest length and the key type for alg and
+// returns what the card must sign.
+func buildChallenge(alg Algorithm, keyAlg KeyAlg, pub crypto.PublicKey, digest []byte, rnd io.Reader, saltLen int) ([]byte, error) {
+	wantLen, rsaScheme := 0, false
+	switch alg {
+	case ECDSASHA256:
+		wantLen = sha256.Size
+	case ECDSASHA384:
+		wantLen = 48
+	case RSAPKCS1v15SHA256, RSAPSSSHA256:
+		wantLen, rsaScheme = sha256.Size, true
+	default:
+		return nil, fmt.Errorf("piv: signature algorithm %q: %w", alg, hwerr.ErrNotSupported)
+	}
+	if len(digest) != wantLen {
+		return nil, fmt.Errorf("piv: %s needs a %d-byte digest, got %d: %w", alg, wantLen, len(digest), hwerr.ErrInvalidInput)
+	}
+	if rsaScheme != (keyAlg == KeyAlgRSA2048) {
+		return nil, fmt.Errorf("piv: %s with a %s key: %w", alg, keyAlg, hwerr.ErrNotSupported)
+	}
+	switch alg {
+	case RSAPKCS1v15SHA256:
+		return pkcs1v15SHA256(digest, keyAlg.ChallengeSize()), nil
+	case RSAPSSSHA256:
+		return emsaPSSSHA256(digest, pub.(*rsa.PublicKey).N.BitLen()-1, rnd, saltLen)
+	default:
+		return ecdsaChallenge(digest, keyAlg.ChallengeSize()), nil
+	}
+}
+
+// ecdsaChallenge fits a digest to the curve size: ECDSA uses the leftmost
+// bits of the hash (FIPS 186-4 §6.4), so a longer digest is truncated and a
+// shorter one left-padded with zeros, which keeps its integer value.
+func ecdsaChallenge(digest []byte, size int) []byte {
+	if len(digest) >= size {
+		return digest[:size]
+	}
+	out := make([]byte, size)
+	copy(out[size-len(digest):], digest)
+	return out
+}
+
+// sha256DigestInfo is the DER prefix of a SHA-256 DigestInfo (RFC 8017
+// §9.2, note 1).
+var sha256DigestInfo = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
+
+// pkcs1v15SHA256 builds EMSA-PKCS1-v1_5 (RFC 8017 §9.2): 00 01 FF… 00
+// DigestInfo, k bytes long.
+func pkcs1v15SHA256(digest []byte, k int) []byte {
+	em := make([]byte, k)
+	em[1] = 0x01
+	tLen := len(sha256DigestInfo) + len(digest)
+	for i := 2; i < k-tLen-1; i++ {
+		em[i] = 0xFF
+	}
+	copy(em[k-tLen:], sha256DigestInfo)
+	copy(em[k-len(digest):], digest)
+	return em
+}
+
+// emsaPSSSHA256 builds EMSA-PSS-ENCODE (RFC 8017 §9.1.1) with SHA-256 and
+// MGF1-SHA-256 and a random salt of saltLen bytes.
+func emsaPSSSHA256(mHash []byte, emBits int, rnd io.Reader, saltLen int) ([]byte, error) {
+	const hLen = sha256.Size
+	emLen := (emBits + 7) / 8
+	if saltLen < 0 || emLen < hLen+saltLen+2 {
+		return nil, fmt.Errorf("piv: PSS salt of %d bytes does not fit: %w", saltLen, hwerr.ErrInvalidInput)
+	}
+	salt := make([]byte, saltLen)
+	if _, err := io.ReadFull(rnd, salt); err != nil {
+		return nil, fmt.Errorf("piv: PSS salt: %w", err)
+	}
+	h := sha256.New()
+	h.Write(make([]byte, 8))
+	h.Write(mHash)
+	h.Write(salt)
+	hash := h.Sum(nil)
+	db := make([]byte, emLen-hLen-1)
+	db[len(db)-saltLen-1] = 0x01
+	copy(db[len(db)-saltLen:], salt)
+	mgf1XOR(db, hash)
+	db[0] &= 0xFF >> (8*emLen - emBits)
+	em := append(db, hash...)
+	return append(em, 0xBC), nil
+}
+
+// mgf1XOR XORs out with MGF1-SHA-256(seed) (RFC 8017 §B.2.1).
+func mgf1XOR(out, seed []byte) {
+	var counter [4]byte
+	for done := 0; done < len(out); {
+		h := sha256.New()
+		h.Write(seed)
+		h.Write(counter[:])
+		for _, b := range h.Sum(nil) {
+			if done == len(out) {
+				break
+			}
+			out[done] ^= b
+			done++
+		}
+		for i := 3; i >= 0; i-- {
+			if counter[i]++; counter[i] != 0 {
+				break
+			}
+		}
+	}
+}
+
+// generalAuthenticate sends GENERAL AUTHENTICATE (SP 800-73-4 Part 2
+// §3.2.4) 00 87 alg slot 7C { 82 00, 81 challenge } and returns the
+// response of 7C { 82 … }.
+func (c *Client) generalAuthenticate(ctx context.Context, slot Slot, alg KeyAlg, challenge []byte) ([]byte, error) {
+	data := tlv.Encode(TagDynAuth, tlv.Encode(TagResponse, nil), tlv.Encode(TagChallenge, challenge))
+	cmd := apdu.Command{INS: InsGeneralAuthenticate, P1: byte(alg), P2: byte(slot), Data: data, Le: 256}
+	resp, err := c.exchange(ctx, fmt.Sprintf("sign with %s", slot), cmd)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := tlv.Find(resp.Data, TagDynAuth)
+	if err != nil {
+		return nil, fmt.Errorf("piv: sign with %s: %w", slot, protocolErr(err))
+	}
+	sig, err := tlv.Find(tmpl, TagResponse)
+	if err != nil {
+		return nil, fmt.Errorf("piv: sign with %s: %w", slot, protocolErr(err))
+	}
+	return sig, nil
+}
