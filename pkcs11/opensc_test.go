@@ -12,44 +12,72 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// blankATR is a T=1 answer-to-reset that matches no card driver.
-var blankATR = []byte{0x3B, 0x80, 0x80, 0x01, 0x01}
+// vpcdCard is the card side that serveCard plays over vpcd.
+type vpcdCard interface {
+	ATR() []byte
+	Reset()
+	PowerOff()
+	Transmit(apdu []byte) []byte
+}
 
-// serveBlankCard plays a card that knows no application on a vpcd
-// connection (TESTING.md, vpcd wire protocol): it answers the ATR request and
-// every APDU with 6A82 (file not found), until the connection closes. Like
-// any card side of vpcd it sets TCP_NODELAY and re-arms TCP_QUICKACK after
-// each read, or every APDU stalls for a delayed ACK.
-func serveBlankCard(conn net.Conn) {
+// blankCard is a card that knows no application: every APDU gets 6A82.
+type blankCard struct{}
+
+func (blankCard) ATR() []byte              { return []byte{0x3B, 0x80, 0x80, 0x01, 0x01} }
+func (blankCard) Reset()                   {}
+func (blankCard) PowerOff()                {}
+func (blankCard) Transmit(_ []byte) []byte { return []byte{0x6A, 0x82} }
+
+// serveCard plays card on a vpcd connection (TESTING.md, vpcd wire
+// protocol: 2-byte length and payload; a 1-byte payload is a control code)
+// until the connection closes. Like any card side of vpcd it sets
+// TCP_NODELAY and re-arms TCP_QUICKACK after each read, or every APDU stalls
+// for a delayed ACK.
+func serveCard(conn net.Conn, card vpcdCard) {
 	tcp, _ := conn.(*net.TCPConn)
 	if tcp != nil {
 		_ = tcp.SetNoDelay(true)
 	}
 	for {
-		var hdr [2]byte
-		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		msg, err := readVPCD(conn, tcp)
+		if err != nil {
 			return
 		}
-		quickAck(tcp)
-		msg := make([]byte, binary.BigEndian.Uint16(hdr[:]))
-		if _, err := io.ReadFull(conn, msg); err != nil {
-			return
-		}
-		quickAck(tcp)
 		var answer []byte
 		switch {
+		case len(msg) == 1 && msg[0] == 0:
+			card.PowerOff()
+			continue
+		case len(msg) == 1 && msg[0] == 2:
+			card.Reset()
+			continue
 		case len(msg) == 1 && msg[0] == 4:
-			answer = blankATR
+			answer = card.ATR()
 		case len(msg) == 1:
-			continue // power on/off, reset: no answer
+			continue
 		default:
-			answer = []byte{0x6A, 0x82}
+			answer = card.Transmit(msg)
 		}
 		out := binary.BigEndian.AppendUint16(nil, uint16(len(answer)))
 		if _, err := conn.Write(append(out, answer...)); err != nil {
 			return
 		}
 	}
+}
+
+// readVPCD reads one vpcd message.
+func readVPCD(conn net.Conn, tcp *net.TCPConn) ([]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		return nil, err
+	}
+	quickAck(tcp)
+	msg := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+	if _, err := io.ReadFull(conn, msg); err != nil {
+		return nil, err
+	}
+	quickAck(tcp)
+	return msg, nil
 }
 
 // TestOpenSCRescan loads OpenSC's module in the helper against a private
@@ -74,7 +102,7 @@ func TestOpenSCRescan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go serveBlankCard(conn)
+	go serveCard(conn, blankCard{})
 	before := scans()
 	b.Rescan()
 	waitFor(t, b, "a scan after the insertion", func() bool { return scans() > before })
