@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,8 +51,15 @@ type Device struct {
 	srv *softkey.Server
 }
 
-// Unplug closes the key's socket and every open handle, as pulling the key.
-func (d *Device) Unplug() { d.srv.Close() }
+// Unplug closes the key's socket and every open handle and drops the key
+// from $HWAUTHD_VFIDO, as pulling the key out.
+func (d *Device) Unplug() {
+	d.srv.Close()
+	envMu.Lock()
+	defer envMu.Unlock()
+	keys := strings.Split(os.Getenv(EnvKeys), ",")
+	os.Setenv(EnvKeys, strings.Join(slices.DeleteFunc(keys, func(s string) bool { return s == d.Socket }), ","))
+}
 
 // Start serves a new software key for the test, registers it in
 // $HWAUTHD_VFIDO so that fido_dev_info_manifest lists it, and removes both
@@ -65,24 +73,15 @@ func Start(t testing.TB, opts softkey.Options) *Device {
 		t.Fatalf("serve soft key: %v", err)
 	}
 	envMu.Lock()
-	old, had := os.LookupEnv(EnvKeys)
 	keys := []string{sock}
-	if old != "" {
+	if old := os.Getenv(EnvKeys); old != "" {
 		keys = append(strings.Split(old, ","), sock)
 	}
 	os.Setenv(EnvKeys, strings.Join(keys, ","))
 	envMu.Unlock()
-	t.Cleanup(func() {
-		srv.Close()
-		envMu.Lock()
-		defer envMu.Unlock()
-		if had {
-			os.Setenv(EnvKeys, old)
-		} else {
-			os.Unsetenv(EnvKeys)
-		}
-	})
-	return &Device{Key: k, Path: Prefix + sock, Socket: sock, srv: srv}
+	d := &Device{Key: k, Path: Prefix + sock, Socket: sock, srv: srv}
+	t.Cleanup(d.Unplug)
+	return d
 }
 
 // shortTempDir returns a temporary directory whose socket paths fit in
