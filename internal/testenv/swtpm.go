@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,9 +83,10 @@ func (s *SWTPMInstance) start(t testing.TB) {
 		"--tpmstate", "dir="+s.stateDir,
 		"--server", "type=tcp,port="+p+",bindaddr=127.0.0.1",
 		"--ctrl", "type=tcp,port="+ctrl+",bindaddr=127.0.0.1",
-		"--flags", "not-need-init,startup-clear")
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+		"--flags", "not-need-init,startup-clear",
+		"--log", "file="+filepath.Join(filepath.Dir(s.stateDir), "swtpm.log"))
+	// swtpm dies with the test binary, even when that is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start swtpm: %v", err)
 	}

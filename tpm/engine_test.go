@@ -1,0 +1,285 @@
+package tpm
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"testing"
+
+	"github.com/google/go-tpm/tpm2"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+)
+
+// TestAttestation: the TPM2_Certify statement verifies in Go, and any
+// change to it, another key or another nonce makes it fail.
+func TestAttestation(t *testing.T) {
+	_, tp := newSim(t)
+	nonce := []byte("fresh nonce from IT")
+	c, att, err := tp.CreateCard(testCtx(t), CreateOptions{
+		PIN: []byte(testPIN), PUK: []byte(testPUK), Attest: true, Nonce: nonce,
+	})
+	if err != nil {
+		t.Fatalf("CreateCard with attestation: %v", err)
+	}
+	if att == nil {
+		t.Fatal("no attestation returned")
+	}
+	key := cardKey(t, c)
+	if err := VerifyAttestation(att, key, nonce); err != nil {
+		t.Fatalf("VerifyAttestation: %v", err)
+	}
+	// The attestation key is the same for every card of the device.
+	c2, att2, err := tp.CreateCard(testCtx(t), CreateOptions{PIN: []byte(testPIN), PUK: []byte(testPUK), Attest: true, Algorithm: AlgECCP384})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(att.AKPublic, att2.AKPublic) {
+		t.Fatal("attestation key differs between two cards of one TPM")
+	}
+	flip := func(b []byte, i int) []byte {
+		b = bytes.Clone(b)
+		b[i%len(b)] ^= 0x01
+		return b
+	}
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for name, tc := range map[string]struct {
+		att   Attestation
+		key   crypto.PublicKey
+		nonce []byte
+	}{
+		"flipped certify info": {Attestation{att.AKPublic, att.KeyPublic, flip(att.CertifyInfo, 40), att.Signature}, key, nonce},
+		"flipped signature":    {Attestation{att.AKPublic, att.KeyPublic, att.CertifyInfo, flip(att.Signature, 20)}, key, nonce},
+		"other card's public":  {Attestation{att.AKPublic, att2.KeyPublic, att.CertifyInfo, att.Signature}, cardKey(t, c2), nonce},
+		"another key":          {*att, &otherKey.PublicKey, nonce},
+		"wrong nonce":          {*att, key, []byte("stale nonce")},
+		"signed by another AK": {Attestation{att.AKPublic, att2.KeyPublic, att2.CertifyInfo, att2.Signature}, cardKey(t, c2), nil},
+	} {
+		if name == "signed by another AK" {
+			// att2 is genuine (no nonce): it must verify, and fail with
+			// a foreign attestation key.
+			if err := VerifyAttestation(&tc.att, tc.key, tc.nonce); err != nil {
+				t.Fatalf("second card's attestation: %v", err)
+			}
+			forged, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			sum := sha256.Sum256(tc.att.CertifyInfo)
+			tc.att.Signature, _ = ecdsa.SignASN1(rand.Reader, forged, sum[:])
+		}
+		if err := VerifyAttestation(&tc.att, tc.key, tc.nonce); !errors.Is(err, ErrBadAttestation) {
+			t.Errorf("%s: VerifyAttestation = %v, want ErrBadAttestation", name, err)
+		}
+	}
+	if _, _, err := tp.CreateCard(testCtx(t), CreateOptions{PIN: []byte(testPIN), PUK: []byte(testPUK), Attest: true,
+		Nonce: make([]byte, 65)}); !errors.Is(err, hwerr.ErrInvalidInput) {
+		t.Fatalf("65-byte nonce: %v", err)
+	}
+}
+
+// TestLockoutIsItsOwnError: the TPM's dictionary-attack lockout is
+// hwerr.ErrLockout, not a wrong PIN, and does not cost a card try.
+func TestLockoutIsItsOwnError(t *testing.T) {
+	_, tp := newSim(t)
+	c := createCard(t, tp, AlgECCP256)
+	setDA(t, tp, 2, 1000, 1000)
+	var st store
+	for range 2 {
+		var inc *hwerr.PINIncorrect
+		if err := tp.VerifyPIN(testCtx(t), c, []byte("000000"), st.save); !errors.As(err, &inc) {
+			t.Fatalf("wrong PIN before lockout: %v", err)
+		}
+	}
+	left := c.PINTriesLeft
+	err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN), st.save)
+	if !errors.Is(err, hwerr.ErrLockout) || errors.Is(err, hwerr.ErrPINBlocked) {
+		t.Fatalf("PIN during lockout: %v, want ErrLockout", err)
+	}
+	var inc *hwerr.PINIncorrect
+	if errors.As(err, &inc) {
+		t.Fatal("lockout reported as a wrong PIN")
+	}
+	if c.PINTriesLeft != left || st.last(t).PINTriesLeft != left {
+		t.Fatalf("lockout cost a card try: %d -> %d (saved %d)", left, c.PINTriesLeft, st.last(t).PINTriesLeft)
+	}
+}
+
+// TestConcurrentSign: many goroutines sign through one *TPM; the engine
+// serializes them (run with -race) within swtpm's three object slots.
+func TestConcurrentSign(t *testing.T) {
+	_, tp := newSim(t)
+	cards := []*Card{createCard(t, tp, AlgECCP256), createCard(t, tp, AlgECCP384)}
+	var st store
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			c := cards[i%2]
+			digest := sha256.Sum256(fmt.Appendf(nil, "message %d", i))
+			sig, err := tp.Sign(context.Background(), c, []byte(testPIN), st.save, digest[:], crypto.SHA256)
+			if err == nil {
+				err = verify(cardKey(t, c), digest[:], sig, crypto.SHA256)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestSecretsZeroed: the engine zeroes every PIN, PUK and new-PIN slice it
+// is given, on success and on failure.
+func TestSecretsZeroed(t *testing.T) {
+	_, tp := newSim(t)
+	var st store
+	zero := func(name string, bufs ...[]byte) {
+		t.Helper()
+		for _, b := range bufs {
+			if !bytes.Equal(b, make([]byte, len(b))) {
+				t.Errorf("%s left a secret in the caller's buffer", name)
+			}
+		}
+	}
+	pin, puk := []byte(testPIN), []byte(testPUK)
+	c, _, err := tp.CreateCard(testCtx(t), CreateOptions{PIN: pin, PUK: puk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero("CreateCard", pin, puk)
+	short := []byte("123")
+	_, _, _ = tp.CreateCard(testCtx(t), CreateOptions{PIN: short, PUK: []byte(testPUK)})
+	zero("CreateCard (refused)", short)
+	pin = []byte(testPIN)
+	if err := tp.VerifyPIN(testCtx(t), c, pin, st.save); err != nil {
+		t.Fatal(err)
+	}
+	zero("VerifyPIN", pin)
+	wrong := []byte("000000")
+	_ = tp.VerifyPIN(testCtx(t), c, wrong, st.save)
+	zero("VerifyPIN (wrong)", wrong)
+	pin = []byte(testPIN)
+	if _, err := tp.Sign(testCtx(t), c, pin, st.save, make([]byte, 32), crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	zero("Sign", pin)
+	old, newPIN := []byte(testPIN), []byte("2468024")
+	if err := tp.ChangePIN(testCtx(t), c, old, newPIN, st.save); err != nil {
+		t.Fatal(err)
+	}
+	zero("ChangePIN", old, newPIN)
+	puk, newPIN = []byte(testPUK), []byte(testPIN)
+	if err := tp.UnblockPIN(testCtx(t), c, puk, newPIN, st.save); err != nil {
+		t.Fatal(err)
+	}
+	zero("UnblockPIN", puk, newPIN)
+	pin = []byte(testPIN)
+	_, release, err := tp.Signer(testCtx(t), c, pin, st.save)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	zero("Signer", pin)
+}
+
+// TestAuthValuesHaveNoZeroBytes guards the go-tpm workaround in authText.
+func TestAuthValuesHaveNoZeroBytes(t *testing.T) {
+	c := &Card{Salt: randomBytes(16)}
+	for i := range 2000 {
+		for _, v := range [][]byte{newKeyAuth(), c.authValue(pinSecret, fmt.Appendf(nil, "%06d", i))} {
+			if len(v) != 32 || bytes.IndexByte(v, 0) >= 0 {
+				t.Fatalf("authValue %x: want 32 bytes without zeros", v)
+			}
+		}
+	}
+	if bytes.Equal(c.authValue(pinSecret, []byte(testPIN)), c.authValue(pukSecret, []byte(testPIN))) {
+		t.Fatal("PIN and PUK derive the same authValue")
+	}
+}
+
+// TestInfoAndDeviceID: Info reads swtpm's properties; the device id is a
+// SHA-256 in hex and stable across connections.
+func TestInfoAndDeviceID(t *testing.T) {
+	s, tp := newSim(t)
+	info, err := tp.Info(testCtx(t))
+	if err != nil {
+		t.Fatalf("Info: %v", err)
+	}
+	if info.Manufacturer != "IBM" || info.DeviceID != tp.DeviceID() {
+		t.Fatalf("Info = %+v, want manufacturer IBM (libtpms) and the device id", info)
+	}
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(info.DeviceID) {
+		t.Fatalf("device id %q is not a hex SHA-256", info.DeviceID)
+	}
+	tp.Close() // swtpm serves one connection at a time
+	if again := openSim(t, s, Policy{}); again.DeviceID() != info.DeviceID {
+		t.Fatal("device id differs between two connections to one TPM")
+	}
+}
+
+// TestCanceledContext: a cancelled context gives up waiting for the TPM.
+func TestCanceledContext(t *testing.T) {
+	_, tp := newSim(t)
+	c := createCard(t, tp, AlgECCP256)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var st store
+	if err := tp.VerifyPIN(ctx, c, []byte(testPIN), st.save); !errors.Is(err, hwerr.ErrCanceled) {
+		t.Fatalf("VerifyPIN with a cancelled context: %v", err)
+	}
+	if len(st.saves) != 0 {
+		t.Fatal("cancelled call counted a try")
+	}
+}
+
+// TestOpenUnavailable: no TPM at the address is hwerr.ErrUnavailable.
+func TestOpenUnavailable(t *testing.T) {
+	if _, err := Open(testCtx(t), Config{Simulator: "127.0.0.1:1"}); !errors.Is(err, hwerr.ErrUnavailable) {
+		t.Fatalf("Open(no simulator) = %v", err)
+	}
+	if _, err := Open(testCtx(t), Config{Device: "/nonexistent/tpm"}); !errors.Is(err, hwerr.ErrUnavailable) {
+		t.Fatalf("Open(no device) = %v", err)
+	}
+}
+
+// scriptedTPM answers with a list of response codes, one per command: a
+// fake below go-tpm's transport.TPM, because swtpm cannot be made to answer
+// TPM_RC_RETRY on demand.
+type scriptedTPM struct {
+	codes []tpm2.TPMRC
+	sent  int
+}
+
+func (s *scriptedTPM) Send([]byte) ([]byte, error) {
+	rc := s.codes[min(s.sent, len(s.codes)-1)]
+	s.sent++
+	return []byte{0x80, 0x01, 0, 0, 0, 10, byte(rc >> 24), byte(rc >> 16), byte(rc >> 8), byte(rc)}, nil
+}
+
+func TestRetryTransport(t *testing.T) {
+	for _, tc := range []struct {
+		codes    []tpm2.TPMRC
+		wantSent int
+		wantRC   tpm2.TPMRC
+	}{
+		{[]tpm2.TPMRC{tpm2.TPMRCRetry, tpm2.TPMRCYielded, tpm2.TPMRCTesting, 0}, 4, 0},
+		{[]tpm2.TPMRC{tpm2.TPMRCLockout}, 1, tpm2.TPMRCLockout},
+		{[]tpm2.TPMRC{tpm2.TPMRCRetry}, maxRetries + 1, tpm2.TPMRCRetry},
+	} {
+		inner := &scriptedTPM{codes: tc.codes}
+		rsp, err := (&retryTransport{inner: inner}).Send([]byte{0})
+		if err != nil || inner.sent != tc.wantSent || responseCode(rsp) != tc.wantRC {
+			t.Errorf("codes %v: sent %d, rc %v, err %v; want %d, %v", tc.codes, inner.sent, responseCode(rsp), err, tc.wantSent, tc.wantRC)
+		}
+	}
+}
