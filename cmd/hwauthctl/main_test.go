@@ -36,6 +36,7 @@ type fakeAPI struct {
 	lastSign ipc.SignRequest
 	calls    int
 	bus      *events.Bus
+	state    *fakeState
 }
 
 func (f *fakeAPI) routes() []server.Route {
@@ -57,6 +58,9 @@ func (f *fakeAPI) routes() []server.Route {
 			}})
 		}},
 		{Method: "GET", Pattern: "/v1/authenticators/{id}", Access: server.Anyone, Handler: func(w http.ResponseWriter, r *http.Request) error {
+			if r.PathValue("id") == "fido-1" {
+				return server.WriteJSON(w, 200, ipc.Authenticator{ID: "fido-1", Kind: ipc.KindSecurityKey, Backend: ipc.BackendFIDO2, Label: "YubiKey 5", Serial: "42", PIN: ipc.PINState{RetriesLeft: &three}})
+			}
 			if r.PathValue("id") != "piv-1" {
 				return ipc.Errorf(ipc.CodeNotFound, "no authenticator %q is present", r.PathValue("id"))
 			}
@@ -120,8 +124,8 @@ func (f *fakeAPI) record(pin, newPIN string) {
 // setup starts the fake API and returns a runner of hwauthctl against it.
 func setup(t *testing.T) (*fakeAPI, func(stdin string, args ...string) (int, string, string)) {
 	t.Helper()
-	f := &fakeAPI{bus: events.New(16, 16)}
-	sock := apitest.Start(t, server.Config{}, f.routes())
+	f := &fakeAPI{bus: events.New(16, 16), state: newFakeState()}
+	sock := apitest.Start(t, server.Config{}, append(f.routes(), f.stateRoutes()...))
 	return f, func(stdin string, args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -133,6 +137,7 @@ func setup(t *testing.T) (*fakeAPI, func(stdin string, args ...string) (int, str
 
 func TestMain(m *testing.M) {
 	stdinIsTerminal = func() bool { return false }
+	currentUser = func() (string, error) { return "alice", nil }
 	os.Exit(m.Run())
 }
 
@@ -342,7 +347,9 @@ func TestCommandTree(t *testing.T) {
 		}
 	}
 	walk(root)
-	for _, want := range []string{"status", "readers", "list", "show", "watch", "pin", "sign"} {
+	for _, want := range []string{"status", "readers", "list", "show", "watch", "pin", "sign",
+		"register", "registrations", "unregister", "default", "signin", "signout", "sessions", "forget",
+		"vsc", "link", "unlink", "links", "fido"} {
 		if !slices.ContainsFunc(root.Commands(), func(c *cobra.Command) bool { return c.Name() == want }) {
 			t.Errorf("no %s command", want)
 		}
