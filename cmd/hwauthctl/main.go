@@ -1,5 +1,8 @@
 // Command hwauthctl is the command-line client of hwauthd: it shows readers
-// and authenticators, watches events, verifies and changes PINs, and signs.
+// and authenticators, watches events, verifies and changes PINs, signs,
+// registers authenticators for users, signs in and out, provisions TPM
+// virtual smart cards, links certificate identities to accounts and sets
+// security key PINs. What cannot be undone asks for confirmation first.
 // PINs and PUKs are read from the terminal without echo (or from stdin with
 // --pin-stdin), never from the command line.
 package main
