@@ -1,0 +1,270 @@
+package pivcard_test
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/pcsc"
+	"github.com/hwauthd/hwauthd/pcsc/piv"
+	"github.com/hwauthd/hwauthd/pcsc/pivcard"
+	"github.com/hwauthd/hwauthd/pcsc/vpcd"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// openscModule is OpenSC's PKCS#11 module, an independent PIV client.
+const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+
+// waitTimeout bounds every wait for pcscd to notice a card.
+const waitTimeout = 10 * time.Second
+
+var (
+	rsaOnce sync.Once
+	rsaKey  *rsa.PrivateKey
+)
+
+func sharedRSAKey() *rsa.PrivateKey {
+	rsaOnce.Do(func() {
+		var err error
+		if rsaKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+	})
+	return rsaKey
+}
+
+// fullCard returns a card with P-256 in 9A, P-384 in 9C and RSA-2048 in 9D.
+func fullCard(t *testing.T) *pivcard.Card {
+	t.Helper()
+	card, err := pivcard.New(pivcard.Options{Label: "Integration Card", Slots: []pivcard.SlotSpec{
+		{Slot: piv.SlotAuthentication, Alg: piv.KeyAlgP256},
+		{Slot: piv.SlotSignature, Alg: piv.KeyAlgP384},
+		{Slot: piv.SlotKeyManagement, Alg: piv.KeyAlgRSA2048, Key: sharedRSAKey()},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return card
+}
+
+// insert connects card to vpcd reader 0 of the private pcscd, waits until
+// PC/SC sees it, and removes it when the test ends.
+func insert(t *testing.T, p *testenv.PCSC, card *pivcard.Card) *vpcd.Slot {
+	t.Helper()
+	slot := vpcd.NewSlot(card, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, 0) })
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := slot.Insert(ctx); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+	t.Cleanup(func() { slot.Remove() })
+	waitPresent(t, p, true)
+	return slot
+}
+
+// waitPresent waits, with a deadline, until PC/SC can (or can no longer)
+// connect to the card in reader 0.
+func waitPresent(t *testing.T, p *testenv.PCSC, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		c, err := pcsc.Connect(context.Background(), p.ReaderName(0))
+		if err == nil {
+			c.Close()
+		}
+		if (err == nil) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("card present = %v not reached: %v", want, err)
+		}
+		<-tick.C
+	}
+}
+
+func connect(t *testing.T, p *testenv.PCSC) *pcsc.Card {
+	t.Helper()
+	c, err := pcsc.Connect(context.Background(), p.ReaderName(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestClientThroughPCSCD runs the PIV client over the real pcscd and vpcd:
+// certificates need 61xx chaining (vpcd has no extended APDUs), and the
+// RSA command needs command chaining.
+func TestClientThroughPCSCD(t *testing.T) {
+	p := testenv.PCSCD(t)
+	card := fullCard(t)
+	insert(t, p, card)
+	conn := connect(t, p)
+	ctx := context.Background()
+	if !bytes.Equal(conn.ATR(), card.ATR()) {
+		t.Errorf("ATR through pcscd = %X, want %X", conn.ATR(), card.ATR())
+	}
+	c := piv.NewClient(conn)
+	if _, err := c.Select(ctx); err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("through pcscd"))
+	for _, tt := range []struct {
+		slot piv.Slot
+		alg  piv.Algorithm
+	}{{piv.SlotAuthentication, piv.ECDSASHA256}, {piv.SlotSignature, piv.ECDSASHA256}, {piv.SlotKeyManagement, piv.RSAPKCS1v15SHA256}, {piv.SlotKeyManagement, piv.RSAPSSSHA256}} {
+		cert, err := c.Certificate(ctx, tt.slot)
+		if err != nil {
+			t.Fatalf("certificate %s: %v", tt.slot, err)
+		}
+		if !bytes.Equal(cert.Raw, card.Certificate(tt.slot)) {
+			t.Errorf("certificate %s differs", tt.slot)
+		}
+		if err := c.VerifyPIN(ctx, []byte(pivcard.DefaultPIN)); err != nil {
+			t.Fatal(err)
+		}
+		sig, err := c.Sign(ctx, tt.slot, tt.alg, digest[:])
+		if err != nil {
+			t.Fatalf("sign %s %s: %v", tt.slot, tt.alg, err)
+		}
+		if err := verify(cert, tt.alg, digest[:], sig); err != nil {
+			t.Errorf("%s %s: %v", tt.slot, tt.alg, err)
+		}
+	}
+	var pinErr *hwerr.PINIncorrect
+	if err := c.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &pinErr) || pinErr.RetriesLeft != 2 {
+		t.Errorf("wrong PIN through pcscd: %v", err)
+	}
+}
+
+func verify(cert *x509.Certificate, alg piv.Algorithm, digest, sig []byte) error {
+	switch alg {
+	case piv.RSAPKCS1v15SHA256:
+		return rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest, sig)
+	case piv.RSAPSSSHA256:
+		return rsa.VerifyPSS(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest, sig, nil)
+	}
+	if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest, sig) {
+		return errors.New("ECDSA signature does not verify")
+	}
+	return nil
+}
+
+// TestInsertRemove checks that pcscd sees the card come and go with
+// vpcd.Slot, and that opensc-tool -l reports it.
+func TestInsertRemove(t *testing.T) {
+	p := testenv.PCSCD(t)
+	testenv.RequireBinaries(t, "opensc-tool")
+	slot := insert(t, p, fullCard(t))
+	out := run(t, p, "opensc-tool", "-l")
+	if !readerLine(out, p.ReaderName(0), "Yes") {
+		t.Errorf("opensc-tool -l with the card inserted:\n%s", out)
+	}
+	if err := slot.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	waitPresent(t, p, false)
+	out = run(t, p, "opensc-tool", "-l")
+	if !readerLine(out, p.ReaderName(0), "No") {
+		t.Errorf("opensc-tool -l after removal:\n%s", out)
+	}
+}
+
+// readerLine reports whether opensc-tool -l lists the reader with the
+// "Card present?" column set to present.
+func readerLine(out, reader, present string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if strings.Contains(line, reader) && len(f) > 2 && f[1] == present {
+			return true
+		}
+	}
+	return false
+}
+
+func run(t *testing.T, p *testenv.PCSC, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := p.Command(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestOpenSC has OpenSC, an independent PIV client, read the card and sign
+// with its 9A key; the signature is checked in Go against the certificate.
+func TestOpenSC(t *testing.T) {
+	p := testenv.PCSCD(t)
+	testenv.RequireBinaries(t, "opensc-tool", "pkcs11-tool")
+	testenv.RequireFiles(t, openscModule)
+	card := fullCard(t)
+	insert(t, p, card)
+	if out := run(t, p, "opensc-tool", "-r", p.ReaderName(0), "-a"); !strings.Contains(strings.ToUpper(strings.ReplaceAll(out, ":", "")), strings.ToUpper(hex.EncodeToString(card.ATR()))) {
+		t.Errorf("opensc-tool -a:\n%s\nwant ATR %X", out, card.ATR())
+	}
+	if out := run(t, p, "pkcs11-tool", "--module", openscModule, "-L"); !strings.Contains(out, "token label") || !strings.Contains(out, "piv_II") || !strings.Contains(out, "Integration Card") {
+		t.Errorf("pkcs11-tool -L:\n%s", out)
+	}
+	out := run(t, p, "pkcs11-tool", "--module", openscModule, "-O")
+	for _, want := range []string{"Certificate for PIV Authentication", "CN=Integration Card", "EC_POINT 256 bits", "EC_POINT 384 bits", "RSA 2048 bits"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("pkcs11-tool -O lacks %q:\n%s", want, out)
+		}
+	}
+	dir := t.TempDir()
+	digest := sha256.Sum256([]byte("signed through OpenSC"))
+	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
+	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p, "pkcs11-tool", "--module", openscModule, "--login", "--pin", pivcard.DefaultPIN,
+		"--sign", "--mechanism", "ECDSA", "--id", "01", "--input-file", in, "--output-file", sigPath)
+	raw, err := os.ReadFile(sigPath)
+	if err != nil || len(raw) != 64 {
+		t.Fatalf("raw ECDSA signature of %d bytes, %v", len(raw), err)
+	}
+	cert, _ := x509.ParseCertificate(card.Certificate(piv.SlotAuthentication))
+	r, s := new(big.Int).SetBytes(raw[:32]), new(big.Int).SetBytes(raw[32:])
+	if !ecdsa.Verify(cert.PublicKey.(*ecdsa.PublicKey), digest[:], r, s) {
+		t.Error("OpenSC's signature does not verify against the 9A certificate")
+	}
+}
+
+// TestYubicoPIVTool has yubico-piv-tool, a second independent client, show
+// the CHUID and the 9A certificate.
+func TestYubicoPIVTool(t *testing.T) {
+	p := testenv.PCSCD(t)
+	testenv.RequireBinaries(t, "yubico-piv-tool")
+	card := fullCard(t)
+	insert(t, p, card)
+	out := run(t, p, "yubico-piv-tool", "-r", "Test PCD", "-a", "status")
+	guid := card.GUID()
+	if !strings.Contains(strings.ToLower(out), hex.EncodeToString(guid[:])) {
+		t.Errorf("status does not show the CHUID GUID %x:\n%s", guid, out)
+	}
+	if !strings.Contains(out, "Slot 9a") || !strings.Contains(out, "Integration Card") {
+		t.Errorf("status does not show the 9A certificate:\n%s", out)
+	}
+}
