@@ -12,12 +12,18 @@ import (
 
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
+	"github.com/hwauthd/hwauthd/pam/internal/fakeapi"
 )
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+func newFake(t *testing.T) (*fakeapi.Daemon, *client.Client) {
+	f := fakeapi.Start(t)
+	return f, client.New(f.Socket)
 }
 
 func module(c *client.Client, cv *conv, insert time.Duration) *Module {
@@ -28,11 +34,11 @@ func module(c *client.Client, cv *conv, insert time.Duration) *Module {
 }
 
 // setup gives alice a registered card "piv-1" (PIN 123456), present.
-func setup(t *testing.T) (*fakeDaemon, *client.Client, ipc.Authenticator) {
-	f, c := newFakeDaemon(t)
-	card := f.card("piv-1", "PIV card", "123456")
-	f.register("alice", card, "Work card", true)
-	f.insert(card)
+func setup(t *testing.T) (*fakeapi.Daemon, *client.Client, ipc.Authenticator) {
+	f, c := newFake(t)
+	card := f.Card("piv-1", "PIV card", "123456")
+	f.Register("alice", card, "Work card", true)
+	f.Insert(card)
 	return f, c, card
 }
 
@@ -49,8 +55,8 @@ func TestRightPIN(t *testing.T) {
 	if !bytes.Equal(cv.given[0], make([]byte, 6)) {
 		t.Fatal("the PIN buffer was not cleared")
 	}
-	if len(cv.shown) != 0 || f.signInCount() != 1 {
-		t.Fatalf("shown %q, sign-ins %d", cv.shown, f.signInCount())
+	if len(cv.shown) != 0 || f.SignIns() != 1 {
+		t.Fatalf("shown %q, sign-ins %d", cv.shown, f.SignIns())
 	}
 }
 
@@ -66,8 +72,8 @@ func TestWrongPIN(t *testing.T) {
 	if !slices.Equal(cv.shown, []string{"error: Wrong PIN. 2 tries left."}) {
 		t.Fatalf("shown %q", cv.shown)
 	}
-	if len(cv.prompts) != 1 || f.signInCount() != 1 {
-		t.Fatalf("prompted %d times, %d sign-ins: the module retried", len(cv.prompts), f.signInCount())
+	if len(cv.prompts) != 1 || f.SignIns() != 1 {
+		t.Fatalf("prompted %d times, %d sign-ins: the module retried", len(cv.prompts), f.SignIns())
 	}
 	cv = &conv{answers: [][]byte{[]byte("000001")}}
 	module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
@@ -90,32 +96,26 @@ func TestBlockedPIN(t *testing.T) {
 		t.Fatalf("shown %q", cv.shown)
 	}
 	// When the listing already says blocked, no PIN is asked for.
-	f.mu.Lock()
-	for i := range f.present {
-		if f.present[i].ID == card.ID {
-			f.present[i].PIN.Blocked = true
-		}
-	}
-	f.mu.Unlock()
-	before := f.signInCount()
+	f.SetBlocked(card.ID)
+	before := f.SignIns()
 	cv = &conv{answers: [][]byte{[]byte("123456")}}
 	out = module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
-	if out.Result != AuthErr || len(cv.prompts) != 0 || f.signInCount() != before {
-		t.Fatalf("blocked in listing: %+v, prompts %q, sign-ins %d→%d", out, cv.prompts, before, f.signInCount())
+	if out.Result != AuthErr || len(cv.prompts) != 0 || f.SignIns() != before {
+		t.Fatalf("blocked in listing: %+v, prompts %q, sign-ins %d→%d", out, cv.prompts, before, f.SignIns())
 	}
 }
 
 // TestUnregisteredCard: another card is inserted; the module says so without
 // asking for its PIN.
 func TestUnregisteredCard(t *testing.T) {
-	f, c := newFakeDaemon(t)
-	mine := f.card("piv-1", "PIV card", "123456")
-	f.register("alice", mine, "Work card", true)
-	f.insert(f.card("piv-2", "Someone's card", "111111"))
+	f, c := newFake(t)
+	mine := f.Card("piv-1", "PIV card", "123456")
+	f.Register("alice", mine, "Work card", true)
+	f.Insert(f.Card("piv-2", "Someone's card", "111111"))
 	cv := &conv{answers: [][]byte{[]byte("111111")}}
 	out := module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
-	if out.Result != AuthErr || out.Authenticator != "piv-2" || len(cv.prompts) != 0 || f.signInCount() != 0 {
-		t.Fatalf("outcome %+v, prompts %q, sign-ins %d", out, cv.prompts, f.signInCount())
+	if out.Result != AuthErr || out.Authenticator != "piv-2" || len(cv.prompts) != 0 || f.SignIns() != 0 {
+		t.Fatalf("outcome %+v, prompts %q, sign-ins %d", out, cv.prompts, f.SignIns())
 	}
 	if !slices.Equal(cv.shown, []string{"error: This card is not registered to alice."}) {
 		t.Fatalf("shown %q", cv.shown)
@@ -125,8 +125,8 @@ func TestUnregisteredCard(t *testing.T) {
 // TestNoCardTimesOut: the person is asked to insert a card and the module
 // gives up after the timeout.
 func TestNoCardTimesOut(t *testing.T) {
-	f, c := newFakeDaemon(t)
-	f.register("alice", f.card("piv-1", "PIV card", "123456"), "Work card", true)
+	f, c := newFake(t)
+	f.Register("alice", f.Card("piv-1", "PIV card", "123456"), "Work card", true)
 	cv := &conv{}
 	start := time.Now()
 	out := module(c, cv, 300*time.Millisecond).Authenticate(testCtx(t), "alice")
@@ -151,12 +151,12 @@ func TestNoCardTimesOut(t *testing.T) {
 func TestInsertDuringWait(t *testing.T) {
 	for _, name := range []string{"registered", "someone else's"} {
 		t.Run(name, func(t *testing.T) {
-			f, c := newFakeDaemon(t)
-			mine := f.card("piv-1", "PIV card", "123456")
-			f.register("alice", mine, "Work card", true)
+			f, c := newFake(t)
+			mine := f.Card("piv-1", "PIV card", "123456")
+			f.Register("alice", mine, "Work card", true)
 			card := mine
 			if name != "registered" {
-				card = f.card("piv-2", "Other", "111111")
+				card = f.Card("piv-2", "Other", "111111")
 			}
 			infos := make(chan string, 1)
 			done := make(chan struct{})
@@ -164,7 +164,7 @@ func TestInsertDuringWait(t *testing.T) {
 				defer close(done)
 				select {
 				case <-infos:
-					f.insert(card)
+					f.Insert(card)
 				case <-time.After(10 * time.Second):
 				}
 			}()
@@ -185,13 +185,13 @@ func TestInsertDuringWait(t *testing.T) {
 // TestDefaultPreferred: with two of the user's cards present, the default one
 // is used.
 func TestDefaultPreferred(t *testing.T) {
-	f, c := newFakeDaemon(t)
-	a := f.card("piv-a", "A", "1111")
-	b := f.card("piv-b", "B", "2222")
-	f.register("alice", a, "", false)
-	f.register("alice", b, "", true)
-	f.insert(a)
-	f.insert(b)
+	f, c := newFake(t)
+	a := f.Card("piv-a", "A", "1111")
+	b := f.Card("piv-b", "B", "2222")
+	f.Register("alice", a, "", false)
+	f.Register("alice", b, "", true)
+	f.Insert(a)
+	f.Insert(b)
 	cv := &conv{answers: [][]byte{[]byte("2222")}}
 	out := module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
 	if out.Result != Success || out.Authenticator != "piv-b" || cv.prompts[0] != "PIN for B: " {
@@ -209,7 +209,7 @@ func TestOtherOutcomes(t *testing.T) {
 		want   Result
 		shown  string
 	}{
-		{"unknown user", "nobody-here", c, &conv{}, UserUnknown, ""},
+		{"unknown user", fakeapi.UnknownUser, c, &conv{}, UserUnknown, ""},
 		{"empty user", "", c, &conv{}, UserUnknown, ""},
 		{"no registrations", "bob", c, &conv{}, AuthInfoUnavail, "No smart card or security key is registered for bob."},
 		{"daemon down", "alice", client.New(filepath.Join(t.TempDir(), "none.sock")), &conv{}, AuthInfoUnavail, msgUnreachable},
@@ -218,7 +218,7 @@ func TestOtherOutcomes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := f.signInCount()
+			before := f.SignIns()
 			out := module(tc.client, tc.conv, time.Second).Authenticate(testCtx(t), tc.user)
 			if out.Result != tc.want {
 				t.Fatalf("result %v (%s), want %v", out.Result, out.Reason, tc.want)
@@ -226,7 +226,7 @@ func TestOtherOutcomes(t *testing.T) {
 			if tc.shown != "" && (len(tc.conv.shown) != 1 || !strings.Contains(tc.conv.shown[0], tc.shown)) {
 				t.Fatalf("shown %q, want %q", tc.conv.shown, tc.shown)
 			}
-			if f.signInCount() != before {
+			if f.SignIns() != before {
 				t.Fatal("sign-in was called")
 			}
 		})
