@@ -30,6 +30,7 @@ type Config struct {
 	PCSC   PCSC   `toml:"pcsc"`
 	Store  Store  `toml:"store"`
 	Policy Policy `toml:"policy"`
+	SignIn SignIn `toml:"signin"`
 }
 
 // Daemon holds where hwauthd listens and keeps its state.
@@ -100,6 +101,36 @@ type Policy struct {
 	RequireRegistration bool `toml:"require_registration"`
 }
 
+// SignIn configures sign-in sessions, certificate trust and identity mapping.
+type SignIn struct {
+	// SessionLifetime is how long a session lasts after sign-in.
+	SessionLifetime Duration `toml:"session_lifetime"`
+	// RemovalPolicy is what removing the card does to its sessions: "none"
+	// or "sign-out".
+	RemovalPolicy string `toml:"removal_policy"`
+	// CachePIN keeps the PIN in memory for the session so signing within it
+	// needs no PIN.
+	CachePIN bool `toml:"cache_pin"`
+	// TrustAnchors is a PEM file of CA certificates; when set, a card's
+	// certificate must chain to one of them.
+	TrustAnchors string `toml:"trust_anchors"`
+	// CRLFiles are certificate revocation lists (DER or PEM) checked with
+	// the trust anchors.
+	CRLFiles []string `toml:"crl_files"`
+	// Mapping lists the rules that map a certificate to the local account,
+	// tried in order: "link", "upn", "email", "cn". Empty: registration
+	// alone binds a card to its user.
+	Mapping []string `toml:"mapping"`
+	// MaxFailures is how many failed sign-ins a user, or a caller, may have
+	// within FailureWindow before further attempts are refused.
+	MaxFailures int `toml:"max_failures"`
+	// FailureWindow is the period over which failures are counted.
+	FailureWindow Duration `toml:"failure_window"`
+}
+
+// MappingRules are the identity mapping rules SignIn.Mapping may name.
+var MappingRules = []string{"link", "upn", "email", "cn"}
+
 // Authenticator kinds, as the API names them.
 var Kinds = []string{"smartcard", "virtual-smartcard", "security-key"}
 
@@ -147,6 +178,12 @@ func Defaults() Config {
 			MaxAuthenticators: 5,
 			AllowedKinds:      slices.Clone(Kinds),
 			SelfService:       true,
+		},
+		SignIn: SignIn{
+			SessionLifetime: Duration{8 * time.Hour},
+			RemovalPolicy:   "none",
+			MaxFailures:     5,
+			FailureWindow:   Duration{5 * time.Minute},
 		},
 	}
 }
@@ -232,6 +269,34 @@ func (c Config) Validate() error {
 		if !slices.Contains(Kinds, k) {
 			bad("policy.allowed_kinds", "unknown kind %q (kinds: %s)", k, strings.Join(Kinds, ", "))
 		}
+	}
+	if c.SignIn.SessionLifetime.Duration < time.Minute || c.SignIn.SessionLifetime.Duration > 30*24*time.Hour {
+		bad("signin.session_lifetime", "must be between 1m and 720h, got %s", c.SignIn.SessionLifetime)
+	}
+	if c.SignIn.RemovalPolicy != "none" && c.SignIn.RemovalPolicy != "sign-out" {
+		bad("signin.removal_policy", "must be \"none\" or \"sign-out\", got %q", c.SignIn.RemovalPolicy)
+	}
+	if c.SignIn.TrustAnchors != "" && !filepath.IsAbs(c.SignIn.TrustAnchors) {
+		bad("signin.trust_anchors", "must be an absolute path, got %q", c.SignIn.TrustAnchors)
+	}
+	for _, f := range c.SignIn.CRLFiles {
+		if !filepath.IsAbs(f) {
+			bad("signin.crl_files", "must be absolute paths, got %q", f)
+		}
+	}
+	if len(c.SignIn.CRLFiles) > 0 && c.SignIn.TrustAnchors == "" {
+		bad("signin.crl_files", "need signin.trust_anchors (revocation is checked along the chain)")
+	}
+	for _, m := range c.SignIn.Mapping {
+		if !slices.Contains(MappingRules, m) {
+			bad("signin.mapping", "unknown rule %q (rules: %s)", m, strings.Join(MappingRules, ", "))
+		}
+	}
+	if c.SignIn.MaxFailures < 1 || c.SignIn.MaxFailures > 1000 {
+		bad("signin.max_failures", "must be between 1 and 1000, got %d", c.SignIn.MaxFailures)
+	}
+	if c.SignIn.FailureWindow.Duration < time.Second || c.SignIn.FailureWindow.Duration > 24*time.Hour {
+		bad("signin.failure_window", "must be between 1s and 24h, got %s", c.SignIn.FailureWindow)
 	}
 	return errors.Join(errs...)
 }

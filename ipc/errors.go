@@ -63,6 +63,10 @@ const (
 	CodeCanceled Code = "canceled"
 	// CodeEventsExpired: the events after the given since are no longer kept; subscribe again without since to get a fresh snapshot.
 	CodeEventsExpired Code = "events_expired"
+	// CodeTooManyAttempts: too many failed sign-ins for this user or caller; wait (retry_after_seconds says how long) and try again.
+	CodeTooManyAttempts Code = "too_many_attempts"
+	// CodeDeviceError: the authenticator answered something the protocol does not allow; remove and re-insert it, and replace it if it persists.
+	CodeDeviceError Code = "device_error"
 	// CodeMethodNotAllowed: the path does not accept this HTTP method; see docs/api.md.
 	CodeMethodNotAllowed Code = "method_not_allowed"
 	// CodeTooLarge: the request body is larger than the server accepts; send less.
@@ -104,6 +108,8 @@ var codes = map[Code]codeInfo{
 	CodeTimeout:              {http.StatusGatewayTimeout, "try again and touch or insert when asked", hwerr.ErrTimeout},
 	CodeCanceled:             {http.StatusConflict, "start the operation again if you want to", hwerr.ErrCanceled},
 	CodeEventsExpired:        {http.StatusGone, "subscribe again without since to get a fresh snapshot", nil},
+	CodeTooManyAttempts:      {http.StatusTooManyRequests, "wait and try again later", nil},
+	CodeDeviceError:          {http.StatusBadGateway, "remove and re-insert the authenticator; replace it if this persists", hwerr.ErrProtocol},
 	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "see docs/api.md for the methods of this path", nil},
 	CodeTooLarge:             {http.StatusRequestEntityTooLarge, "send a smaller request", nil},
 	CodeInternal:             {http.StatusInternalServerError, "retry; if it persists, report it with the hwauthd log", nil},

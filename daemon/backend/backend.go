@@ -27,6 +27,13 @@ type Backend interface {
 	Status() ipc.BackendStatus
 }
 
+// IDPrefixer is implemented by backends whose authenticator ids share a
+// prefix ("piv-"), so that a request for one of their authenticators while
+// the backend is down answers backend_unavailable rather than not_found.
+type IDPrefixer interface {
+	IDPrefix() string
+}
+
 // Host receives what a backend finds. Its methods are safe for concurrent use
 // and never block on clients.
 type Host interface {

@@ -1,0 +1,179 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/server"
+)
+
+func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error {
+	return server.WriteJSON(w, http.StatusOK, ipc.AuthenticatorsResponse{Authenticators: d.manager.Authenticators()})
+}
+
+// getAuthenticator answers one authenticator with its PIN state read afresh
+// (without spending a try).
+func (d *Daemon) getAuthenticator(w http.ResponseWriter, r *http.Request) error {
+	return d.withDevice(r, false, func(ctx context.Context, id string, dev backend.Device) error {
+		info := dev.Info()
+		st, err := dev.PINState(ctx)
+		if err != nil {
+			return err
+		}
+		info.PIN = st
+		return server.WriteJSON(w, http.StatusOK, info)
+	})
+}
+
+func (d *Daemon) postPINVerify(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.PINVerifyRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := requireSecret("pin", req.PIN); err != nil {
+		return err
+	}
+	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+		if err := dev.VerifyPIN(ctx, req.PIN); err != nil {
+			return err
+		}
+		return d.writePINResult(ctx, w, dev)
+	})
+}
+
+func (d *Daemon) postPINChange(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.PINChangeRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := errors.Join(requireSecret("pin", req.PIN), requireSecret("new_pin", req.NewPIN)); err != nil {
+		return err
+	}
+	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+		if err := dev.ChangePIN(ctx, req.PIN, req.NewPIN); err != nil {
+			return err
+		}
+		return d.writePINResult(ctx, w, dev)
+	})
+}
+
+func (d *Daemon) postPINUnblock(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.PINUnblockRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := errors.Join(requireSecret("puk", req.PUK), requireSecret("new_pin", req.NewPIN)); err != nil {
+		return err
+	}
+	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+		if err := dev.UnblockPIN(ctx, req.PUK, req.NewPIN); err != nil {
+			return err
+		}
+		return d.writePINResult(ctx, w, dev)
+	})
+}
+
+func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.SignRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	size, ok := backend.Algorithms[req.Algorithm]
+	switch {
+	case req.Key == "":
+		return ipc.Errorf(ipc.CodeBadRequest, "key is required (a slot such as 9a)")
+	case !ok:
+		return ipc.Errorf(ipc.CodeBadRequest, "algorithm %q is not one of ecdsa-sha256, ecdsa-sha384, rsa-pkcs1v15-sha256, rsa-pss-sha256", req.Algorithm)
+	case len(req.Digest) != size:
+		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", size, req.Algorithm, len(req.Digest))
+	}
+	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+		pin := []byte(req.PIN)
+		if len(pin) == 0 && d.cfg.SignIn.CachePIN {
+			// Within a session with signin.cache_pin on, no PIN is needed.
+			peer, _ := server.PeerFromContext(r.Context())
+			pin = d.sessions.cachedPIN(userName(peer.UID), id)
+			defer clear(pin)
+		}
+		sig, err := dev.Sign(ctx, backend.SignRequest{Key: req.Key, Algorithm: req.Algorithm, Digest: req.Digest, PIN: pin})
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, ipc.SignResponse{Signature: sig})
+	})
+}
+
+// withDevice runs fn on the authenticator named in the path, bounded by the
+// configured request timeout. With use set, the caller must be allowed to use
+// the authenticator (mayUseDevice). A PIN that ends up blocked is announced.
+func (d *Daemon) withDevice(r *http.Request, use bool, fn func(ctx context.Context, id string, dev backend.Device) error) error {
+	id := r.PathValue("id")
+	dev, err := d.device(id)
+	if err != nil {
+		return err
+	}
+	if use {
+		if err := d.mayUseDevice(r, id); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
+	defer cancel()
+	err = fn(ctx, id, dev)
+	if pinNowBlocked(err) {
+		d.manager.Publish(ipc.Event{Type: ipc.EventPINBlocked, Authenticator: id, Reader: dev.Info().Reader})
+	}
+	return err
+}
+
+// device returns a present authenticator. When it is absent because its
+// backend is down, the answer is backend_unavailable, not not_found.
+func (d *Daemon) device(id string) (backend.Device, error) {
+	dev, err := d.manager.Device(id)
+	if err == nil {
+		return dev, nil
+	}
+	for _, b := range d.backends {
+		p, ok := b.(backend.IDPrefixer)
+		if !ok || !strings.HasPrefix(id, p.IDPrefix()) {
+			continue
+		}
+		if st := b.Status(); st.State != ipc.BackendUp {
+			return nil, ipc.Errorf(ipc.CodeBackendUnavailable, "the %s backend is %s: %s", b.Name(), st.State, st.Detail)
+		}
+	}
+	return nil, err
+}
+
+// writePINResult answers a PIN operation with the PIN state afterwards.
+func (d *Daemon) writePINResult(ctx context.Context, w http.ResponseWriter, dev backend.Device) error {
+	st, err := dev.PINState(ctx)
+	if err != nil {
+		return err
+	}
+	return server.WriteJSON(w, http.StatusOK, ipc.PINResult{RetriesLeft: st.RetriesLeft, Blocked: st.Blocked, Verified: true})
+}
+
+// pinNowBlocked reports whether err says this attempt spent the PIN's last
+// try, so that pin-blocked is announced once, not on every later attempt.
+func pinNowBlocked(err error) bool {
+	var wrong *hwerr.PINIncorrect
+	return errors.As(err, &wrong) && wrong.RetriesLeft == 0 && wrong.What != "PUK"
+}
+
+// requireSecret refuses an empty PIN, PUK or new PIN.
+func requireSecret(field string, s ipc.Secret) error {
+	if s.Empty() {
+		return ipc.Errorf(ipc.CodeBadRequest, "%s is required", field)
+	}
+	return nil
+}

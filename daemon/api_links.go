@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/server"
+)
+
+// Identity links (R11): an admin links certificate identities to a local
+// account, so one account can sign in with cards issued to several of the
+// person's identities (the "link" mapping rule).
+
+func (d *Daemon) getLinks(w http.ResponseWriter, r *http.Request) error {
+	name, err := d.targetUser(r, true)
+	if err != nil {
+		return err
+	}
+	links, err := d.store.Links(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	resp := ipc.LinksResponse{User: name, Links: make([]ipc.Link, 0, len(links))}
+	for _, l := range links {
+		resp.Links = append(resp.Links, ipc.Link{Identity: l.Identity, CreatedBy: l.CreatedBy, CreatedAt: l.CreatedAt})
+	}
+	return server.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (d *Daemon) postLink(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.LinkRequest
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	name, err := d.targetUser(r, true)
+	if err != nil {
+		return err
+	}
+	if err := validIdentity(req.Identity); err != nil {
+		return err
+	}
+	peer, _ := server.PeerFromContext(r.Context())
+	if err := d.store.AddLink(r.Context(), name, req.Identity, userName(peer.UID)); err != nil {
+		return err
+	}
+	d.log.Info("identity linked", "user", name, "identity", req.Identity, "by", userName(peer.UID))
+	return server.WriteJSON(w, http.StatusCreated, ipc.Link{Identity: req.Identity, CreatedBy: userName(peer.UID)})
+}
+
+func (d *Daemon) deleteLink(w http.ResponseWriter, r *http.Request) error {
+	name, err := d.targetUser(r, true)
+	if err != nil {
+		return err
+	}
+	identity := r.PathValue("identity")
+	if err := d.store.RemoveLink(r.Context(), name, identity); err != nil {
+		return err
+	}
+	d.log.Info("identity unlinked", "user", name, "identity", identity)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// validIdentity accepts "upn:…", "email:…", "cn:…" and "subject:…" with a
+// non-empty value.
+func validIdentity(id string) error {
+	for _, p := range []string{ipc.IdentityUPN, ipc.IdentityEmail, ipc.IdentityCN, ipc.IdentitySubject} {
+		if v, ok := strings.CutPrefix(id, p); ok && strings.TrimSpace(v) != "" {
+			return nil
+		}
+	}
+	return ipc.Errorf(ipc.CodeBadRequest, "identity must be upn:…, email:…, cn:… or subject:…, got %q", id)
+}

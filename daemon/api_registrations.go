@@ -1,0 +1,256 @@
+package daemon
+
+import (
+	"context"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"os/user"
+	"time"
+
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/server"
+	"github.com/hwauthd/hwauthd/store"
+)
+
+func (d *Daemon) getRegistrations(w http.ResponseWriter, r *http.Request) error {
+	name, err := d.targetUser(r, false)
+	if err != nil {
+		return err
+	}
+	regs, err := d.store.Registrations(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	resp := ipc.RegistrationsResponse{User: name, Limit: d.cfg.Policy.MaxAuthenticators, Registrations: make([]ipc.Registration, 0, len(regs))}
+	for _, reg := range regs {
+		if reg.Default {
+			resp.Default = reg.ID
+		}
+		resp.Registrations = append(resp.Registrations, registrationToAPI(reg))
+	}
+	return server.WriteJSON(w, http.StatusOK, resp)
+}
+
+// postRegistration registers a present authenticator to a user after it
+// proves possession: the PIN is verified on it and it signs a fresh
+// challenge that is checked against the key being registered.
+func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.RegisterRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	name, err := d.targetUser(r, true)
+	if err != nil {
+		return err
+	}
+	if req.Authenticator == "" {
+		return ipc.Errorf(ipc.CodeBadRequest, "authenticator is required")
+	}
+	if err := requireSecret("pin", req.PIN); err != nil {
+		return err
+	}
+	dev, err := d.device(req.Authenticator)
+	if err != nil {
+		return err
+	}
+	info := dev.Info()
+	if !d.cfg.Policy.KindAllowed(info.Kind) {
+		return kindNotAllowed(info.Kind)
+	}
+	// A cheap early answer, so a user at the limit spends no PIN try; the
+	// store checks again atomically.
+	if n, err := d.store.CountRegistrations(r.Context(), name); err != nil {
+		return err
+	} else if n >= d.cfg.Policy.MaxAuthenticators {
+		return limitReached(d.cfg.Policy.MaxAuthenticators)
+	}
+	key, err := deviceKey(info, "")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
+	defer cancel()
+	proven, err := proveKey(ctx, dev, key, req.PIN, nil)
+	if err != nil {
+		return err
+	}
+	label := req.Label
+	if label == "" {
+		label = info.Label
+	}
+	peer, _ := server.PeerFromContext(r.Context())
+	reg, err := d.store.AddRegistration(r.Context(), store.Registration{
+		User:            name,
+		AuthenticatorID: info.ID,
+		Kind:            info.Kind,
+		Backend:         info.Backend,
+		Label:           label,
+		KeyID:           proven.ID,
+		PublicKey:       proven.PublicDER,
+		Certificate:     proven.Certificate,
+		DeviceID:        info.Device,
+		RegisteredBy:    userName(peer.UID),
+	}, d.cfg.Policy.MaxAuthenticators, d.cfg.Policy.AllowShared)
+	if err != nil {
+		return err
+	}
+	d.log.Info("authenticator registered", "user", name, "authenticator", info.ID, "registration", reg.ID, "by", reg.RegisteredBy)
+	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationAdded, User: name, Authenticator: info.ID, Reader: info.Reader})
+	return server.WriteJSON(w, http.StatusCreated, registrationToAPI(reg))
+}
+
+// deleteRegistration removes a registration; it cannot be undone. When it was
+// the default, the default moves to another registration (R7).
+func (d *Daemon) deleteRegistration(w http.ResponseWriter, r *http.Request) error {
+	name, err := d.targetUser(r, true)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("rid")
+	reg, err := d.store.Registration(r.Context(), name, id)
+	if err != nil {
+		return err
+	}
+	newDefault, err := d.store.RemoveRegistration(r.Context(), name, id)
+	if err != nil {
+		return err
+	}
+	d.log.Info("registration removed", "user", name, "registration", id, "authenticator", reg.AuthenticatorID)
+	d.sessions.endWhere(func(s ipc.Session) bool {
+		return s.User == name && s.Authenticator == reg.AuthenticatorID
+	}, endUnregistred)
+	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationRemoved, User: name, Authenticator: reg.AuthenticatorID})
+	return server.WriteJSON(w, http.StatusOK, ipc.RegistrationRemoved{Removed: id, Default: newDefault})
+}
+
+func (d *Daemon) putDefault(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.SetDefaultRequest
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	name, err := d.targetUser(r, false)
+	if err != nil {
+		return err
+	}
+	if req.Registration == "" {
+		return ipc.Errorf(ipc.CodeBadRequest, "registration is required")
+	}
+	if err := d.store.SetDefault(r.Context(), name, req.Registration); err != nil {
+		return err
+	}
+	return server.WriteJSON(w, http.StatusOK, map[string]string{"default": req.Registration})
+}
+
+// targetUser returns the {user} of the path after checking that it is an
+// account of this machine and that the caller may act on it: the user
+// themself (for changes only under self-service), a sign-in service (reads)
+// or an admin. A caller never learns whether another user exists.
+func (d *Daemon) targetUser(r *http.Request, change bool) (string, error) {
+	name := r.PathValue("user")
+	peer, _ := server.PeerFromContext(r.Context())
+	admin := d.access.Admin.CheckAccess(r, peer) == nil
+	self := userName(peer.UID) == name
+	switch {
+	case admin:
+	case self && change && !d.cfg.Policy.SelfService:
+		return "", ipc.Errorf(ipc.CodeUnauthorized, "your organisation lets only administrators register and remove authenticators; contact your administrator")
+	case self:
+	case !change && d.access.SignIn.CheckAccess(r, peer) == nil:
+	default:
+		return "", ipc.Errorf(ipc.CodeUnauthorized, "you may only see and change your own registrations")
+	}
+	if _, err := user.Lookup(name); err != nil {
+		return "", ipc.Errorf(ipc.CodeNotFound, "no account %q on this machine", name)
+	}
+	return name, nil
+}
+
+// mayUseDevice decides whether the caller may verify PINs and sign with a
+// present authenticator: admins and sign-in services always, a user only
+// when it is registered to them.
+func (d *Daemon) mayUseDevice(r *http.Request, id string) error {
+	peer, _ := server.PeerFromContext(r.Context())
+	if d.access.Admin.CheckAccess(r, peer) == nil || d.access.SignIn.CheckAccess(r, peer) == nil {
+		return nil
+	}
+	regs, err := d.store.FindByAuthenticator(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	name := userName(peer.UID)
+	for _, reg := range regs {
+		if reg.User == name {
+			return nil
+		}
+	}
+	return ipc.Errorf(ipc.CodeUnauthorized, "authenticator %s is not registered to you; register it first (often done by IT)", id)
+}
+
+func limitReached(limit int) error {
+	return &ipc.Error{
+		Code: ipc.CodeLimitReached,
+		Message: fmt.Sprintf("You can't register this authenticator because you already have %s smart cards, virtual smart cards or security keys. "+
+			"Please contact your administrator to delete one of your authenticators.", countWord(limit)),
+		Details: map[string]any{"limit": limit},
+	}
+}
+
+func kindNotAllowed(kind string) error {
+	return ipc.Errorf(ipc.CodeKindNotAllowed, "your organisation does not allow %s authenticators; use another kind or contact your administrator", kind)
+}
+
+// countWord spells small counts as the source documents do ("five").
+func countWord(n int) string {
+	words := []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
+	if n >= 0 && n < len(words) {
+		return words[n]
+	}
+	return fmt.Sprint(n)
+}
+
+func registrationToAPI(reg store.Registration) ipc.Registration {
+	out := ipc.Registration{
+		ID:            reg.ID,
+		User:          reg.User,
+		Authenticator: reg.AuthenticatorID,
+		Kind:          reg.Kind,
+		Backend:       reg.Backend,
+		Label:         reg.Label,
+		Default:       reg.Default,
+		Device:        reg.DeviceID,
+		CreatedAt:     reg.CreatedAt,
+	}
+	if len(reg.PublicKey) > 0 {
+		out.PublicKey = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: reg.PublicKey}))
+	}
+	if len(reg.Certificate) > 0 {
+		out.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.Certificate}))
+	}
+	if !reg.LastUsedAt.IsZero() {
+		t := reg.LastUsedAt.UTC().Truncate(time.Second)
+		out.LastUsedAt = &t
+	}
+	return out
+}
+
+// storeError maps the store's error classes to API errors.
+func storeError(err error, limit int) *ipc.Error {
+	switch {
+	case errors.Is(err, store.ErrLimitReached):
+		return limitReached(limit).(*ipc.Error)
+	case errors.Is(err, store.ErrAlreadyRegistered):
+		return ipc.Errorf(ipc.CodeAlreadyRegistered, "this authenticator is already registered to the user")
+	case errors.Is(err, store.ErrRegisteredToOther):
+		return ipc.Errorf(ipc.CodeAlreadyRegistered, "this authenticator is registered to another user; an administrator must remove that registration first")
+	case errors.Is(err, store.ErrAlreadyLinked):
+		return ipc.Errorf(ipc.CodeAlreadyRegistered, "this identity is linked to another account")
+	case errors.Is(err, store.ErrNotFound):
+		return ipc.Errorf(ipc.CodeNotFound, "no such registration")
+	case errors.Is(err, store.ErrInvalid):
+		return ipc.Errorf(ipc.CodeBadRequest, "%v", err)
+	}
+	return nil
+}

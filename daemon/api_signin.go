@@ -1,0 +1,252 @@
+package daemon
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"os/user"
+	"slices"
+	"time"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/server"
+	"github.com/hwauthd/hwauthd/store"
+)
+
+// Keys of remembered sign-in information (R8); "forget" deletes them.
+const rememberLastAuthenticator = "last_authenticator"
+
+// postSignIn signs a user in with a present authenticator registered to them:
+// the PIN is verified on it and it proves possession of the registered key by
+// signing a fresh challenge; where trust anchors and mapping rules are
+// configured the certificate must also pass them. Nothing is tried on the card
+// when the caller or the user is over the failure limit.
+func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.SignInRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	peer, _ := server.PeerFromContext(r.Context())
+	if req.User == "" {
+		return ipc.Errorf(ipc.CodeBadRequest, "user is required")
+	}
+	if userName(peer.UID) != req.User && d.access.SignIn.CheckAccess(r, peer) != nil {
+		return ipc.Errorf(ipc.CodeUnauthorized, "only sign-in services may sign in on behalf of another user")
+	}
+	if err := requireSecret("pin", req.PIN); err != nil {
+		return err
+	}
+	if _, err := user.Lookup(req.User); err != nil {
+		return ipc.Errorf(ipc.CodeNotFound, "no account %q on this machine", req.User)
+	}
+	keys := []string{"user:" + req.User, fmt.Sprintf("caller:%d", peer.UID)}
+	if err := d.failures.allow(keys...); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
+	defer cancel()
+	reg, dev, err := d.signIn(ctx, req)
+	if err != nil {
+		if signInFailure(err) {
+			d.failures.fail(keys...)
+		}
+		d.log.Info("sign-in failed", "user", req.User, "caller_uid", peer.UID, "err", err)
+		return err
+	}
+	d.failures.reset(keys...)
+	var cached []byte
+	if d.cfg.SignIn.CachePIN {
+		cached = req.PIN
+	}
+	s := d.sessions.start(req.User, reg.AuthenticatorID, d.cfg.SignIn.SessionLifetime.Duration, cached)
+	now := time.Now()
+	if err := d.store.MarkUsed(r.Context(), req.User, reg.ID, now, 0); err != nil {
+		d.log.Warn("record last use", "user", req.User, "err", err)
+	}
+	if err := d.store.Remember(r.Context(), req.User, rememberLastAuthenticator, reg.AuthenticatorID); err != nil {
+		d.log.Warn("remember last authenticator", "user", req.User, "err", err)
+	}
+	d.log.Info("signed in", "user", req.User, "authenticator", reg.AuthenticatorID, "session", s.ID, "caller_uid", peer.UID)
+	d.manager.Publish(ipc.Event{Type: ipc.EventSessionStarted, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reader: dev.Info().Reader})
+	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: s})
+}
+
+// signIn picks the authenticator and proves that the person holds it.
+func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Registration, backend.Device, error) {
+	regs, err := d.store.Registrations(ctx, req.User)
+	if err != nil {
+		return store.Registration{}, nil, err
+	}
+	if len(regs) == 0 {
+		if d.cfg.Policy.RequireRegistration {
+			return store.Registration{}, nil, ipc.Errorf(ipc.CodeRegistrationRequired,
+				"%s has not set up the security info your organisation requires: register a smart card, virtual smart card or security key first", req.User)
+		}
+		return store.Registration{}, nil, ipc.Errorf(ipc.CodeNotRegistered, "no authenticator is registered to %s; register one first (often done by IT)", req.User)
+	}
+	reg, dev, err := d.pickRegistration(regs, req.Authenticator)
+	if err != nil {
+		return reg, nil, err
+	}
+	info := dev.Info()
+	if !d.cfg.Policy.KindAllowed(info.Kind) {
+		return reg, nil, kindNotAllowed(info.Kind)
+	}
+	key, err := deviceKey(info, reg.KeyID)
+	if err != nil {
+		return reg, nil, err
+	}
+	cert, err := keyCertificate(key)
+	if err != nil {
+		return reg, nil, err
+	}
+	if d.trust != nil && cert == nil {
+		return reg, nil, ipc.Errorf(ipc.CodeCertificateInvalid, "key %s of %s has no certificate to check against the trust anchors", key.ID, info.ID)
+	}
+	if err := d.trust.check(cert, time.Now()); err != nil {
+		return reg, nil, err
+	}
+	if err := mapIdentity(ctx, d.store, d.cfg.SignIn.Mapping, cert, req.User); err != nil {
+		return reg, nil, err
+	}
+	registered, err := x509.ParsePKIXPublicKey(reg.PublicKey)
+	if err != nil {
+		return reg, nil, fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
+	}
+	if _, err := proveKey(ctx, dev, key, req.PIN, registered); err != nil {
+		return reg, nil, err
+	}
+	return reg, dev, nil
+}
+
+// pickRegistration chooses among the user's registrations the one whose
+// authenticator is present: the one named, else the default, else the
+// oldest.
+func (d *Daemon) pickRegistration(regs []store.Registration, named string) (store.Registration, backend.Device, error) {
+	var first *store.Registration
+	var firstDev backend.Device
+	for i := range regs {
+		reg := regs[i]
+		if named != "" && reg.AuthenticatorID != named {
+			continue
+		}
+		dev, err := d.manager.Device(reg.AuthenticatorID)
+		if err != nil {
+			continue
+		}
+		if reg.Default || named != "" {
+			return reg, dev, nil
+		}
+		if first == nil {
+			first, firstDev = &regs[i], dev
+		}
+	}
+	if first != nil {
+		return *first, firstDev, nil
+	}
+	if named != "" {
+		if _, err := d.manager.Device(named); err == nil {
+			return store.Registration{}, nil, ipc.Errorf(ipc.CodeNotRegistered, "authenticator %s is not registered to this user", named)
+		}
+	}
+	return store.Registration{}, nil, ipc.Errorf(ipc.CodeNoAuthenticator, "insert your smart card or plug in your security key, then try again")
+}
+
+// keyCertificate parses a key's certificate, nil when it has none.
+func keyCertificate(k ipc.Key) (*x509.Certificate, error) {
+	pk, err := parseKey(k)
+	if err != nil || pk.Certificate == nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(pk.Certificate)
+	if err != nil {
+		return nil, ipc.Errorf(ipc.CodeCertificateInvalid, "the card's certificate does not parse: %v", err)
+	}
+	return cert, nil
+}
+
+// signInFailure reports whether an error counts against the failure limit:
+// what a guessing attacker causes, not a missing card or a daemon fault.
+func signInFailure(err error) bool {
+	var apiErr *ipc.Error
+	if errors.As(err, &apiErr) {
+		switch apiErr.Code {
+		case ipc.CodeIdentityMismatch, ipc.CodeNotRegistered, ipc.CodeCertificateInvalid:
+			return true
+		}
+		return false
+	}
+	var wrong *hwerr.PINIncorrect
+	return errors.As(err, &wrong) || errors.Is(err, hwerr.ErrPINBlocked)
+}
+
+func (d *Daemon) getSessions(w http.ResponseWriter, r *http.Request) error {
+	match, err := d.sessionScope(r, r.URL.Query().Get("user"))
+	if err != nil {
+		return err
+	}
+	return server.WriteJSON(w, http.StatusOK, ipc.SessionsResponse{Sessions: d.sessions.list(match)})
+}
+
+// deleteSession signs out: the session ends and its cached PIN is zeroed.
+// The card holds no security status to reset: every operation of the daemon
+// already ends by dropping it.
+func (d *Daemon) deleteSession(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	s, ok := d.sessions.get(id)
+	match, err := d.sessionScope(r, "")
+	if err != nil {
+		return err
+	}
+	if !ok || !match(s) {
+		return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
+	}
+	d.sessions.end(id, endSignOut)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// sessionScope returns which sessions the caller may see and end: all for
+// sign-in services and admins (narrowed to user when given), else their
+// own.
+func (d *Daemon) sessionScope(r *http.Request, user string) (func(ipc.Session) bool, error) {
+	peer, _ := server.PeerFromContext(r.Context())
+	if d.access.SignIn.CheckAccess(r, peer) == nil {
+		return func(s ipc.Session) bool { return user == "" || s.User == user }, nil
+	}
+	own := userName(peer.UID)
+	if user != "" && user != own {
+		return nil, ipc.Errorf(ipc.CodeUnauthorized, "you may only see your own sessions")
+	}
+	return func(s ipc.Session) bool { return s.User == own }, nil
+}
+
+// postForget deletes what hwauthd remembers for the user ("Delete my sign-in
+// information", R8): the last authenticator used and any PIN cached in their
+// sessions. Registrations stay.
+func (d *Daemon) postForget(w http.ResponseWriter, r *http.Request) error {
+	name, err := d.targetUser(r, false)
+	if err != nil {
+		return err
+	}
+	remembered, err := d.store.Recall(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if err := d.store.Forget(r.Context(), name); err != nil {
+		return err
+	}
+	d.sessions.dropPINs(name)
+	resp := ipc.ForgetResponse{User: name, Forgotten: slices.Sorted(maps.Keys(remembered))}
+	if d.cfg.SignIn.CachePIN {
+		resp.Forgotten = append(resp.Forgotten, "cached_pin")
+	}
+	d.log.Info("sign-in information forgotten", "user", name)
+	return server.WriteJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,247 @@
+// Package daemon is hwauthd's core: the authenticator manager, the socket
+// API's routes and handlers, access decisions and the error vocabulary. It
+// has no cgo; hardware backends plug in through package backend.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os/user"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/daemon/events"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/server"
+	"github.com/hwauthd/hwauthd/store"
+)
+
+// Options are what a Daemon is built from.
+type Options struct {
+	Config   config.Config
+	Logger   *slog.Logger
+	Backends []backend.Backend
+	Version  string
+	// Store is the registry (required).
+	Store store.Store
+}
+
+// Daemon serves the API on a listener and runs the backends behind it.
+type Daemon struct {
+	cfg      config.Config
+	log      *slog.Logger
+	version  string
+	started  time.Time
+	backends []backend.Backend
+	bus      *events.Bus
+	manager  *Manager
+	access   Access
+	store    store.Store
+	sessions *sessions
+	failures *failureLimiter
+	trust    *trust
+	streams  streamTracker // open event streams, drained at shutdown
+}
+
+// New builds a daemon; nothing runs until Run.
+func New(opts Options) (*Daemon, error) {
+	if err := opts.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	if opts.Store == nil {
+		return nil, errors.New("daemon: a registry store is required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tr, err := loadTrust(opts.Config.SignIn)
+	if err != nil {
+		return nil, err
+	}
+	bus := events.New(opts.Config.API.EventBuffer, opts.Config.API.EventHistory)
+	d := &Daemon{
+		cfg:      opts.Config,
+		log:      log,
+		version:  opts.Version,
+		started:  time.Now(),
+		backends: opts.Backends,
+		bus:      bus,
+		manager:  NewManager(log, bus),
+		access:   NewAccess(opts.Config.Access, log),
+		store:    opts.Store,
+		failures: newFailureLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
+		trust:    tr,
+	}
+	d.sessions = newSessions(d.sessionEnded)
+	d.manager.onDetach = d.authenticatorGone
+	return d, nil
+}
+
+// sessionEnded announces the end of a session.
+func (d *Daemon) sessionEnded(s ipc.Session, reason string) {
+	d.log.Info("session ended", "user", s.User, "session", s.ID, "reason", reason)
+	d.manager.Publish(ipc.Event{Type: ipc.EventSessionEnded, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reason: reason})
+}
+
+// authenticatorGone applies the removal policy to the sessions opened with
+// an authenticator that was removed.
+func (d *Daemon) authenticatorGone(id string) {
+	if d.cfg.SignIn.RemovalPolicy == "sign-out" {
+		d.sessions.endWhere(func(s ipc.Session) bool { return s.Authenticator == id }, endRemoved)
+	}
+}
+
+// Manager returns the daemon's authenticator manager.
+func (d *Daemon) Manager() *Manager { return d.manager }
+
+// Run serves the API on ln until ctx ends, then shuts down cleanly. The
+// socket serves first; the backends come up behind it, so /v1/status
+// answers at once and a backend that is not up yet answers
+// backend_unavailable instead of hanging. Under systemd it reports READY=1,
+// STOPPING=1 and, when the unit has a watchdog, WATCHDOG=1.
+func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
+	srv, err := server.New(server.Config{
+		MaxBodyBytes:    d.cfg.API.MaxBodyBytes,
+		MapError:        d.mapError,
+		Logger:          d.log,
+		ShutdownTimeout: 5 * time.Second,
+	}, d.routes())
+	if err != nil {
+		return err
+	}
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, ln) }()
+	d.notify(server.NotifyReady())
+	d.log.Info("serving", "socket", ln.Addr().String(), "version", d.version)
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	for _, b := range d.backends {
+		wg.Go(func() {
+			if err := b.Run(runCtx, d.manager); err != nil && !errors.Is(err, context.Canceled) {
+				d.log.Error("backend stopped", "backend", b.Name(), "err", err)
+			}
+		})
+	}
+	wg.Go(func() { d.watchdog(runCtx) })
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	d.notify(server.NotifyStopping())
+	d.log.Info("shutting down")
+	// Every session ends with its session-ended event, which the open event
+	// streams deliver before the bus closes them; then the server stops.
+	d.sessions.endWhere(nil, endShutdown)
+	d.bus.Close()
+	if !d.streams.drain(2 * time.Second) {
+		d.log.Warn("event streams did not finish before shutdown")
+	}
+	stopServing()
+	if err := <-served; serveErr == nil {
+		serveErr = err
+	}
+	stop()
+	wg.Wait()
+	return serveErr
+}
+
+// streamTracker counts open event streams so that shutdown can let them send
+// their last events (the session-ended of every session) before the server
+// closes their connections.
+type streamTracker struct {
+	mu      sync.Mutex
+	open    int
+	closing bool
+	idle    chan struct{}
+}
+
+// enter registers a stream; it fails once shutdown has begun.
+func (t *streamTracker) enter() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closing {
+		return false
+	}
+	t.open++
+	return true
+}
+
+// leave unregisters a stream.
+func (t *streamTracker) leave() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.open--
+	if t.closing && t.open == 0 && t.idle != nil {
+		close(t.idle)
+		t.idle = nil
+	}
+}
+
+// drain refuses new streams and waits up to timeout for the open ones to
+// end; it reports whether they did.
+func (t *streamTracker) drain(timeout time.Duration) bool {
+	t.mu.Lock()
+	t.closing = true
+	if t.open == 0 {
+		t.mu.Unlock()
+		return true
+	}
+	idle := make(chan struct{})
+	t.idle = idle
+	t.mu.Unlock()
+	select {
+	case <-idle:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// watchdog pings systemd's watchdog at half its interval while the daemon
+// runs; it returns at once when the unit has no watchdog.
+func (d *Daemon) watchdog(ctx context.Context) {
+	interval, err := server.WatchdogInterval()
+	if err != nil || interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.notify(server.NotifyWatchdog())
+		}
+	}
+}
+
+// notify logs a failed sd_notify; it never stops the daemon.
+func (d *Daemon) notify(err error) {
+	if err != nil {
+		d.log.Warn("systemd notification failed", "err", err)
+	}
+}
+
+// userName returns the account name of uid, or "uid:N" when NSS does not know
+// it.
+func userName(uid uint32) string {
+	id := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(id); err == nil {
+		return u.Username
+	}
+	return "uid:" + id
+}

@@ -1,0 +1,213 @@
+package daemon
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/store"
+)
+
+// Object identifiers used to read a card certificate's identities.
+var (
+	oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+	// oidUPN is Microsoft's user principal name otherName (szOID_NT_PRINCIPAL_NAME).
+	oidUPN = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3}
+	// oidSmartcardLogon is Microsoft's smart card logon extended key usage.
+	oidSmartcardLogon = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 2}
+)
+
+// trust is the certificate policy of sign-in: trust anchors and revocation
+// lists from the configuration. A nil *trust accepts every certificate:
+// registration alone binds a card to its user.
+type trust struct {
+	roots *x509.CertPool
+	crls  []*x509.RevocationList
+}
+
+// loadTrust reads the configured trust anchors and CRLs; it returns nil when
+// none are configured.
+func loadTrust(cfg config.SignIn) (*trust, error) {
+	if cfg.TrustAnchors == "" {
+		return nil, nil
+	}
+	pemBytes, err := os.ReadFile(cfg.TrustAnchors)
+	if err != nil {
+		return nil, fmt.Errorf("signin.trust_anchors: %w", err)
+	}
+	t := &trust{roots: x509.NewCertPool()}
+	if !t.roots.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("signin.trust_anchors: %s holds no PEM certificate", cfg.TrustAnchors)
+	}
+	for _, f := range cfg.CRLFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("signin.crl_files: %w", err)
+		}
+		if p, _ := pem.Decode(b); p != nil {
+			b = p.Bytes
+		}
+		crl, err := x509.ParseRevocationList(b)
+		if err != nil {
+			return nil, fmt.Errorf("signin.crl_files: %s: %w", f, err)
+		}
+		t.crls = append(t.crls, crl)
+	}
+	return t, nil
+}
+
+// check verifies a card certificate: validity dates, key usage, the chain to
+// a trust anchor and revocation.
+func (t *trust) check(cert *x509.Certificate, now time.Time) error {
+	if t == nil {
+		return nil
+	}
+	invalid := func(format string, args ...any) error {
+		return ipc.Errorf(ipc.CodeCertificateInvalid, "the card's certificate "+format+"; ask IT for a new certificate", args...)
+	}
+	switch {
+	case now.Before(cert.NotBefore):
+		return invalid("is not valid before %s", cert.NotBefore.UTC().Format(time.RFC3339))
+	case now.After(cert.NotAfter):
+		return invalid("expired on %s", cert.NotAfter.UTC().Format(time.RFC3339))
+	case cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageDigitalSignature == 0:
+		return invalid("does not allow digital signatures (key usage)")
+	}
+	if !signInEKU(cert) {
+		return invalid("is not meant for signing in (extended key usage lacks client authentication and smart card logon)")
+	}
+	chains, err := cert.Verify(x509.VerifyOptions{Roots: t.roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return invalid("is not issued by a trusted authority (%v)", err)
+	}
+	for _, crl := range t.crls {
+		for _, chain := range chains {
+			if len(chain) < 2 || crl.CheckSignatureFrom(chain[1]) != nil {
+				continue
+			}
+			for _, rc := range crl.RevokedCertificateEntries {
+				if rc.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+					return invalid("was revoked on %s", rc.RevocationTime.UTC().Format(time.RFC3339))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// signInEKU reports whether a certificate's extended key usage allows sign-in
+// (absent, any, client authentication or smart card logon).
+func signInEKU(cert *x509.Certificate) bool {
+	if len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	if slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageAny) || slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return true
+	}
+	return slices.ContainsFunc(cert.UnknownExtKeyUsage, func(o asn1.ObjectIdentifier) bool { return o.Equal(oidSmartcardLogon) })
+}
+
+// certIdentities lists what a certificate says about who holds it, as the
+// identity strings links use: "upn:…", "email:…", "cn:…", "subject:…".
+func certIdentities(cert *x509.Certificate) []string {
+	var ids []string
+	upns, _ := parseUPNs(cert)
+	for _, u := range upns {
+		ids = append(ids, "upn:"+u)
+	}
+	for _, e := range cert.EmailAddresses {
+		ids = append(ids, "email:"+e)
+	}
+	if cn := cert.Subject.CommonName; cn != "" {
+		ids = append(ids, "cn:"+cn)
+	}
+	return append(ids, "subject:"+cert.Subject.String())
+}
+
+// parseUPNs reads the user principal names from a certificate's subject
+// alternative name (otherName with szOID_NT_PRINCIPAL_NAME), which Go's
+// x509 package does not expose.
+func parseUPNs(cert *x509.Certificate) ([]string, error) {
+	for _, ext := range cert.Extensions {
+		if ext.Id.Equal(oidSubjectAltName) {
+			return parseSANUPNs(ext.Value)
+		}
+	}
+	return nil, nil
+}
+
+// parseSANUPNs parses GeneralNames (RFC 5280 §4.2.1.6) and returns the UPN
+// otherNames: otherName [0] IMPLICIT SEQUENCE { type-id OID, value [0]
+// EXPLICIT UTF8String }.
+func parseSANUPNs(der []byte) ([]string, error) {
+	var names []asn1.RawValue
+	if rest, err := asn1.Unmarshal(der, &names); err != nil {
+		return nil, err
+	} else if len(rest) > 0 {
+		return nil, errors.New("trailing data after subject alternative name")
+	}
+	var upns []string
+	for _, n := range names {
+		if n.Class != asn1.ClassContextSpecific || n.Tag != 0 || !n.IsCompound {
+			continue
+		}
+		var other struct {
+			TypeID asn1.ObjectIdentifier
+			Value  asn1.RawValue `asn1:"explicit,tag:0"`
+		}
+		if _, err := asn1.UnmarshalWithParams(n.FullBytes, &other, "tag:0"); err != nil || !other.TypeID.Equal(oidUPN) {
+			continue
+		}
+		var s string
+		if _, err := asn1.UnmarshalWithParams(other.Value.Bytes, &s, "utf8"); err == nil && s != "" {
+			upns = append(upns, s)
+		}
+	}
+	return upns, nil
+}
+
+// mapIdentity checks that cert maps to user by one of the configured rules
+// (R11). With no rules configured every certificate maps.
+func mapIdentity(ctx context.Context, st store.Store, rules []string, cert *x509.Certificate, user string) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if cert == nil {
+		return ipc.Errorf(ipc.CodeIdentityMismatch, "the authenticator has no certificate to map to %s", user)
+	}
+	ids := certIdentities(cert)
+	for _, rule := range rules {
+		if rule == "link" {
+			for _, id := range ids {
+				if linked, err := st.LinkedUser(ctx, id); err == nil && linked == user {
+					return nil
+				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+			continue
+		}
+		for _, id := range ids {
+			kind, value, _ := strings.Cut(id, ":")
+			if kind == rule && accountPart(value) == user {
+				return nil
+			}
+		}
+	}
+	return ipc.Errorf(ipc.CodeIdentityMismatch, "the card's certificate (%s) does not belong to %s; use your own card or ask IT to link its identity to your account", cert.Subject.CommonName, user)
+}
+
+// accountPart is the part of a UPN or e-mail address before the @.
+func accountPart(s string) string {
+	local, _, _ := strings.Cut(s, "@")
+	return local
+}

@@ -1,0 +1,308 @@
+package daemon
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/store/boltstore"
+)
+
+// testCA is a certificate authority for trust tests.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newTestCA(t *testing.T, cn string) testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return testCA{cert, key}
+}
+
+type leafOpts struct {
+	cn, email, upn      string
+	notBefore, notAfter time.Time
+	serial              int64
+	keyUsage            x509.KeyUsage
+	eku                 []x509.ExtKeyUsage
+}
+
+func (ca testCA) issue(t *testing.T, o leafOpts) *x509.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if o.notBefore.IsZero() {
+		o.notBefore = time.Now().Add(-time.Hour)
+	}
+	if o.notAfter.IsZero() {
+		o.notAfter = time.Now().Add(time.Hour)
+	}
+	if o.serial == 0 {
+		o.serial = 42
+	}
+	if o.keyUsage == 0 {
+		o.keyUsage = x509.KeyUsageDigitalSignature
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(o.serial),
+		Subject:      pkix.Name{CommonName: o.cn},
+		NotBefore:    o.notBefore,
+		NotAfter:     o.notAfter,
+		KeyUsage:     o.keyUsage,
+		ExtKeyUsage:  o.eku,
+	}
+	if o.email != "" {
+		tmpl.EmailAddresses = []string{o.email}
+	}
+	if o.upn != "" {
+		// ExtraExtensions replaces the SAN Go would write for
+		// EmailAddresses, so the e-mail address goes in here too.
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: oidSubjectAltName, Value: sanWithUPN(t, o.upn, o.email)}}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert
+}
+
+// sanWithUPN encodes GeneralNames holding one UPN otherName, as Windows CAs
+// issue for smart card logon.
+func sanWithUPN(t testing.TB, upn string, emails ...string) []byte {
+	utf8, err := asn1.MarshalWithParams(upn, "utf8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := asn1.MarshalWithParams(struct {
+		TypeID asn1.ObjectIdentifier
+		Value  asn1.RawValue
+	}{oidUPN, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: utf8}}, "tag:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []asn1.RawValue{{FullBytes: other}}
+	for _, e := range emails {
+		if e != "" {
+			names = append(names, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, Bytes: []byte(e)})
+		}
+	}
+	seq, err := asn1.Marshal(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+func writePEM(t *testing.T, typ string, der ...[]byte) string {
+	t.Helper()
+	var out []byte
+	for _, d := range der {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: d})...)
+	}
+	p := filepath.Join(t.TempDir(), "f.pem")
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func wantCode(t *testing.T, err error, code ipc.Code) {
+	t.Helper()
+	var e *ipc.Error
+	if !errors.As(err, &e) || e.Code != code {
+		t.Fatalf("error = %v, want code %s", err, code)
+	}
+}
+
+func TestTrustChecks(t *testing.T) {
+	ca, other := newTestCA(t, "Test CA"), newTestCA(t, "Other CA")
+	revoked := ca.issue(t, leafOpts{cn: "alice", serial: 7})
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:                    big.NewInt(1),
+		ThisUpdate:                time.Now().Add(-time.Minute),
+		NextUpdate:                time.Now().Add(time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: big.NewInt(7), RevocationTime: time.Now().Add(-time.Minute)}},
+	}, ca.cert, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := loadTrust(config.SignIn{TrustAnchors: writePEM(t, "CERTIFICATE", ca.cert.Raw), CRLFiles: []string{writePEM(t, "X509 CRL", crl)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := tr.check(ca.issue(t, leafOpts{cn: "alice"}), now); err != nil {
+		t.Fatalf("valid certificate refused: %v", err)
+	}
+	if err := tr.check(ca.issue(t, leafOpts{cn: "alice", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}), now); err != nil {
+		t.Fatalf("client-auth certificate refused: %v", err)
+	}
+	for name, cert := range map[string]*x509.Certificate{
+		"expired":     ca.issue(t, leafOpts{cn: "alice", notBefore: now.Add(-48 * time.Hour), notAfter: now.Add(-24 * time.Hour)}),
+		"not yet":     ca.issue(t, leafOpts{cn: "alice", notBefore: now.Add(time.Hour), notAfter: now.Add(2 * time.Hour)}),
+		"wrong CA":    other.issue(t, leafOpts{cn: "alice"}),
+		"key usage":   ca.issue(t, leafOpts{cn: "alice", keyUsage: x509.KeyUsageKeyEncipherment}),
+		"eku":         ca.issue(t, leafOpts{cn: "alice", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}}),
+		"revoked":     revoked,
+		"self-signed": newTestCA(t, "alice").cert,
+	} {
+		err := tr.check(cert, now)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		wantCode(t, err, ipc.CodeCertificateInvalid)
+	}
+	var none *trust
+	if err := none.check(other.issue(t, leafOpts{cn: "x"}), now); err != nil {
+		t.Errorf("no trust anchors configured must accept any certificate: %v", err)
+	}
+}
+
+func TestMapIdentity(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "r.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	ca := newTestCA(t, "CA")
+	cert := ca.issue(t, leafOpts{cn: "Alice Example", email: "alice@example.org", upn: "alice@CORP.EXAMPLE"})
+	if got, _ := parseUPNs(cert); len(got) != 1 || got[0] != "alice@CORP.EXAMPLE" {
+		t.Fatalf("UPNs = %q", got)
+	}
+	for _, tc := range []struct {
+		rules []string
+		user  string
+		ok    bool
+	}{
+		{nil, "bob", true},
+		{[]string{"upn"}, "alice", true},
+		{[]string{"upn"}, "bob", false},
+		{[]string{"email"}, "alice", true},
+		{[]string{"cn"}, "alice", false}, // CN is "Alice Example"
+		{[]string{"cn", "email"}, "alice", true},
+		{[]string{"link"}, "work", false},
+	} {
+		err := mapIdentity(ctx, st, tc.rules, cert, tc.user)
+		if tc.ok && err != nil {
+			t.Errorf("rules %v user %s: %v", tc.rules, tc.user, err)
+		}
+		if !tc.ok {
+			wantCode(t, err, ipc.CodeIdentityMismatch)
+		}
+	}
+	// R11: link the card's UPN to another account; one account may hold
+	// several identities.
+	if err := st.AddLink(ctx, "work", "upn:alice@CORP.EXAMPLE", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mapIdentity(ctx, st, []string{"link"}, cert, "work"); err != nil {
+		t.Errorf("linked identity refused: %v", err)
+	}
+	wantCode(t, mapIdentity(ctx, st, []string{"link"}, cert, "alice"), ipc.CodeIdentityMismatch)
+}
+
+// FuzzParseSANUPNs feeds arbitrary subject-alternative-name bytes (from a
+// card's certificate) to the UPN parser: it must never panic.
+func FuzzParseSANUPNs(f *testing.F) {
+	f.Add(sanWithUPN(f, "alice@example.com"))
+	f.Add([]byte{0x30, 0x00})
+	f.Add([]byte{0x30, 0x03, 0xa0, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		upns, err := parseSANUPNs(b)
+		if err != nil && len(upns) > 0 {
+			t.Fatal("error with results")
+		}
+	})
+}
+
+func TestFailureLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newFailureLimiter(3, time.Minute)
+	l.now = func() time.Time { return now }
+	for range 3 {
+		if err := l.allow("user:a"); err != nil {
+			t.Fatal(err)
+		}
+		l.fail("user:a")
+	}
+	wantCode(t, l.allow("user:a"), ipc.CodeTooManyAttempts)
+	if err := l.allow("user:b"); err != nil {
+		t.Fatal("another user is limited too")
+	}
+	now = now.Add(61 * time.Second)
+	if err := l.allow("user:a"); err != nil {
+		t.Fatalf("failures outlived the window: %v", err)
+	}
+	l.fail("user:a")
+	l.reset("user:a")
+	if len(l.fails) != 0 {
+		t.Fatal("reset kept failures")
+	}
+}
+
+func TestSessionsEndAndZeroPIN(t *testing.T) {
+	ended := make(chan string, 4)
+	tab := newSessions(func(s ipc.Session, reason string) { ended <- s.ID + " " + reason })
+	pin := []byte("123456")
+	s := tab.start("alice", "piv-1", time.Hour, pin)
+	clear(pin) // the table keeps its own copy
+	if got := tab.cachedPIN("alice", "piv-1"); string(got) != "123456" {
+		t.Fatalf("cached PIN = %q", got)
+	}
+	if tab.cachedPIN("bob", "piv-1") != nil {
+		t.Fatal("another user's session PIN was handed out")
+	}
+	tab.mu.Lock()
+	held := tab.byID[s.ID].pin
+	tab.mu.Unlock()
+	if !tab.end(s.ID, endSignOut) || tab.end(s.ID, endSignOut) {
+		t.Fatal("end must succeed once")
+	}
+	if got := <-ended; got != s.ID+" "+endSignOut {
+		t.Fatalf("ended %q", got)
+	}
+	for _, b := range held {
+		if b != 0 {
+			t.Fatal("cached PIN not zeroed on sign-out")
+		}
+	}
+	short := tab.start("alice", "piv-1", 10*time.Millisecond, nil)
+	select {
+	case got := <-ended:
+		if got != short.ID+" "+endExpired {
+			t.Fatalf("ended %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("session did not expire")
+	}
+}

@@ -1,0 +1,167 @@
+package daemon
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/daemon/events"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// Manager keeps the present readers and authenticators that the backends
+// report, and publishes their changes on the event bus. It implements
+// backend.Host.
+//
+// Lock order: Manager.mu, then the bus's own lock. State changes and their
+// events happen under mu, and subscriptions take their snapshot under mu too,
+// so a watcher sees every change exactly once: in its snapshot or as an event.
+type Manager struct {
+	log *slog.Logger
+	bus *events.Bus
+	// onDetach, when set, is called after a device is detached, without mu.
+	onDetach func(id string)
+
+	mu      sync.Mutex
+	devices map[string]backend.Device
+	readers map[string]ipc.Reader
+}
+
+var _ backend.Host = (*Manager)(nil)
+
+// NewManager returns an empty manager publishing on bus.
+func NewManager(log *slog.Logger, bus *events.Bus) *Manager {
+	return &Manager{
+		log:     log,
+		bus:     bus,
+		devices: map[string]backend.Device{},
+		readers: map[string]ipc.Reader{},
+	}
+}
+
+// Attach adds a present device and announces it.
+func (m *Manager) Attach(d backend.Device) {
+	info := d.Info()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.devices[info.ID] = d
+	m.log.Info("authenticator present", "id", info.ID, "kind", info.Kind, "reader", info.Reader)
+	m.bus.Publish(attachEvent(info, true))
+}
+
+// Detach removes a device that is gone and announces it.
+func (m *Manager) Detach(id string) {
+	m.mu.Lock()
+	d, ok := m.devices[id]
+	if ok {
+		delete(m.devices, id)
+		info := d.Info()
+		m.log.Info("authenticator gone", "id", id, "reader", info.Reader)
+		m.bus.Publish(attachEvent(info, false))
+	}
+	m.mu.Unlock()
+	if ok && m.onDetach != nil {
+		m.onDetach(id)
+	}
+}
+
+// SetReader records a reader; a new one is announced.
+func (m *Manager) SetReader(r ipc.Reader) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, known := m.readers[r.Name]
+	m.readers[r.Name] = r
+	if !known {
+		m.bus.Publish(ipc.Event{Type: ipc.EventReaderAdded, Reader: r.Name})
+	}
+}
+
+// RemoveReader forgets a reader and announces it.
+func (m *Manager) RemoveReader(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.readers[name]; !ok {
+		return
+	}
+	delete(m.readers, name)
+	m.bus.Publish(ipc.Event{Type: ipc.EventReaderRemoved, Reader: name})
+}
+
+// Publish emits an event that changes no state the manager keeps.
+func (m *Manager) Publish(e ipc.Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.bus.Publish(e)
+}
+
+// Device returns the present device with the given id.
+func (m *Manager) Device(id string) (backend.Device, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d, ok := m.devices[id]
+	if !ok {
+		return nil, fmt.Errorf("authenticator %q is not present: %w", id, hwerr.ErrNotFound)
+	}
+	return d, nil
+}
+
+// Authenticators describes every present device, ordered by id.
+func (m *Manager) Authenticators() []ipc.Authenticator {
+	m.mu.Lock()
+	devs := slices.Collect(maps.Values(m.devices))
+	m.mu.Unlock()
+	out := make([]ipc.Authenticator, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, d.Info())
+	}
+	slices.SortFunc(out, func(a, b ipc.Authenticator) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Readers lists the known readers, ordered by name.
+func (m *Manager) Readers() []ipc.Reader {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := slices.Collect(maps.Values(m.readers))
+	slices.SortFunc(out, func(a, b ipc.Reader) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Subscribe registers a watcher. With since == 0 it first receives the
+// present readers and authenticators as reader-added and card-inserted or
+// key-attached events; with since > 0 it receives the events after since.
+func (m *Manager) Subscribe(since uint64, filter func(ipc.Event) bool) (*events.Subscription, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bus.Subscribe(since, filter, m.snapshotLocked)
+}
+
+func (m *Manager) snapshotLocked() []ipc.Event {
+	var out []ipc.Event
+	for _, name := range slices.Sorted(maps.Keys(m.readers)) {
+		out = append(out, ipc.Event{Type: ipc.EventReaderAdded, Reader: name})
+	}
+	for _, id := range slices.Sorted(maps.Keys(m.devices)) {
+		out = append(out, attachEvent(m.devices[id].Info(), true))
+	}
+	return out
+}
+
+// attachEvent is the event announcing that a device came or went.
+func attachEvent(a ipc.Authenticator, present bool) ipc.Event {
+	t := ipc.EventCardInserted
+	switch {
+	case a.Kind == ipc.KindSecurityKey && present:
+		t = ipc.EventKeyAttached
+	case a.Kind == ipc.KindSecurityKey:
+		t = ipc.EventKeyDetached
+	case !present:
+		t = ipc.EventCardRemoved
+	}
+	return ipc.Event{Type: t, Reader: a.Reader, Authenticator: a.ID}
+}

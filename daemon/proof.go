@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// provenKey is a key whose possession was just proven.
+type provenKey struct {
+	ID          string
+	Public      crypto.PublicKey
+	PublicDER   []byte // PKIX
+	Certificate []byte // DER, nil when the key has none
+}
+
+// proveAlgorithm picks the signing algorithm for a proof with pub.
+func proveAlgorithm(pub crypto.PublicKey) (alg string, hash crypto.Hash, err error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve.Params().BitSize > 256 {
+			return "ecdsa-sha384", crypto.SHA384, nil
+		}
+		return "ecdsa-sha256", crypto.SHA256, nil
+	case *rsa.PublicKey:
+		return "rsa-pkcs1v15-sha256", crypto.SHA256, nil
+	}
+	return "", 0, fmt.Errorf("key type %T cannot prove possession", pub)
+}
+
+// challengeDigest returns the hash of a fresh random challenge.
+func challengeDigest(h crypto.Hash) ([]byte, error) {
+	c := make([]byte, 32)
+	if _, err := rand.Read(c); err != nil {
+		return nil, err
+	}
+	if h == crypto.SHA384 {
+		d := sha512.Sum384(c)
+		return d[:], nil
+	}
+	d := sha256.Sum256(c)
+	return d[:], nil
+}
+
+// verifySignature checks a signature made by backend.Device.Sign.
+func verifySignature(pub crypto.PublicKey, alg string, digest, sig []byte) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if ecdsa.VerifyASN1(k, digest, sig) {
+			return nil
+		}
+	case *rsa.PublicKey:
+		switch alg {
+		case "rsa-pss-sha256":
+			if rsa.VerifyPSS(k, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil {
+				return nil
+			}
+		default:
+			if rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig) == nil {
+				return nil
+			}
+		}
+	}
+	return errors.New("the signature does not verify with the key")
+}
+
+// deviceKey finds a key of the device by id; an empty id means the PIV
+// authentication key 9a, or the device's only key.
+func deviceKey(info ipc.Authenticator, id string) (ipc.Key, error) {
+	for _, k := range info.Keys {
+		if k.ID == id || (id == "" && k.ID == "9a") {
+			return k, nil
+		}
+	}
+	if id == "" && len(info.Keys) == 1 {
+		return info.Keys[0], nil
+	}
+	if id == "" {
+		return ipc.Key{}, ipc.Errorf(ipc.CodeBadRequest, "authenticator %s has %d keys; name one with \"key\"", info.ID, len(info.Keys))
+	}
+	return ipc.Key{}, ipc.Errorf(ipc.CodeNotFound, "authenticator %s has no key %q", info.ID, id)
+}
+
+// parseKey decodes a key's PEM public key and certificate.
+func parseKey(k ipc.Key) (provenKey, error) {
+	out := provenKey{ID: k.ID}
+	if b, _ := pem.Decode([]byte(k.PublicKey)); b != nil {
+		out.PublicDER = b.Bytes
+	}
+	if b, _ := pem.Decode([]byte(k.Certificate)); b != nil {
+		out.Certificate = b.Bytes
+	}
+	if out.PublicDER == nil && out.Certificate != nil {
+		cert, err := x509.ParseCertificate(out.Certificate)
+		if err != nil {
+			return out, ipc.Errorf(ipc.CodeCertificateInvalid, "key %s: certificate does not parse: %v", k.ID, err)
+		}
+		out.PublicDER = cert.RawSubjectPublicKeyInfo
+	}
+	pub, err := x509.ParsePKIXPublicKey(out.PublicDER)
+	if err != nil {
+		return out, fmt.Errorf("key %s: public key does not parse: %w", k.ID, err)
+	}
+	out.Public = pub
+	return out, nil
+}
+
+// proveKey verifies pin on the device and has it sign a fresh challenge with
+// key, checked against want (the registered key) or, when want is nil, the
+// key the device reports. It returns the key whose possession was proven.
+func proveKey(ctx context.Context, dev backend.Device, key ipc.Key, pin []byte, want crypto.PublicKey) (provenKey, error) {
+	pk, err := parseKey(key)
+	if err != nil {
+		return pk, err
+	}
+	check := pk.Public
+	if want != nil {
+		check = want
+	}
+	alg, h, err := proveAlgorithm(check)
+	if err != nil {
+		return pk, err
+	}
+	digest, err := challengeDigest(h)
+	if err != nil {
+		return pk, err
+	}
+	sig, err := dev.Sign(ctx, backend.SignRequest{Key: key.ID, Algorithm: alg, Digest: digest, PIN: pin})
+	if err != nil {
+		return pk, err
+	}
+	if err := verifySignature(check, alg, digest, sig); err != nil {
+		return pk, ipc.Errorf(ipc.CodeIdentityMismatch, "the authenticator did not prove possession of key %s: %v", key.ID, err)
+	}
+	return pk, nil
+}

@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/daemon"
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/client"
+	"github.com/hwauthd/hwauthd/ipc/server"
+	"github.com/hwauthd/hwauthd/pcsc/pivbackend"
+	"github.com/hwauthd/hwauthd/pcsc/pivcard"
+	"github.com/hwauthd/hwauthd/pcsc/vpcd"
+	"github.com/hwauthd/hwauthd/store/boltstore"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(runHelper())
+	}
+	testenv.Main(m)
+}
+
+// waitTimeout bounds every wait for an event; events normally arrive in
+// milliseconds.
+const waitTimeout = 15 * time.Second
+
+// harness is one hwauthd serving on a private socket over the shared
+// private pcscd.
+type harness struct {
+	t      *testing.T
+	pcsc   *testenv.PCSC
+	dir    string
+	socket string
+	cfg    config.Config
+	store  *boltstore.Store
+	c      *client.Client
+	events chan ipc.Event
+	stop   func()
+}
+
+// start runs a daemon with the PC/SC backend; mutate adjusts the
+// configuration first.
+func start(t *testing.T, mutate ...func(*config.Config)) *harness {
+	t.Helper()
+	testenv.RequireRoot(t)
+	h := &harness{t: t, pcsc: testenv.PCSCD(t), dir: t.TempDir()}
+	// Other uids must reach the socket: the directory is world-traversable.
+	if err := os.Chmod(h.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.socket = filepath.Join(h.dir, "hwauthd.sock")
+	h.cfg = config.Defaults()
+	h.cfg.Daemon.Socket = h.socket
+	h.cfg.Daemon.StateDir = filepath.Join(h.dir, "state")
+	for _, m := range mutate {
+		m(&h.cfg)
+	}
+	h.run([]backend.Backend{pivbackend.New(testLogger(t))})
+	h.waitReaders(2)
+	return h
+}
+
+// run opens the store and starts the daemon with the given backends.
+func (h *harness) run(backends []backend.Backend) {
+	t := h.t
+	if err := os.MkdirAll(h.cfg.Daemon.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(h.cfg.Daemon.StateDir, "hwauthd.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = st
+	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: testLogger(t), Backends: backends, Store: st, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := server.Listen(h.socket, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, ln) }()
+	h.c = client.New(h.socket)
+	h.events = make(chan ipc.Event, 1024)
+	stream, err := h.c.Events(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			e, err := stream.Next()
+			if err != nil {
+				close(h.events)
+				return
+			}
+			h.events <- e
+		}
+	}()
+	stopped := false
+	h.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon: %v", err)
+		}
+		st.Close()
+	}
+	t.Cleanup(h.stop)
+}
+
+// waitFor returns the first event that match accepts, failing the test after
+// waitTimeout.
+func (h *harness) waitFor(what string, match func(ipc.Event) bool) ipc.Event {
+	h.t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		select {
+		case e, ok := <-h.events:
+			if !ok {
+				h.t.Fatalf("event stream ended while waiting for %s", what)
+			}
+			if match(e) {
+				return e
+			}
+		case <-deadline:
+			h.t.Fatalf("no %s within %s", what, waitTimeout)
+		}
+	}
+}
+
+// waitReaders waits until the daemon has seen n readers.
+func (h *harness) waitReaders(n int) {
+	h.t.Helper()
+	seen := map[string]bool{}
+	h.waitFor("readers", func(e ipc.Event) bool {
+		if e.Type == ipc.EventReaderAdded {
+			seen[e.Reader] = true
+		}
+		return len(seen) >= n
+	})
+}
+
+// card is an emulated PIV card in one of the vpcd readers.
+type card struct {
+	*pivcard.Card
+	slot   *vpcd.Slot
+	reader int
+	id     string // the daemon's authenticator id
+}
+
+// insert creates a card and inserts it into reader i, waiting until the
+// daemon announces it.
+func (h *harness) insert(i int, opts pivcard.Options) *card {
+	h.t.Helper()
+	pc, err := pivcard.New(opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return h.insertCard(i, pc, pc)
+}
+
+// insertCard inserts an existing card (through vc, which may wrap it).
+func (h *harness) insertCard(i int, pc *pivcard.Card, vc vpcd.Card) *card {
+	h.t.Helper()
+	guid := pc.GUID()
+	c := &card{Card: pc, reader: i, id: "piv-" + hex.EncodeToString(guid[:])}
+	c.slot = vpcd.NewSlot(vc, func(ctx context.Context) (net.Conn, error) { return h.pcsc.DialReader(ctx, i) })
+	h.reinsert(c)
+	h.t.Cleanup(func() { _ = c.slot.Remove() })
+	return c
+}
+
+// reinsert puts a removed card back.
+func (h *harness) reinsert(c *card) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.slot.Insert(ctx); err != nil {
+		h.t.Fatalf("insert card into reader %d: %v", c.reader, err)
+	}
+	h.waitFor("card-inserted "+c.id, func(e ipc.Event) bool {
+		return e.Type == ipc.EventCardInserted && e.Authenticator == c.id
+	})
+}
+
+// remove pulls the card and waits until the daemon announces it.
+func (h *harness) remove(c *card) {
+	h.t.Helper()
+	if err := c.slot.Remove(); err != nil {
+		h.t.Fatalf("remove card: %v", err)
+	}
+	h.waitFor("card-removed "+c.id, func(e ipc.Event) bool {
+		return e.Type == ipc.EventCardRemoved && e.Authenticator == c.id
+	})
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// apiCode returns the API error code of err, or "" when err is not one.
+func apiCode(err error) ipc.Code {
+	var e *ipc.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// testLogger logs to the test's output only when -v is given.
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }

@@ -1,0 +1,173 @@
+// Package pivbackend serves PIV smart cards in PC/SC readers to the daemon: it
+// follows pcscd's readers and cards through a pcsc.Monitor and turns each PIV
+// card into a backend.Device that speaks to the card through pcsc and piv.
+package pivbackend
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/pcsc"
+)
+
+// openTimeout bounds reading a newly inserted card (select, CHUID,
+// certificates), so one slow card cannot hold up the events of other readers.
+const openTimeout = 10 * time.Second
+
+// idPrefix starts the id of every PIV card; the rest is its CHUID GUID.
+const idPrefix = "piv-"
+
+// Backend is the PC/SC backend. Create it with New.
+type Backend struct {
+	log     *slog.Logger
+	monitor *pcsc.Monitor
+
+	mu       sync.Mutex
+	byReader map[string]*Device // the PIV device in each reader
+	unusable map[string]bool    // readers holding a card that is not PIV
+	up       bool
+	started  bool
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns a backend that has not started yet.
+func New(log *slog.Logger) *Backend {
+	return &Backend{log: log, monitor: pcsc.NewMonitor(log), byReader: map[string]*Device{}, unusable: map[string]bool{}}
+}
+
+// IDPrefix is the prefix of the ids of PIV cards: "piv-".
+func (b *Backend) IDPrefix() string { return idPrefix }
+
+// Name is "pcsc".
+func (b *Backend) Name() string { return "pcsc" }
+
+// Status reports whether pcscd is reachable and how many readers it has.
+func (b *Backend) Status() ipc.BackendStatus {
+	b.mu.Lock()
+	up, started := b.up, b.started
+	b.mu.Unlock()
+	n := len(b.monitor.Readers())
+	switch {
+	case !started:
+		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "starting"}
+	case !up:
+		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "pcscd is not reachable; is the pcscd service running?", Readers: &n}
+	}
+	return ipc.BackendStatus{State: ipc.BackendUp, Readers: &n}
+}
+
+// Run follows pcscd until ctx ends.
+func (b *Backend) Run(ctx context.Context, host backend.Host) error {
+	b.mu.Lock()
+	b.started = true
+	b.mu.Unlock()
+	events := make(chan pcsc.Event, 64)
+	done := make(chan error, 1)
+	go func() { done <- b.monitor.Run(ctx, events) }()
+	for {
+		select {
+		case err := <-done:
+			b.closeAll(host)
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		case ev := <-events:
+			b.handle(ctx, host, ev)
+		}
+	}
+}
+
+// handle applies one monitor event.
+func (b *Backend) handle(ctx context.Context, host backend.Host, ev pcsc.Event) {
+	switch ev.Type {
+	case pcsc.ServiceUp:
+		b.setUp(true)
+	case pcsc.ServiceDown:
+		b.setUp(false)
+	case pcsc.ReaderAdded:
+		host.SetReader(ipc.Reader{Name: ev.Reader})
+	case pcsc.ReaderRemoved:
+		b.detach(host, ev.Reader)
+		host.RemoveReader(ev.Reader)
+	case pcsc.CardInserted:
+		host.SetReader(ipc.Reader{Name: ev.Reader, CardPresent: true, ATR: hex.EncodeToString(ev.ATR)})
+		b.attach(ctx, host, ev.Reader, ev.ATR)
+	case pcsc.CardRemoved:
+		b.detach(host, ev.Reader)
+		host.SetReader(ipc.Reader{Name: ev.Reader})
+	}
+}
+
+func (b *Backend) setUp(up bool) {
+	b.mu.Lock()
+	b.up = up
+	b.mu.Unlock()
+}
+
+// attach opens the card in reader; a card that is not PIV is announced as
+// inserted but not usable.
+func (b *Backend) attach(ctx context.Context, host backend.Host, reader string, atr []byte) {
+	b.detach(host, reader) // a missed removal
+	ctx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	dev, err := Open(ctx, reader)
+	if errors.Is(err, hwerr.ErrRemoved) {
+		b.log.Debug("card gone before it could be read", "reader", reader, "err", err)
+		return
+	}
+	if err != nil {
+		b.log.Info("card is not usable as PIV", "reader", reader, "atr", hex.EncodeToString(atr), "err", err)
+		b.mu.Lock()
+		b.unusable[reader] = true
+		b.mu.Unlock()
+		host.Publish(ipc.Event{Type: ipc.EventCardInserted, Reader: reader, Reason: "not a usable PIV card: " + err.Error()})
+		return
+	}
+	b.mu.Lock()
+	b.byReader[reader] = dev
+	b.mu.Unlock()
+	host.Attach(dev)
+}
+
+// detach closes and removes the device in reader, if any.
+func (b *Backend) detach(host backend.Host, reader string) {
+	b.mu.Lock()
+	dev, ok := b.byReader[reader]
+	delete(b.byReader, reader)
+	wasUnusable := b.unusable[reader]
+	delete(b.unusable, reader)
+	b.mu.Unlock()
+	if wasUnusable {
+		host.Publish(ipc.Event{Type: ipc.EventCardRemoved, Reader: reader})
+	}
+	if !ok {
+		return
+	}
+	dev.Close()
+	host.Detach(dev.Info().ID)
+}
+
+func (b *Backend) closeAll(host backend.Host) {
+	b.mu.Lock()
+	readers := make([]string, 0, len(b.byReader)+len(b.unusable))
+	for r := range b.byReader {
+		readers = append(readers, r)
+	}
+	for r := range b.unusable {
+		readers = append(readers, r)
+	}
+	b.mu.Unlock()
+	for _, r := range readers {
+		b.detach(host, r)
+	}
+	b.setUp(false)
+}
