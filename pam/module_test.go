@@ -3,12 +3,10 @@ package pam
 import (
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,44 +14,7 @@ import (
 	"github.com/hwauthd/hwauthd/pam/internal/fakeapi"
 )
 
-// buildModule builds pam_hwauth.so once per test binary, into a directory
-// removed by TestMain (the .so is built without -race: it runs inside
-// pamtester, a C program).
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildPath string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-// Module returns the path of a freshly built pam_hwauth.so.
-func Module(t testing.TB) string {
-	t.Helper()
-	testenv.RequireBinaries(t, "go", "gcc")
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "pam_hwauth"); buildErr != nil {
-			return
-		}
-		buildPath = filepath.Join(buildDir, "pam_hwauth.so")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", buildPath, "github.com/hwauthd/hwauthd/pam/module")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -65,7 +26,7 @@ func testCtx(t *testing.T) context.Context {
 // session lines load the module with args against the fake API.
 func stack(t *testing.T, f *fakeapi.Daemon, args ...string) *testenv.PAMEnv {
 	env := testenv.PAM(t)
-	line := strings.Join(append([]string{Module(t), "socket=" + f.Socket}, args...), " ")
+	line := strings.Join(append([]string{testenv.PAMModule(t), "socket=" + f.Socket}, args...), " ")
 	env.WriteService(t, "hwtest", "auth required "+line, "session optional "+line)
 	return env
 }
@@ -158,7 +119,7 @@ func TestNoCardTimesOut(t *testing.T) {
 // through to the next method).
 func TestConfigurationErrors(t *testing.T) {
 	env := testenv.PAM(t)
-	so := Module(t)
+	so := testenv.PAMModule(t)
 	env.WriteService(t, "typo", "auth required "+so+" sockt=/x")
 	env.WriteService(t, "down", "auth required "+so+" socket="+filepath.Join(t.TempDir(), "none.sock"))
 	out, err := env.Run(testCtx(t), "typo", "alice", "")

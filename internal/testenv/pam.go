@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -88,4 +89,42 @@ func (e *PAMEnv) Run(ctx context.Context, service, user, stdin string, ops ...st
 		return out.String(), fmt.Errorf("pamtester %s %s: %w", service, user, ctx.Err())
 	}
 	return out.String(), err
+}
+
+// PAMModulePackage is the package of the PAM module pam_hwauth.so.
+const PAMModulePackage = "github.com/hwauthd/hwauthd/pam/module"
+
+var pamModule struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// PAMModule builds pam_hwauth.so (go build -buildmode=c-shared, without
+// -race: it runs inside a C program) once per test binary and returns its
+// path. The build directory is removed by Main, so a test binary that uses
+// it has func TestMain(m *testing.M) { testenv.Main(m) }.
+func PAMModule(t testing.TB) string {
+	t.Helper()
+	RequireBinaries(t, "go", "gcc")
+	pamModule.once.Do(func() {
+		dir, err := os.MkdirTemp("", "pam_hwauth")
+		if err != nil {
+			pamModule.err = err
+			return
+		}
+		AtExit(func() { os.RemoveAll(dir) })
+		path := filepath.Join(dir, "pam_hwauth.so")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", path, PAMModulePackage)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			pamModule.err = fmt.Errorf("build %s: %w\n%s", PAMModulePackage, err, out)
+			return
+		}
+		pamModule.path = path
+	})
+	if pamModule.err != nil {
+		t.Fatal(pamModule.err)
+	}
+	return pamModule.path
 }
