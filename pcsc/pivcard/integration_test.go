@@ -75,13 +75,19 @@ func insert(t *testing.T, p *testenv.PCSC, card *pivcard.Card) *vpcd.Slot {
 	if err := slot.Insert(ctx); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
-	t.Cleanup(func() { slot.Remove() })
+	t.Cleanup(func() {
+		// Wait until pcscd has seen the removal, so the next test's card is
+		// not mistaken for this one.
+		slot.Remove()
+		waitPresent(t, p, false)
+	})
 	waitPresent(t, p, true)
 	return slot
 }
 
 // waitPresent waits, with a deadline, until PC/SC can (or can no longer)
-// connect to the card in reader 0.
+// connect to the card in reader 0. PC/SC offers no event for this without a
+// monitor, so it polls the condition, bounded by the deadline.
 func waitPresent(t *testing.T, p *testenv.PCSC, want bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
