@@ -1,0 +1,100 @@
+package tpm
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/google/go-tpm/tpm2"
+)
+
+// seedPublic is a marshalled TPMT_PUBLIC of a P-256 signing key built in Go.
+func seedPublic(f *testing.F) ([]byte, *ecdsa.PrivateKey) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pub, err := signingKeyTemplate(AlgECCP256)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pub.Unique = tpm2.NewTPMUPublicID(tpm2.TPMAlgECC, &tpm2.TPMSECCPoint{
+		X: tpm2.TPM2BECCParameter{Buffer: key.X.FillBytes(make([]byte, 32))},
+		Y: tpm2.TPM2BECCParameter{Buffer: key.Y.FillBytes(make([]byte, 32))},
+	})
+	return tpm2.Marshal(pub), key
+}
+
+// FuzzPublicKey feeds card KeyPublic blobs (from the daemon's store) to the
+// TPMT_PUBLIC parser.
+func FuzzPublicKey(f *testing.F) {
+	seed, _ := seedPublic(f)
+	f.Add(seed)
+	rsaTmpl, _ := signingKeyTemplate(AlgRSA2048)
+	f.Add(tpm2.Marshal(rsaTmpl))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = publicKey(b)
+	})
+}
+
+// FuzzVerifyAttestation feeds attestation statements to the TPMS_ATTEST and
+// TPMT_PUBLIC parsers behind VerifyAttestation: it must never panic, and a
+// statement must never verify for a key it does not name.
+func FuzzVerifyAttestation(f *testing.F) {
+	keyPub, key := seedPublic(f)
+	pub, _ := tpm2.Unmarshal[tpm2.TPMTPublic](keyPub)
+	name, _ := tpm2.ObjectName(pub)
+	info := tpm2.Marshal(tpm2.TPMSAttest{
+		Magic:     tpm2.TPMGeneratedValue,
+		Type:      tpm2.TPMSTAttestCertify,
+		ExtraData: tpm2.TPM2BData{Buffer: []byte("nonce")},
+		Attested:  tpm2.NewTPMUAttest(tpm2.TPMSTAttestCertify, &tpm2.TPMSCertifyInfo{Name: *name}),
+	})
+	if n, err := certifiedName(info, []byte("nonce")); err != nil || checkCertifiedKey(keyPub, n, &key.PublicKey) != nil {
+		f.Fatalf("seed statement does not pass the checks: %v", err)
+	}
+	f.Add(info, keyPub, []byte("nonce"))
+	f.Add(info[:20], keyPub[:10], []byte{})
+	f.Fuzz(func(t *testing.T, info, keyPublic, nonce []byte) {
+		n, err := certifiedName(info, nonce)
+		if err != nil {
+			return
+		}
+		if checkCertifiedKey(keyPublic, n, &key.PublicKey) == nil && string(keyPublic) != string(keyPub) {
+			// Only a public area holding key itself may pass.
+			p, err := publicKey(keyPublic)
+			if err != nil || !key.PublicKey.Equal(p) {
+				t.Fatalf("statement verified for another key")
+			}
+		}
+	})
+}
+
+// FuzzImportCertificate feeds certificate DER to ImportCertificate: it must
+// not panic and must store only a certificate for the card's key.
+func FuzzImportCertificate(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Unix(0, 0), NotAfter: time.Unix(1e9, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	pkix, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	f.Add(der)
+	f.Add(der[:100])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := &Card{PublicKey: pkix}
+		if ImportCertificate(c, b) != nil {
+			return
+		}
+		cert, err := x509.ParseCertificate(c.Certificate)
+		if err != nil || !key.PublicKey.Equal(cert.PublicKey) {
+			t.Fatal("stored a certificate that does not match the card")
+		}
+	})
+}
