@@ -10,6 +10,8 @@ import (
 // Transmitter sends one raw command APDU to a card and returns the raw
 // response APDU (data followed by SW1 SW2). The PC/SC card connection
 // implements it, and so does the in-process adapter over the emulated card.
+// Transmit must not keep apdu after it returns: Exchange clears it, since it
+// may carry a PIN.
 type Transmitter interface {
 	Transmit(ctx context.Context, apdu []byte) ([]byte, error)
 }
@@ -105,6 +107,7 @@ func transmit(ctx context.Context, t Transmitter, cmd Command) (Response, error)
 		return Response{}, err
 	}
 	raw, err := t.Transmit(ctx, b)
+	clear(b) // the command may hold a PIN or PUK
 	if err != nil {
 		return Response{}, err
 	}

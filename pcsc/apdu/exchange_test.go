@@ -126,3 +126,22 @@ func TestExchangeErrors(t *testing.T) {
 		t.Errorf("canceled context: err %v", err)
 	}
 }
+
+// keepingCard keeps every command buffer it was given.
+type keepingCard struct{ kept [][]byte }
+
+func (k *keepingCard) Transmit(_ context.Context, b []byte) ([]byte, error) {
+	k.kept = append(k.kept, b)
+	return []byte{0x90, 0x00}, nil
+}
+
+func TestExchangeClearsCommand(t *testing.T) {
+	k := &keepingCard{}
+	pin := []byte("123456\xff\xff")
+	if _, err := Exchange(context.Background(), k, Command{INS: 0x20, P2: 0x80, Data: pin}); err != nil {
+		t.Fatal(err)
+	}
+	if len(k.kept) != 1 || !bytes.Equal(k.kept[0], make([]byte, 13)) {
+		t.Errorf("command buffer after Exchange = %X, want 13 zero bytes", k.kept)
+	}
+}
