@@ -281,3 +281,40 @@ func randomBytes(n int) []byte {
 }
 
 func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }
+
+// PruneOrphans destroys the card storage keys in hwauthd's persistent handle
+// range that belong to none of keep (the cards the daemon has stored): the
+// leftovers of a CreateCard whose card was never saved (a crash between the
+// two) or of a store lost or restored from an old backup. It returns how many
+// it destroyed. Cards of other devices in keep are ignored.
+func (t *TPM) PruneOrphans(ctx context.Context, keep []*Card) (int, error) {
+	if err := t.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer t.unlock()
+	kept := map[tpm2.TPMHandle]string{}
+	for _, c := range keep {
+		if c.DeviceID == t.deviceID {
+			kept[tpm2.TPMHandle(c.RootHandle)] = string(c.RootName)
+		}
+	}
+	roots, err := t.rootHandlesLocked()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, h := range roots {
+		rsp, err := tpm2.ReadPublic{ObjectHandle: h}.Execute(t.tr)
+		if err != nil {
+			return n, fmt.Errorf("read card root key: %w", classify(err))
+		}
+		if name, ok := kept[h]; ok && name == string(rsp.Name.Buffer) {
+			continue
+		}
+		if err := t.evictRootLocked(root{handle: tpm2.NamedHandle{Handle: h, Name: rsp.Name}}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

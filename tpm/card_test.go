@@ -400,3 +400,24 @@ func TestImportCertificateMismatch(t *testing.T) {
 		t.Fatal("refused certificate was stored")
 	}
 }
+
+// TestPruneOrphans: storage keys of cards the daemon never stored are
+// destroyed; stored cards keep working.
+func TestPruneOrphans(t *testing.T) {
+	_, tp := newSim(t)
+	kept := createCard(t, tp, AlgECCP256)
+	orphan := createCard(t, tp, AlgECCP256)
+	_, other := newSim(t)
+	foreign := createCard(t, other, AlgECCP256)
+	n, err := tp.PruneOrphans(testCtx(t), []*Card{kept, foreign})
+	if err != nil || n != 1 {
+		t.Fatalf("PruneOrphans = %d, %v; want 1 destroyed", n, err)
+	}
+	if err := tp.CheckCard(testCtx(t), orphan); !errors.Is(err, hwerr.ErrRemoved) {
+		t.Fatalf("orphan after pruning: %v", err)
+	}
+	signAndVerify(t, tp, kept, testPIN, cardKey(t, kept))
+	if n, err := tp.PruneOrphans(testCtx(t), []*Card{kept}); err != nil || n != 0 {
+		t.Fatalf("second PruneOrphans = %d, %v; want 0", n, err)
+	}
+}

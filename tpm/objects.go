@@ -25,23 +25,38 @@ type root struct {
 	public tpm2.TPMTPublic
 }
 
-// freeRootHandleLocked finds an unused persistent handle in hwauthd's range
+// rootHandlesLocked lists the used persistent handles in hwauthd's range
 // (TPM 2.0 Part 3 §30.2 TPM2_GetCapability, TPM_CAP_HANDLES).
-func (t *TPM) freeRootHandleLocked() (tpm2.TPMHandle, error) {
+func (t *TPM) rootHandlesLocked() ([]tpm2.TPMHandle, error) {
 	rsp, err := tpm2.GetCapability{
 		Capability:    tpm2.TPMCapHandles,
 		Property:      uint32(rootHandleBase),
 		PropertyCount: rootHandleCount,
 	}.Execute(t.tr)
 	if err != nil {
-		return 0, fmt.Errorf("list persistent handles: %w", classify(err))
+		return nil, fmt.Errorf("list persistent handles: %w", classify(err))
 	}
 	hs, err := rsp.CapabilityData.Data.Handles()
 	if err != nil {
-		return 0, fmt.Errorf("list persistent handles: %w: %v", hwerr.ErrProtocol, err)
+		return nil, fmt.Errorf("list persistent handles: %w: %v", hwerr.ErrProtocol, err)
+	}
+	var out []tpm2.TPMHandle
+	for _, h := range hs.Handle {
+		if h >= rootHandleBase && h < rootHandleBase+rootHandleCount {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// freeRootHandleLocked finds an unused persistent handle in hwauthd's range.
+func (t *TPM) freeRootHandleLocked() (tpm2.TPMHandle, error) {
+	hs, err := t.rootHandlesLocked()
+	if err != nil {
+		return 0, err
 	}
 	used := map[tpm2.TPMHandle]bool{}
-	for _, h := range hs.Handle {
+	for _, h := range hs {
 		used[h] = true
 	}
 	for h := rootHandleBase; h < rootHandleBase+rootHandleCount; h++ {
