@@ -2,11 +2,11 @@ package fido
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -153,12 +153,13 @@ func waitHidraw(fd, wake int) (bool, error) {
 // "hidraw" (or a queue overflow, after which everything is re-listed).
 func hasHidraw(b []byte) bool {
 	for len(b) >= unix.SizeofInotifyEvent {
-		ev := (*unix.InotifyEvent)(unsafe.Pointer(&b[0]))
-		end := unix.SizeofInotifyEvent + int(ev.Len)
-		if end > len(b) {
+		// struct inotify_event: wd, mask, cookie, len (native endian).
+		mask := binary.NativeEndian.Uint32(b[4:8])
+		end := unix.SizeofInotifyEvent + int(binary.NativeEndian.Uint32(b[12:16]))
+		if end > len(b) || end < unix.SizeofInotifyEvent {
 			return false
 		}
-		if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
+		if mask&unix.IN_Q_OVERFLOW != 0 {
 			return true
 		}
 		name := strings.TrimRight(string(b[unix.SizeofInotifyEvent:end]), "\x00")

@@ -86,3 +86,14 @@ func TestHasHidraw(t *testing.T) {
 		}
 	}
 }
+
+func FuzzInotifyEvents(f *testing.F) {
+	b := make([]byte, unix.SizeofInotifyEvent+16)
+	binary.NativeEndian.PutUint32(b[12:], 16)
+	copy(b[unix.SizeofInotifyEvent:], "hidraw0")
+	f.Add(b)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hasHidraw(b) // must not panic on any buffer
+	})
+}
