@@ -104,6 +104,7 @@ func (t *TPM) CreateCard(ctx context.Context, opts CreateOptions) (*Card, *Attes
 	}
 	c, att, err := t.createCardLocked(r, opts)
 	if err != nil {
+		t.tr.ctx = nil // clean up even when ctx has ended
 		_ = t.evictRootLocked(r)
 		return nil, nil, err
 	}

@@ -283,3 +283,72 @@ func TestRetryTransport(t *testing.T) {
 		}
 	}
 }
+
+// countLoaded counts transient objects and loaded sessions in the TPM.
+func countLoaded(t *testing.T, tp *TPM) int {
+	t.Helper()
+	if err := tp.lock(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer tp.unlock()
+	n := 0
+	for _, first := range []uint32{0x80000000, 0x02000000} {
+		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: first, PropertyCount: 64}.Execute(tp.tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, _ := rsp.CapabilityData.Data.Handles()
+		for _, h := range hs.Handle {
+			if uint32(h)>>24 == first>>24 {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestOpenFlushesStale: objects and sessions a killed owner left in swtpm
+// are flushed by the next Open; operations leave nothing loaded.
+func TestOpenFlushesStale(t *testing.T) {
+	s, tp := newSim(t)
+	c := createCard(t, tp, AlgECCP256)
+	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
+	if n := countLoaded(t, tp); n != 0 {
+		t.Fatalf("%d objects or sessions left loaded after create and sign", n)
+	}
+	if err := tp.lock(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (tpm2.CreatePrimary{PrimaryHandle: tpm2.TPMRHOwner, InPublic: tpm2.New2B(tpm2.ECCSRKTemplate)}).Execute(tp.tr); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tpm2.HMACSession(tp.tr, tpm2.TPMAlgSHA256, 16); err != nil {
+		t.Fatal(err)
+	}
+	tp.unlock()
+	if n := countLoaded(t, tp); n != 2 {
+		t.Fatalf("%d loaded, want the 2 left behind", n)
+	}
+	tp.Close()
+	again := openSim(t, s, Policy{})
+	if n := countLoaded(t, again); n != 0 {
+		t.Fatalf("%d objects or sessions still loaded after Open", n)
+	}
+}
+
+// TestRetryTransportContext: with the context ended, commands are refused
+// but TPM2_FlushContext still goes out.
+func TestRetryTransportContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	inner := &scriptedTPM{codes: []tpm2.TPMRC{0}}
+	r := &retryTransport{inner: inner, ctx: ctx}
+	sign := []byte{0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x01, 0x5d}
+	if _, err := r.Send(sign); !errors.Is(err, hwerr.ErrCanceled) || inner.sent != 0 {
+		t.Fatalf("command after cancel: err %v, sent %d", err, inner.sent)
+	}
+	flush := []byte{0x80, 0x01, 0, 0, 0, 14, 0, 0, 0x01, 0x65, 0x80, 0, 0, 0}
+	if _, err := r.Send(flush); err != nil || inner.sent != 1 {
+		t.Fatalf("flush after cancel: err %v, sent %d", err, inner.sent)
+	}
+}

@@ -10,9 +10,10 @@ import (
 )
 
 // errAuthFailed marks a TPM authorization failure (TPM_RC_AUTH_FAIL or
-// TPM_RC_BAD_AUTH): the PIN- or PUK-derived authValue was wrong. The PIN
-// logic turns it into *hwerr.PINIncorrect; it never leaves the package.
-var errAuthFailed = errors.New("authorization failed")
+// TPM_RC_BAD_AUTH). Unsealing with a PIN or PUK, the PIN logic turns it
+// into *hwerr.PINIncorrect. Anywhere else (the signing key refusing the K
+// unsealed for it) the card record is inconsistent: hwerr.ErrInvalidInput.
+var errAuthFailed = fmt.Errorf("the TPM refused the card's stored secret: %w", hwerr.ErrInvalidInput)
 
 // lockoutMessage is what a TPM_RC_LOCKOUT says to the person.
 const lockoutMessage = "the TPM is locked out after too many wrong PINs on this device; wait or ask IT to clear it"

@@ -78,6 +78,10 @@ func Open(ctx context.Context, cfg Config) (*TPM, error) {
 		return nil, err
 	}
 	defer t.unlock()
+	if err := t.flushStaleLocked(); err != nil {
+		tc.Close()
+		return nil, fmt.Errorf("open TPM: %w", err)
+	}
 	id, err := t.endorsementIDLocked()
 	if err != nil {
 		tc.Close()
@@ -201,6 +205,29 @@ func propText(v uint32) string {
 	var b [4]byte
 	binary.BigEndian.PutUint32(b[:], v)
 	return strings.TrimRight(string(b[:]), "\x00")
+}
+
+// flushStaleLocked flushes the transient objects and loaded sessions a
+// previous owner left behind (a daemon killed mid-operation on a TPM
+// without resource manager, such as swtpm); through /dev/tpmrm0 there are
+// none to see. The TPM has one owner, so nothing of anyone else's is lost.
+func (t *TPM) flushStaleLocked() error {
+	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000} { // TPM_HT_TRANSIENT, TPM_HT_LOADED_SESSION
+		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(first), PropertyCount: 64}.Execute(t.tr)
+		if err != nil {
+			return fmt.Errorf("list loaded handles: %w", classify(err))
+		}
+		hs, err := rsp.CapabilityData.Data.Handles()
+		if err != nil {
+			return fmt.Errorf("list loaded handles: %w: %v", hwerr.ErrProtocol, err)
+		}
+		for _, h := range hs.Handle {
+			if h>>24 == first>>24 {
+				t.flushLocked(h)
+			}
+		}
+	}
+	return nil
 }
 
 // flushLocked removes a transient object or session from the TPM. Errors are

@@ -20,6 +20,9 @@ const maxRetries = 20
 // not executed and may be resent unchanged, sessions included), a bounded
 // number of times, and stops between tries when the operation's context
 // has ended. ctx is set by (*TPM).lock for the operation holding the lock.
+// TPM2_FlushContext is always sent, whatever ctx says, so that an operation
+// given up half-way still frees its objects and sessions (swtpm has no
+// resource manager to do it).
 type retryTransport struct {
 	inner transport.TPM
 	ctx   context.Context
@@ -28,7 +31,7 @@ type retryTransport struct {
 // Send implements transport.TPM.
 func (r *retryTransport) Send(cmd []byte) ([]byte, error) {
 	for try := 0; ; try++ {
-		if r.ctx != nil {
+		if r.ctx != nil && commandCode(cmd) != tpm2.TPMCCFlushContext {
 			if err := r.ctx.Err(); err != nil {
 				return nil, fmt.Errorf("%w: %v", hwerr.ErrCanceled, err)
 			}
@@ -50,6 +53,15 @@ func responseCode(rsp []byte) tpm2.TPMRC {
 		return 0
 	}
 	return tpm2.TPMRC(binary.BigEndian.Uint32(rsp[6:10]))
+}
+
+// commandCode reads the command code from a command header (TPM 2.0 Part 1
+// §18.7), or 0 for a command too short to have one.
+func commandCode(cmd []byte) tpm2.TPMCC {
+	if len(cmd) < 10 {
+		return 0
+	}
+	return tpm2.TPMCC(binary.BigEndian.Uint32(cmd[6:10]))
 }
 
 func retryable(rc tpm2.TPMRC) bool {
