@@ -31,6 +31,7 @@ type Config struct {
 	Store  Store  `toml:"store"`
 	Policy Policy `toml:"policy"`
 	SignIn SignIn `toml:"signin"`
+	PKCS11 PKCS11 `toml:"pkcs11"`
 }
 
 // Daemon holds where hwauthd listens and keeps its state.
@@ -74,6 +75,24 @@ type API struct {
 type PCSC struct {
 	// Enabled turns the PC/SC backend on.
 	Enabled bool `toml:"enabled"`
+}
+
+// PKCS11 configures tokens reached through PKCS#11 modules.
+type PKCS11 struct {
+	// Enabled turns the PKCS#11 backend on.
+	Enabled bool `toml:"enabled"`
+	// Modules are the modules to load, in order; empty means OpenSC's
+	// module when it is installed.
+	Modules []string `toml:"modules"`
+	// Helper is the path of the hwauthd-pkcs11 helper process; empty means
+	// next to the hwauthd binary.
+	Helper string `toml:"helper"`
+	// IncludePIV also shows, through PKCS#11, cards that the native PIV path
+	// serves.
+	IncludePIV bool `toml:"include_piv"`
+	// RequestTimeout bounds one request to the helper; a helper that takes
+	// longer is killed and restarted.
+	RequestTimeout Duration `toml:"request_timeout"`
 }
 
 // Store chooses where registrations live.
@@ -174,6 +193,10 @@ func Defaults() Config {
 		},
 		PCSC:  PCSC{Enabled: true},
 		Store: Store{Backend: "bolt"},
+		PKCS11: PKCS11{
+			Enabled:        true,
+			RequestTimeout: Duration{30 * time.Second},
+		},
 		Policy: Policy{
 			MaxAuthenticators: 5,
 			AllowedKinds:      slices.Clone(Kinds),
@@ -269,6 +292,17 @@ func (c Config) Validate() error {
 		if !slices.Contains(Kinds, k) {
 			bad("policy.allowed_kinds", "unknown kind %q (kinds: %s)", k, strings.Join(Kinds, ", "))
 		}
+	}
+	for _, m := range c.PKCS11.Modules {
+		if !filepath.IsAbs(m) {
+			bad("pkcs11.modules", "must be absolute paths, got %q", m)
+		}
+	}
+	if c.PKCS11.Helper != "" && !filepath.IsAbs(c.PKCS11.Helper) {
+		bad("pkcs11.helper", "must be an absolute path, got %q", c.PKCS11.Helper)
+	}
+	if c.PKCS11.RequestTimeout.Duration < time.Second || c.PKCS11.RequestTimeout.Duration > 10*time.Minute {
+		bad("pkcs11.request_timeout", "must be between 1s and 10m, got %s", c.PKCS11.RequestTimeout)
 	}
 	if c.SignIn.SessionLifetime.Duration < time.Minute || c.SignIn.SessionLifetime.Duration > 30*24*time.Hour {
 		bad("signin.session_lifetime", "must be between 1m and 720h, got %s", c.SignIn.SessionLifetime)

@@ -15,11 +15,11 @@ import (
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
 	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/internal/backends"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/ipc/server"
-	"github.com/hwauthd/hwauthd/pcsc/pivbackend"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
 	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 	"github.com/hwauthd/hwauthd/store/boltstore"
@@ -56,24 +56,30 @@ func start(t *testing.T, mutate ...func(*config.Config)) *harness {
 	t.Helper()
 	testenv.RequireRoot(t)
 	h := &harness{t: t, pcsc: testenv.PCSCD(t), dir: t.TempDir()}
-	// Other uids must reach the socket: the directory is world-traversable.
-	if err := os.Chmod(h.dir, 0o755); err != nil {
-		t.Fatal(err)
+	// Other uids must reach the socket: its directory and t.TempDir's
+	// parent are made world-traversable.
+	for _, d := range []string{filepath.Dir(h.dir), h.dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.socket = filepath.Join(h.dir, "hwauthd.sock")
 	h.cfg = config.Defaults()
 	h.cfg.Daemon.Socket = h.socket
 	h.cfg.Daemon.StateDir = filepath.Join(h.dir, "state")
+	// PKCS#11 is off unless a test turns it on (withPKCS11): OpenSC probing
+	// every card would only slow the other tests down.
+	h.cfg.PKCS11.Enabled = false
 	for _, m := range mutate {
 		m(&h.cfg)
 	}
-	h.run([]backend.Backend{pivbackend.New(testLogger(t))})
+	h.run(backends.Build(h.cfg, testLogger(t)))
 	h.waitReaders(2)
 	return h
 }
 
 // run opens the store and starts the daemon with the given backends.
-func (h *harness) run(backends []backend.Backend) {
+func (h *harness) run(bs []backend.Backend) {
 	t := h.t
 	if err := os.MkdirAll(h.cfg.Daemon.StateDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -83,7 +89,7 @@ func (h *harness) run(backends []backend.Backend) {
 		t.Fatal(err)
 	}
 	h.store = st
-	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: testLogger(t), Backends: backends, Store: st, Version: "test"})
+	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: testLogger(t), Backends: bs, Store: st, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,9 +11,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/hwauthd/hwauthd/internal/testenv"
 )
 
 // helperEnv makes the test binary act as a plain API client (runHelper)
@@ -34,7 +39,7 @@ type call struct {
 func runAs(t *testing.T, uid, gid uint32, socket string, calls []call) []call {
 	t.Helper()
 	in, _ := json.Marshal(calls)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.Command(publicBinary(t), "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+socket)
 	cmd.Stdin = bytes.NewReader(in)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
@@ -48,6 +53,41 @@ func runAs(t *testing.T, uid, gid uint32, socket string, calls []call) []call {
 		t.Fatalf("helper output: %v: %q", err, out.String())
 	}
 	return got
+}
+
+var (
+	publicOnce sync.Once
+	publicPath string
+	publicErr  error
+)
+
+// publicBinary returns a copy of the test binary that other uids may run
+// (go test builds it in a directory only root can enter).
+func publicBinary(t *testing.T) string {
+	t.Helper()
+	publicOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hwauthd-e2e-public")
+		if err != nil {
+			publicErr = err
+			return
+		}
+		testenv.AtExit(func() { os.RemoveAll(dir) })
+		if err := os.Chmod(dir, 0o755); err != nil {
+			publicErr = err
+			return
+		}
+		self, err := os.ReadFile("/proc/self/exe")
+		if err != nil {
+			publicErr = err
+			return
+		}
+		publicPath = filepath.Join(dir, "e2e.test")
+		publicErr = os.WriteFile(publicPath, self, 0o755)
+	})
+	if publicErr != nil {
+		t.Fatalf("copy the test binary: %v", publicErr)
+	}
+	return publicPath
 }
 
 // runHelper is the helper process: it reads calls as JSON on stdin, makes
@@ -80,7 +120,8 @@ func unixHTTP(socket string) *http.Client {
 	}}
 }
 
-// do makes one raw request and returns the status and body.
+// do makes one raw request and returns the status and body. For GET
+// /v1/events it reads the stream up to the snapshot-done line only.
 func do(c *http.Client, method, path, body string) (int, string, error) {
 	req, err := http.NewRequest(method, "http://hwauthd"+path, strings.NewReader(body))
 	if err != nil {
@@ -94,6 +135,17 @@ func do(c *http.Client, method, path, body string) (int, string, error) {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
+	if strings.HasPrefix(path, "/v1/events") && resp.StatusCode == http.StatusOK {
+		var lines []string
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.Contains(sc.Text(), `"snapshot-done"`) {
+				break
+			}
+		}
+		return resp.StatusCode, strings.Join(lines, "\n"), sc.Err()
+	}
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }

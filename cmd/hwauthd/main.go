@@ -16,9 +16,8 @@ import (
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/internal/backends"
 	"github.com/hwauthd/hwauthd/ipc/server"
-	"github.com/hwauthd/hwauthd/pcsc/pivbackend"
 	"github.com/hwauthd/hwauthd/store"
 	"github.com/hwauthd/hwauthd/store/boltstore"
 	"github.com/hwauthd/hwauthd/store/pgstore"
@@ -72,7 +71,7 @@ func run() error {
 	d, err := daemon.New(daemon.Options{
 		Config:   cfg,
 		Logger:   log,
-		Backends: backends(cfg, log),
+		Backends: backends.Build(cfg, log),
 		Version:  version,
 		Store:    reg,
 	})
@@ -133,15 +132,6 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, func(), err
 		return nil, nil, fmt.Errorf("registry: %w", err)
 	}
 	return b, func() { b.Close() }, nil
-}
-
-// backends builds the enabled hardware backends.
-func backends(cfg config.Config, log *slog.Logger) []backend.Backend {
-	var bs []backend.Backend
-	if cfg.PCSC.Enabled {
-		bs = append(bs, pivbackend.New(log.With("backend", "pcsc")))
-	}
-	return bs
 }
 
 func newLogger(level string) *slog.Logger {

@@ -34,6 +34,7 @@ type Backend struct {
 	unusable map[string]bool    // readers holding a card that is not PIV
 	up       bool
 	started  bool
+	onChange []func() // called after a card is attached or detached
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -41,6 +42,20 @@ var _ backend.Backend = (*Backend)(nil)
 // New returns a backend that has not started yet.
 func New(log *slog.Logger) *Backend {
 	return &Backend{log: log, monitor: pcsc.NewMonitor(log), byReader: map[string]*Device{}, unusable: map[string]bool{}}
+}
+
+// OnChange registers f to be called, without locks held, after a PIV card
+// is attached or detached and after every other card event (the PKCS#11
+// backend rescans its slots then). Call it before Run.
+func (b *Backend) OnChange(f func()) { b.onChange = append(b.onChange, f) }
+
+// ServesReader reports whether reader holds a card served as PIV, so that
+// other backends can show it once.
+func (b *Backend) ServesReader(reader string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.byReader[reader]
+	return ok
 }
 
 // IDPrefix is the prefix of the ids of PIV cards: "piv-".
@@ -86,8 +101,13 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	}
 }
 
-// handle applies one monitor event.
+// handle applies one monitor event, then tells the OnChange listeners.
 func (b *Backend) handle(ctx context.Context, host backend.Host, ev pcsc.Event) {
+	defer func() {
+		for _, f := range b.onChange {
+			f()
+		}
+	}()
 	switch ev.Type {
 	case pcsc.ServiceUp:
 		b.setUp(true)
