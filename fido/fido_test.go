@@ -394,3 +394,43 @@ func drain(c chan string) {
 		}
 	}
 }
+
+// TestFaultsEndInBoundedTime injects faults into the soft key's answers.
+// During open (getInfo) a fault makes libfido2 fall back to U2F, which the
+// soft key does not speak, and the exchange fails like a vanished device.
+// During an assertion garbage is a
+// protocol error and a stalled or dropped answer ends with the interposer's
+// read timeout, which libfido2 reports like a vanished device. The key works
+// again afterwards.
+func TestFaultsEndInBoundedTime(t *testing.T) {
+	t.Setenv("HWAUTHD_VFIDO_TIMEOUT_MS", "300")
+	d, k := openKey(t, Config{}, softkey.Options{})
+	ctx := ctxT(t)
+	cred, err := k.MakeCredential(ctx, testRP, []byte("u"), "hal", hash("r"), ES256, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		fault softkey.Fault
+		skip  int
+		want  error
+	}{
+		{softkey.FaultGarbage, 0, hwerr.ErrRemoved},
+		{softkey.FaultStall, 0, hwerr.ErrRemoved},
+		{softkey.FaultGarbage, 1, hwerr.ErrProtocol},
+		{softkey.FaultStall, 1, hwerr.ErrRemoved},
+		{softkey.FaultDrop, 1, hwerr.ErrRemoved},
+	} {
+		d.Key.InjectFaultAfter(tc.fault, tc.skip)
+		start := time.Now()
+		if _, err := k.Assert(ctx, testRP, hash("f"), [][]byte{cred.ID}, nil, true); !errors.Is(err, tc.want) {
+			t.Errorf("fault %d: %v, want %v", tc.fault, err, tc.want)
+		}
+		if el := time.Since(start); el > 5*time.Second {
+			t.Errorf("fault %d took %v", tc.fault, el)
+		}
+		if _, err := k.Info(ctx); err != nil {
+			t.Fatalf("after fault %d: %v", tc.fault, err)
+		}
+	}
+}

@@ -1,8 +1,8 @@
 package softkey
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"sync"
 )
@@ -206,8 +206,9 @@ func (c *Conn) respond(cid uint32, resp []byte) {
 		}
 		return
 	case FaultGarbage:
-		resp = make([]byte, 24)
-		rand.Read(resp)
+		// Status OK then bytes that are not CBOR (0xff is a stray "break").
+		resp = bytes.Repeat([]byte{0xff}, 24)
+		resp[0] = statusOK
 	}
 	c.write(cid, hidCBOR, resp)
 }

@@ -70,16 +70,17 @@ type Key struct {
 	opts     Options
 	touching chan struct{}
 
-	cmdMu    sync.Mutex // serializes CTAP2 commands; taken before mu
-	mu       sync.Mutex
-	fault    Fault
-	counter  uint32
-	creds    []*credential
-	pin      *pinState
-	next     *pendingAssertions
-	aaguid   [16]byte
-	protoSet map[int]bool
-	lastCID  uint32
+	cmdMu     sync.Mutex // serializes CTAP2 commands; taken before mu
+	mu        sync.Mutex
+	fault     Fault
+	faultSkip int
+	counter   uint32
+	creds     []*credential
+	pin       *pinState
+	next      *pendingAssertions
+	aaguid    [16]byte
+	protoSet  map[int]bool
+	lastCID   uint32
 }
 
 // New returns a fresh key (no PIN, no credentials).
@@ -125,16 +126,25 @@ func (k *Key) Counter() uint32 {
 	return k.counter
 }
 
-// InjectFault arms a one-shot fault for the next response.
-func (k *Key) InjectFault(f Fault) {
+// InjectFault arms a one-shot fault for the next CBOR response.
+func (k *Key) InjectFault(f Fault) { k.InjectFaultAfter(f, 0) }
+
+// InjectFaultAfter arms a one-shot fault for the CBOR response after the
+// next skip ones (libfido2 sends getInfo when it opens a device, so a skip
+// of 1 reaches the command that follows).
+func (k *Key) InjectFaultAfter(f Fault, skip int) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.fault = f
+	k.fault, k.faultSkip = f, skip
 }
 
 func (k *Key) takeFault() Fault {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.faultSkip > 0 {
+		k.faultSkip--
+		return FaultNone
+	}
 	f := k.fault
 	k.fault = FaultNone
 	return f

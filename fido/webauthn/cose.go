@@ -34,8 +34,8 @@ var decMode = func() cbor.DecMode {
 // coseKey holds the COSE_Key members for EC2 and OKP keys (RFC 9052 §7,
 // RFC 9053 §7).
 type coseKey struct {
-	Kty int    `cbor:"1,keyasint"`
-	Alg int    `cbor:"3,keyasint"`
+	Kty int `cbor:"1,keyasint"`
+	Alg int `cbor:"3,keyasint"`
 	// Crv is a curve for EC2/OKP but the modulus for RSA: decoded later.
 	Crv cbor.RawMessage `cbor:"-1,keyasint"`
 	X   cbor.RawMessage `cbor:"-2,keyasint"`
