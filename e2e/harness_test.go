@@ -243,3 +243,8 @@ func testLogger(t *testing.T) *slog.Logger {
 type tWriter struct{ t *testing.T }
 
 func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// clientFor returns a fresh client, on a new connection, to h's daemon.
+func clientFor(h *harness) *client.Client { return client.New(h.socket) }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -1,0 +1,234 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/pcsc/piv"
+	"github.com/hwauthd/hwauthd/pcsc/pivcard"
+)
+
+func (h *harness) signIn(user, pin string) (*ipc.Session, error) {
+	return h.c.SignIn(ctxT(h.t), ipc.SignInRequest{User: user, PIN: ipc.Secret(pin)})
+}
+
+func TestSignInSignOutAndSessionEvents(t *testing.T) {
+	h := start(t)
+	ctx := ctxT(t)
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); apiCode(err) != ipc.CodeNotRegistered {
+		t.Fatalf("sign-in with nothing registered: %v", err)
+	}
+	c := h.insert(0, pivcard.Options{})
+	reg := h.register(c, alice)
+	s, err := h.signIn(alice, pivcard.DefaultPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.User != alice || s.Authenticator != c.id || !s.ExpiresAt.After(s.StartedAt) {
+		t.Fatalf("session %+v", s)
+	}
+	h.waitFor("session-started", func(e ipc.Event) bool { return e.Type == ipc.EventSessionStarted && e.Session == s.ID })
+	list, err := h.c.Registrations(ctx, alice)
+	if err != nil || list.Registrations[0].LastUsedAt == nil {
+		t.Fatalf("last use not recorded: %+v %v", list, err)
+	}
+	if st := cardPIN(t, c); st.Verified {
+		t.Fatal("the card keeps the PIN verified after sign-in")
+	}
+	// A wrong PIN says how many tries are left and opens nothing.
+	_, err = h.signIn(alice, "999999")
+	if apiCode(err) != ipc.CodePINIncorrect || !containsRetries(err, 2) {
+		t.Fatalf("wrong PIN: %v", err)
+	}
+	// The session outlives the connection that opened it: a new client sees it.
+	sessions, err := clientFor(h).Sessions(ctx)
+	if err != nil || len(sessions) != 1 || sessions[0].ID != s.ID {
+		t.Fatalf("sessions: %+v %v", sessions, err)
+	}
+	if err := h.c.SignOut(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	e := h.waitFor("session-ended", func(e ipc.Event) bool { return e.Type == ipc.EventSessionEnded && e.Session == s.ID })
+	if e.Reason != "sign-out" {
+		t.Fatalf("ended with reason %q", e.Reason)
+	}
+	if err := h.c.SignOut(ctx, s.ID); apiCode(err) != ipc.CodeNotFound {
+		t.Fatalf("second sign-out: %v", err)
+	}
+	// Forget deletes what is remembered (the last authenticator used).
+	forgot, err := h.c.Forget(ctx, alice)
+	if err != nil || len(forgot.Forgotten) == 0 || forgot.Forgotten[0] != "last_authenticator" {
+		t.Fatalf("forget: %+v %v", forgot, err)
+	}
+	// No card present: the person is told to insert it.
+	h.remove(c)
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); apiCode(err) != ipc.CodeNoAuthenticator {
+		t.Fatalf("no card: %v", err)
+	}
+	// Removing the registration ends its use for sign-in.
+	h.reinsert(c)
+	if _, err := h.c.RemoveRegistration(ctx, alice, reg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); apiCode(err) != ipc.CodeNotRegistered {
+		t.Fatalf("after unregistering: %v", err)
+	}
+	// Stopping the daemon ends every session with session-ended first.
+	h.register(c, alice)
+	s2, err := h.signIn(alice, pivcard.DefaultPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	var reason string
+	for e := range h.events {
+		if e.Type == ipc.EventSessionEnded && e.Session == s2.ID {
+			reason = e.Reason
+		}
+	}
+	if reason != "shutdown" {
+		t.Fatalf("daemon stop: session-ended reason %q", reason)
+	}
+}
+
+func containsRetries(err error, n int) bool {
+	var e *ipc.Error
+	return errorsAs(err, &e) && e.RetriesLeft != nil && *e.RetriesLeft == n
+}
+
+func TestRemovalPolicySignsOut(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.SignIn.RemovalPolicy = "sign-out" })
+	c := h.insert(0, pivcard.Options{})
+	h.register(c, alice)
+	s, err := h.signIn(alice, pivcard.DefaultPIN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.remove(c)
+	e := h.waitFor("session-ended", func(e ipc.Event) bool { return e.Type == ipc.EventSessionEnded && e.Session == s.ID })
+	if e.Reason != "authenticator-removed" {
+		t.Fatalf("reason %q", e.Reason)
+	}
+}
+
+func TestRequiredRegistration(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.Policy.RequireRegistration = true })
+	h.insert(0, pivcard.Options{})
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); apiCode(err) != ipc.CodeRegistrationRequired {
+		t.Fatalf("no registration under a policy that requires one: %v", err)
+	}
+}
+
+// TestTrustAnchorsAndMapping: the card's self-signed certificate is its own
+// trust anchor in one daemon and untrusted in another; mapping rules compare
+// the certificate's CN with the account or follow an admin's link.
+func TestTrustAnchorsAndMapping(t *testing.T) {
+	card0, err := pivcard.New(pivcard.Options{Label: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	own := filepath.Join(dir, "own.pem")
+	if err := os.WriteFile(own, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: card0.Certificate(piv.SlotAuthentication)}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other, err := pivcard.New(pivcard.Options{Label: "someone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	untrusted := filepath.Join(dir, "other.pem")
+	if err := os.WriteFile(untrusted, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Certificate(piv.SlotAuthentication)}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		anchors string
+		mapping []string
+		link    string
+		want    ipc.Code
+	}{
+		{"trusted and CN maps", own, []string{"cn"}, "", ""},
+		{"untrusted", untrusted, nil, "", ipc.CodeCertificateInvalid},
+		{"CN is another account", own, []string{"cn"}, "", ""},
+		{"no rule maps", "", []string{"email", "upn"}, "", ipc.CodeIdentityMismatch},
+		{"admin link", "", []string{"link"}, "cn:" + alice, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := start(t, func(c *config.Config) {
+				c.SignIn.TrustAnchors = tc.anchors
+				c.SignIn.Mapping = tc.mapping
+			})
+			c := h.insertCard(0, card0, card0)
+			h.register(c, alice)
+			if tc.link != "" {
+				if _, err := h.c.Link(ctxT(t), alice, tc.link); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := cardPIN(t, c).RetriesLeft
+			_, err := h.signIn(alice, pivcard.DefaultPIN)
+			if apiCode(err) != tc.want || (tc.want == "" && err != nil) {
+				t.Fatalf("sign-in: %v, want %q", err, tc.want)
+			}
+			if tc.want != "" && cardPIN(t, c).RetriesLeft != before {
+				t.Fatal("a refused certificate still cost a PIN try")
+			}
+			h.remove(c)
+		})
+	}
+}
+
+// TestFailedSignInsAreLimited: after max_failures wrong PINs the daemon
+// refuses without touching the card, so the card keeps its last tries.
+func TestFailedSignInsAreLimited(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.SignIn.MaxFailures = 2 })
+	c := h.insert(0, pivcard.Options{PINTries: 5})
+	h.register(c, alice)
+	for range 2 {
+		if _, err := h.signIn(alice, "999999"); apiCode(err) != ipc.CodePINIncorrect {
+			t.Fatalf("wrong PIN: %v", err)
+		}
+	}
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); apiCode(err) != ipc.CodeTooManyAttempts {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if st := cardPIN(t, c); st.RetriesLeft != 3 {
+		t.Fatalf("the refused attempt reached the card: %+v", st)
+	}
+}
+
+// TestPINCacheWithinSession: with cache_pin the user signs with no PIN while
+// signed in, and needs it again after sign-out.
+func TestPINCacheWithinSession(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.SignIn.CachePIN = true })
+	c := h.insert(0, pivcard.Options{})
+	h.register(c, alice)
+	d := sha256.Sum256([]byte("document"))
+	sign := fmt.Sprintf(`{"key": "9a", "algorithm": "ecdsa-sha256", "digest": %q}`, base64.StdEncoding.EncodeToString(d[:]))
+	calls := runAs(t, aliceUID, aliceUID, h.socket, []call{
+		{Method: "POST", Path: "/v1/authenticators/" + c.id + "/sign", Body: sign},
+		{Method: "POST", Path: "/v1/sign-in", Body: fmt.Sprintf(`{"user": %q, "pin": %q}`, alice, pivcard.DefaultPIN)},
+		{Method: "POST", Path: "/v1/authenticators/" + c.id + "/sign", Body: sign},
+	})
+	if errorCode(calls[0].Answer) != "pin_required" || calls[1].Status != 200 || calls[2].Status != 200 {
+		t.Fatalf("before, sign-in, within: %+v", calls)
+	}
+	sessions, err := h.c.Sessions(ctxT(t))
+	if err != nil || len(sessions) != 1 {
+		t.Fatalf("sessions %+v %v", sessions, err)
+	}
+	calls = runAs(t, aliceUID, aliceUID, h.socket, []call{
+		{Method: "DELETE", Path: "/v1/sessions/" + sessions[0].ID},
+		{Method: "POST", Path: "/v1/authenticators/" + c.id + "/sign", Body: sign},
+	})
+	if calls[0].Status != 204 || errorCode(calls[1].Answer) != "pin_required" {
+		t.Fatalf("after sign-out: %+v", calls)
+	}
+}
