@@ -67,7 +67,6 @@ func TestCardConnectEmptyReader(t *testing.T) {
 func TestCardRemovedDuringTransmit(t *testing.T) {
 	p := testenv.PCSCD(t)
 	got, release := make(chan struct{}, 1), make(chan struct{})
-	defer close(release)
 	tc, c := connectCard(t, p, 0, func(cmd []byte) []byte {
 		if cmd[1] == 0xEE {
 			got <- struct{}{}
@@ -85,7 +84,9 @@ func TestCardRemovedDuringTransmit(t *testing.T) {
 	case <-time.After(eventTimeout):
 		t.Fatal("the card never received the command")
 	}
-	tc.remove()
+	// Remove returns after the blocked respond does: pull in the background.
+	removed := make(chan struct{})
+	go func() { tc.remove(); close(removed) }()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, hwerr.ErrRemoved) {
@@ -94,6 +95,8 @@ func TestCardRemovedDuringTransmit(t *testing.T) {
 	case <-time.After(eventTimeout):
 		t.Fatal("Transmit still blocked after the card was pulled")
 	}
+	close(release)
+	<-removed
 	// Later calls fail the same way.
 	if _, err := c.Transmit(testCtx(t), []byte{0x00, 0xA4, 0x04, 0x00}); !errors.Is(err, hwerr.ErrRemoved) {
 		t.Fatalf("Transmit after removal = %v, want ErrRemoved", err)
