@@ -3,46 +3,24 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"io"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 )
 
 func TestMain(m *testing.M) { Main(m) }
 
-// testATR is a T=1 ATR that matches no real card driver.
-var testATR = []byte{0x3B, 0x80, 0x80, 0x01, 0x01}
+// atrCard is the smallest vpcd.Card: an ATR, and 9000 to every APDU.
+type atrCard struct{}
 
-// serveATROnly is the smallest vpcd card: it answers GET ATR with testATR,
-// power and reset with nothing, and every APDU with 9000, until conn closes.
-func serveATROnly(conn net.Conn) {
-	for {
-		var hdr [2]byte
-		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-			return
-		}
-		msg := make([]byte, binary.BigEndian.Uint16(hdr[:]))
-		if _, err := io.ReadFull(conn, msg); err != nil {
-			return
-		}
-		var out []byte
-		switch {
-		case len(msg) == 1 && msg[0] == 4:
-			out = testATR
-		case len(msg) == 1:
-			continue
-		default:
-			out = []byte{0x90, 0x00}
-		}
-		if _, err := conn.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(out))), out...)); err != nil {
-			return
-		}
-	}
-}
+func (atrCard) ATR() []byte              { return []byte{0x3B, 0x80, 0x80, 0x01, 0x01} }
+func (atrCard) Reset()                   {}
+func (atrCard) PowerOff()                {}
+func (atrCard) Transmit(_ []byte) []byte { return []byte{0x90, 0x00} }
 
 func TestPCSCDReadersAndCard(t *testing.T) {
 	p := PCSCD(t)
@@ -68,7 +46,7 @@ func TestPCSCDReadersAndCard(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	go serveATROnly(conn)
+	go vpcd.Serve(ctx, conn, atrCard{})
 	// opensc-tool -w returns on the insertion event, before its own -a would
 	// see the ATR, so wait and read in two runs.
 	if out, err := p.Command(ctx, "opensc-tool", "-r", "0", "-w", "-a").CombinedOutput(); err != nil {
