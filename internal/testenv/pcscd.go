@@ -77,9 +77,20 @@ func PCSCD(t testing.TB) *PCSC {
 	return pcscInst
 }
 
+// pcscdDirPattern names the private directories, in os.TempDir.
+const pcscdDirPattern = "hwauthd-pcscd-"
+
+// ownerFile holds the pid of the test binary that owns a private directory.
+const ownerFile = "owner.pid"
+
 func newPCSC() (*PCSC, error) {
-	dir, err := os.MkdirTemp("", "hwauthd-pcscd-")
+	sweepStaleDirs()
+	dir, err := os.MkdirTemp("", pcscdDirPattern)
 	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	p := &PCSC{dir: dir, sock: filepath.Join(dir, "run", "pcscd.comm")}
@@ -97,6 +108,24 @@ func newPCSC() (*PCSC, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// sweepStaleDirs removes private directories left by test binaries that
+// ended without Main's cleanup (their pcscd died with them through
+// Pdeathsig). A directory whose owner still runs is left alone.
+func sweepStaleDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), pcscdDirPattern+"*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, ownerFile))
+		if err != nil {
+			continue // being created, or not ours
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || pid <= 0 || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		os.RemoveAll(d)
+	}
 }
 
 func (p *PCSC) writeConfig() error {

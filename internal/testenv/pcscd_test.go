@@ -5,6 +5,9 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +117,31 @@ func TestDialReaderRejectsBadIndex(t *testing.T) {
 	p := PCSCD(t)
 	if _, err := p.DialReader(context.Background(), 2); err == nil {
 		t.Fatal("DialReader(2) succeeded; only readers 0 and 1 exist")
+	}
+}
+
+func TestSweepStaleDirs(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(pid int) string {
+		d, err := os.MkdirTemp("", pcscdDirPattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(d) })
+		if err := os.WriteFile(filepath.Join(d, ownerFile), []byte(strconv.Itoa(pid)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	stale, live := mk(dead.Process.Pid), mk(os.Getpid())
+	sweepStaleDirs()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("directory of an exited test binary still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Fatalf("directory of a running test binary removed: %v", err)
 	}
 }
