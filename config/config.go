@@ -32,6 +32,7 @@ type Config struct {
 	Policy Policy `toml:"policy"`
 	SignIn SignIn `toml:"signin"`
 	PKCS11 PKCS11 `toml:"pkcs11"`
+	TPM    TPM    `toml:"tpm"`
 }
 
 // Daemon holds where hwauthd listens and keeps its state.
@@ -93,6 +94,24 @@ type PKCS11 struct {
 	// RequestTimeout bounds one request to the helper; a helper that takes
 	// longer is killed and restarted.
 	RequestTimeout Duration `toml:"request_timeout"`
+}
+
+// TPM configures TPM virtual smart cards.
+type TPM struct {
+	// Enabled turns virtual smart cards on.
+	Enabled bool `toml:"enabled"`
+	// Device is the TPM's resource-manager device.
+	Device string `toml:"device"`
+	// Simulator, when set, is the "host:port" of a TPM simulator (swtpm)
+	// used instead of Device.
+	Simulator string `toml:"simulator"`
+	// MaxCards is how many virtual cards this device may hold.
+	MaxCards int `toml:"max_cards"`
+	// PINTries and PUKTries are a new card's retry counters.
+	PINTries int `toml:"pin_tries"`
+	PUKTries int `toml:"puk_tries"`
+	// MinPINLength is the shortest PIN or PUK a card accepts.
+	MinPINLength int `toml:"min_pin_length"`
 }
 
 // Store chooses where registrations live.
@@ -193,6 +212,14 @@ func Defaults() Config {
 		},
 		PCSC:  PCSC{Enabled: true},
 		Store: Store{Backend: "bolt"},
+		TPM: TPM{
+			Enabled:      true,
+			Device:       "/dev/tpmrm0",
+			MaxCards:     10,
+			PINTries:     5,
+			PUKTries:     5,
+			MinPINLength: 6,
+		},
 		PKCS11: PKCS11{
 			Enabled:        true,
 			RequestTimeout: Duration{30 * time.Second},
@@ -292,6 +319,21 @@ func (c Config) Validate() error {
 		if !slices.Contains(Kinds, k) {
 			bad("policy.allowed_kinds", "unknown kind %q (kinds: %s)", k, strings.Join(Kinds, ", "))
 		}
+	}
+	if !filepath.IsAbs(c.TPM.Device) {
+		bad("tpm.device", "must be an absolute path, got %q", c.TPM.Device)
+	}
+	if c.TPM.MaxCards < 1 || c.TPM.MaxCards > 100 {
+		bad("tpm.max_cards", "must be between 1 and 100, got %d", c.TPM.MaxCards)
+	}
+	if c.TPM.PINTries < 1 || c.TPM.PINTries > 15 {
+		bad("tpm.pin_tries", "must be between 1 and 15, got %d", c.TPM.PINTries)
+	}
+	if c.TPM.PUKTries < 1 || c.TPM.PUKTries > 15 {
+		bad("tpm.puk_tries", "must be between 1 and 15, got %d", c.TPM.PUKTries)
+	}
+	if c.TPM.MinPINLength < 4 || c.TPM.MinPINLength > 64 {
+		bad("tpm.min_pin_length", "must be between 4 and 64, got %d", c.TPM.MinPINLength)
 	}
 	for _, m := range c.PKCS11.Modules {
 		if !filepath.IsAbs(m) {

@@ -53,7 +53,7 @@ func (d *Daemon) postPINChange(w http.ResponseWriter, r *http.Request) error {
 	if err := server.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := errors.Join(requireSecret("pin", req.PIN), requireSecret("new_pin", req.NewPIN)); err != nil {
+	if err := errorsJoin(requireSecret("pin", req.PIN), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
 	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
@@ -70,7 +70,7 @@ func (d *Daemon) postPINUnblock(w http.ResponseWriter, r *http.Request) error {
 	if err := server.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := errors.Join(requireSecret("puk", req.PUK), requireSecret("new_pin", req.NewPIN)); err != nil {
+	if err := errorsJoin(requireSecret("puk", req.PUK), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
 	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
@@ -168,6 +168,17 @@ func (d *Daemon) writePINResult(ctx context.Context, w http.ResponseWriter, dev 
 func pinNowBlocked(err error) bool {
 	var wrong *hwerr.PINIncorrect
 	return errors.As(err, &wrong) && wrong.RetriesLeft == 0 && wrong.What != "PUK"
+}
+
+// errorsJoin returns the first API error of errs (each names its field);
+// the client gets one clear error envelope, not a joined text.
+func errorsJoin(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // requireSecret refuses an empty PIN, PUK or new PIN.

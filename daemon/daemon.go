@@ -30,6 +30,9 @@ type Options struct {
 	Version  string
 	// Store is the registry (required).
 	Store store.Store
+	// VirtualCards provisions TPM virtual smart cards; nil when the TPM
+	// backend is off.
+	VirtualCards backend.VirtualCards
 }
 
 // Daemon serves the API on a listener and runs the backends behind it.
@@ -47,6 +50,7 @@ type Daemon struct {
 	failures *failureLimiter
 	trust    *trust
 	streams  streamTracker // open event streams, drained at shutdown
+	vsc      backend.VirtualCards
 }
 
 // New builds a daemon; nothing runs until Run.
@@ -78,6 +82,7 @@ func New(opts Options) (*Daemon, error) {
 		store:    opts.Store,
 		failures: newFailureLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
 		trust:    tr,
+		vsc:      opts.VirtualCards,
 	}
 	d.sessions = newSessions(d.sessionEnded)
 	d.manager.onDetach = d.authenticatorGone

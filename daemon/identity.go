@@ -13,18 +13,13 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store"
 )
 
-// Object identifiers used to read a card certificate's identities.
-var (
-	oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
-	// oidUPN is Microsoft's user principal name otherName (szOID_NT_PRINCIPAL_NAME).
-	oidUPN = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3}
-	// oidSmartcardLogon is Microsoft's smart card logon extended key usage.
-	oidSmartcardLogon = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 2}
-)
+// oidSmartcardLogon is Microsoft's smart card logon extended key usage.
+var oidSmartcardLogon = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 2}
 
 // trust is the certificate policy of sign-in: trust anchors and revocation
 // lists from the configuration. A nil *trust accepts every certificate:
@@ -120,7 +115,7 @@ func signInEKU(cert *x509.Certificate) bool {
 // identity strings links use: "upn:…", "email:…", "cn:…", "subject:…".
 func certIdentities(cert *x509.Certificate) []string {
 	var ids []string
-	upns, _ := parseUPNs(cert)
+	upns, _ := certutil.UPNs(cert)
 	for _, u := range upns {
 		ids = append(ids, "upn:"+u)
 	}
@@ -131,48 +126,6 @@ func certIdentities(cert *x509.Certificate) []string {
 		ids = append(ids, "cn:"+cn)
 	}
 	return append(ids, "subject:"+cert.Subject.String())
-}
-
-// parseUPNs reads the user principal names from a certificate's subject
-// alternative name (otherName with szOID_NT_PRINCIPAL_NAME), which Go's
-// x509 package does not expose.
-func parseUPNs(cert *x509.Certificate) ([]string, error) {
-	for _, ext := range cert.Extensions {
-		if ext.Id.Equal(oidSubjectAltName) {
-			return parseSANUPNs(ext.Value)
-		}
-	}
-	return nil, nil
-}
-
-// parseSANUPNs parses GeneralNames (RFC 5280 §4.2.1.6) and returns the UPN
-// otherNames: otherName [0] IMPLICIT SEQUENCE { type-id OID, value [0]
-// EXPLICIT UTF8String }.
-func parseSANUPNs(der []byte) ([]string, error) {
-	var names []asn1.RawValue
-	if rest, err := asn1.Unmarshal(der, &names); err != nil {
-		return nil, err
-	} else if len(rest) > 0 {
-		return nil, errors.New("trailing data after subject alternative name")
-	}
-	var upns []string
-	for _, n := range names {
-		if n.Class != asn1.ClassContextSpecific || n.Tag != 0 || !n.IsCompound {
-			continue
-		}
-		var other struct {
-			TypeID asn1.ObjectIdentifier
-			Value  asn1.RawValue `asn1:"explicit,tag:0"`
-		}
-		if _, err := asn1.UnmarshalWithParams(n.FullBytes, &other, "tag:0"); err != nil || !other.TypeID.Equal(oidUPN) {
-			continue
-		}
-		var s string
-		if _, err := asn1.UnmarshalWithParams(other.Value.Bytes, &s, "utf8"); err == nil && s != "" {
-			upns = append(upns, s)
-		}
-	}
-	return upns, nil
 }
 
 // mapIdentity checks that cert maps to user by one of the configured rules

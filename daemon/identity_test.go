@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store/boltstore"
 )
@@ -84,7 +84,11 @@ func (ca testCA) issue(t *testing.T, o leafOpts) *x509.Certificate {
 	if o.upn != "" {
 		// ExtraExtensions replaces the SAN Go would write for
 		// EmailAddresses, so the e-mail address goes in here too.
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: oidSubjectAltName, Value: sanWithUPN(t, o.upn, o.email)}}
+		san, err := certutil.MarshalSAN([]string{o.upn}, tmpl.EmailAddresses, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: certutil.OIDSubjectAltName, Value: san}}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -92,33 +96,6 @@ func (ca testCA) issue(t *testing.T, o leafOpts) *x509.Certificate {
 	}
 	cert, _ := x509.ParseCertificate(der)
 	return cert
-}
-
-// sanWithUPN encodes GeneralNames holding one UPN otherName, as Windows CAs
-// issue for smart card logon.
-func sanWithUPN(t testing.TB, upn string, emails ...string) []byte {
-	utf8, err := asn1.MarshalWithParams(upn, "utf8")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := asn1.MarshalWithParams(struct {
-		TypeID asn1.ObjectIdentifier
-		Value  asn1.RawValue
-	}{oidUPN, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: utf8}}, "tag:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := []asn1.RawValue{{FullBytes: other}}
-	for _, e := range emails {
-		if e != "" {
-			names = append(names, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, Bytes: []byte(e)})
-		}
-	}
-	seq, err := asn1.Marshal(names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return seq
 }
 
 func writePEM(t *testing.T, typ string, der ...[]byte) string {
@@ -196,7 +173,7 @@ func TestMapIdentity(t *testing.T) {
 	ctx := context.Background()
 	ca := newTestCA(t, "CA")
 	cert := ca.issue(t, leafOpts{cn: "Alice Example", email: "alice@example.org", upn: "alice@CORP.EXAMPLE"})
-	if got, _ := parseUPNs(cert); len(got) != 1 || got[0] != "alice@CORP.EXAMPLE" {
+	if got, _ := certutil.UPNs(cert); len(got) != 1 || got[0] != "alice@CORP.EXAMPLE" {
 		t.Fatalf("UPNs = %q", got)
 	}
 	for _, tc := range []struct {
@@ -229,20 +206,6 @@ func TestMapIdentity(t *testing.T) {
 		t.Errorf("linked identity refused: %v", err)
 	}
 	wantCode(t, mapIdentity(ctx, st, []string{"link"}, cert, "alice"), ipc.CodeIdentityMismatch)
-}
-
-// FuzzParseSANUPNs feeds arbitrary subject-alternative-name bytes (from a
-// card's certificate) to the UPN parser: it must never panic.
-func FuzzParseSANUPNs(f *testing.F) {
-	f.Add(sanWithUPN(f, "alice@example.com"))
-	f.Add([]byte{0x30, 0x00})
-	f.Add([]byte{0x30, 0x03, 0xa0, 0x01, 0x00})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		upns, err := parseSANUPNs(b)
-		if err != nil && len(upns) > 0 {
-			t.Fatal("error with results")
-		}
-	})
 }
 
 func TestFailureLimiter(t *testing.T) {

@@ -19,6 +19,13 @@ func (d *Daemon) routes() []server.Route {
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/unblock", Access: a.Admin, Handler: d.postPINUnblock},
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/sign", Access: a.Anyone, Handler: d.postSign},
 		{Method: "GET", Pattern: "/v1/events", Access: a.Anyone, Handler: d.getEvents},
+		// TPM virtual smart cards: IT provisions them.
+		{Method: "POST", Pattern: "/v1/virtual-smartcards", Access: a.Admin, Handler: d.postVirtualCard},
+		{Method: "GET", Pattern: "/v1/virtual-smartcards", Access: a.Admin, Handler: d.getVirtualCards},
+		{Method: "GET", Pattern: "/v1/virtual-smartcards/{id}", Access: a.Admin, Handler: d.getVirtualCard},
+		{Method: "DELETE", Pattern: "/v1/virtual-smartcards/{id}", Access: a.Admin, Handler: d.deleteVirtualCard},
+		{Method: "POST", Pattern: "/v1/virtual-smartcards/{id}/csr", Access: a.Admin, Handler: d.postVirtualCardCSR},
+		{Method: "PUT", Pattern: "/v1/virtual-smartcards/{id}/certificate", Access: a.Admin, Handler: d.putVirtualCardCertificate},
 		// Registrations: the handler narrows Anyone to the user themself,
 		// sign-in services (reads) and admins (targetUser).
 		{Method: "GET", Pattern: "/v1/users/{user}/registrations", Access: a.Anyone, Handler: d.getRegistrations},

@@ -14,7 +14,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
-	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/internal/backends"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -70,16 +69,18 @@ func start(t *testing.T, mutate ...func(*config.Config)) *harness {
 	// PKCS#11 is off unless a test turns it on (withPKCS11): OpenSC probing
 	// every card would only slow the other tests down.
 	h.cfg.PKCS11.Enabled = false
+	// Likewise the TPM, unless a test gives it a swtpm (withTPM).
+	h.cfg.TPM.Enabled = false
 	for _, m := range mutate {
 		m(&h.cfg)
 	}
-	h.run(backends.Build(h.cfg, testLogger(t)))
+	h.run()
 	h.waitReaders(2)
 	return h
 }
 
-// run opens the store and starts the daemon with the given backends.
-func (h *harness) run(bs []backend.Backend) {
+// run opens the store and starts the daemon with the configured backends.
+func (h *harness) run() {
 	t := h.t
 	if err := os.MkdirAll(h.cfg.Daemon.StateDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -89,7 +90,8 @@ func (h *harness) run(bs []backend.Backend) {
 		t.Fatal(err)
 	}
 	h.store = st
-	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: testLogger(t), Backends: bs, Store: st, Version: "test"})
+	set := backends.Build(h.cfg, testLogger(t), st)
+	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: testLogger(t), Backends: set.Backends, VirtualCards: set.VirtualCards, Store: st, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +150,24 @@ func (h *harness) waitFor(what string, match func(ipc.Event) bool) ipc.Event {
 		case <-deadline:
 			h.t.Fatalf("no %s within %s", what, waitTimeout)
 		}
+	}
+}
+
+// waitBackendUp waits until /v1/status shows the backend up. Backends come
+// up behind the socket and announce no event, so this asks again every few
+// milliseconds until the deadline.
+func (h *harness) waitBackendUp(name string) {
+	h.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		st, err := h.c.Status(ctxT(h.t))
+		if err == nil && st.Backends[name].State == ipc.BackendUp {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("backend %s not up within %s: %+v %v", name, waitTimeout, st, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -257,7 +257,9 @@ func FromHW(err error) *Error {
 	}
 	for c, i := range codes {
 		if i.class != nil && errors.Is(err, i.class) {
-			return &Error{Code: c, Message: i.class.Error() + ": " + i.hint}
+			// The error's own words say what happened (errors never carry
+			// secrets); the hint says what to do next (R10).
+			return &Error{Code: c, Message: err.Error() + "; " + i.hint}
 		}
 	}
 	return nil

@@ -228,6 +228,9 @@ type VirtualSmartcardCreateRequest struct {
 	// Attest asks for a TPM2_Certify statement over the new key (TPM 2.0
 	// Part 3 §18.2), returned in VirtualSmartcard.Attestation.
 	Attest bool `json:"attest,omitempty"`
+	// Nonce is qualifying data from IT that the statement must include, so
+	// it cannot be replayed (at most 64 bytes).
+	Nonce []byte `json:"nonce,omitempty"`
 }
 
 // Wipe zeroes the secrets of the request.
@@ -242,9 +245,30 @@ type VirtualSmartcard struct {
 	Certificate string `json:"certificate,omitempty"`
 	// Device identifies the TPM that holds the key (e.g. a hash of its
 	// endorsement key).
-	Device      string    `json:"device,omitempty"`
-	Attestation []byte    `json:"attestation,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
+	Device string `json:"device,omitempty"`
+	// PINRetriesLeft is the card's own PIN counter (0 means blocked).
+	PINRetriesLeft int `json:"pin_retries_left"`
+	// Attestation is present in the answer to a create with attest.
+	Attestation *KeyAttestation `json:"attestation,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+}
+
+// KeyAttestation proves that a virtual card's key lives in this device's
+// TPM: a TPM2_Certify statement (TPMS_ATTEST) over the key's public area,
+// signed by a TPM attestation key. IT verifies it with the attestation key
+// it trusts for the device (hwauthctl vsc create --attest prints it).
+type KeyAttestation struct {
+	// AKPublic is the attestation key's public key (PEM).
+	AKPublic string `json:"ak_public"`
+	// KeyPublic is the certified key's TPMT_PUBLIC area.
+	KeyPublic []byte `json:"key_public"`
+	// CertifyInfo is the signed TPMS_ATTEST structure.
+	CertifyInfo []byte `json:"certify_info"`
+	// Signature is the attestation key's ECDSA signature (ASN.1 DER) over
+	// CertifyInfo.
+	Signature []byte `json:"signature"`
+	// Nonce is the qualifying data the statement includes.
+	Nonce []byte `json:"nonce,omitempty"`
 }
 
 // VirtualSmartcardsResponse lists virtual smart cards.

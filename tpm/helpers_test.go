@@ -7,13 +7,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"encoding/json"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-tpm/tpm2"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
 )
@@ -50,26 +48,15 @@ func newSim(t testing.TB) (*testenv.SWTPMInstance, *TPM) {
 	return s, openSim(t, s, Policy{})
 }
 
-// setDA sends TPM2_DictionaryAttackParameters (TPM 2.0 Part 3 §25.3) with
-// the (empty) lockout authorization. go-tpm v0.9.8 has no struct for it.
+// setDA sets the TPM's dictionary-attack parameters through the engine's
+// transport.
 func setDA(t testing.TB, tp *TPM, maxTries, recovery, lockoutRecovery uint32) {
 	t.Helper()
-	cmd := binary.BigEndian.AppendUint16(nil, uint16(tpm2.TPMSTSessions))
-	cmd = binary.BigEndian.AppendUint32(cmd, 0) // size, patched below
-	cmd = binary.BigEndian.AppendUint32(cmd, uint32(tpm2.TPMCCDictionaryAttackParameters))
-	cmd = binary.BigEndian.AppendUint32(cmd, uint32(tpm2.TPMRHLockout))
-	cmd = binary.BigEndian.AppendUint32(cmd, 9) // authorization area size
-	cmd = binary.BigEndian.AppendUint32(cmd, uint32(tpm2.TPMRSPW))
-	cmd = append(cmd, 0, 0, 0, 0, 0) // empty nonce, attributes, empty password
-	for _, v := range []uint32{maxTries, recovery, lockoutRecovery} {
-		cmd = binary.BigEndian.AppendUint32(cmd, v)
-	}
-	binary.BigEndian.PutUint32(cmd[2:], uint32(len(cmd)))
 	if err := tp.lock(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	defer tp.unlock()
-	rsp, err := tp.tr.Send(cmd)
+	rsp, err := tp.tr.Send(testenv.DictionaryAttackCommand(maxTries, recovery, lockoutRecovery))
 	if err != nil {
 		t.Fatalf("DictionaryAttackParameters: %v", err)
 	}

@@ -208,7 +208,7 @@ func (f *fakeAPI) vscRoutes() []server.Route {
 			s.create = ipc.VirtualSmartcardCreateRequest{Label: req.Label, Algorithm: req.Algorithm, Attest: req.Attest}
 			c := ipc.VirtualSmartcard{ID: "vsc-" + req.Label, Label: req.Label, Algorithm: req.Algorithm, Device: "tpm-ek-1", CreatedAt: t0}
 			if req.Attest {
-				c.Attestation = []byte("certify")
+				c.Attestation = &ipc.KeyAttestation{AKPublic: "AK", CertifyInfo: []byte("certify"), Signature: []byte("sig")}
 			}
 			s.cards = append(s.cards, c)
 			return server.WriteJSON(w, 201, c)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -80,8 +81,11 @@ func printVSC(w io.Writer, c *ipc.VirtualSmartcard, pems bool) error {
 	tw := table(w)
 	rows := [][2]string{{"ID", c.ID}, {"Label", c.Label}, {"Algorithm", c.Algorithm}, {"Device", c.Device},
 		{"Created", when(c.CreatedAt)}, {"Certificate", yesNo(c.Certificate != "")}}
-	if len(c.Attestation) > 0 {
-		rows = append(rows, [2]string{"Attestation", base64.StdEncoding.EncodeToString(c.Attestation)})
+	if a := c.Attestation; a != nil {
+		rows = append(rows,
+			[2]string{"Attestation key", strings.TrimSpace(a.AKPublic)},
+			[2]string{"Certify info", base64.StdEncoding.EncodeToString(a.CertifyInfo)},
+			[2]string{"Signature", base64.StdEncoding.EncodeToString(a.Signature)})
 	}
 	for _, r := range rows {
 		if r[1] != "" {

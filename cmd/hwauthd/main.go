@@ -62,18 +62,20 @@ func run() error {
 		return fmt.Errorf("state directory: %w", err)
 	}
 
-	reg, closeStore, err := openStore(ctx, cfg)
+	reg, state, closeStore, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 
+	set := backends.Build(cfg, log, state)
 	d, err := daemon.New(daemon.Options{
-		Config:   cfg,
-		Logger:   log,
-		Backends: backends.Build(cfg, log),
-		Version:  version,
-		Store:    reg,
+		Config:       cfg,
+		Logger:       log,
+		Backends:     set.Backends,
+		VirtualCards: set.VirtualCards,
+		Version:      version,
+		Store:        reg,
 	})
 	if err != nil {
 		return err
@@ -116,22 +118,24 @@ func listen(cfg config.Config) (net.Listener, error) {
 	return server.Listen(cfg.Daemon.Socket, mode)
 }
 
-// openStore opens the registry: the bbolt file in the state directory, or
-// PostgreSQL for a fleet. A corrupt file is reported, never replaced.
-func openStore(ctx context.Context, cfg config.Config) (store.Store, func(), error) {
-	if cfg.Store.Backend == "postgres" {
-		pg, err := pgstore.Open(ctx, cfg.Store.DSN)
-		if err != nil {
-			return nil, nil, fmt.Errorf("registry (PostgreSQL): %w", err)
-		}
-		return pg, func() { pg.Close() }, nil
-	}
+// openStore opens the registry (the bbolt file in the state directory, or
+// PostgreSQL for a fleet) and the device-local state, which is always the
+// bbolt file. A corrupt file is reported, never replaced.
+func openStore(ctx context.Context, cfg config.Config) (store.Store, store.DeviceState, func(), error) {
 	path := filepath.Join(cfg.Daemon.StateDir, "hwauthd.db")
-	b, err := boltstore.Open(path, boltstore.Options{})
+	local, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
-		return nil, nil, fmt.Errorf("registry: %w", err)
+		return nil, nil, nil, fmt.Errorf("state: %w", err)
 	}
-	return b, func() { b.Close() }, nil
+	if cfg.Store.Backend != "postgres" {
+		return local, local, func() { local.Close() }, nil
+	}
+	pg, err := pgstore.Open(ctx, cfg.Store.DSN)
+	if err != nil {
+		local.Close()
+		return nil, nil, nil, fmt.Errorf("registry (PostgreSQL): %w", err)
+	}
+	return pg, local, func() { pg.Close(); local.Close() }, nil
 }
 
 func newLogger(level string) *slog.Logger {

@@ -89,3 +89,21 @@ var Algorithms = map[string]int{
 	"rsa-pkcs1v15-sha256": 32,
 	"rsa-pss-sha256":      32,
 }
+
+// VirtualCards provisions TPM virtual smart cards (R3); the TPM backend
+// implements it. Ids are the authenticator ids ("vsc-…").
+type VirtualCards interface {
+	// Create makes a new card in the TPM; the request's secrets stay the
+	// caller's to wipe.
+	Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequest) (ipc.VirtualSmartcard, error)
+	// List describes the cards of this device.
+	List(ctx context.Context) ([]ipc.VirtualSmartcard, error)
+	// Get describes one card.
+	Get(ctx context.Context, id string) (ipc.VirtualSmartcard, error)
+	// Delete destroys a card; it cannot be undone.
+	Delete(ctx context.Context, id string) error
+	// CSR returns a PEM certificate signing request signed in the TPM.
+	CSR(ctx context.Context, id string, req ipc.CSRRequest) (string, error)
+	// ImportCertificate stores the certificate issued for the card's key.
+	ImportCertificate(ctx context.Context, id, certificate string) (ipc.VirtualSmartcard, error)
+}

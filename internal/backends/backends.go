@@ -10,12 +10,38 @@ import (
 	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/pcsc/pivbackend"
 	"github.com/hwauthd/hwauthd/pkcs11"
+	"github.com/hwauthd/hwauthd/store"
+	"github.com/hwauthd/hwauthd/tpm"
+	"github.com/hwauthd/hwauthd/tpm/vscbackend"
 )
 
+// Set is what Build makes: the backends, and the TPM backend's provisioning
+// (nil when virtual cards are off).
+type Set struct {
+	Backends     []backend.Backend
+	VirtualCards backend.VirtualCards
+}
+
 // Build returns the enabled hardware backends. The PKCS#11 backend skips
-// readers whose card is served as PIV and rescans on every PC/SC change.
-func Build(cfg config.Config, log *slog.Logger) []backend.Backend {
-	var bs []backend.Backend
+// readers whose card is served as PIV and rescans on every PC/SC change;
+// virtual cards keep their records in state, the device-local store.
+func Build(cfg config.Config, log *slog.Logger, state store.DeviceState) Set {
+	var set Set
+	if cfg.TPM.Enabled {
+		v := vscbackend.New(tpm.Config{
+			Device:    cfg.TPM.Device,
+			Simulator: cfg.TPM.Simulator,
+			Policy: tpm.Policy{
+				MinPINLength: cfg.TPM.MinPINLength,
+				PINTries:     cfg.TPM.PINTries,
+				PUKTries:     cfg.TPM.PUKTries,
+				MaxCards:     cfg.TPM.MaxCards,
+			},
+		}, state, log.With("backend", "tpm"))
+		set.Backends = append(set.Backends, v)
+		set.VirtualCards = v
+	}
+	bs := set.Backends
 	var piv *pivbackend.Backend
 	if cfg.PCSC.Enabled {
 		piv = pivbackend.New(log.With("backend", "pcsc"))
@@ -41,5 +67,6 @@ func Build(cfg config.Config, log *slog.Logger) []backend.Backend {
 		}
 		bs = append(bs, p11)
 	}
-	return bs
+	set.Backends = bs
+	return set
 }

@@ -75,7 +75,7 @@ func WriteFrame(w io.Writer, payload []byte) error {
 // Serve answers vpcd's messages on conn with card until the connection
 // closes (vpcd gone: nil) or ctx ends (ctx.Err()); it closes conn when it
 // returns. On TCP connections it sets TCP_NODELAY and re-arms TCP_QUICKACK
-// after each read, since vpcd sends length and payload in two segments and
+// after every read, since vpcd sends length and payload in two segments and
 // delayed ACKs would stall every APDU by about 40 ms.
 func Serve(ctx context.Context, conn net.Conn, card Card) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
@@ -84,9 +84,10 @@ func Serve(ctx context.Context, conn net.Conn, card Card) error {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
+	quickAck(conn)
+	in := quickAckReader{conn}
 	for {
-		msg, err := ReadFrame(conn)
-		quickAck(conn)
+		msg, err := ReadFrame(in)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -103,6 +104,18 @@ func Serve(ctx context.Context, conn net.Conn, card Card) error {
 			return fmt.Errorf("vpcd: answer: %w", err)
 		}
 	}
+}
+
+// quickAckReader re-arms TCP_QUICKACK after every read: vpcd sends a frame's
+// length and payload as two segments and waits for the first to be
+// acknowledged, so the ACK must not be delayed between them either (the
+// kernel clears QUICKACK again after it acknowledges).
+type quickAckReader struct{ conn net.Conn }
+
+func (q quickAckReader) Read(p []byte) (int, error) {
+	n, err := q.conn.Read(p)
+	quickAck(q.conn)
+	return n, err
 }
 
 // answer handles one message from the reader.

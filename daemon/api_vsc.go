@@ -1,0 +1,137 @@
+package daemon
+
+import (
+	"context"
+	"net/http"
+	"slices"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/server"
+)
+
+// vscAlgorithms are the key algorithms a virtual card may have.
+var vscAlgorithms = []string{"", ipc.VSCAlgECCP256, ipc.VSCAlgECCP384, ipc.VSCAlgRSA2048}
+
+// virtualCards returns the TPM backend, or backend_unavailable.
+func (d *Daemon) virtualCards() (backend.VirtualCards, error) {
+	if d.vsc == nil {
+		return nil, ipc.Errorf(ipc.CodeBackendUnavailable, "virtual smart cards are off (tpm.enabled = false)")
+	}
+	return d.vsc, nil
+}
+
+func (d *Daemon) postVirtualCard(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.VirtualSmartcardCreateRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	switch {
+	case req.Label == "":
+		return ipc.Errorf(ipc.CodeBadRequest, "label is required")
+	case !slices.Contains(vscAlgorithms, req.Algorithm):
+		return ipc.Errorf(ipc.CodeBadRequest, "algorithm must be ecc-p256, ecc-p384 or rsa-2048, got %q", req.Algorithm)
+	case len(req.Nonce) > 64:
+		return ipc.Errorf(ipc.CodeBadRequest, "nonce must be at most 64 bytes")
+	}
+	if err := d.cfgPolicyKind(ipc.KindVirtualSmartcard); err != nil {
+		return err
+	}
+	if err := errorsJoin(requireSecret("pin", req.PIN), requireSecret("puk", req.PUK)); err != nil {
+		return err
+	}
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		card, err := v.Create(ctx, req)
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusCreated, card)
+	})
+}
+
+func (d *Daemon) getVirtualCards(w http.ResponseWriter, r *http.Request) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		cards, err := v.List(ctx)
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, ipc.VirtualSmartcardsResponse{VirtualSmartcards: cards})
+	})
+}
+
+func (d *Daemon) getVirtualCard(w http.ResponseWriter, r *http.Request) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		card, err := v.Get(ctx, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, card)
+	})
+}
+
+// deleteVirtualCard destroys a card and its TPM key; it cannot be undone.
+func (d *Daemon) deleteVirtualCard(w http.ResponseWriter, r *http.Request) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		if err := v.Delete(ctx, r.PathValue("id")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}
+
+func (d *Daemon) postVirtualCardCSR(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.CSRRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Subject == "" {
+		return ipc.Errorf(ipc.CodeBadRequest, "subject is required (e.g. \"CN=Alice Example,O=Example\")")
+	}
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		csr, err := v.CSR(ctx, r.PathValue("id"), req)
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, ipc.CSRResponse{CSR: csr})
+	})
+}
+
+func (d *Daemon) putVirtualCardCertificate(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.CertificateImport
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.Certificate == "" {
+		return ipc.Errorf(ipc.CodeBadRequest, "certificate is required (PEM)")
+	}
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		card, err := v.ImportCertificate(ctx, r.PathValue("id"), req.Certificate)
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, card)
+	})
+}
+
+// withVirtualCards runs fn with the TPM backend, bounded by the request
+// timeout.
+func (d *Daemon) withVirtualCards(r *http.Request, fn func(context.Context, backend.VirtualCards) error) error {
+	v, err := d.virtualCards()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
+	defer cancel()
+	return fn(ctx, v)
+}
+
+// cfgPolicyKind refuses a kind the policy forbids.
+func (d *Daemon) cfgPolicyKind(kind string) error {
+	if !d.cfg.Policy.KindAllowed(kind) {
+		return kindNotAllowed(kind)
+	}
+	return nil
+}

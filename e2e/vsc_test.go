@@ -1,0 +1,213 @@
+package e2e
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/tpm"
+)
+
+// withTPM turns virtual smart cards on over a swtpm.
+func withTPM(sw *testenv.SWTPMInstance, mutate ...func(*config.TPM)) func(*config.Config) {
+	return func(c *config.Config) {
+		c.TPM.Enabled = true
+		c.TPM.Simulator = sw.Addr()
+		for _, m := range mutate {
+			m(&c.TPM)
+		}
+	}
+}
+
+const vscPIN, vscPUK = "246810", "13579135"
+
+func (h *harness) createVSC(label string, attest bool, nonce []byte) *ipc.VirtualSmartcard {
+	h.t.Helper()
+	v, err := h.c.CreateVirtualSmartcard(ctxT(h.t), ipc.VirtualSmartcardCreateRequest{
+		Label: label, PIN: ipc.Secret(vscPIN), PUK: ipc.Secret(vscPUK), Attest: attest, Nonce: nonce,
+	})
+	if err != nil {
+		h.t.Fatalf("create virtual card: %v", err)
+	}
+	h.waitFor("card-inserted "+v.ID, func(e ipc.Event) bool { return e.Type == ipc.EventCardInserted && e.Authenticator == v.ID })
+	return v
+}
+
+// signVSC signs through the daemon and verifies with the card's public key.
+func signVSC(t *testing.T, h *harness, id, publicPEM, pin string) error {
+	d := sha256.Sum256([]byte(time.Now().String()))
+	sig, err := h.c.Sign(ctxT(t), id, ipc.SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: d[:], PIN: ipc.Secret(pin)})
+	if err != nil {
+		return err
+	}
+	b, _ := pem.Decode([]byte(publicPEM))
+	pub, err := x509.ParsePKIXPublicKey(b.Bytes)
+	if err != nil {
+		return err
+	}
+	if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), d[:], sig) {
+		return fmt.Errorf("signature does not verify with the card's public key")
+	}
+	return nil
+}
+
+func TestVirtualSmartcardLifecycle(t *testing.T) {
+	sw := testenv.SWTPM(t)
+	// Let the card's own counter (5 tries) speak before the TPM's
+	// machine-wide lockout does.
+	sw.SetDictionaryAttack(t, 1000, 1, 1)
+	h := start(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+	nonce := []byte("enrollment-4711")
+	v := h.createVSC("Alice laptop", true, nonce)
+	if v.Device == "" || v.PINRetriesLeft != 5 || v.Attestation == nil {
+		t.Fatalf("created: %+v", v)
+	}
+	// IT checks that the key lives in this TPM.
+	ak, _ := pem.Decode([]byte(v.Attestation.AKPublic))
+	pubBlock, _ := pem.Decode([]byte(v.PublicKey))
+	cardKey, err := x509.ParsePKIXPublicKey(pubBlock.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att := &tpm.Attestation{AKPublic: ak.Bytes, KeyPublic: v.Attestation.KeyPublic, CertifyInfo: v.Attestation.CertifyInfo, Signature: v.Attestation.Signature}
+	if err := tpm.VerifyAttestation(att, cardKey, nonce); err != nil {
+		t.Fatalf("attestation: %v", err)
+	}
+	if err := tpm.VerifyAttestation(att, cardKey, []byte("other nonce")); err == nil {
+		t.Fatal("attestation verified with the wrong nonce")
+	}
+	// It is an authenticator like a physical card.
+	au, err := h.c.Authenticator(ctx, v.ID)
+	if err != nil || au.Kind != ipc.KindVirtualSmartcard || au.Backend != ipc.BackendTPM || au.Device != v.Device {
+		t.Fatalf("authenticator: %+v %v", au, err)
+	}
+	if err := signVSC(t, h, v.ID, v.PublicKey, vscPIN); err != nil {
+		t.Fatal(err)
+	}
+	// CSR signed in the TPM, then the issued certificate is imported.
+	csrResp, err := h.c.VirtualSmartcardCSR(ctx, v.ID, ipc.CSRRequest{Subject: "CN=Alice Example,O=Example", UPN: "alice@corp.example", PIN: ipc.Secret(vscPIN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := pem.Decode([]byte(csrResp))
+	csr, err := x509.ParseCertificateRequest(cb.Bytes)
+	if err != nil || csr.CheckSignature() != nil || csr.Subject.CommonName != "Alice Example" {
+		t.Fatalf("CSR: %v %+v", err, csr)
+	}
+	certPEM := issue(t, csr.PublicKey)
+	if _, err := h.c.ImportVirtualSmartcardCertificate(ctx, v.ID, issue(t, mustKey(t).Public())); apiCode(err) != ipc.CodeBadRequest {
+		t.Fatalf("certificate for another key: %v", err)
+	}
+	if _, err := h.c.ImportVirtualSmartcardCertificate(ctx, v.ID, certPEM); err != nil {
+		t.Fatal(err)
+	}
+	// Wrong PINs count down from 5 and block; the PUK unblocks; a PIN change
+	// keeps key and certificate.
+	for want := 4; want >= 1; want-- {
+		if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("000000"))); !containsRetries(err, want) {
+			t.Fatalf("wrong PIN: %v, want %d left", err, want)
+		}
+	}
+	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("000000"))); apiCode(err) != ipc.CodePINBlocked && !containsRetries(err, 0) {
+		t.Fatalf("last try: %v", err)
+	}
+	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte(vscPIN))); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("blocked card: %v", err)
+	}
+	if err := pinOp(h.c.UnblockPIN(ctx, v.ID, []byte(vscPUK), []byte("112233"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := pinOp(h.c.ChangePIN(ctx, v.ID, []byte("112233"), []byte("445566"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := pinOp(h.c.ChangePIN(ctx, v.ID, []byte("445566"), []byte("12"))); apiCode(err) != ipc.CodePINPolicy {
+		t.Fatalf("short PIN: %v", err)
+	}
+	after, err := h.c.VirtualSmartcard(ctx, v.ID)
+	if err != nil || after.PublicKey != v.PublicKey || after.Certificate != certPEM {
+		t.Fatalf("PIN change altered the card: %+v %v", after, err)
+	}
+
+	// The card survives a daemon restart (records in the state file, key
+	// in the TPM).
+	state := h.cfg.Daemon.StateDir
+	h.stop()
+	h2 := start(t, withTPM(sw), func(c *config.Config) { c.Daemon.StateDir = state })
+	h2.waitFor("the card after restart", func(e ipc.Event) bool { return e.Type == ipc.EventCardInserted && e.Authenticator == v.ID })
+	if err := signVSC(t, h2, v.ID, v.PublicKey, "445566"); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	// Registered like any card, it signs its user in.
+	if _, err := h2.c.Register(ctx, alice, ipc.RegisterRequest{Authenticator: v.ID, PIN: ipc.Secret("445566")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h2.signIn(alice, "445566"); err != nil {
+		t.Fatalf("sign-in with the virtual card: %v", err)
+	}
+	// Deleting destroys it for good.
+	if err := h2.c.DeleteVirtualSmartcard(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	h2.waitFor("card-removed", func(e ipc.Event) bool { return e.Type == ipc.EventCardRemoved && e.Authenticator == v.ID })
+	if _, err := h2.c.VirtualSmartcard(ctx, v.ID); apiCode(err) != ipc.CodeNotFound {
+		t.Fatalf("deleted card: %v", err)
+	}
+}
+
+func TestVirtualSmartcardLimitsAndAccess(t *testing.T) {
+	sw := testenv.SWTPM(t)
+	h := start(t, withTPM(sw, func(c *config.TPM) { c.MaxCards = 1 }))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+	if _, err := h.c.CreateVirtualSmartcard(ctx, ipc.VirtualSmartcardCreateRequest{Label: "x", PIN: ipc.Secret("123"), PUK: ipc.Secret(vscPUK)}); apiCode(err) != ipc.CodePINPolicy {
+		t.Fatalf("short PIN: %v", err)
+	}
+	h.createVSC("first", false, nil)
+	if _, err := h.c.CreateVirtualSmartcard(ctx, ipc.VirtualSmartcardCreateRequest{Label: "second", PIN: ipc.Secret(vscPIN), PUK: ipc.Secret(vscPUK)}); apiCode(err) != ipc.CodeLimitReached {
+		t.Fatalf("over the per-device limit: %v", err)
+	}
+	calls := runAs(t, malloryUID, malloryUID, h.socket, []call{
+		{Method: "POST", Path: "/v1/virtual-smartcards", Body: fmt.Sprintf(`{"label": "m", "pin": %q, "puk": %q}`, vscPIN, vscPUK)},
+		{Method: "GET", Path: "/v1/virtual-smartcards"},
+	})
+	for _, c := range calls {
+		if errorCode(c.Answer) != "unauthorized" {
+			t.Errorf("%s %s as nobody: %d %s", c.Method, c.Path, c.Status, c.Answer)
+		}
+	}
+}
+
+// issue returns a PEM certificate for pub from a throwaway CA.
+func issue(t *testing.T, pub crypto.PublicKey) string {
+	t.Helper()
+	ca := mustKey(t)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Alice Example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CA"}}, pub, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func mustKey(t *testing.T) *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

@@ -1,0 +1,317 @@
+// Package vscbackend serves TPM virtual smart cards (R3) to the daemon: it
+// opens the device's TPM, presents every card provisioned on it as an
+// authenticator, keeps their records (TPM-wrapped key blobs, counters) in the
+// device-local store, and carries out IT's provisioning: create, CSR,
+// certificate import, delete.
+package vscbackend
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/store"
+	"github.com/hwauthd/hwauthd/tpm"
+)
+
+// idPrefix starts the authenticator id of every virtual card.
+const idPrefix = "vsc-"
+
+// Backend is the TPM backend. Create it with New.
+type Backend struct {
+	cfg   tpm.Config
+	state store.DeviceState
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	tpm    *tpm.TPM // nil until Run opened it
+	info   tpm.Info
+	status ipc.BackendStatus
+	host   backend.Host
+	cards  map[string]*Device // by card id
+}
+
+var _ backend.Backend = (*Backend)(nil)
+
+// New returns a backend that opens the TPM when it runs.
+func New(cfg tpm.Config, state store.DeviceState, log *slog.Logger) *Backend {
+	return &Backend{cfg: cfg, state: state, log: log, cards: map[string]*Device{},
+		status: ipc.BackendStatus{State: ipc.BackendDown, Detail: "starting"}}
+}
+
+// Name is "tpm".
+func (b *Backend) Name() string { return "tpm" }
+
+// IDPrefix is "vsc-".
+func (b *Backend) IDPrefix() string { return idPrefix }
+
+// Status reports whether the TPM is open, its manufacturer and card count.
+func (b *Backend) Status() ipc.BackendStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.status
+}
+
+// Run opens the TPM, presents the stored cards and keeps the TPM open until
+// ctx ends. A missing TPM is reported in Status; the rest of the daemon
+// keeps working.
+func (b *Backend) Run(ctx context.Context, host backend.Host) error {
+	t, err := tpm.Open(ctx, b.cfg)
+	if err != nil {
+		b.setStatus(ipc.BackendStatus{State: ipc.BackendAbsent, Detail: "no usable TPM: " + err.Error()})
+		b.log.Warn("TPM not available; virtual smart cards are off", "err", err)
+		<-ctx.Done()
+		return nil
+	}
+	defer t.Close()
+	info, err := t.Info(ctx)
+	if err != nil {
+		b.setStatus(ipc.BackendStatus{State: ipc.BackendDown, Detail: "TPM does not answer: " + err.Error()})
+		<-ctx.Done()
+		return nil
+	}
+	b.mu.Lock()
+	b.tpm, b.info, b.host = t, info, host
+	b.mu.Unlock()
+	if err := b.loadCards(ctx); err != nil {
+		b.setStatus(ipc.BackendStatus{State: ipc.BackendDown, Detail: err.Error()})
+		<-ctx.Done()
+		return nil
+	}
+	b.refreshStatus()
+	<-ctx.Done()
+	b.mu.Lock()
+	devs := slices.Collect(maps.Values(b.cards))
+	b.tpm, b.cards = nil, map[string]*Device{}
+	b.mu.Unlock()
+	for _, d := range devs {
+		host.Detach(d.id())
+	}
+	return nil
+}
+
+// loadCards presents every stored card of this device and removes TPM keys
+// that no stored card uses any more (left by a crash during create).
+func (b *Backend) loadCards(ctx context.Context) error {
+	blobs, err := b.state.Cards(ctx)
+	if err != nil {
+		return fmt.Errorf("read virtual cards: %w", err)
+	}
+	var keep []*tpm.Card
+	for id, blob := range blobs {
+		var c tpm.Card
+		if err := json.Unmarshal(blob, &c); err != nil {
+			b.log.Error("virtual card record does not decode; left in place", "card", id, "err", err)
+			continue
+		}
+		keep = append(keep, &c)
+		if err := b.tpm.CheckCard(ctx, &c); err != nil {
+			b.log.Error("virtual card cannot be used on this device", "card", id, "err", err)
+			continue
+		}
+		b.attach(&c)
+	}
+	if n, err := b.tpm.PruneOrphans(ctx, keep); err != nil {
+		b.log.Warn("prune unused TPM keys", "err", err)
+	} else if n > 0 {
+		b.log.Info("removed TPM keys of virtual cards that were never stored", "count", n)
+	}
+	return nil
+}
+
+// attach presents a card as an authenticator.
+func (b *Backend) attach(c *tpm.Card) {
+	d := &Device{b: b, card: c}
+	b.mu.Lock()
+	b.cards[c.ID] = d
+	host := b.host
+	b.mu.Unlock()
+	host.Attach(d)
+}
+
+func (b *Backend) setStatus(st ipc.BackendStatus) {
+	b.mu.Lock()
+	b.status = st
+	b.mu.Unlock()
+}
+
+func (b *Backend) refreshStatus() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(b.cards)
+	b.status = ipc.BackendStatus{State: ipc.BackendUp, Manufacturer: strings.TrimSpace(b.info.Manufacturer), Devices: &n}
+}
+
+// engine returns the open TPM, or backend_unavailable.
+func (b *Backend) engine() (*tpm.TPM, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tpm == nil {
+		return nil, fmt.Errorf("TPM: %s: %w", b.status.Detail, hwerr.ErrUnavailable)
+	}
+	return b.tpm, nil
+}
+
+// save persists a card's record; the engine calls it before and after every
+// PIN attempt, so a crash never gives a try back.
+func (b *Backend) save(ctx context.Context) tpm.SaveFunc {
+	return func(c *tpm.Card) error {
+		blob, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		return b.state.PutCard(ctx, c.ID, blob)
+	}
+}
+
+// device returns the card with the given id (card id, or authenticator id).
+func (b *Backend) device(id string) (*Device, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d, ok := b.cards[strings.TrimPrefix(id, idPrefix)]
+	if !ok {
+		return nil, fmt.Errorf("virtual smart card %q: %w", id, hwerr.ErrNotFound)
+	}
+	return d, nil
+}
+
+// Create provisions a new virtual card in the TPM and presents it.
+func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequest) (ipc.VirtualSmartcard, error) {
+	t, err := b.engine()
+	if err != nil {
+		return ipc.VirtualSmartcard{}, err
+	}
+	existing, err := b.state.Cards(ctx)
+	if err != nil {
+		return ipc.VirtualSmartcard{}, err
+	}
+	if err := t.CanCreate(len(existing)); err != nil {
+		return ipc.VirtualSmartcard{}, fmt.Errorf("%w: this device already holds %d virtual smart cards; delete one first", err, len(existing))
+	}
+	// The engine zeroes what it is given; the request wipes its own copy.
+	card, att, err := t.CreateCard(ctx, tpm.CreateOptions{
+		Label: req.Label, PIN: slices.Clone(req.PIN), PUK: slices.Clone(req.PUK),
+		Algorithm: req.Algorithm, Attest: req.Attest, Nonce: req.Nonce,
+	})
+	if err != nil {
+		return ipc.VirtualSmartcard{}, err
+	}
+	if err := b.save(ctx)(card); err != nil {
+		_ = t.DestroyCard(ctx, card)
+		return ipc.VirtualSmartcard{}, fmt.Errorf("store the new card: %w", err)
+	}
+	b.log.Info("virtual smart card created", "card", card.ID, "label", card.Label, "algorithm", card.Algorithm)
+	b.attach(card)
+	b.refreshStatus()
+	out := describe(card)
+	if att != nil {
+		out.Attestation = &ipc.KeyAttestation{
+			AKPublic:    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: att.AKPublic})),
+			KeyPublic:   att.KeyPublic,
+			CertifyInfo: att.CertifyInfo,
+			Signature:   att.Signature,
+			Nonce:       req.Nonce,
+		}
+	}
+	return out, nil
+}
+
+// List describes every card presented from this device.
+func (b *Backend) List(ctx context.Context) ([]ipc.VirtualSmartcard, error) {
+	if _, err := b.engine(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	devs := slices.Collect(maps.Values(b.cards))
+	b.mu.Unlock()
+	out := make([]ipc.VirtualSmartcard, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, d.describe())
+	}
+	slices.SortFunc(out, func(a, b ipc.VirtualSmartcard) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// Get describes one card.
+func (b *Backend) Get(ctx context.Context, id string) (ipc.VirtualSmartcard, error) {
+	d, err := b.device(id)
+	if err != nil {
+		return ipc.VirtualSmartcard{}, err
+	}
+	return d.describe(), nil
+}
+
+// Delete destroys a card: its TPM key goes, then its record. It cannot be
+// undone; a kept copy of the record no longer loads.
+func (b *Backend) Delete(ctx context.Context, id string) error {
+	t, err := b.engine()
+	if err != nil {
+		return err
+	}
+	d, err := b.device(id)
+	if err != nil {
+		return err
+	}
+	if err := d.destroy(ctx, t, b.state); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	delete(b.cards, d.card.ID)
+	host := b.host
+	b.mu.Unlock()
+	host.Detach(d.id())
+	b.refreshStatus()
+	b.log.Info("virtual smart card deleted", "card", d.card.ID)
+	return nil
+}
+
+// CSR returns a PEM certificate signing request signed in the TPM with the
+// card's key (the PIN authorizes it and counts as a try when wrong).
+func (b *Backend) CSR(ctx context.Context, id string, req ipc.CSRRequest) (string, error) {
+	d, err := b.device(id)
+	if err != nil {
+		return "", err
+	}
+	der, err := d.csr(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), nil
+}
+
+// ImportCertificate stores the certificate IT issued for the card; it must
+// be for the card's own key.
+func (b *Backend) ImportCertificate(ctx context.Context, id string, certPEM string) (ipc.VirtualSmartcard, error) {
+	d, err := b.device(id)
+	if err != nil {
+		return ipc.VirtualSmartcard{}, err
+	}
+	der := []byte(certPEM)
+	if p, _ := pem.Decode(der); p != nil {
+		der = p.Bytes
+	}
+	if _, err := x509.ParseCertificate(der); err != nil {
+		return ipc.VirtualSmartcard{}, fmt.Errorf("certificate does not parse: %v: %w", err, hwerr.ErrInvalidInput)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := *d.card
+	if err := tpm.ImportCertificate(&next, der); err != nil {
+		return ipc.VirtualSmartcard{}, err
+	}
+	if err := b.save(ctx)(&next); err != nil {
+		return ipc.VirtualSmartcard{}, err
+	}
+	*d.card = next
+	return describe(d.card), nil
+}
