@@ -33,6 +33,7 @@ type Config struct {
 	SignIn SignIn `toml:"signin"`
 	PKCS11 PKCS11 `toml:"pkcs11"`
 	TPM    TPM    `toml:"tpm"`
+	FIDO   FIDO   `toml:"fido"`
 }
 
 // Daemon holds where hwauthd listens and keeps its state.
@@ -114,6 +115,19 @@ type TPM struct {
 	MinPINLength int `toml:"min_pin_length"`
 }
 
+// FIDO configures FIDO2 security keys.
+type FIDO struct {
+	// Enabled turns security keys on.
+	Enabled bool `toml:"enabled"`
+	// DeviceDir is watched for hidraw devices.
+	DeviceDir string `toml:"device_dir"`
+	// RPID is the relying party id of credentials hwauthd makes; empty
+	// means "pam://" and the host name, as pam_u2f does.
+	RPID string `toml:"rp_id"`
+	// TouchTimeout is how long to wait for the person to touch the key.
+	TouchTimeout Duration `toml:"touch_timeout"`
+}
+
 // Store chooses where registrations live.
 type Store struct {
 	// Backend is "bolt" (a file in the state directory) or "postgres" (a
@@ -188,8 +202,21 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// MarshalText writes the duration as a Go duration string.
+// MarshalText writes the duration as a short Go duration string ("8h", not
+// "8h0m0s").
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// String is the duration without trailing zero units ("8h", "5m", "1h30m").
+func (d Duration) String() string {
+	s := d.Duration.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
+}
 
 // Defaults returns the configuration used for every key the file leaves out.
 func Defaults() Config {
@@ -220,8 +247,14 @@ func Defaults() Config {
 			PUKTries:     5,
 			MinPINLength: 6,
 		},
+		FIDO: FIDO{
+			Enabled:      true,
+			DeviceDir:    "/dev",
+			TouchTimeout: Duration{30 * time.Second},
+		},
 		PKCS11: PKCS11{
 			Enabled:        true,
+			Modules:        []string{},
 			RequestTimeout: Duration{30 * time.Second},
 		},
 		Policy: Policy{
@@ -232,6 +265,8 @@ func Defaults() Config {
 		SignIn: SignIn{
 			SessionLifetime: Duration{8 * time.Hour},
 			RemovalPolicy:   "none",
+			CRLFiles:        []string{},
+			Mapping:         []string{},
 			MaxFailures:     5,
 			FailureWindow:   Duration{5 * time.Minute},
 		},
@@ -335,6 +370,12 @@ func (c Config) Validate() error {
 	if c.TPM.MinPINLength < 4 || c.TPM.MinPINLength > 64 {
 		bad("tpm.min_pin_length", "must be between 4 and 64, got %d", c.TPM.MinPINLength)
 	}
+	if !filepath.IsAbs(c.FIDO.DeviceDir) {
+		bad("fido.device_dir", "must be an absolute path, got %q", c.FIDO.DeviceDir)
+	}
+	if c.FIDO.TouchTimeout.Duration < time.Second || c.FIDO.TouchTimeout.Duration > 10*time.Minute {
+		bad("fido.touch_timeout", "must be between 1s and 10m, got %s", c.FIDO.TouchTimeout)
+	}
 	for _, m := range c.PKCS11.Modules {
 		if !filepath.IsAbs(m) {
 			bad("pkcs11.modules", "must be absolute paths, got %q", m)
@@ -384,6 +425,19 @@ func (c Config) SocketFileMode() (os.FileMode, error) {
 		return 0, fmt.Errorf("must be an octal file mode such as \"0666\", got %q", c.Daemon.SocketMode)
 	}
 	return os.FileMode(m), nil
+}
+
+// RelyingParty returns the FIDO2 relying party id: fido.rp_id, or
+// "pam://" and the host name.
+func (c Config) RelyingParty() string {
+	if c.FIDO.RPID != "" {
+		return c.FIDO.RPID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	return "pam://" + host
 }
 
 // GroupID resolves a group name from the configuration to its gid. An empty

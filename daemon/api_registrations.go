@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/user"
 	"time"
 
+	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -67,39 +69,44 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	} else if n >= d.cfg.Policy.MaxAuthenticators {
 		return limitReached(d.cfg.Policy.MaxAuthenticators)
 	}
-	key, err := deviceKey(info, "")
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	proven, err := proveKey(ctx, dev, key, req.PIN, nil)
+	reg, err := d.proveForRegistration(ctx, dev, name, req.PIN)
 	if err != nil {
 		return err
 	}
-	label := req.Label
-	if label == "" {
-		label = info.Label
+	reg.User, reg.AuthenticatorID, reg.Kind, reg.Backend, reg.DeviceID = name, info.ID, info.Kind, info.Backend, info.Device
+	reg.Label = req.Label
+	if reg.Label == "" {
+		reg.Label = info.Label
 	}
 	peer, _ := server.PeerFromContext(r.Context())
-	reg, err := d.store.AddRegistration(r.Context(), store.Registration{
-		User:            name,
-		AuthenticatorID: info.ID,
-		Kind:            info.Kind,
-		Backend:         info.Backend,
-		Label:           label,
-		KeyID:           proven.ID,
-		PublicKey:       proven.PublicDER,
-		Certificate:     proven.Certificate,
-		DeviceID:        info.Device,
-		RegisteredBy:    userName(peer.UID),
-	}, d.cfg.Policy.MaxAuthenticators, d.cfg.Policy.AllowShared)
+	reg.RegisteredBy = userName(peer.UID)
+	reg, err = d.store.AddRegistration(r.Context(), reg, d.cfg.Policy.MaxAuthenticators, d.cfg.Policy.AllowShared)
 	if err != nil {
 		return err
 	}
 	d.log.Info("authenticator registered", "user", name, "authenticator", info.ID, "registration", reg.ID, "by", reg.RegisteredBy)
-	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationAdded, User: name, Authenticator: info.ID, Reader: info.Reader})
+	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationAdded, User: name, Authenticator: info.ID, Reader: info.Reader, Data: registrationData(reg.ID)})
 	return server.WriteJSON(w, http.StatusCreated, registrationToAPI(reg))
+}
+
+// proveForRegistration proves possession of the authenticator: a card
+// verifies the PIN and signs a fresh challenge with its authentication key;
+// a security key makes a new credential (PIN and touch) for the user.
+func (d *Daemon) proveForRegistration(ctx context.Context, dev backend.Device, user string, pin []byte) (store.Registration, error) {
+	if sk, ok := dev.(backend.SecurityKey); ok {
+		return d.registerSecurityKey(ctx, sk, user, pin)
+	}
+	key, err := deviceKey(dev.Info(), "")
+	if err != nil {
+		return store.Registration{}, err
+	}
+	proven, err := proveKey(ctx, dev, key, pin, nil)
+	if err != nil {
+		return store.Registration{}, err
+	}
+	return store.Registration{KeyID: proven.ID, PublicKey: proven.PublicDER, Certificate: proven.Certificate}, nil
 }
 
 // deleteRegistration removes a registration; it cannot be undone. When it was
@@ -122,7 +129,7 @@ func (d *Daemon) deleteRegistration(w http.ResponseWriter, r *http.Request) erro
 	d.sessions.endWhere(func(s ipc.Session) bool {
 		return s.User == name && s.Authenticator == reg.AuthenticatorID
 	}, endUnregistred)
-	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationRemoved, User: name, Authenticator: reg.AuthenticatorID})
+	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationRemoved, User: name, Authenticator: reg.AuthenticatorID, Data: registrationData(id)})
 	return server.WriteJSON(w, http.StatusOK, ipc.RegistrationRemoved{Removed: id, Default: newDefault})
 }
 
@@ -187,6 +194,12 @@ func (d *Daemon) mayUseDevice(r *http.Request, id string) error {
 		}
 	}
 	return ipc.Errorf(ipc.CodeUnauthorized, "authenticator %s is not registered to you; register it first (often done by IT)", id)
+}
+
+// registrationData is the data of registration events.
+func registrationData(id string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"registration": id})
+	return b
 }
 
 func limitReached(limit int) error {

@@ -51,7 +51,7 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	reg, dev, err := d.signIn(ctx, req)
+	reg, dev, counter, err := d.signIn(ctx, req)
 	if err != nil {
 		if signInFailure(err) {
 			d.failures.fail(keys...)
@@ -66,7 +66,7 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	s := d.sessions.start(req.User, reg.AuthenticatorID, d.cfg.SignIn.SessionLifetime.Duration, cached)
 	now := time.Now()
-	if err := d.store.MarkUsed(r.Context(), req.User, reg.ID, now, 0); err != nil {
+	if err := d.store.MarkUsed(r.Context(), req.User, reg.ID, now, counter); err != nil {
 		d.log.Warn("record last use", "user", req.User, "err", err)
 	}
 	if err := d.store.Remember(r.Context(), req.User, rememberLastAuthenticator, reg.AuthenticatorID); err != nil {
@@ -77,52 +77,63 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: s})
 }
 
-// signIn picks the authenticator and proves that the person holds it.
-func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Registration, backend.Device, error) {
+// signIn picks the authenticator and proves that the person holds it. For a
+// security key it returns the key's new signature counter.
+func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Registration, backend.Device, uint32, error) {
 	regs, err := d.store.Registrations(ctx, req.User)
 	if err != nil {
-		return store.Registration{}, nil, err
+		return store.Registration{}, nil, 0, err
 	}
 	if len(regs) == 0 {
 		if d.cfg.Policy.RequireRegistration {
-			return store.Registration{}, nil, ipc.Errorf(ipc.CodeRegistrationRequired,
+			return store.Registration{}, nil, 0, ipc.Errorf(ipc.CodeRegistrationRequired,
 				"%s has not set up the security info your organisation requires: register a smart card, virtual smart card or security key first", req.User)
 		}
-		return store.Registration{}, nil, ipc.Errorf(ipc.CodeNotRegistered, "no authenticator is registered to %s; register one first (often done by IT)", req.User)
+		return store.Registration{}, nil, 0, ipc.Errorf(ipc.CodeNotRegistered, "no authenticator is registered to %s; register one first (often done by IT)", req.User)
 	}
 	reg, dev, err := d.pickRegistration(regs, req.Authenticator)
 	if err != nil {
-		return reg, nil, err
+		return reg, nil, 0, err
 	}
+	if !d.cfg.Policy.KindAllowed(reg.Kind) {
+		return reg, nil, 0, kindNotAllowed(reg.Kind)
+	}
+	if sk, ok := dev.(backend.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
+		counter, err := d.proveSecurityKey(ctx, sk, reg, req.PIN)
+		return reg, dev, counter, err
+	}
+	return reg, dev, 0, d.proveCard(ctx, dev, reg, req)
+}
+
+// proveCard checks a card's certificate against the trust anchors and
+// mapping rules, then verifies the PIN and has the card sign a fresh
+// challenge with the registered key. The certificate is checked first, so a
+// card that would be refused spends no PIN try.
+func (d *Daemon) proveCard(ctx context.Context, dev backend.Device, reg store.Registration, req ipc.SignInRequest) error {
 	info := dev.Info()
-	if !d.cfg.Policy.KindAllowed(info.Kind) {
-		return reg, nil, kindNotAllowed(info.Kind)
-	}
 	key, err := deviceKey(info, reg.KeyID)
 	if err != nil {
-		return reg, nil, err
+		return err
 	}
 	cert, err := keyCertificate(key)
 	if err != nil {
-		return reg, nil, err
+		return err
 	}
 	if d.trust != nil && cert == nil {
-		return reg, nil, ipc.Errorf(ipc.CodeCertificateInvalid, "key %s of %s has no certificate to check against the trust anchors", key.ID, info.ID)
+		return ipc.Errorf(ipc.CodeCertificateInvalid, "key %s of %s has no certificate to check against the trust anchors", key.ID, info.ID)
 	}
 	if err := d.trust.check(cert, time.Now()); err != nil {
-		return reg, nil, err
+		return err
 	}
 	if err := mapIdentity(ctx, d.store, d.cfg.SignIn.Mapping, cert, req.User); err != nil {
-		return reg, nil, err
+		return err
 	}
 	registered, err := x509.ParsePKIXPublicKey(reg.PublicKey)
 	if err != nil {
-		return reg, nil, fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
+		return fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
 	}
-	if _, err := proveKey(ctx, dev, key, req.PIN, registered); err != nil {
-		return reg, nil, err
-	}
-	return reg, dev, nil
+	_, err = proveKey(ctx, dev, key, req.PIN, registered)
+	return err
 }
 
 // pickRegistration chooses among the user's registrations the one whose
@@ -137,6 +148,11 @@ func (d *Daemon) pickRegistration(regs []store.Registration, named string) (stor
 			continue
 		}
 		dev, err := d.manager.Device(reg.AuthenticatorID)
+		if err != nil && reg.Kind == ipc.KindSecurityKey {
+			// A security key has no serial: its credential may be on a key
+			// plugged in elsewhere.
+			dev, err = d.manager.FirstOfKind(ipc.KindSecurityKey)
+		}
 		if err != nil {
 			continue
 		}

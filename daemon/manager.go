@@ -110,6 +110,16 @@ func (m *Manager) Device(id string) (backend.Device, error) {
 	return d, nil
 }
 
+// FirstOfKind returns a present device of the kind (the first by id).
+func (m *Manager) FirstOfKind(kind string) (backend.Device, error) {
+	for _, a := range m.Authenticators() {
+		if a.Kind == kind {
+			return m.Device(a.ID)
+		}
+	}
+	return nil, fmt.Errorf("no %s present: %w", kind, hwerr.ErrNotFound)
+}
+
 // Authenticators describes every present device, ordered by id.
 func (m *Manager) Authenticators() []ipc.Authenticator {
 	m.mu.Lock()

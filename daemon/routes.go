@@ -18,6 +18,9 @@ func (d *Daemon) routes() []server.Route {
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/change", Access: a.Anyone, Handler: d.postPINChange},
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/unblock", Access: a.Admin, Handler: d.postPINUnblock},
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/sign", Access: a.Anyone, Handler: d.postSign},
+		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/set", Access: a.Anyone, Handler: d.postPINSet},
+		{Method: "POST", Pattern: "/v1/authenticators/{id}/credentials", Access: a.Anyone, Handler: d.postCredential},
+		{Method: "POST", Pattern: "/v1/authenticators/{id}/assertions", Access: a.Anyone, Handler: d.postAssertion},
 		{Method: "GET", Pattern: "/v1/events", Access: a.Anyone, Handler: d.getEvents},
 		// TPM virtual smart cards: IT provisions them.
 		{Method: "POST", Pattern: "/v1/virtual-smartcards", Access: a.Admin, Handler: d.postVirtualCard},

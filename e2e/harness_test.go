@@ -104,7 +104,11 @@ func (h *harness) run() {
 	go func() { done <- d.Run(ctx, ln) }()
 	h.c = client.New(h.socket)
 	h.events = make(chan ipc.Event, 1024)
-	stream, err := h.c.Events(ctx, 0)
+	// The stream has its own context, so it receives what the daemon sends
+	// while it stops (every session's session-ended) until the daemon
+	// closes it.
+	streamCtx, closeStream := context.WithCancel(context.Background())
+	stream, err := h.c.Events(streamCtx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +132,7 @@ func (h *harness) run() {
 		if err := <-done; err != nil {
 			t.Errorf("daemon: %v", err)
 		}
+		closeStream()
 		st.Close()
 	}
 	t.Cleanup(h.stop)

@@ -65,6 +65,8 @@ const (
 	CodeEventsExpired Code = "events_expired"
 	// CodeTooManyAttempts: too many failed sign-ins for this user or caller; wait (retry_after_seconds says how long) and try again.
 	CodeTooManyAttempts Code = "too_many_attempts"
+	// CodePossibleClone: a security key's signature counter did not increase, so the key may have been cloned; contact your administrator.
+	CodePossibleClone Code = "possible_clone"
 	// CodeDeviceError: the authenticator answered something the protocol does not allow; remove and re-insert it, and replace it if it persists.
 	CodeDeviceError Code = "device_error"
 	// CodeMethodNotAllowed: the path does not accept this HTTP method; see docs/api.md.
@@ -109,6 +111,7 @@ var codes = map[Code]codeInfo{
 	CodeCanceled:             {http.StatusConflict, "start the operation again if you want to", hwerr.ErrCanceled},
 	CodeEventsExpired:        {http.StatusGone, "subscribe again without since to get a fresh snapshot", nil},
 	CodeTooManyAttempts:      {http.StatusTooManyRequests, "wait and try again later", nil},
+	CodePossibleClone:        {http.StatusForbidden, "contact your administrator: the key may have been cloned", nil},
 	CodeDeviceError:          {http.StatusBadGateway, "remove and re-insert the authenticator; replace it if this persists", hwerr.ErrProtocol},
 	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "see docs/api.md for the methods of this path", nil},
 	CodeTooLarge:             {http.StatusRequestEntityTooLarge, "send a smaller request", nil},

@@ -18,6 +18,9 @@ const (
 	EventSessionEnded        = "session-ended"
 	EventRegistrationAdded   = "registration-added"
 	EventRegistrationRemoved = "registration-removed"
+	// EventTouchRequired tells clients to ask the person to touch the
+	// security key named in Authenticator: an operation is waiting for it.
+	EventTouchRequired = "touch-required"
 	// EventSnapshotDone marks the end of the initial snapshot of a stream:
 	// the events before it describe what is present now, those after it are
 	// live.

@@ -73,7 +73,22 @@ type Authenticator struct {
 	// key hash); empty for other kinds.
 	Device string   `json:"device,omitempty"`
 	PIN    PINState `json:"pin"`
-	Keys   []Key    `json:"keys"`
+	// FIDO describes a security key (kind security-key) as it describes
+	// itself (authenticatorGetInfo).
+	FIDO *FIDOInfo `json:"fido,omitempty"`
+	Keys []Key     `json:"keys"`
+}
+
+// FIDOInfo is what a FIDO2 security key says about itself (CTAP 2.1 §6.4).
+type FIDOInfo struct {
+	// AAGUID is the model identifier in hex.
+	AAGUID   string   `json:"aaguid"`
+	Versions []string `json:"versions"`
+	// Options are the key's option flags: clientPin (a PIN is set), rk
+	// (resident keys), uv (built-in user verification), up, plat.
+	Options map[string]bool `json:"options"`
+	// PINSet reports whether the key has a PIN.
+	PINSet bool `json:"pin_set"`
 }
 
 // PINState is what is known of an authenticator's PIN. RetriesLeft is null

@@ -107,3 +107,60 @@ type VirtualCards interface {
 	// ImportCertificate stores the certificate issued for the card's key.
 	ImportCertificate(ctx context.Context, id, certificate string) (ipc.VirtualSmartcard, error)
 }
+
+// SecurityKey is a FIDO2 security key: a Device (PIN state, verify and
+// change; it has no PUK and signs only through assertions) with what CTAP2
+// adds (CTAP 2.1 §6).
+type SecurityKey interface {
+	Device
+	// SetPIN sets the first PIN of a key that has none.
+	SetPIN(ctx context.Context, newPIN []byte) error
+	// MakeCredential creates a credential (authenticatorMakeCredential); its
+	// attestation is verified before it is returned.
+	MakeCredential(ctx context.Context, req MakeCredential) (Credential, error)
+	// GetAssertion asks for an assertion (authenticatorGetAssertion); the
+	// caller verifies it with the credential's stored public key.
+	GetAssertion(ctx context.Context, req GetAssertion) (Assertion, error)
+}
+
+// MakeCredential asks a security key for a new credential.
+type MakeCredential struct {
+	RPID           string
+	UserID         []byte
+	UserName       string
+	ClientDataHash []byte
+	// Algorithm is "es256" (default) or "eddsa".
+	Algorithm   string
+	ResidentKey bool
+	PIN         []byte
+}
+
+// Credential is a credential a security key made.
+type Credential struct {
+	ID            []byte
+	PublicKeyDER  []byte // PKIX
+	PublicKeyCOSE []byte
+	AuthData      []byte
+	Counter       uint32
+	// AttestationFormat is the attestation statement's format ("packed",
+	// "none").
+	AttestationFormat string
+}
+
+// GetAssertion asks a security key to sign a client data hash with one of
+// the given credentials.
+type GetAssertion struct {
+	RPID           string
+	ClientDataHash []byte
+	CredentialIDs  [][]byte
+	UserPresence   bool
+	PIN            []byte
+}
+
+// Assertion is a security key's answer to GetAssertion.
+type Assertion struct {
+	CredentialID []byte
+	AuthData     []byte
+	Signature    []byte
+	Counter      uint32
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/fido/fidobackend"
 	"github.com/hwauthd/hwauthd/pcsc/pivbackend"
 	"github.com/hwauthd/hwauthd/pkcs11"
 	"github.com/hwauthd/hwauthd/store"
@@ -40,6 +41,12 @@ func Build(cfg config.Config, log *slog.Logger, state store.DeviceState) Set {
 		}, state, log.With("backend", "tpm"))
 		set.Backends = append(set.Backends, v)
 		set.VirtualCards = v
+	}
+	if cfg.FIDO.Enabled {
+		set.Backends = append(set.Backends, fidobackend.New(fidobackend.Config{
+			DeviceDir:    cfg.FIDO.DeviceDir,
+			TouchTimeout: cfg.FIDO.TouchTimeout.Duration,
+		}, log.With("backend", "fido2")))
 	}
 	bs := set.Backends
 	var piv *pivbackend.Backend

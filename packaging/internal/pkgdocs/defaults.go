@@ -35,6 +35,10 @@ func DefaultValues(cfg any) (map[string]string, error) {
 
 // literal encodes one value as the right-hand side of a TOML key/value line.
 func literal(v any) (string, error) {
+	// The encoder leaves out a nil or empty list; the file writes it "[]".
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.Len() == 0 {
+		return "[]", nil
+	}
 	var buf bytes.Buffer
 	if err := toml.NewEncoder(&buf).Encode(map[string]any{"v": v}); err != nil {
 		return "", err

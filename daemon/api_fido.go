@@ -1,0 +1,191 @@
+package daemon
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/fido/webauthn"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/server"
+	"github.com/hwauthd/hwauthd/store"
+)
+
+// securityKey returns the present FIDO2 key named in the path.
+func (d *Daemon) securityKey(id string) (backend.SecurityKey, error) {
+	dev, err := d.device(id)
+	if err != nil {
+		return nil, err
+	}
+	sk, ok := dev.(backend.SecurityKey)
+	if !ok {
+		return nil, ipc.Errorf(ipc.CodeNotSupported, "authenticator %s is not a security key", id)
+	}
+	return sk, nil
+}
+
+// postPINSet sets the first PIN of a security key. A key registered to
+// nobody may be prepared by any local user under self-service (it is the
+// first step of registering one's own key).
+func (d *Daemon) postPINSet(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.PINSetRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := requireSecret("new_pin", req.NewPIN); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	sk, err := d.securityKey(id)
+	if err != nil {
+		return err
+	}
+	if err := d.mayUseDevice(r, id); err != nil {
+		regs, ferr := d.store.FindByAuthenticator(r.Context(), id)
+		if ferr != nil || len(regs) > 0 || !d.cfg.Policy.SelfService {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
+	defer cancel()
+	if err := sk.SetPIN(ctx, req.NewPIN); err != nil {
+		return err
+	}
+	return d.writePINResult(ctx, w, sk)
+}
+
+// postCredential is FIDO2 make-credential on a present key.
+func (d *Daemon) postCredential(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.MakeCredentialRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	switch {
+	case len(req.ClientDataHash) != sha256.Size:
+		return ipc.Errorf(ipc.CodeBadRequest, "client_data_hash must be a SHA-256 hash (32 bytes), got %d", len(req.ClientDataHash))
+	case len(req.UserID) == 0 || len(req.UserID) > 64:
+		return ipc.Errorf(ipc.CodeBadRequest, "user_id must be 1 to 64 bytes")
+	case req.UserName == "":
+		return ipc.Errorf(ipc.CodeBadRequest, "user_name is required")
+	}
+	rp := req.RPID
+	if rp == "" {
+		rp = d.cfg.RelyingParty()
+	}
+	return d.withSecurityKey(r, func(ctx context.Context, sk backend.SecurityKey) error {
+		c, err := sk.MakeCredential(ctx, backend.MakeCredential{RPID: rp, UserID: req.UserID, UserName: req.UserName,
+			ClientDataHash: req.ClientDataHash, Algorithm: req.Algorithm, ResidentKey: req.ResidentKey, PIN: req.PIN})
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusCreated, ipc.Credential{
+			CredentialID: c.ID,
+			PublicKey:    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: c.PublicKeyDER})),
+			AuthData:     c.AuthData,
+		})
+	})
+}
+
+// postAssertion is FIDO2 get-assertion on a present key; the client
+// verifies it with the credential's public key.
+func (d *Daemon) postAssertion(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.GetAssertionRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if len(req.ClientDataHash) != sha256.Size {
+		return ipc.Errorf(ipc.CodeBadRequest, "client_data_hash must be a SHA-256 hash (32 bytes), got %d", len(req.ClientDataHash))
+	}
+	for _, c := range req.CredentialIDs {
+		if len(c) == 0 {
+			return ipc.Errorf(ipc.CodeBadRequest, "credential_ids must not hold an empty id")
+		}
+	}
+	rp := req.RPID
+	if rp == "" {
+		rp = d.cfg.RelyingParty()
+	}
+	return d.withSecurityKey(r, func(ctx context.Context, sk backend.SecurityKey) error {
+		a, err := sk.GetAssertion(ctx, backend.GetAssertion{RPID: rp, ClientDataHash: req.ClientDataHash,
+			CredentialIDs: req.CredentialIDs, UserPresence: req.UserPresence, PIN: req.PIN})
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, ipc.Assertion{CredentialID: a.CredentialID, AuthData: a.AuthData, Signature: a.Signature})
+	})
+}
+
+// withSecurityKey runs fn on the security key named in the path, for a
+// caller allowed to use it.
+func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, backend.SecurityKey) error) error {
+	id := r.PathValue("id")
+	sk, err := d.securityKey(id)
+	if err != nil {
+		return err
+	}
+	if err := d.mayUseDevice(r, id); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
+	defer cancel()
+	return fn(ctx, sk)
+}
+
+// registerSecurityKey makes a credential for user on the key (PIN and touch)
+// and returns the registration to store.
+func (d *Daemon) registerSecurityKey(ctx context.Context, sk backend.SecurityKey, user string, pin []byte) (store.Registration, error) {
+	userID := sha256.Sum256([]byte("hwauthd user " + user))
+	cdh, err := challengeDigest(crypto.SHA256)
+	if err != nil {
+		return store.Registration{}, err
+	}
+	c, err := sk.MakeCredential(ctx, backend.MakeCredential{RPID: d.cfg.RelyingParty(), UserID: userID[:16], UserName: user, ClientDataHash: cdh, PIN: pin})
+	if err != nil {
+		return store.Registration{}, err
+	}
+	return store.Registration{
+		KeyID:        base64.RawURLEncoding.EncodeToString(c.ID),
+		PublicKey:    c.PublicKeyDER,
+		CredentialID: c.ID,
+		SignCount:    c.Counter,
+	}, nil
+}
+
+// proveSecurityKey has the key sign a fresh challenge with the registered
+// credential (PIN and touch) and verifies it: flags, signature and the
+// signature counter, which must increase (else the key may be a clone). It
+// returns the new counter.
+func (d *Daemon) proveSecurityKey(ctx context.Context, sk backend.SecurityKey, reg store.Registration, pin []byte) (uint32, error) {
+	pub, err := x509.ParsePKIXPublicKey(reg.PublicKey)
+	if err != nil {
+		return 0, fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
+	}
+	cdh, err := challengeDigest(crypto.SHA256)
+	if err != nil {
+		return 0, err
+	}
+	a, err := sk.GetAssertion(ctx, backend.GetAssertion{RPID: d.cfg.RelyingParty(), ClientDataHash: cdh,
+		CredentialIDs: [][]byte{reg.CredentialID}, UserPresence: true, PIN: pin})
+	if err != nil {
+		return 0, err
+	}
+	n, err := webauthn.VerifyAssertion(pub, d.cfg.RelyingParty(), cdh, a.AuthData, a.Signature, true, true, reg.SignCount)
+	switch {
+	case errors.Is(err, webauthn.ErrPossibleClone):
+		d.log.Warn("security key signature counter did not increase: possible clone", "user", reg.User, "registration", reg.ID)
+		return 0, ipc.Errorf(ipc.CodePossibleClone, "the security key's signature counter went backwards (%v); it may have been cloned. Contact your administrator", err)
+	case err != nil:
+		return 0, ipc.Errorf(ipc.CodeIdentityMismatch, "the security key did not prove possession of the registered credential: %v", err)
+	}
+	return n, nil
+}
