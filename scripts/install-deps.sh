@@ -9,7 +9,7 @@ packages=(
   swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools
   softhsm2 p11-kit libfido2-dev fido2-tools
   libpam-wrapper pamtester libpam0g-dev postgresql yubico-piv-tool
-  gcc make util-linux iproute2 curl lintian systemd
+  gcc make util-linux iproute2 curl openssl lintian systemd
 )
 
 missing=()

@@ -50,7 +50,7 @@ func signCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.digestHex, "digest-hex", "", "digest to sign, hex")
 	fl.StringVar(&f.file, "file", "", "file whose hash to sign")
 	fl.StringVar(&f.out, "out", "", "write the raw signature to this file instead of printing base64")
-	fl.BoolVar(&f.noPIN, "no-pin", false, "do not ask for the PIN (it was verified before)")
+	fl.BoolVar(&f.noPIN, "no-pin", false, "sign without a PIN: for keys that need none (9e), or within a session when signin.cache_pin is on")
 	cmd.MarkFlagsMutuallyExclusive("digest", "digest-hex", "file")
 	cmd.MarkFlagsOneRequired("digest", "digest-hex", "file")
 	return cmd
