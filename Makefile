@@ -7,7 +7,7 @@ PKGS      ?= ./...
 TESTFLAGS ?=
 FUZZTIME  ?= 3s
 
-.PHONY: all deps build test vet staticcheck unit fuzz bench demo clean
+.PHONY: all deps build pam test vet staticcheck fuzz bench demo clean
 
 all: build
 
@@ -17,6 +17,12 @@ deps:
 build:
 	@mkdir -p $(BUILD)
 	$(GO) build -o $(BUILD)/ ./cmd/...
+
+# The PAM module, a shared object for /etc/pam.d (see packaging/pam/hwauth).
+pam:
+	@mkdir -p $(BUILD)
+	CGO_ENABLED=1 $(GO) build -buildmode=c-shared -o $(BUILD)/pam_hwauth.so ./pam/module
+	@rm -f $(BUILD)/pam_hwauth.h
 
 vet:
 	$(GO) vet $(PKGS)

@@ -28,7 +28,7 @@ func pinOp(_ *ipc.PINResult, err error) error { return err }
 
 // cardPIN reads the emulated card's own retry counter, outside the daemon,
 // with an empty VERIFY (which spends no try).
-func cardPIN(t *testing.T, c *card) piv.PINStatus {
+func cardPIN(t testing.TB, c *card) piv.PINStatus {
 	t.Helper()
 	cl := piv.NewClient(pivcard.Transmitter(c.Card))
 	if _, err := cl.Select(context.Background()); err != nil {
@@ -176,7 +176,7 @@ func TestWrongPINCountsDownBlocksAndPUKUnblocks(t *testing.T) {
 
 // signAndVerify signs a fresh digest through the daemon and checks it with
 // the public key in the card's own certificate.
-func signAndVerify(t *testing.T, h *harness, c *card, slot piv.Slot, alg string) error {
+func signAndVerify(t testing.TB, h *harness, c *card, slot piv.Slot, alg string) error {
 	msg := make([]byte, 64)
 	_, _ = rand.Read(msg)
 	var digest []byte

@@ -38,7 +38,7 @@ const waitTimeout = 15 * time.Second
 // harness is one hwauthd serving on a private socket over the shared
 // private pcscd.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	pcsc   *testenv.PCSC
 	dir    string
 	socket string
@@ -51,7 +51,7 @@ type harness struct {
 
 // start runs a daemon with the PC/SC backend; mutate adjusts the
 // configuration first.
-func start(t *testing.T, mutate ...func(*config.Config)) *harness {
+func start(t testing.TB, mutate ...func(*config.Config)) *harness {
 	t.Helper()
 	testenv.RequireRoot(t)
 	h := &harness{t: t, pcsc: testenv.PCSCD(t), dir: t.TempDir()}
@@ -242,7 +242,7 @@ func (h *harness) remove(c *card) {
 	})
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	t.Cleanup(cancel)
 	return ctx
@@ -258,14 +258,14 @@ func apiCode(err error) ipc.Code {
 }
 
 // testLogger logs to the test's output only when -v is given.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
 

@@ -46,7 +46,7 @@ func (h *harness) createVSC(label string, attest bool, nonce []byte) *ipc.Virtua
 }
 
 // signVSC signs through the daemon and verifies with the card's public key.
-func signVSC(t *testing.T, h *harness, id, publicPEM, pin string) error {
+func signVSC(t testing.TB, h *harness, id, publicPEM, pin string) error {
 	d := sha256.Sum256([]byte(time.Now().String()))
 	sig, err := h.c.Sign(ctxT(t), id, ipc.SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: d[:], PIN: ipc.Secret(pin)})
 	if err != nil {

@@ -101,7 +101,7 @@ func TestInstallRemovePurge(t *testing.T) {
 			t.Errorf("id hwauthd = %q, want group %s", id, g)
 		}
 	}
-	for _, g := range []string{"hwauth-admin", "hwauth-signin", "hwauth-card"} {
+	for _, g := range []string{"hwauth-admin", "hwauth-signin"} {
 		o.must(t, "getent group "+g)
 	}
 	if st := strings.TrimSpace(o.must(t, "stat -c '%U %a' /var/lib/hwauthd")); st != "hwauthd 700" {

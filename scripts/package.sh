@@ -35,12 +35,16 @@ build_binaries() {
 	mkdir -p "$BUILD"
 	if [ -n "${BINDIR:-}" ]; then
 		[ "$(realpath "$BINDIR")" = "$BUILD" ] && return
-		install -m755 "$BINDIR/hwauthd" "$BINDIR/hwauthctl" "$BUILD/"
+		install -m755 "$BINDIR/hwauthd" "$BINDIR/hwauthctl" "$BINDIR/hwauthd-pkcs11" "$BUILD/"
+		install -m644 "$BINDIR/pam_hwauth.so" "$BUILD/"
 		return
 	fi
 	CGO_ENABLED=1 "$GO" build -trimpath -buildmode=pie \
 		-ldflags "-s -w -X main.version=$VERSION" \
-		-o "$BUILD/" ./cmd/hwauthd ./cmd/hwauthctl
+		-o "$BUILD/" ./cmd/hwauthd ./cmd/hwauthctl ./cmd/hwauthd-pkcs11
+	CGO_ENABLED=1 "$GO" build -trimpath -buildmode=c-shared -ldflags "-s -w" \
+		-o "$BUILD/pam_hwauth.so" ./pam/module
+	rm -f "$BUILD/pam_hwauth.h"
 }
 
 generate() {
@@ -72,9 +76,10 @@ stage() {
 
 deb() {
 	stage
-	local arch
+	local arch multiarch
 	arch=$(dpkg --print-architecture)
-	BUILD="$BUILD" VERSION="$VERSION" DEB_ARCH="$arch" DEB_MAINTAINER="$DEB_MAINTAINER" \
+	multiarch=$(gcc -print-multiarch)
+	BUILD="$BUILD" VERSION="$VERSION" DEB_ARCH="$arch" DEB_MULTIARCH="$multiarch" DEB_MAINTAINER="$DEB_MAINTAINER" \
 		"$GO" tool nfpm pkg -p deb -f packaging/nfpm.yaml \
 		-t "$BUILD/hwauthd_${VERSION}_${arch}.deb"
 }
@@ -86,6 +91,9 @@ install_files() {
 	local d=$DESTDIR p=$DESTDIR$PREFIX lib=$DESTDIR$PREFIX/lib
 	install -Dm755 "$BUILD/hwauthd" "$p/sbin/hwauthd"
 	install -Dm755 "$BUILD/hwauthctl" "$p/bin/hwauthctl"
+	install -Dm755 "$BUILD/hwauthd-pkcs11" "$p/sbin/hwauthd-pkcs11"
+	install -Dm644 "$BUILD/pam_hwauth.so" "$lib/security/pam_hwauth.so"
+	install -Dm644 packaging/pam/hwauth "$p/share/doc/hwauthd/examples/pam.d/hwauth"
 	install -Dm644 "$BUILD/gen/packaging/hwauthd.toml" "$d$SYSCONFDIR/hwauthd/hwauthd.toml"
 	for unit in hwauthd.service hwauthd.socket; do
 		sed -e "s|/usr/sbin/hwauthd|$PREFIX/sbin/hwauthd|" \

@@ -58,8 +58,9 @@ func DaemonPage(flags []Flag) []byte {
 		"when the first client connects; the daemon then runs as the unprivileged user `hwauthd`. " +
 		"Started by hand, it creates the socket itself (refusing one that a running daemon owns).")
 	r.prose("Every local user may connect. What a caller may do is decided per request from its peer " +
-		"credentials: root and members of the groups named by `admin_group`, `signin_group` and " +
-		"`card_group` in hwauthd.toml(5) get more than a local user's rights. PINs and PUKs are never " +
+		"credentials: a user uses the authenticators registered to them and sees only their own " +
+		"registrations, sessions and events; root and members of the groups named by `admin_group` " +
+		"and `signin_group` in hwauthd.toml(5) get more. PINs and PUKs are never " +
 		"logged, stored or retried by the daemon.")
 	r.section("options")
 	for _, f := range flags {

@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/pcsc/pivcard"
+)
+
+// TestPAMSignIn runs pam_hwauth.so in a real PAM stack (pamtester under
+// pam_wrapper) against the daemon, pcscd and the emulated card.
+func TestPAMSignIn(t *testing.T) {
+	// The PINs typed below must reach the card: a failure limit above them.
+	h := start(t, func(c *config.Config) { c.SignIn.MaxFailures = 20 })
+	env := testenv.PAM(t)
+	so := testenv.PAMModule(t)
+	env.WriteService(t, "hwtest",
+		"auth required "+so+" socket="+h.socket+" timeout=1",
+		"session optional "+so+" socket="+h.socket)
+	pam := func(pin string, ops ...string) (string, error) {
+		return env.Run(ctxT(t), "hwtest", "root", pin+"\n", ops...)
+	}
+
+	c := h.insert(0, pivcard.Options{Label: "Root card"})
+	h.register(c, "root")
+
+	// The registered card is not in the reader: the person is asked to
+	// insert it, and the wait times out.
+	h.remove(c)
+	out, err := pam(pivcard.DefaultPIN)
+	if err == nil || !strings.Contains(out, "Insert your smart card") {
+		t.Fatalf("no card: %v\n%s", err, out)
+	}
+	h.reinsert(c)
+
+	out, err = pam(pivcard.DefaultPIN, "authenticate", "open_session", "close_session")
+	if err != nil || !strings.Contains(out, "successfully authenticated") {
+		t.Fatalf("right PIN: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "PIN for Root card") {
+		t.Errorf("the prompt does not name the card:\n%s", out)
+	}
+	h.waitFor("sign-out by close_session", func(e ipc.Event) bool {
+		return e.Type == ipc.EventSessionEnded && e.User == "root" && e.Reason == "sign-out"
+	})
+
+	// A wrong PIN says how many tries are left; the last one blocks the PIN
+	// and the module then says how to unblock it.
+	for _, want := range []string{"2 tries left", "1 try left"} {
+		out, err = pam("999999")
+		if err == nil || !strings.Contains(out, "Wrong PIN") || !strings.Contains(out, want) {
+			t.Fatalf("wrong PIN, want %q: %v\n%s", want, err, out)
+		}
+	}
+	if out, err = pam("999999"); err == nil {
+		t.Fatalf("third wrong PIN accepted:\n%s", out)
+	}
+	out, err = pam(pivcard.DefaultPIN)
+	if err == nil || !strings.Contains(out, "blocked") || !strings.Contains(out, "unblock") {
+		t.Fatalf("blocked PIN: %v\n%s", err, out)
+	}
+
+	// Another card that is not registered to the user.
+	h.remove(c)
+	h.insert(1, pivcard.Options{Label: "Someone else"})
+	out, err = pam(pivcard.DefaultPIN)
+	if err == nil || !strings.Contains(out, "not registered") {
+		t.Fatalf("unregistered card: %v\n%s", err, out)
+	}
+}
