@@ -41,17 +41,30 @@ func newOverlay(t *testing.T) *overlay {
 // namespace where /run and /tmp are empty (no systemd, udev or pcscd seems to
 // run, so the maintainer scripts touch nothing outside).
 func (o *overlay) exec(script string) (string, error) {
-	setup := `set -e
-mount -t overlay overlay -o lowerdir=/,upperdir=$U,workdir=$W $R
+	out, err := o.command(script, false).CombinedOutput()
+	return string(out), err
+}
+
+// command returns the command that mounts the overlay in a private mount
+// namespace (and, with netns, a private network namespace with only lo, up)
+// and runs script in it with /bin/sh, chrooted into the overlay. The last
+// program script execs keeps the command's pid, and the namespaces live as
+// long as a process runs in them.
+func (o *overlay) command(script string, netns bool) *exec.Cmd {
+	setup := `mount -t overlay overlay -o lowerdir=/,upperdir=$U,workdir=$W $R
 mount --rbind /dev $R/dev
 mount -t proc proc $R/proc
-mount -t tmpfs tmpfs $R/run
-mount -t tmpfs tmpfs $R/tmp
+mount -t tmpfs -o mode=0755 tmpfs $R/run
+mount -t tmpfs -o mode=1777 tmpfs $R/tmp
 exec chroot $R /bin/sh -ec "$1"`
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", setup, "overlay", script)
+	args := []string{"-m", "--propagation", "private"}
+	if netns {
+		args = append(args, "-n")
+		setup = "ip link set lo up\n" + setup
+	}
+	cmd := exec.Command("unshare", append(args, "sh", "-c", "set -e\n"+setup, "overlay", script)...)
 	cmd.Env = append(os.Environ(), "U="+o.upper, "W="+o.work, "R="+o.merged)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return cmd
 }
 
 func (o *overlay) must(t *testing.T, script string) string {
@@ -76,20 +89,25 @@ func (o *overlay) exists(path string) bool {
 	return false
 }
 
-// TestInstallRemovePurge installs the package with dpkg into an overlay of
-// this machine, checks the user, groups, directories and units, then removes
-// it (the configuration stays) and purges it (nothing stays but the user).
-func TestInstallRemovePurge(t *testing.T) {
-	_, deb := buildDeb(t)
-	o := newOverlay(t)
+// install installs the package deb with dpkg into the overlay.
+func (o *overlay) install(t *testing.T, deb string) {
+	t.Helper()
 	// The .deb lives under /tmp, which is empty in the overlay.
 	if err := os.MkdirAll(filepath.Join(o.upper, "var/cache/hwauthd-test"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	inside := "/var/cache/hwauthd-test/hwauthd.deb"
 	copyFile(t, deb, filepath.Join(o.upper, inside))
-
 	o.must(t, "dpkg -i "+inside)
+}
+
+// TestInstallRemovePurge installs the package with dpkg into an overlay of
+// this machine, checks the user, groups, directories and units, then removes
+// it (the configuration stays) and purges it (nothing stays but the user).
+func TestInstallRemovePurge(t *testing.T) {
+	_, deb := buildDeb(t)
+	o := newOverlay(t)
+	o.install(t, deb)
 	for _, f := range shipped {
 		if !o.exists(f) {
 			t.Errorf("after install: %s missing", f)
