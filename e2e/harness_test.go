@@ -210,10 +210,29 @@ func (h *harness) insert(i int, opts pivcard.Options) *card {
 // insertCard inserts an existing card (through vc, which may wrap it).
 func (h *harness) insertCard(i int, pc *pivcard.Card, vc vpcd.Card) *card {
 	h.t.Helper()
+	c := h.newCard(i, pc, vc)
+	h.reinsert(c)
+	return c
+}
+
+// insertCardNoWait inserts a card without waiting for a daemon to see it
+// (for daemons that run in another process).
+func (h *harness) insertCardNoWait(i int, pc *pivcard.Card) *card {
+	h.t.Helper()
+	c := h.newCard(i, pc, pc)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := c.slot.Insert(ctx); err != nil {
+		h.t.Fatalf("insert card into reader %d: %v", i, err)
+	}
+	return c
+}
+
+// newCard wraps a card for reader i; it is removed when the test ends.
+func (h *harness) newCard(i int, pc *pivcard.Card, vc vpcd.Card) *card {
 	guid := pc.GUID()
 	c := &card{Card: pc, reader: i, id: "piv-" + hex.EncodeToString(guid[:])}
 	c.slot = vpcd.NewSlot(vc, func(ctx context.Context) (net.Conn, error) { return h.pcsc.DialReader(ctx, i) })
-	h.reinsert(c)
 	h.t.Cleanup(func() { _ = c.slot.Remove() })
 	return c
 }

@@ -152,7 +152,8 @@ func TestAnotherUserCannotReachYourData(t *testing.T) {
 	mine := h.insert(0, pivcard.Options{Label: "Alice"})
 	reg := h.register(mine, alice)
 	free := h.insert(1, pivcard.Options{Label: "Mallory"})
-	if _, err := h.c.SignIn(ctxT(t), ipc.SignInRequest{User: alice, PIN: ipc.Secret(pivcard.DefaultPIN)}); err != nil {
+	session, err := h.c.SignIn(ctxT(t), ipc.SignInRequest{User: alice, PIN: ipc.Secret(pivcard.DefaultPIN)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	d := sha256.Sum256([]byte("x"))
@@ -175,9 +176,11 @@ func TestAnotherUserCannotReachYourData(t *testing.T) {
 		{Method: "POST", Path: "/v1/users/" + mallory + "/registrations", Body: fmt.Sprintf(`{"authenticator": %q, "pin": %q}`, free.id, pivcard.DefaultPIN)}, // 13 own, self-service
 		{Method: "POST", Path: "/v1/authenticators/" + free.id + "/pin/verify", Body: pin},                                                                    // 14 now registered to mallory
 		{Method: "GET", Path: "/v1/events?since=1"},                                                                                                           // 15 history, filtered
+		{Method: "DELETE", Path: "/v1/sessions/" + session.ID},                                                                                                // 16 someone else\'s session
 	})
 	for i, want := range map[int]string{2: "unauthorized", 3: "unauthorized", 4: "unauthorized", 5: "unauthorized",
-		6: "unauthorized", 7: "unauthorized", 8: "unauthorized", 10: "unauthorized", 11: "unauthorized", 12: "already_registered"} {
+		6: "unauthorized", 7: "unauthorized", 8: "unauthorized", 10: "unauthorized", 11: "unauthorized", 12: "already_registered",
+		16: "not_found"} {
 		if errorCode(calls[i].Answer) != want {
 			t.Errorf("call %d %s %s: %d %s, want %s", i, calls[i].Method, calls[i].Path, calls[i].Status, calls[i].Answer, want)
 		}
@@ -197,6 +200,9 @@ func TestAnotherUserCannotReachYourData(t *testing.T) {
 		t.Errorf("own registration event missing: %s", calls[15].Answer)
 	}
 	// Nothing was changed on alice's side, and her card spent no try.
+	if sessions, err := h.c.Sessions(ctxT(t)); err != nil || len(sessions) != 1 || sessions[0].ID != session.ID {
+		t.Fatalf("alice's session after mallory's attempt: %+v %v", sessions, err)
+	}
 	list, err := h.c.Registrations(ctxT(t), alice)
 	if err != nil || len(list.Registrations) != 1 {
 		t.Fatalf("alice's registrations: %+v %v", list, err)

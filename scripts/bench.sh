@@ -34,6 +34,8 @@ printf '%-44s %13s %13s %8s\n' "operation (through hwauthd vs direct)" "through"
 row "PIV sign P-256, PIN: socket vs PC/SC"       e2e/PIVSignDaemon e2e/PIVSignDirect
 row "virtual card sign: socket vs TPM2_Sign"     e2e/VSCSignDaemon tpm/SignDirect
 row "virtual card sign: engine vs TPM2_Sign"     tpm/SignEngine tpm/SignDirect
+row "virtual card sign: socket vs tpm2-pkcs11"   e2e/VSCSignDaemon tpm/SignTPM2PKCS11Login
+row "  (tpm2-pkcs11 logged in once)"             e2e/VSCSignDaemon tpm/SignTPM2PKCS11
 row "FIDO2 assertion: socket vs go-libfido2"     e2e/AssertDaemon fido/AssertGoLibfido2Direct
 row "FIDO2 assertion: backend vs go-libfido2"    fido/AssertBackend fido/AssertGoLibfido2Direct
 row "PKCS#11 sign: helper vs miekg/pkcs11"       pkcs11/SignBackend pkcs11/SignDirect

@@ -31,6 +31,7 @@ type Backend struct {
 
 	mu       sync.Mutex
 	byReader map[string]*Device // the PIV device in each reader
+	opening  map[string]bool    // readers whose card is being read
 	unusable map[string]bool    // readers holding a card that is not PIV
 	up       bool
 	started  bool
@@ -41,7 +42,7 @@ var _ backend.Backend = (*Backend)(nil)
 
 // New returns a backend that has not started yet.
 func New(log *slog.Logger) *Backend {
-	return &Backend{log: log, monitor: pcsc.NewMonitor(log), byReader: map[string]*Device{}, unusable: map[string]bool{}}
+	return &Backend{log: log, monitor: pcsc.NewMonitor(log), byReader: map[string]*Device{}, opening: map[string]bool{}, unusable: map[string]bool{}}
 }
 
 // OnChange registers f to be called, without locks held, after a PIV card
@@ -49,13 +50,13 @@ func New(log *slog.Logger) *Backend {
 // backend rescans its slots then). Call it before Run.
 func (b *Backend) OnChange(f func()) { b.onChange = append(b.onChange, f) }
 
-// ServesReader reports whether reader holds a card served as PIV, so that
-// other backends can show it once.
+// ServesReader reports whether reader holds a card served as PIV, or one
+// being read to find out, so that other backends can show it once.
 func (b *Backend) ServesReader(reader string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_, ok := b.byReader[reader]
-	return ok
+	return ok || b.opening[reader]
 }
 
 // IDPrefix is the prefix of the ids of PIV cards: "piv-".
@@ -137,6 +138,14 @@ func (b *Backend) setUp(up bool) {
 // inserted but not usable.
 func (b *Backend) attach(ctx context.Context, host backend.Host, reader string, atr []byte) {
 	b.detach(host, reader) // a missed removal
+	b.mu.Lock()
+	b.opening[reader] = true
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.opening, reader)
+		b.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
 	dev, err := Open(ctx, reader)
