@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/hwauthd/hwauthd/internal/testenv"
 )
 
