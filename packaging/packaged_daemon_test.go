@@ -12,8 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,7 +64,7 @@ func TestPackagedDaemon(t *testing.T) {
 	d.waitSocket(t)
 
 	checkStatus(t, sys)
-	au := sys.waitCard(t)
+	au := d.waitCard(t)
 	verifyPIN(t, sys, au.ID)
 	checkSignature(t, sys, au.ID)
 	checkDaemonProcess(t, sys, d.cmd.Process.Pid, uid, gid)
@@ -128,6 +128,7 @@ func (o *overlay) userIDs(t *testing.T, name string) (uid, gid int) {
 // join it with nsenter.
 type system struct {
 	pcscd *proc
+	card  *proc  // the emulated card, once started
 	netns string // the network namespace's identity, readlink of /proc/PID/ns/net
 }
 
@@ -230,7 +231,7 @@ func (s *system) startCard(t *testing.T, pivcard string) {
 	t.Helper()
 	pid := strconv.Itoa(s.pcscd.cmd.Process.Pid)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(vpcdPortNo))
-	start(t, "pivcard", exec.Command("nsenter", "-t", pid, "-n", "--", pivcard, "--vpcd", addr))
+	s.card = start(t, "pivcard", exec.Command("nsenter", "-t", pid, "-n", "--", pivcard, "--vpcd", addr))
 }
 
 // startDaemon runs the packaged daemon as the unit does: as the user hwauthd
@@ -312,11 +313,11 @@ func checkStatus(t *testing.T, s *system) {
 
 // waitCard waits until hwauthctl list shows the emulated card as a PIV smart
 // card and returns it.
-func (s *system) waitCard(t *testing.T) ipc.Authenticator {
+func (d *daemonProc) waitCard(t *testing.T) ipc.Authenticator {
 	t.Helper()
 	var found ipc.Authenticator
-	waitFor(t, "the card in hwauthctl list", s.pcscd, func() bool {
-		out, err := s.tryCtl("", "--json", "list")
+	waitFor(t, "the card in hwauthctl list", d.proc, func() bool {
+		out, err := d.sys.tryCtl("", "--json", "list")
 		var list ipc.AuthenticatorsResponse
 		if err != nil || json.Unmarshal([]byte(out), &list) != nil {
 			return false
@@ -460,8 +461,9 @@ func checkStateFile(t *testing.T, s *system, uid, gid int) {
 	}
 }
 
-// stop stops the daemon with SIGTERM, which must end it cleanly, then the
-// card and pcscd, and checks that nothing is left in the namespaces.
+// stop stops the daemon, then the card, then pcscd, each with SIGTERM,
+// which must end it cleanly, and checks that nothing is left in the
+// namespaces (the daemon's PKCS#11 helper among them).
 func (s *system) stop(t *testing.T, d *daemonProc) {
 	t.Helper()
 	if err := d.signal(t, syscall.SIGTERM); err != nil {
@@ -471,12 +473,14 @@ func (s *system) stop(t *testing.T, d *daemonProc) {
 		t.Errorf("state file gone after stop: %v", err)
 	}
 	for _, p := range s.procsLeft() {
-		if p != s.pcscd.cmd.Process.Pid && !strings.Contains(procName(p), "pivcard") {
+		if p != s.pcscd.cmd.Process.Pid && p != s.card.cmd.Process.Pid {
 			t.Errorf("process %d (%s) still runs after hwauthd stopped", p, procName(p))
 		}
 	}
-	for _, p := range s.procsLeft() {
-		_ = syscall.Kill(p, syscall.SIGTERM)
+	for _, p := range []*proc{s.card, s.pcscd} {
+		if err := p.signal(t, syscall.SIGTERM); err != nil {
+			t.Errorf("%s after SIGTERM: %v\n%s", p.name, err, p.out.String())
+		}
 	}
 	s.sweep(t)
 }

@@ -32,11 +32,12 @@ var (
 
 // TestMain removes the shared build directory after the tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if debBuild != "" {
-		os.RemoveAll(debBuild)
-	}
-	os.Exit(code)
+	testenv.AtExit(func() {
+		if debBuild != "" {
+			os.RemoveAll(debBuild)
+		}
+	})
+	testenv.Main(m)
 }
 
 // buildDeb runs `scripts/package.sh deb` once and returns its build
