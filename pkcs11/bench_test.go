@@ -37,9 +37,15 @@ func BenchmarkSignBackend(b *testing.B) {
 func BenchmarkSignDirect(b *testing.B) {
 	s := newSoftToken(b, Config{})
 	b.Setenv("SOFTHSM2_CONF", s.hsm.Conf())
-	ctx := p11.New(s.hsm.Module())
+	benchModuleSign(b, s, s.hsm.Module())
+}
+
+// benchModuleSign loads module in this process and measures directSign on
+// the token of s through it.
+func benchModuleSign(b *testing.B, s *softToken, module string) {
+	ctx := p11.New(module)
 	if ctx == nil {
-		b.Fatal("cannot load SoftHSM2")
+		b.Fatalf("cannot load %s", module)
 	}
 	if err := ctx.Initialize(); err != nil {
 		b.Fatal(err)
@@ -123,18 +129,5 @@ func BenchmarkSignP11Kit(b *testing.B) {
 		b.Fatalf("p11-kit server: %q, %v", line, err)
 	}
 	b.Setenv("P11_KIT_SERVER_ADDRESS", "unix:path="+sock)
-	ctx := p11.New(p11KitClient)
-	if ctx == nil {
-		b.Fatal("cannot load p11-kit-client.so")
-	}
-	if err := ctx.Initialize(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ctx.Finalize(); ctx.Destroy() })
-	slot := directSlot(b, ctx, s.device(b, "hw").tok.Serial)
-	digest := sha256.Sum256([]byte("bench"))
-	b.ResetTimer()
-	for b.Loop() {
-		directSign(b, ctx, slot, digest[:])
-	}
+	benchModuleSign(b, s, p11KitClient)
 }

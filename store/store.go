@@ -189,3 +189,11 @@ type DeviceState interface {
 	// deletes the card. An error from fn aborts the update and is returned.
 	UpdateCard(ctx context.Context, id string, fn func(old []byte) ([]byte, error)) error
 }
+
+// CheckLink validates the names of an identity link.
+func CheckLink(user, identity string) error {
+	if err := CheckName("user", user); err != nil {
+		return err
+	}
+	return CheckName("identity", identity)
+}

@@ -12,17 +12,9 @@ import (
 	"github.com/hwauthd/hwauthd/store"
 )
 
-// checkLink validates the names of a link.
-func checkLink(user, identity string) error {
-	if err := store.CheckName("user", user); err != nil {
-		return err
-	}
-	return store.CheckName("identity", identity)
-}
-
 // AddLink implements store.Store.
 func (s *Store) AddLink(ctx context.Context, user, identity, createdBy string) error {
-	if err := checkLink(user, identity); err != nil {
+	if err := store.CheckLink(user, identity); err != nil {
 		return err
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
@@ -54,7 +46,7 @@ func (s *Store) AddLink(ctx context.Context, user, identity, createdBy string) e
 
 // RemoveLink implements store.Store.
 func (s *Store) RemoveLink(ctx context.Context, user, identity string) error {
-	if checkLink(user, identity) != nil {
+	if store.CheckLink(user, identity) != nil {
 		return fmt.Errorf("unlink identity: %w", store.ErrNotFound)
 	}
 	err := s.update(ctx, func(tx *bolt.Tx) error {
