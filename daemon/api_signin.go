@@ -258,7 +258,7 @@ func (d *Daemon) postForget(w http.ResponseWriter, r *http.Request) error {
 	if err := d.store.Forget(r.Context(), name); err != nil {
 		return err
 	}
-	d.sessions.dropPINs(name)
+	d.sessions.dropPINsWhere(func(s ipc.Session) bool { return s.User == name })
 	resp := ipc.ForgetResponse{User: name, Forgotten: slices.Sorted(maps.Keys(remembered))}
 	if d.cfg.SignIn.CachePIN {
 		resp.Forgotten = append(resp.Forgotten, "cached_pin")

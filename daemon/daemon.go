@@ -96,11 +96,15 @@ func (d *Daemon) sessionEnded(s ipc.Session, reason string) {
 }
 
 // authenticatorGone applies the removal policy to the sessions opened with
-// an authenticator that was removed.
+// an authenticator that was removed; sessions that go on lose their cached
+// PIN either way.
 func (d *Daemon) authenticatorGone(id string) {
+	onIt := func(s ipc.Session) bool { return s.Authenticator == id }
 	if d.cfg.SignIn.RemovalPolicy == "sign-out" {
-		d.sessions.endWhere(func(s ipc.Session) bool { return s.Authenticator == id }, endRemoved)
+		d.sessions.endWhere(onIt, endRemoved)
+		return
 	}
+	d.sessions.dropPINsWhere(onIt)
 }
 
 // Manager returns the daemon's authenticator manager.

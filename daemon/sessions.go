@@ -128,12 +128,13 @@ func (t *sessions) cachedPIN(user, authenticator string) []byte {
 	return nil
 }
 
-// dropPINs zeroes and forgets the PINs cached for user (forget).
-func (t *sessions) dropPINs(user string) {
+// dropPINsWhere zeroes and forgets the PINs cached by the sessions that
+// match selects (forget, card removal).
+func (t *sessions) dropPINsWhere(match func(ipc.Session) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, s := range t.byID {
-		if s.User == user {
+		if match(s.Session) {
 			clear(s.pin)
 			s.pin = nil
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hwauthd/hwauthd/config"
@@ -223,6 +224,17 @@ func TestPINCacheWithinSession(t *testing.T) {
 	sessions, err := h.c.Sessions(ctxT(t))
 	if err != nil || len(sessions) != 1 {
 		t.Fatalf("sessions %+v %v", sessions, err)
+	}
+	// Pulling the card zeroes the cached PIN; under removal policy "none"
+	// the session itself goes on.
+	h.remove(c)
+	h.reinsert(c)
+	calls = runAs(t, aliceUID, aliceUID, h.socket, []call{
+		{Method: "POST", Path: "/v1/authenticators/" + c.id + "/sign", Body: sign},
+		{Method: "GET", Path: "/v1/sessions"},
+	})
+	if errorCode(calls[0].Answer) != "pin_required" || !strings.Contains(calls[1].Answer, sessions[0].ID) {
+		t.Fatalf("after removal: %+v", calls)
 	}
 	calls = runAs(t, aliceUID, aliceUID, h.socket, []call{
 		{Method: "DELETE", Path: "/v1/sessions/" + sessions[0].ID},

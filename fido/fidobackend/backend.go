@@ -231,18 +231,30 @@ func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
 
 // VerifyPIN checks the PIN on the key.
 func (d *Device) VerifyPIN(ctx context.Context, pin []byte) error {
-	return d.after(ctx, d.key.VerifyPIN(ctx, slices.Clone(pin)))
+	p := secret(pin)
+	defer clear(p)
+	return d.after(ctx, d.key.VerifyPIN(ctx, p))
 }
 
 // ChangePIN replaces the PIN.
 func (d *Device) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
-	return d.after(ctx, d.key.ChangePIN(ctx, slices.Clone(oldPIN), slices.Clone(newPIN)))
+	o, n := secret(oldPIN), secret(newPIN)
+	defer clear(o)
+	defer clear(n)
+	return d.after(ctx, d.key.ChangePIN(ctx, o, n))
 }
 
 // SetPIN sets the first PIN.
 func (d *Device) SetPIN(ctx context.Context, newPIN []byte) error {
-	return d.after(ctx, d.key.SetPIN(ctx, slices.Clone(newPIN)))
+	n := secret(newPIN)
+	defer clear(n)
+	return d.after(ctx, d.key.SetPIN(ctx, n))
 }
+
+// secret copies a PIN for the key's package, which may zero what it is
+// given; the caller's buffer stays the caller's, and the copy is cleared by
+// the caller of secret when the operation ends.
+func secret(b []byte) []byte { return slices.Clone(b) }
 
 // UnblockPIN is not possible: a security key has no PUK. A blocked key is
 // reset, which deletes its credentials.
@@ -265,7 +277,9 @@ func (d *Device) MakeCredential(ctx context.Context, req backend.MakeCredential)
 	default:
 		return backend.Credential{}, fmt.Errorf("algorithm %q (use es256 or eddsa): %w", req.Algorithm, hwerr.ErrNotSupported)
 	}
-	c, err := d.key.MakeCredential(ctx, req.RPID, req.UserID, req.UserName, req.ClientDataHash, alg, slices.Clone(req.PIN), req.ResidentKey)
+	pin := secret(req.PIN)
+	defer clear(pin)
+	c, err := d.key.MakeCredential(ctx, req.RPID, req.UserID, req.UserName, req.ClientDataHash, alg, pin, req.ResidentKey)
 	if err := d.after(ctx, err); err != nil {
 		return backend.Credential{}, err
 	}
@@ -275,7 +289,9 @@ func (d *Device) MakeCredential(ctx context.Context, req backend.MakeCredential)
 
 // GetAssertion asks for an assertion with one of the credentials.
 func (d *Device) GetAssertion(ctx context.Context, req backend.GetAssertion) (backend.Assertion, error) {
-	a, err := d.key.Assert(ctx, req.RPID, req.ClientDataHash, req.CredentialIDs, slices.Clone(req.PIN), req.UserPresence)
+	pin := secret(req.PIN)
+	defer clear(pin)
+	a, err := d.key.Assert(ctx, req.RPID, req.ClientDataHash, req.CredentialIDs, pin, req.UserPresence)
 	if err := d.after(ctx, err); err != nil {
 		return backend.Assertion{}, err
 	}
