@@ -63,8 +63,8 @@ func TestPackagedDaemon(t *testing.T) {
 	d := sys.startDaemon(t)
 	d.waitSocket(t)
 
-	checkStatus(t, sys)
 	au := d.waitCard(t)
+	checkStatus(t, sys)
 	verifyPIN(t, sys, au.ID)
 	checkSignature(t, sys, au.ID)
 	checkDaemonProcess(t, sys, d.cmd.Process.Pid, uid, gid)
