@@ -109,7 +109,7 @@ func TestVirtualSmartcardLifecycle(t *testing.T) {
 		t.Fatalf("CSR: %v %+v", err, csr)
 	}
 	certPEM := issue(t, csr.PublicKey)
-	if _, err := h.c.ImportVirtualSmartcardCertificate(ctx, v.ID, issue(t, mustKey(t).Public())); apiCode(err) != ipc.CodeBadRequest {
+	if _, err := h.c.ImportVirtualSmartcardCertificate(ctx, v.ID, issue(t, mustKey(t).Public())); apiCode(err) != ipc.CodeCertificateInvalid {
 		t.Fatalf("certificate for another key: %v", err)
 	}
 	if _, err := h.c.ImportVirtualSmartcardCertificate(ctx, v.ID, certPEM); err != nil {

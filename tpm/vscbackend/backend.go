@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -301,12 +302,14 @@ func (b *Backend) ImportCertificate(ctx context.Context, id string, certPEM stri
 		der = p.Bytes
 	}
 	if _, err := x509.ParseCertificate(der); err != nil {
-		return ipc.VirtualSmartcard{}, fmt.Errorf("certificate does not parse: %v: %w", err, hwerr.ErrInvalidInput)
+		return ipc.VirtualSmartcard{}, ipc.Errorf(ipc.CodeCertificateInvalid, "the certificate does not parse: %v", err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next := *d.card
-	if err := tpm.ImportCertificate(&next, der); err != nil {
+	if err := tpm.ImportCertificate(&next, der); errors.Is(err, hwerr.ErrInvalidInput) {
+		return ipc.VirtualSmartcard{}, ipc.Errorf(ipc.CodeCertificateInvalid, "%v", err)
+	} else if err != nil {
 		return ipc.VirtualSmartcard{}, err
 	}
 	if err := b.save(ctx)(&next); err != nil {
