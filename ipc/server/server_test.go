@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hwauthd/hwauthd/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -172,9 +173,7 @@ func TestProcGroupsFallback(t *testing.T) {
 // TestAccessOtherUser connects as uid 65534 with supplementary group 4242
 // from a helper process and checks the checkers decide on its credentials.
 func TestAccessOtherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a helper as another uid")
-	}
+	testenv.RequireRoot(t)
 	routes := []Route{
 		{Method: "GET", Pattern: "/v1/root", Access: Root, Handler: ok},
 		{Method: "GET", Pattern: "/v1/group", Access: InGroup(4242), Handler: ok},

@@ -23,14 +23,18 @@ const crashChildEnv = "HWAUTHD_BOLTSTORE_CRASH_CHILD"
 // crashUsers is how many users the child spreads its writes over.
 const crashUsers = 8
 
-// TestCrashChild is not a test of its own: it is the child of
-// TestCrashConsistency, writing as fast as it can and reporting each
-// committed write on stdout until it is killed.
-func TestCrashChild(t *testing.T) {
-	path := os.Getenv(crashChildEnv)
-	if path == "" {
-		t.Skip("only runs as the child of TestCrashConsistency")
+// TestMain runs the test binary as the crash child when TestCrashConsistency
+// starts it so, and as the tests otherwise.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path)
 	}
+	os.Exit(m.Run())
+}
+
+// crashChild is the child of TestCrashConsistency: it writes as fast as it
+// can and reports each committed write on stdout until it is killed.
+func crashChild(path string) {
 	s, err := Open(path, Options{SkipCheck: true})
 	if err != nil {
 		fmt.Println("open:", err)
@@ -74,7 +78,7 @@ func TestCrashConsistency(t *testing.T) {
 // committed writes.
 func crashOnce(t *testing.T, path string, writes int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
