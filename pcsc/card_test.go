@@ -65,20 +65,7 @@ func TestCardConnectEmptyReader(t *testing.T) {
 // A card pulled while it is working on a command ends Transmit with
 // ErrRemoved; the call does not hang.
 func TestCardRemovedDuringTransmit(t *testing.T) {
-	p := testenv.PCSCD(t)
-	got, release := make(chan struct{}, 1), make(chan struct{})
-	tc, c := connectCard(t, p, 0, func(cmd []byte) []byte {
-		if cmd[1] == 0xEE {
-			got <- struct{}{}
-			<-release
-		}
-		return []byte{0x90, 0x00}
-	})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Transmit(context.Background(), []byte{0x00, 0xEE, 0x00, 0x00})
-		errc <- err
-	}()
+	tc, c, got, release, errc := blockedTransmit(t)
 	select {
 	case <-got:
 	case <-time.After(eventTimeout):
@@ -211,20 +198,7 @@ func TestCardClosed(t *testing.T) {
 // Close does not wait for a Transmit in flight; the connection is released
 // when that call returns, and later calls fail with ErrClosed.
 func TestCardCloseDuringTransmit(t *testing.T) {
-	p := testenv.PCSCD(t)
-	got, release := make(chan struct{}, 1), make(chan struct{})
-	_, c := connectCard(t, p, 0, func(cmd []byte) []byte {
-		if cmd[1] == 0xEE {
-			got <- struct{}{}
-			<-release
-		}
-		return []byte{0x90, 0x00}
-	})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Transmit(context.Background(), []byte{0x00, 0xEE, 0x00, 0x00})
-		errc <- err
-	}()
+	_, c, got, release, errc := blockedTransmit(t)
 	<-got
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
@@ -253,6 +227,27 @@ func TestCardCanceledContext(t *testing.T) {
 	if _, err := c.Transmit(ctx, []byte{0x00, 0xA4, 0x04, 0x00}); !errors.Is(err, hwerr.ErrCanceled) {
 		t.Fatalf("Transmit with a cancelled ctx = %v, want ErrCanceled", err)
 	}
+}
+
+// blockedTransmit connects to a test card in reader 0 that holds the
+// command 00 EE until release is closed, and starts a Transmit of it; got
+// fires when the card has the command, errc gets Transmit's result.
+func blockedTransmit(t *testing.T) (tc *testCard, c *Card, got, release chan struct{}, errc chan error) {
+	t.Helper()
+	got, release = make(chan struct{}, 1), make(chan struct{})
+	tc, c = connectCard(t, testenv.PCSCD(t), 0, func(cmd []byte) []byte {
+		if cmd[1] == 0xEE {
+			got <- struct{}{}
+			<-release
+		}
+		return []byte{0x90, 0x00}
+	})
+	errc = make(chan error, 1)
+	go func() {
+		_, err := c.Transmit(context.Background(), []byte{0x00, 0xEE, 0x00, 0x00})
+		errc <- err
+	}()
+	return tc, c, got, release, errc
 }
 
 // BenchmarkTransmit measures one trivial APDU through pcscd and vpcd; with
