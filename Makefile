@@ -5,7 +5,7 @@ GO        ?= go
 BUILD     ?= build
 PKGS      ?= ./...
 TESTFLAGS ?=
-FUZZTIME  ?= 3s
+FUZZTIME  ?= 10000x
 
 .PHONY: all deps build pam test vet staticcheck fuzz bench demo clean
 
