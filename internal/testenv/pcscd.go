@@ -153,8 +153,8 @@ func (p *PCSC) Start() error {
 	os.Remove(filepath.Join(run, "pcscd.pid"))
 	os.Remove(p.sock)
 	script := fmt.Sprintf("ip link set lo up && mount -t tmpfs tmpfs /run && mkdir /run/pcscd && "+
-		"mount --bind %s /run/pcscd && exec pcscd -f -c %s",
-		shellQuote(run), shellQuote(filepath.Join(p.dir, "conf")))
+		"mount --bind %s /run/pcscd && exec pcscd -f %s-c %s",
+		shellQuote(run), pcscdDebugFlag(), shellQuote(filepath.Join(p.dir, "conf")))
 	logf, err := os.OpenFile(filepath.Join(p.dir, "pcscd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -176,6 +176,15 @@ func (p *PCSC) Start() error {
 		return err
 	}
 	return nil
+}
+
+// pcscdDebugFlag returns "--debug " when HWAUTHD_TEST_PCSCD_DEBUG is set,
+// so that pcscd logs every reader poll and APDU for Diagnostics.
+func pcscdDebugFlag() string {
+	if os.Getenv("HWAUTHD_TEST_PCSCD_DEBUG") != "" {
+		return "--debug "
+	}
+	return ""
 }
 
 // startLocked starts cmd from a goroutine locked to its OS thread and keeps
@@ -212,9 +221,9 @@ func (p *PCSC) waitReadyLocked() error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("pcscd exited during start-up: %s", p.logTail())
+			return fmt.Errorf("pcscd exited during start-up: %s", p.logTail(2000))
 		case <-deadline.C:
-			return fmt.Errorf("pcscd not ready after %v: %s", pcscdStartTimeout, p.logTail())
+			return fmt.Errorf("pcscd not ready after %v: %s", pcscdStartTimeout, p.logTail(2000))
 		case <-tick.C:
 		}
 	}
@@ -257,9 +266,8 @@ func (p *PCSC) readersListen() bool {
 	return want[fmt.Sprintf(":%04X", vpcdPort)] && want[fmt.Sprintf(":%04X", vpcdPort+1)]
 }
 
-func (p *PCSC) logTail() string {
+func (p *PCSC) logTail(max int) string {
 	b, _ := os.ReadFile(filepath.Join(p.dir, "pcscd.log"))
-	const max = 2000
 	if len(b) > max {
 		b = b[len(b)-max:]
 	}
@@ -287,6 +295,36 @@ func (p *PCSC) killLocked() {
 func (p *PCSC) stop() {
 	p.Kill()
 	os.RemoveAll(p.dir)
+}
+
+// LogMark returns the current end of pcscd's log, for Diagnostics.
+func (p *PCSC) LogMark() int64 {
+	st, err := os.Stat(filepath.Join(p.dir, "pcscd.log"))
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// Diagnostics describes the private pcscd for a failing test: the TCP
+// sockets of its network namespace (vpcd's listeners and card connections,
+// with their queues) and what pcscd logged since mark (LogMark), at most
+// the last 256 KiB of it. Set HWAUTHD_TEST_PCSCD_DEBUG=1 for pcscd's debug
+// log.
+func (p *PCSC) Diagnostics(mark int64) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ss, err := p.NetnsCommand(ctx, "ss", "-tanoi").CombinedOutput()
+	if err != nil {
+		ss = append(ss, []byte("ss: "+err.Error())...)
+	}
+	b, _ := os.ReadFile(filepath.Join(p.dir, "pcscd.log"))
+	b = b[min(mark, int64(len(b))):]
+	const maxLog = 256 << 10
+	if len(b) > maxLog {
+		b = b[len(b)-maxLog:]
+	}
+	return fmt.Sprintf("pcscd network namespace:\n%s\npcscd log since the test began:\n%s", ss, b)
 }
 
 // SocketPath returns the path of pcscd's client socket (PCSCLITE_CSOCK_NAME).
@@ -335,46 +373,6 @@ func (p *PCSC) netnsPath() string {
 		return "/nonexistent/pcscd-not-running"
 	}
 	return fmt.Sprintf("/proc/%d/ns/net", p.proc.Pid)
-}
-
-// DialReader connects to vpcd reader i (0 or 1) inside pcscd's network
-// namespace: the card side of vpcd's protocol. Closing the connection removes
-// the card. The returned connection works from any goroutine.
-func (p *PCSC) DialReader(ctx context.Context, i int) (net.Conn, error) {
-	if i < 0 || i > 1 {
-		return nil, fmt.Errorf("dial reader %d: only readers 0 and 1 exist", i)
-	}
-	nsPath := p.netnsPath()
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		// The thread enters the namespace and is never unlocked, so it dies
-		// with this goroutine and no other goroutine runs in the namespace.
-		runtime.LockOSThread()
-		c, err := dialInNetns(ctx, nsPath, p.VPCDAddr(i))
-		res <- result{c, err}
-	}()
-	r := <-res
-	if r.err != nil {
-		return nil, fmt.Errorf("dial vpcd reader %d: %w", i, r.err)
-	}
-	return r.c, nil
-}
-
-func dialInNetns(ctx context.Context, nsPath, addr string) (net.Conn, error) {
-	fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", nsPath, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return nil, fmt.Errorf("setns: %w", err)
-	}
-	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr)
 }
 
 var (

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ebfe/scard"
 	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 )
 
@@ -143,5 +144,76 @@ func TestSweepStaleDirs(t *testing.T) {
 	}
 	if _, err := os.Stat(live); err != nil {
 		t.Fatalf("directory of a running test binary removed: %v", err)
+	}
+}
+
+// TestCardSwapAfterFailedResetIsAnInsertion: a reset that pcscd makes after
+// the card's connection closed (as when a client dies holding a card that a
+// test already removed) would drop the connection inside vpcd without pcscd
+// seeing an empty reader, and the next card would stay invisible. Closing a
+// card's connection returns once pcscd has seen the card go, so the next
+// card is an insertion with its own ATR.
+func TestCardSwapAfterFailedResetIsAnInsertion(t *testing.T) {
+	p := PCSCD(t)
+	mark := p.LogMark()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(p.Diagnostics(mark))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Release()
+
+	first := atrCard{}
+	serveCtx, stopFirst := context.WithCancel(ctx)
+	served := insertCard(ctx, t, p, serveCtx, first)
+	waitCard(ctx, t, p.ReaderName(0), first.ATR())
+	card, err := sc.Connect(p.ReaderName(0), scard.ShareShared, scard.ProtocolAny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopFirst()
+	<-served
+	_ = card.Disconnect(scard.ResetCard) // fails: the card is gone
+
+	second := otherATRCard{}
+	insertCard(ctx, t, p, ctx, second)
+	waitCard(ctx, t, p.ReaderName(0), second.ATR())
+}
+
+// otherATRCard is atrCard with another ATR.
+type otherATRCard struct{ atrCard }
+
+func (otherATRCard) ATR() []byte { return []byte{0x3B, 0x80, 0x80, 0x01, 0x02} }
+
+// insertCard dials reader 0 and serves card until ctx ends; the returned
+// channel is closed when serving has stopped and the connection is closed.
+func insertCard(dialCtx context.Context, t *testing.T, p *PCSC, ctx context.Context, card vpcd.Card) <-chan struct{} {
+	t.Helper()
+	conn, err := p.DialReader(dialCtx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = vpcd.Serve(ctx, conn, card)
+	}()
+	return done
+}
+
+// waitCard waits until pcscd shows a card with atr, not mute, in reader.
+func waitCard(ctx context.Context, t *testing.T, reader string, atr []byte) {
+	t.Helper()
+	_, err := watchReader(ctx, reader, func(s scard.ReaderState) bool {
+		return s.EventState&scard.StatePresent != 0 && s.EventState&scard.StateMute == 0 && bytes.Equal(s.Atr, atr)
+	})
+	if err != nil {
+		t.Fatalf("want a card with ATR % X: %v", atr, err)
 	}
 }
