@@ -1,14 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,6 +75,12 @@ func start(t testing.TB, mutate ...func(*config.Config)) *harness {
 	for _, m := range mutate {
 		m(&h.cfg)
 	}
+	mark := h.pcsc.LogMark()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(h.pcsc.Diagnostics(mark))
+		}
+	})
 	h.run()
 	h.waitReaders(2)
 	return h
@@ -90,8 +97,9 @@ func (h *harness) run() {
 		t.Fatal(err)
 	}
 	h.store = st
-	set := backends.Build(h.cfg, testLogger(t), st)
-	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: testLogger(t), Backends: set.Backends, VirtualCards: set.VirtualCards, Store: st, Version: "test"})
+	log := testLogger(t)
+	set := backends.Build(h.cfg, log, st)
+	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: log, Backends: set.Backends, VirtualCards: set.VirtualCards, Store: st, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +164,26 @@ func (h *harness) waitFor(what string, match func(ipc.Event) bool) ipc.Event {
 			h.t.Fatalf("no %s within %s", what, waitTimeout)
 		}
 	}
+}
+
+// waitPresent returns the id of an authenticator that match accepts: one
+// already listed, or else the first announced by card-inserted within
+// waitTimeout. Events queue from the daemon's start, so one that comes while
+// the list is read is not missed.
+func (h *harness) waitPresent(what string, match func(id string) bool) string {
+	h.t.Helper()
+	list, err := h.c.Authenticators(ctxT(h.t))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, a := range list {
+		if match(a.ID) {
+			return a.ID
+		}
+	}
+	return h.waitFor(what, func(e ipc.Event) bool {
+		return e.Type == ipc.EventCardInserted && match(e.Authenticator)
+	}).Authenticator
 }
 
 // waitBackendUp waits until /v1/status shows the backend up. Backends come
@@ -276,17 +304,44 @@ func apiCode(err error) ipc.Code {
 	return ""
 }
 
-// testLogger logs to the test's output only when -v is given.
+// testLogger logs at debug level: to the test's output as it goes with -v,
+// and otherwise into a buffer that is printed only if the test fails, so a
+// failure in CI comes with the daemon's side of the story.
 func testLogger(t testing.TB) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug}
 	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		return slog.New(slog.NewTextHandler(tWriter{t}, opts))
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	buf := new(lockedBuffer)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", buf.String())
+		}
+	})
+	return slog.New(slog.NewTextHandler(buf, opts))
 }
 
 type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+// lockedBuffer is a bytes.Buffer that several goroutines may write.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // clientFor returns a fresh client, on a new connection, to h's daemon.
 func clientFor(h *harness) *client.Client { return client.New(h.socket) }

@@ -104,6 +104,7 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 
 // handle applies one monitor event, then tells the OnChange listeners.
 func (b *Backend) handle(ctx context.Context, host backend.Host, ev pcsc.Event) {
+	b.log.Debug("PC/SC event", "event", ev.Type, "reader", ev.Reader)
 	defer func() {
 		for _, f := range b.onChange {
 			f()
