@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 
+	"github.com/hwauthd/hwauthd/daemon/events"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
@@ -25,10 +27,13 @@ func (d *Daemon) getEvents(w http.ResponseWriter, r *http.Request) error {
 	peer, _ := server.PeerFromContext(r.Context())
 	visible := d.eventFilter(r, peer)
 	if !d.streams.enter() {
-		return ipc.Errorf(ipc.CodeBackendUnavailable, "hwauthd is shutting down")
+		return errShuttingDown
 	}
 	defer d.streams.leave()
 	sub, err := d.manager.Subscribe(since, visible)
+	if errors.Is(err, events.ErrClosed) {
+		return errShuttingDown
+	}
 	if err != nil {
 		return err
 	}

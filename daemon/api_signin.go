@@ -64,7 +64,10 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if d.cfg.SignIn.CachePIN {
 		cached = req.PIN
 	}
-	s := d.sessions.start(req.User, reg.AuthenticatorID, d.cfg.SignIn.SessionLifetime.Duration, cached)
+	s, err := d.sessions.start(req.User, reg.AuthenticatorID, d.cfg.SignIn.SessionLifetime.Duration, cached)
+	if err != nil {
+		return err
+	}
 	now := time.Now()
 	if err := d.store.MarkUsed(r.Context(), req.User, reg.ID, now, counter); err != nil {
 		d.log.Warn("record last use", "user", req.User, "err", err)

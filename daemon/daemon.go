@@ -92,7 +92,12 @@ func New(opts Options) (*Daemon, error) {
 // sessionEnded announces the end of a session.
 func (d *Daemon) sessionEnded(s ipc.Session, reason string) {
 	d.log.Info("session ended", "user", s.User, "session", s.ID, "reason", reason)
-	d.manager.Publish(ipc.Event{Type: ipc.EventSessionEnded, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reason: reason})
+	d.manager.Publish(sessionEndedEvent(s, reason))
+}
+
+// sessionEndedEvent is the event announcing that s ended for reason.
+func sessionEndedEvent(s ipc.Session, reason string) ipc.Event {
+	return ipc.Event{Type: ipc.EventSessionEnded, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reason: reason}
 }
 
 // authenticatorGone applies the removal policy to the sessions opened with
@@ -151,11 +156,19 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	d.notify(server.NotifyStopping())
 	d.log.Info("shutting down")
-	// Every session ends with its session-ended event, which the open event
-	// streams deliver before the bus closes them; then the server stops.
-	d.sessions.endWhere(nil, endShutdown)
-	d.bus.Close()
-	if !d.streams.drain(2 * time.Second) {
+	// Every session ends with its session-ended event, the bus's last: each
+	// open event stream receives it after what was already queued for it,
+	// whatever its buffer, and ends. The server stops only when every
+	// stream has written it, or given up on a watcher that stopped reading
+	// (a stream's write deadline).
+	ended := d.sessions.close()
+	final := make([]ipc.Event, 0, len(ended))
+	for _, s := range ended {
+		d.log.Info("session ended", "user", s.User, "session", s.ID, "reason", endShutdown)
+		final = append(final, sessionEndedEvent(s, endShutdown))
+	}
+	d.bus.CloseWith(final)
+	if !d.streams.drain(server.StreamWriteTimeout + time.Second) {
 		d.log.Warn("event streams did not finish before shutdown")
 	}
 	stopServing()

@@ -237,7 +237,10 @@ func TestSessionsEndAndZeroPIN(t *testing.T) {
 	ended := make(chan string, 4)
 	tab := newSessions(func(s ipc.Session, reason string) { ended <- s.ID + " " + reason })
 	pin := []byte("123456")
-	s := tab.start("alice", "piv-1", time.Hour, pin)
+	s, err := tab.start("alice", "piv-1", time.Hour, pin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	clear(pin) // the table keeps its own copy
 	if got := tab.cachedPIN("alice", "piv-1"); string(got) != "123456" {
 		t.Fatalf("cached PIN = %q", got)
@@ -259,7 +262,10 @@ func TestSessionsEndAndZeroPIN(t *testing.T) {
 			t.Fatal("cached PIN not zeroed on sign-out")
 		}
 	}
-	short := tab.start("alice", "piv-1", 10*time.Millisecond, nil)
+	short, err := tab.start("alice", "piv-1", 10*time.Millisecond, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case got := <-ended:
 		if got != short.ID+" "+endExpired {

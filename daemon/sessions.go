@@ -27,8 +27,9 @@ const (
 type sessions struct {
 	onEnd func(s ipc.Session, reason string)
 
-	mu   sync.Mutex
-	byID map[string]*session
+	mu     sync.Mutex
+	byID   map[string]*session
+	closed bool // after close: no session starts
 }
 
 type session struct {
@@ -41,9 +42,13 @@ func newSessions(onEnd func(ipc.Session, string)) *sessions {
 	return &sessions{onEnd: onEnd, byID: map[string]*session{}}
 }
 
+// errShuttingDown refuses a session that would start after close.
+var errShuttingDown = ipc.Errorf(ipc.CodeBackendUnavailable, "hwauthd is shutting down; sign in again when it is back")
+
 // start opens a session that ends by itself after lifetime. pin, when not
-// nil, is copied and kept for the session.
-func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin []byte) ipc.Session {
+// nil, is copied and kept for the session. It fails after close, so that no
+// session outlives the daemon without its session-ended.
+func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin []byte) (ipc.Session, error) {
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	now := time.Now().UTC().Truncate(time.Second)
@@ -54,14 +59,35 @@ func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin
 		StartedAt:     now,
 		ExpiresAt:     now.Add(lifetime),
 	}}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ipc.Session{}, errShuttingDown
+	}
 	if pin != nil {
 		s.pin = slices.Clone(pin)
 	}
-	t.mu.Lock()
 	t.byID[s.ID] = s
 	s.timer = time.AfterFunc(lifetime, func() { t.end(s.ID, endExpired) })
-	t.mu.Unlock()
-	return s.Session
+	return s.Session, nil
+}
+
+// close ends every session without announcing them and refuses new ones;
+// it returns the ended sessions, oldest first, for the daemon to announce
+// as the event bus's last events.
+func (t *sessions) close() []ipc.Session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	out := make([]ipc.Session, 0, len(t.byID))
+	for id, s := range t.byID {
+		s.timer.Stop()
+		clear(s.pin)
+		out = append(out, s.Session)
+		delete(t.byID, id)
+	}
+	sortSessions(out)
+	return out
 }
 
 // get returns a session by id.
@@ -109,10 +135,15 @@ func (t *sessions) list(match func(ipc.Session) bool) []ipc.Session {
 			out = append(out, s.Session)
 		}
 	}
-	slices.SortFunc(out, func(a, b ipc.Session) int {
+	sortSessions(out)
+	return out
+}
+
+// sortSessions orders sessions oldest first.
+func sortSessions(ss []ipc.Session) {
+	slices.SortFunc(ss, func(a, b ipc.Session) int {
 		return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return out
 }
 
 // cachedPIN returns a copy of the PIN cached by a session of user on

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -195,11 +196,32 @@ func keep(evs []ipc.Event, filter func(ipc.Event) bool) []ipc.Event {
 
 // Close ends every subscription (their channels close without a dropped
 // event) and refuses new ones; for daemon shutdown.
-func (b *Bus) Close() {
+func (b *Bus) Close() { b.CloseWith(nil) }
+
+// CloseWith publishes final, the last events (every session's session-ended
+// at shutdown), then closes the bus like Close. Every subscriber still
+// registered receives each final event its filter accepts, after what is
+// already queued for it, whatever its buffer: these events are kept beside
+// the channel, never dropped.
+func (b *Bus) CloseWith(final []ipc.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
 	b.closed = true
+	stamped := make([]ipc.Event, len(final))
+	for i, e := range final {
+		b.seq++
+		e.Seq = b.seq
+		if e.Time.IsZero() {
+			e.Time = time.Now().UTC()
+		}
+		b.remember(e)
+		stamped[i] = e
+	}
 	for s := range b.subs {
+		s.tail = keep(slices.Clone(stamped), s.filter)
 		b.removeLocked(s)
 	}
 }
@@ -209,7 +231,8 @@ type Subscription struct {
 	bus    *Bus
 	filter func(ipc.Event) bool
 	ch     chan ipc.Event
-	last   uint64 // Seq of the last live event queued; guarded by bus.mu
+	last   uint64      // Seq of the last live event queued; guarded by bus.mu
+	tail   []ipc.Event // final events, read after ch closes (CloseWith)
 }
 
 // C returns the channel of events. It closes after a dropped event, on
@@ -222,12 +245,24 @@ func (s *Subscription) Next(ctx context.Context) (ipc.Event, error) {
 	select {
 	case e, ok := <-s.ch:
 		if !ok {
-			return ipc.Event{}, io.EOF
+			return s.nextFinal()
 		}
 		return e, nil
 	case <-ctx.Done():
 		return ipc.Event{}, ctx.Err()
 	}
+}
+
+// nextFinal returns the next final event once the channel has closed, or
+// io.EOF. The tail was set before the channel closed, so reading it after
+// seeing the close needs no lock; only the reader goroutine consumes it.
+func (s *Subscription) nextFinal() (ipc.Event, error) {
+	if len(s.tail) == 0 {
+		return ipc.Event{}, io.EOF
+	}
+	e := s.tail[0]
+	s.tail = s.tail[1:]
+	return e, nil
 }
 
 // Close unsubscribes; the channel closes. It is safe to call more than once.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -255,5 +256,46 @@ func TestCloseEndsSubscriptions(t *testing.T) {
 	recv(t, s2)
 	if _, err := s2.Next(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Next on canceled ctx = %v", err)
+	}
+}
+
+// TestCloseWithDeliversFinalEventsBeyondTheBuffer: the last events reach
+// every subscriber after what was queued, through its filter, although they
+// outnumber its buffer; then the subscription ends.
+func TestCloseWithDeliversFinalEventsBeyondTheBuffer(t *testing.T) {
+	b := New(2, 10)
+	all, _ := b.Subscribe(0, nil, nil)
+	alice, _ := b.Subscribe(0, func(e ipc.Event) bool { return e.User == "alice" }, nil)
+	b.Publish(ipc.Event{Type: ipc.EventCardInserted})
+	var final []ipc.Event
+	for i := range 5 {
+		final = append(final, ipc.Event{Type: ipc.EventSessionEnded, User: []string{"alice", "bob"}[i%2], Session: fmt.Sprint(i), Reason: "shutdown"})
+	}
+	b.CloseWith(final)
+	for _, tc := range []struct {
+		s    *Subscription
+		want []string
+	}{{all, []string{"snapshot-done", "card-inserted", "0", "1", "2", "3", "4"}}, {alice, []string{"snapshot-done", "0", "2", "4"}}} {
+		var got []string
+		for {
+			e, err := tc.s.Next(context.Background())
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Fatal(err)
+				}
+				break
+			}
+			if e.Type == ipc.EventSessionEnded {
+				got = append(got, e.Session)
+			} else {
+				got = append(got, string(e.Type))
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("got %v, want %v", got, tc.want)
+		}
+	}
+	if _, err := b.Subscribe(0, nil, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("subscribe after CloseWith: %v", err)
 	}
 }
