@@ -24,7 +24,10 @@ func (c *Card) generalAuthenticate(cmd apdu.Command) ([]byte, uint16) {
 		return nil, sw
 	}
 	challenge, ok := parseChallenge(cmd.Data)
-	if !ok || len(challenge) != s.Alg.ChallengeSize() {
+	if !ok {
+		return nil, apdu.SWIncorrectData
+	}
+	if challenge, ok = fitChallenge(s.Alg, challenge); !ok {
 		return nil, apdu.SWIncorrectData
 	}
 	sig, ok := sign(s, challenge)
@@ -35,6 +38,23 @@ func (c *Card) generalAuthenticate(cmd apdu.Command) ([]byte, uint16) {
 		c.justVerified = false
 	}
 	return tlv.Encode(piv.TagDynAuth, tlv.Encode(piv.TagResponse, sig)), apdu.SWSuccess
+}
+
+// fitChallenge checks the challenge's length: an RSA challenge is exactly
+// the modulus size; an ECDSA one at most the curve size, and a shorter one
+// (a SHA-256 digest for a P-384 key) is left-padded with zeros, which keeps
+// its value, as SP 800-73-4 cards and OpenSC's p11test expect.
+func fitChallenge(alg piv.KeyAlg, challenge []byte) ([]byte, bool) {
+	size := alg.ChallengeSize()
+	switch {
+	case len(challenge) == size:
+		return challenge, true
+	case alg == piv.KeyAlgRSA2048, len(challenge) > size, len(challenge) == 0:
+		return nil, false
+	}
+	out := make([]byte, size)
+	copy(out[size-len(challenge):], challenge)
+	return out, true
 }
 
 // authorize checks the security status the slot's key needs: none for Card

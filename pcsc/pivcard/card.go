@@ -1,7 +1,8 @@
 // Package pivcard is an emulated PIV card (the card side of NIST SP 800-73-4
 // Part 2): the PIV application with its data objects, PIN and PUK with retry
-// counters, and ECC P-256, P-384 and RSA-2048 keys used through GENERAL
-// AUTHENTICATE. It answers raw command APDUs, so it can sit behind vpcd (a
+// counters, ECC P-256, P-384 and RSA-2048 keys used through GENERAL
+// AUTHENTICATE, and the management key (3DES or AES) under which
+// provisioning tools generate keys and write objects. It answers raw command APDUs, so it can sit behind vpcd (a
 // real pcscd reader, see package vpcd) or behind an in-process
 // apdu.Transmitter in tests. It never panics on any input.
 package pivcard
@@ -44,6 +45,8 @@ type Card struct {
 	// and power-off.
 	verified     bool // PIN verified
 	justVerified bool // PIN verified and not yet used by a PIN-always key
+	mgmVerified  bool // management key authenticated
+	mgmPending   mgmAuth
 
 	pending []byte     // response data left for GET RESPONSE
 	chain   *chainPart // command chaining in progress
@@ -71,7 +74,8 @@ func (c *Card) Reset() {
 func (c *Card) PowerOff() { c.Reset() }
 
 func (c *Card) resetLocked() {
-	c.verified, c.justVerified = false, false
+	c.verified, c.justVerified, c.mgmVerified = false, false, false
+	c.mgmPending = mgmAuth{}
 	c.pending, c.chain = nil, nil
 }
 
@@ -147,8 +151,22 @@ func (c *Card) dispatch(cmd apdu.Command) ([]byte, uint16) {
 	case piv.InsResetRetryCounter:
 		return nil, c.resetRetryCounter(cmd)
 	case piv.InsGeneralAuthenticate:
+		if cmd.P2 == keyRefMgm {
+			return c.mgmAuthenticate(cmd)
+		}
 		return c.generalAuthenticate(cmd)
+	case insGetChal:
+		return c.getChallenge(cmd)
+	case insSetMgm:
+		return nil, c.setMgmKey(cmd)
+	case insPutData:
+		return nil, c.putData(cmd)
+	case insGenerate:
+		return c.generate(cmd)
 	default:
+		// GET VERSION (FD), GET SERIAL (F8) and the other YubiKey commands
+		// are refused as on a PIV card of another make: clients such as
+		// yubico-piv-tool and OpenSC carry on without them.
 		return nil, apdu.SWInsNotSupported
 	}
 }

@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"math/big"
 	"net"
@@ -272,5 +275,110 @@ func TestYubicoPIVTool(t *testing.T) {
 	}
 	if !strings.Contains(out, "Slot 9a") || !strings.Contains(out, "Integration Card") {
 		t.Errorf("status does not show the 9A certificate:\n%s", out)
+	}
+}
+
+// TestYubicoPIVToolProvisioning has yubico-piv-tool sign with the P-384 key
+// in 9C (it sends a SHA-256 digest, shorter than the curve), then provision
+// slot 9D as an administrator would: generate a key under the default
+// management key, self-sign and import a certificate, and change the
+// management key, after which the default one is refused.
+func TestYubicoPIVToolProvisioning(t *testing.T) {
+	p := testenv.PCSCD(t)
+	testenv.RequireBinaries(t, "yubico-piv-tool")
+	card := fullCard(t)
+	insert(t, p, card)
+	ykpiv := func(args ...string) string {
+		return run(t, p, "yubico-piv-tool", append([]string{"-r", "Test PCD"}, args...)...)
+	}
+	dir := t.TempDir()
+	cert9c := filepath.Join(dir, "9c.pem")
+	if err := os.WriteFile(cert9c, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: card.Certificate(piv.SlotSignature)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ykpiv("-a", "verify-pin", "-P", pivcard.DefaultPIN, "-a", "test-signature", "-s", "9c", "-i", cert9c)
+
+	pub, certPath := filepath.Join(dir, "pub.pem"), filepath.Join(dir, "cert.pem")
+	ykpiv("-a", "generate", "-s", "9d", "-A", "ECCP384", "-o", pub)
+	// yubico-piv-tool 2.2's selfsign-certificate fails with OpenSSL 3 before
+	// it talks to the card (Yubico/yubico-piv-tool#388): an issuer key here
+	// certifies the generated key instead, as IT's CA would.
+	if err := os.WriteFile(certPath, issue(t, pub, "Provisioned by yubico-piv-tool"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ykpiv("-a", "import-certificate", "-s", "9d", "-i", certPath)
+	cert, err := x509.ParseCertificate(card.Certificate(piv.SlotKeyManagement))
+	if err != nil || cert.Subject.CommonName != "Provisioned by yubico-piv-tool" {
+		t.Fatalf("9D certificate after import: %v %v", cert, err)
+	}
+	if k, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve.Params().BitSize != 384 {
+		t.Fatalf("9D certificate key %T, want the generated P-384 key", cert.PublicKey)
+	}
+	ykpiv("-a", "verify-pin", "-P", pivcard.DefaultPIN, "-a", "test-signature", "-s", "9d", "-i", certPath)
+
+	newKey := strings.Repeat("0f1e2d3c4b5a6978", 3)
+	ykpiv("-a", "set-mgm-key", "-n", newKey)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := p.Command(ctx, "yubico-piv-tool", "-r", "Test PCD", "-a", "generate", "-s", "9d", "-A", "ECCP256").CombinedOutput(); err == nil {
+		t.Errorf("generate with the old default management key succeeded:\n%s", out)
+	}
+	ykpiv("-k"+newKey, "-a", "generate", "-s", "9d", "-A", "ECCP256", "-o", pub)
+}
+
+// issue returns a PEM certificate for the public key in the PEM file pubPath,
+// signed by a fresh issuer key.
+func issue(t *testing.T, pubPath, cn string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(pubPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		t.Fatalf("%s holds no PEM:\n%s", pubPath, raw)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, Issuer: pkix.Name{CommonName: "Test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, &x509.Certificate{Subject: pkix.Name{CommonName: "Test CA"}}, pub, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// TestOpenSCShortECDSAInput has OpenSC sign a SHA-256 digest with the P-384
+// key in 9C, as TLS 1.2 client authentication and p11test's
+// ec_sign_size_test do.
+func TestOpenSCShortECDSAInput(t *testing.T) {
+	p := testenv.PCSCD(t)
+	testenv.RequireBinaries(t, "pkcs11-tool")
+	testenv.RequireFiles(t, openscModule)
+	card := fullCard(t)
+	insert(t, p, card)
+	dir := t.TempDir()
+	digest := sha256.Sum256([]byte("short input through OpenSC"))
+	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
+	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p, "pkcs11-tool", "--module", openscModule, "--login", "--pin", pivcard.DefaultPIN,
+		"--sign", "--mechanism", "ECDSA", "--id", "02", "--input-file", in, "--output-file", sigPath)
+	raw, err := os.ReadFile(sigPath)
+	if err != nil || len(raw) != 96 {
+		t.Fatalf("raw P-384 signature of %d bytes, %v", len(raw), err)
+	}
+	cert, _ := x509.ParseCertificate(card.Certificate(piv.SlotSignature))
+	r, s := new(big.Int).SetBytes(raw[:48]), new(big.Int).SetBytes(raw[48:])
+	if !ecdsa.Verify(cert.PublicKey.(*ecdsa.PublicKey), digest[:], r, s) {
+		t.Error("OpenSC's P-384 signature over a SHA-256 digest does not verify")
 	}
 }

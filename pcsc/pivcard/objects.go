@@ -64,6 +64,12 @@ func (c *Card) getData(cmd apdu.Command) ([]byte, uint16) {
 // object returns the encoded data object with the tag, or nil when the card
 // does not hold it.
 func (c *Card) object(tag uint32) []byte {
+	if v, ok := c.st.Objects[tag]; ok {
+		if len(v) == 0 {
+			return nil
+		}
+		return tlv.Encode(piv.TagData, v)
+	}
 	switch tag {
 	case piv.TagDiscovery:
 		return tlv.Encode(piv.TagDiscovery, tlv.Encode(0x4F, piv.AID), tlv.Encode(0x5F2F, pinUsagePolicy))

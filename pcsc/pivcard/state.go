@@ -1,6 +1,7 @@
 package pivcard
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,10 +14,12 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hwauthd/hwauthd/pcsc/piv"
+	"github.com/hwauthd/hwauthd/pcsc/tlv"
 )
 
 // Defaults of a new card.
@@ -69,12 +72,18 @@ type state struct {
 	FASCN  []byte
 	Expiry string // YYYYMMDD
 	Slots  []slotKey
+	Mgm    mgmKey
+	// Objects holds the data objects written with PUT DATA, by tag: the
+	// content of their 53 field, empty for a deleted object. They take the
+	// place of the objects the card was made with.
+	Objects map[uint32][]byte
 }
 
 // New creates a card from opts (see Options for the defaults).
 func New(opts Options) (*Card, error) {
 	opts = withDefaults(opts)
-	st := state{Label: opts.Label, Expiry: time.Now().Add(certValidity).Format(chuidExpiryForm)}
+	st := state{Label: opts.Label, Expiry: time.Now().Add(certValidity).Format(chuidExpiryForm),
+		Mgm: mgmKey{Alg: alg3DES, Key: bytes.Clone(DefaultMgmKey)}}
 	var err error
 	if st.Salt, err = randomBytes(16); err != nil {
 		return nil, err
@@ -240,14 +249,23 @@ func ParseSlots(s string) ([]SlotSpec, error) {
 	return specs, nil
 }
 
-// Certificate returns the DER certificate in the slot, or nil.
+// Certificate returns the DER certificate in the slot's certificate object,
+// or nil.
 func (c *Card) Certificate(slot piv.Slot) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s := c.slot(slot); s != nil {
-		return append([]byte(nil), s.Cert...)
+	obj, ok := c.st.Objects[slot.ObjectTag()]
+	if !ok {
+		if s := c.slot(slot); s != nil {
+			return bytes.Clone(s.Cert)
+		}
+		return nil
 	}
-	return nil
+	cert, err := tlv.Find(obj, piv.TagCertificate)
+	if err != nil {
+		return nil
+	}
+	return bytes.Clone(cert)
 }
 
 // GUID returns the card's CHUID GUID.
@@ -260,15 +278,17 @@ func (c *Card) GUID() [16]byte {
 // stateFile is the JSON form of the state: keys as PKCS#8, certificates as
 // DER (both base64), PIN and PUK as salted hashes only.
 type stateFile struct {
-	Version int        `json:"version"`
-	Salt    []byte     `json:"salt"`
-	PIN     secret     `json:"pin"`
-	PUK     secret     `json:"puk"`
-	Label   string     `json:"label"`
-	GUID    []byte     `json:"guid"`
-	FASCN   []byte     `json:"fascn"`
-	Expiry  string     `json:"expiry"`
-	Slots   []slotFile `json:"slots"`
+	Version int               `json:"version"`
+	Salt    []byte            `json:"salt"`
+	PIN     secret            `json:"pin"`
+	PUK     secret            `json:"puk"`
+	Label   string            `json:"label"`
+	GUID    []byte            `json:"guid"`
+	FASCN   []byte            `json:"fascn"`
+	Expiry  string            `json:"expiry"`
+	Slots   []slotFile        `json:"slots"`
+	Mgm     mgmKey            `json:"mgm_key"`
+	Objects map[string][]byte `json:"objects,omitempty"` // by hex tag
 }
 
 type slotFile struct {
@@ -292,7 +312,13 @@ func (c *Card) Save(path string) error {
 
 func (c *Card) saveLocked(path string) error {
 	f := stateFile{Version: stateVersion, Salt: c.st.Salt, PIN: c.st.PIN, PUK: c.st.PUK, Label: c.st.Label,
-		GUID: c.st.GUID, FASCN: c.st.FASCN, Expiry: c.st.Expiry}
+		GUID: c.st.GUID, FASCN: c.st.FASCN, Expiry: c.st.Expiry, Mgm: c.st.Mgm}
+	for tag, v := range c.st.Objects {
+		if f.Objects == nil {
+			f.Objects = map[string][]byte{}
+		}
+		f.Objects[fmt.Sprintf("%06X", tag)] = v
+	}
 	for _, s := range c.st.Slots {
 		der, err := x509.MarshalPKCS8PrivateKey(s.Key)
 		if err != nil {
@@ -350,7 +376,23 @@ func Load(path string) (*Card, error) {
 	if f.Version != stateVersion || len(f.GUID) != 16 || len(f.FASCN) != piv.FASCNLength || len(f.Salt) == 0 {
 		return nil, fmt.Errorf("pivcard: load %s: unsupported or incomplete state", path)
 	}
-	st := state{Salt: f.Salt, PIN: f.PIN, PUK: f.PUK, Label: f.Label, GUID: f.GUID, FASCN: f.FASCN, Expiry: f.Expiry}
+	if f.Mgm.Key == nil { // a state saved before the card had a management key
+		f.Mgm = mgmKey{Alg: alg3DES, Key: bytes.Clone(DefaultMgmKey)}
+	}
+	if _, err := f.Mgm.block(); err != nil {
+		return nil, fmt.Errorf("pivcard: load %s: %w", path, err)
+	}
+	st := state{Salt: f.Salt, PIN: f.PIN, PUK: f.PUK, Label: f.Label, GUID: f.GUID, FASCN: f.FASCN, Expiry: f.Expiry, Mgm: f.Mgm}
+	for name, v := range f.Objects {
+		tag, err := strconv.ParseUint(name, 16, 32)
+		if err != nil || !writable(uint32(tag)) || len(v) > maxObjectSize {
+			return nil, fmt.Errorf("pivcard: load %s: object %q", path, name)
+		}
+		if st.Objects == nil {
+			st.Objects = map[uint32][]byte{}
+		}
+		st.Objects[uint32(tag)] = v
+	}
 	for _, s := range f.Slots {
 		k, err := loadSlot(s)
 		if err != nil {
@@ -383,8 +425,10 @@ func loadSlot(s slotFile) (slotKey, error) {
 	if a, err := piv.KeyAlgOf(key.Public()); err != nil || a != alg {
 		return slotKey{}, fmt.Errorf("slot %s: key is not %s", slot, alg)
 	}
-	if _, err := x509.ParseCertificate(s.Cert); err != nil {
-		return slotKey{}, fmt.Errorf("slot %s certificate: %w", slot, err)
+	if s.Cert != nil { // a generated key has no certificate of the card's making
+		if _, err := x509.ParseCertificate(s.Cert); err != nil {
+			return slotKey{}, fmt.Errorf("slot %s certificate: %w", slot, err)
+		}
 	}
 	return slotKey{Slot: slot, Alg: alg, Key: key, Cert: s.Cert}, nil
 }
