@@ -25,7 +25,8 @@ func (d *Daemon) getRegistrations(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	resp := ipc.RegistrationsResponse{User: name, Limit: d.cfg.Policy.MaxAuthenticators, Registrations: make([]ipc.Registration, 0, len(regs))}
+	resp := ipc.RegistrationsResponse{User: name, Limit: d.cfg.Policy.MaxAuthenticators, Registrations: make([]ipc.Registration, 0, len(regs)),
+		LastAuthenticator: d.lastAuthenticator(r.Context(), name)}
 	for _, reg := range regs {
 		if reg.Default {
 			resp.Default = reg.ID

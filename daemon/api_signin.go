@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -18,8 +19,9 @@ import (
 	"github.com/hwauthd/hwauthd/store"
 )
 
-// Keys of remembered sign-in information (R8); "forget" deletes them.
-const rememberLastAuthenticator = "last_authenticator"
+// Keys of remembered sign-in information (R8) in the store; "forget"
+// deletes them.
+const rememberLastAuthenticator = ipc.ForgottenLastAuthenticator
 
 // postSignIn signs a user in with a present authenticator registered to them:
 // the PIN is verified on it and it proves possession of the registered key by
@@ -94,7 +96,7 @@ func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Regis
 		}
 		return store.Registration{}, nil, 0, ipc.Errorf(ipc.CodeNotRegistered, "no authenticator is registered to %s; register one first (often done by IT)", req.User)
 	}
-	reg, dev, err := d.pickRegistration(regs, req.Authenticator)
+	reg, dev, err := d.pickRegistration(regs, req.Authenticator, d.lastAuthenticator(ctx, req.User))
 	if err != nil {
 		return reg, nil, 0, err
 	}
@@ -140,34 +142,35 @@ func (d *Daemon) proveCard(ctx context.Context, dev backend.Device, reg store.Re
 }
 
 // pickRegistration chooses among the user's registrations the one whose
-// authenticator is present: the one named, else the default, else the
+// authenticator is present: the one named, else the one the user signed in
+// with last (remembered sign-in information), else the default, else the
 // oldest.
-func (d *Daemon) pickRegistration(regs []store.Registration, named string) (store.Registration, backend.Device, error) {
-	var first *store.Registration
-	var firstDev backend.Device
-	for i := range regs {
-		reg := regs[i]
-		if named != "" && reg.AuthenticatorID != named {
-			continue
+func (d *Daemon) pickRegistration(regs []store.Registration, named, last string) (store.Registration, backend.Device, error) {
+	if named != "" {
+		regs = slices.DeleteFunc(slices.Clone(regs), func(r store.Registration) bool { return r.AuthenticatorID != named })
+	}
+	rank := func(r store.Registration) int {
+		switch {
+		case last != "" && r.AuthenticatorID == last:
+			return 0
+		case r.Default:
+			return 1
 		}
+		return 2
+	}
+	// A stable sort keeps the store's order (oldest first) within a rank.
+	ordered := slices.Clone(regs)
+	slices.SortStableFunc(ordered, func(a, b store.Registration) int { return cmp.Compare(rank(a), rank(b)) })
+	for _, reg := range ordered {
 		dev, err := d.manager.Device(reg.AuthenticatorID)
 		if err != nil && reg.Kind == ipc.KindSecurityKey {
 			// A security key has no serial: its credential may be on a key
 			// plugged in elsewhere.
 			dev, err = d.manager.FirstOfKind(ipc.KindSecurityKey)
 		}
-		if err != nil {
-			continue
-		}
-		if reg.Default || named != "" {
+		if err == nil {
 			return reg, dev, nil
 		}
-		if first == nil {
-			first, firstDev = &regs[i], dev
-		}
-	}
-	if first != nil {
-		return *first, firstDev, nil
 	}
 	if named != "" {
 		if _, err := d.manager.Device(named); err == nil {
@@ -175,6 +178,17 @@ func (d *Daemon) pickRegistration(regs []store.Registration, named string) (stor
 		}
 	}
 	return store.Registration{}, nil, ipc.Errorf(ipc.CodeNoAuthenticator, "insert your smart card or plug in your security key, then try again")
+}
+
+// lastAuthenticator returns the authenticator user signed in with last, ""
+// when nothing is remembered (or after forget).
+func (d *Daemon) lastAuthenticator(ctx context.Context, user string) string {
+	remembered, err := d.store.Recall(ctx, user)
+	if err != nil {
+		d.log.Warn("recall remembered sign-in information", "user", user, "err", err)
+		return ""
+	}
+	return remembered[rememberLastAuthenticator]
 }
 
 // keyCertificate parses a key's certificate, nil when it has none.
@@ -215,8 +229,14 @@ func (d *Daemon) getSessions(w http.ResponseWriter, r *http.Request) error {
 
 // deleteSession signs out: the session ends and its cached PIN is zeroed.
 // The card holds no security status to reset: every operation of the daemon
-// already ends by dropping it.
+// already ends by dropping it. With ?forget=true it is the Lync seed's "sign
+// out and delete my sign-in information": the user's remembered sign-in
+// information goes too, and the answer says what was deleted.
 func (d *Daemon) deleteSession(w http.ResponseWriter, r *http.Request) error {
+	forget, err := boolQuery(r, "forget")
+	if err != nil {
+		return err
+	}
 	id := r.PathValue("id")
 	s, ok := d.sessions.get(id)
 	match, err := d.sessionScope(r, "")
@@ -226,9 +246,30 @@ func (d *Daemon) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	if !ok || !match(s) {
 		return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
 	}
-	d.sessions.end(id, endSignOut)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	if !forget {
+		d.sessions.end(id, endSignOut)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	// Forget first, so that the answer names this session's cached PIN too.
+	resp, err := d.forget(r.Context(), s.User)
+	if err != nil {
+		return err
+	}
+	d.sessions.end(id, endForgotten)
+	return server.WriteJSON(w, http.StatusOK, resp)
+}
+
+// boolQuery reads an optional true/false query parameter.
+func boolQuery(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, ipc.Errorf(ipc.CodeBadRequest, "%s must be true or false, got %q", name, v)
+	}
 }
 
 // sessionScope returns which sessions the caller may see and end: all for
@@ -247,25 +288,35 @@ func (d *Daemon) sessionScope(r *http.Request, user string) (func(ipc.Session) b
 }
 
 // postForget deletes what hwauthd remembers for the user ("Delete my sign-in
-// information", R8): the last authenticator used and any PIN cached in their
-// sessions. Registrations stay.
+// information", R8). Registrations stay.
 func (d *Daemon) postForget(w http.ResponseWriter, r *http.Request) error {
 	name, err := d.targetUser(r, false)
 	if err != nil {
 		return err
 	}
-	remembered, err := d.store.Recall(r.Context(), name)
+	resp, err := d.forget(r.Context(), name)
 	if err != nil {
 		return err
 	}
-	if err := d.store.Forget(r.Context(), name); err != nil {
-		return err
-	}
-	d.sessions.dropPINsWhere(func(s ipc.Session) bool { return s.User == name })
-	resp := ipc.ForgetResponse{User: name, Forgotten: slices.Sorted(maps.Keys(remembered))}
-	if d.cfg.SignIn.CachePIN {
-		resp.Forgotten = append(resp.Forgotten, "cached_pin")
-	}
-	d.log.Info("sign-in information forgotten", "user", name)
 	return server.WriteJSON(w, http.StatusOK, resp)
+}
+
+// forget deletes exactly the sign-in information hwauthd remembers for a
+// user: the authenticator they signed in with last (which sign-in offers
+// first) and the PINs cached in their sessions (signin.cache_pin). The
+// answer names what existed and is now gone.
+func (d *Daemon) forget(ctx context.Context, name string) (ipc.ForgetResponse, error) {
+	remembered, err := d.store.Recall(ctx, name)
+	if err != nil {
+		return ipc.ForgetResponse{}, err
+	}
+	if err := d.store.Forget(ctx, name); err != nil {
+		return ipc.ForgetResponse{}, err
+	}
+	resp := ipc.ForgetResponse{User: name, Forgotten: slices.Sorted(maps.Keys(remembered))}
+	if d.sessions.dropPINsWhere(func(s ipc.Session) bool { return s.User == name }) > 0 {
+		resp.Forgotten = append(resp.Forgotten, ipc.ForgottenCachedPIN)
+	}
+	d.log.Info("sign-in information forgotten", "user", name, "forgotten", resp.Forgotten)
+	return resp, nil
 }

@@ -160,14 +160,17 @@ func (t *sessions) cachedPIN(user, authenticator string) []byte {
 }
 
 // dropPINsWhere zeroes and forgets the PINs cached by the sessions that
-// match selects (forget, card removal).
-func (t *sessions) dropPINsWhere(match func(ipc.Session) bool) {
+// match selects (forget, card removal); it returns how many there were.
+func (t *sessions) dropPINsWhere(match func(ipc.Session) bool) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	n := 0
 	for _, s := range t.byID {
-		if match(s.Session) {
+		if s.pin != nil && match(s.Session) {
 			clear(s.pin)
 			s.pin = nil
+			n++
 		}
 	}
+	return n
 }

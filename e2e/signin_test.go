@@ -244,3 +244,79 @@ func TestPINCacheWithinSession(t *testing.T) {
 		t.Fatalf("after sign-out: %+v", calls)
 	}
 }
+
+// TestRememberedSignInInformation: what hwauthd remembers for a user is the
+// card they signed in with last, which sign-in then offers before the
+// default, and (with cache_pin) the PIN cached in their sessions. Forget
+// deletes exactly that and says so; sign-out with forget ends the session
+// (reason forget) and deletes it too, and is refused for another user's
+// session.
+func TestRememberedSignInInformation(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.SignIn.CachePIN = true })
+	ctx := ctxT(t)
+	a := h.insert(0, pivcard.Options{})
+	b := h.insert(1, pivcard.Options{})
+	h.register(a, alice) // the first registration is the default
+	h.register(b, alice)
+	if regs, err := h.c.Registrations(ctx, alice); err != nil || regs.LastAuthenticator != "" {
+		t.Fatalf("before any sign-in: %+v %v", regs, err)
+	}
+	s, err := h.signIn(alice, pivcard.DefaultPIN)
+	if err != nil || s.Authenticator != a.id {
+		t.Fatalf("nothing remembered: the default must be used: %+v %v", s, err)
+	}
+	s, err = h.c.SignIn(ctx, ipc.SignInRequest{User: alice, PIN: ipc.Secret(pivcard.DefaultPIN), Authenticator: b.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if regs, err := h.c.Registrations(ctx, alice); err != nil || regs.LastAuthenticator != b.id {
+		t.Fatalf("after signing in with b: %+v %v", regs, err)
+	}
+	s2, err := h.signIn(alice, pivcard.DefaultPIN)
+	if err != nil || s2.Authenticator != b.id {
+		t.Fatalf("the card used last must be offered first: %+v %v", s2, err)
+	}
+	forgot, err := h.c.Forget(ctx, alice)
+	if err != nil || strings.Join(forgot.Forgotten, ",") != "last_authenticator,cached_pin" {
+		t.Fatalf("forget: %+v %v", forgot, err)
+	}
+	// The cached PIN is gone: signing within the session needs the PIN again.
+	d := sha256.Sum256([]byte("document"))
+	sign := fmt.Sprintf(`{"key": "9a", "algorithm": "ecdsa-sha256", "digest": %q}`, base64.StdEncoding.EncodeToString(d[:]))
+	calls := runAs(t, aliceUID, aliceUID, h.socket, []call{{Method: "POST", Path: "/v1/authenticators/" + b.id + "/sign", Body: sign}})
+	if errorCode(calls[0].Answer) != "pin_required" {
+		t.Fatalf("sign after forget: %+v", calls)
+	}
+	if forgot, err := h.c.Forget(ctx, alice); err != nil || len(forgot.Forgotten) != 0 {
+		t.Fatalf("second forget: %+v %v", forgot, err)
+	}
+	s3, err := h.signIn(alice, pivcard.DefaultPIN)
+	if err != nil || s3.Authenticator != a.id {
+		t.Fatalf("after forget the default must be used again: %+v %v", s3, err)
+	}
+	// Another user cannot sign out (or forget through) alice's session.
+	calls = runAs(t, malloryUID, malloryUID, h.socket, []call{{Method: "DELETE", Path: "/v1/sessions/" + s3.ID + "?forget=true"}})
+	if errorCode(calls[0].Answer) != "not_found" {
+		t.Fatalf("mallory signs out alice's session: %+v", calls)
+	}
+	calls = runAs(t, aliceUID, aliceUID, h.socket, []call{
+		{Method: "DELETE", Path: "/v1/sessions/" + s3.ID + "?forget=maybe"},
+		{Method: "DELETE", Path: "/v1/sessions/" + s3.ID + "?forget=true"},
+	})
+	if errorCode(calls[0].Answer) != "bad_request" || calls[1].Status != 200 ||
+		!strings.Contains(calls[1].Answer, `"forgotten":["last_authenticator","cached_pin"]`) {
+		t.Fatalf("alice signs out and forgets: %+v", calls)
+	}
+	e := h.waitFor("session-ended", func(e ipc.Event) bool { return e.Type == ipc.EventSessionEnded && e.Session == s3.ID })
+	if e.Reason != "forget" {
+		t.Fatalf("sign-out with forget ended with reason %q", e.Reason)
+	}
+	if regs, err := h.c.Registrations(ctx, alice); err != nil || regs.LastAuthenticator != "" {
+		t.Fatalf("after sign-out with forget: %+v %v", regs, err)
+	}
+	for _, id := range []string{s.ID, s2.ID} {
+		if err := h.c.SignOut(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

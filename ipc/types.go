@@ -332,10 +332,14 @@ type Registration struct {
 
 // RegistrationsResponse is the answer of GET /v1/users/{user}/registrations.
 type RegistrationsResponse struct {
-	User          string         `json:"user"`
-	Default       string         `json:"default,omitempty"`
-	Limit         int            `json:"limit"`
-	Registrations []Registration `json:"registrations"`
+	User    string `json:"user"`
+	Default string `json:"default,omitempty"`
+	Limit   int    `json:"limit"`
+	// LastAuthenticator is the authenticator the user signed in with last
+	// (remembered sign-in information, which sign-in offers first; forget
+	// deletes it).
+	LastAuthenticator string         `json:"last_authenticator,omitempty"`
+	Registrations     []Registration `json:"registrations"`
 }
 
 // RegisterRequest is the body of POST /v1/users/{user}/registrations.
@@ -395,9 +399,20 @@ type SignInResponse struct {
 // ForgetResponse is the answer of POST /v1/users/{user}/forget.
 type ForgetResponse struct {
 	User string `json:"user"`
-	// Forgotten names what was deleted ("last_authenticator", "pin_state", ...).
+	// Forgotten names what existed and was deleted: ForgottenLastAuthenticator,
+	// ForgottenCachedPIN; empty when nothing was remembered.
 	Forgotten []string `json:"forgotten"`
 }
+
+// What forget deletes: the remembered sign-in information of a user.
+const (
+	// ForgottenLastAuthenticator is the authenticator the user signed in
+	// with last, which sign-in offers first.
+	ForgottenLastAuthenticator = "last_authenticator"
+	// ForgottenCachedPIN is a PIN kept in the user's sessions when
+	// signin.cache_pin is on.
+	ForgottenCachedPIN = "cached_pin"
+)
 
 // Identity prefixes of Link.Identity: a certificate's user principal name,
 // e-mail address, common name or whole subject DN.

@@ -183,7 +183,7 @@ func TestSessionCommands(t *testing.T) {
 		{"signout", "", []string{"signout", "ses-a"}, 0, "Signed out: session ses-a ended.", ""},
 		{"signout unknown", "", []string{"signout", "ses-a"}, exitNotFound, "", `no session "ses-a"`},
 		{"forget needs --yes", "", []string{"forget"}, exitUsage, "", "add --yes"},
-		{"forget", "", []string{"forget", "--yes", "--user", "bob"}, 0, "Forgot bob's sign-in information: deleted last_authenticator, pin_state.", ""},
+		{"forget", "", []string{"forget", "--yes", "--user", "bob"}, 0, "Forgot bob's sign-in information: deleted last_authenticator.", ""},
 	})
 	f.mu.Lock()
 	if f.state.signIn.User != "bob" || f.state.forgot != "bob" || f.state.signedOut != "ses-a" {
@@ -208,6 +208,18 @@ func TestSessionCommands(t *testing.T) {
 	if code != 0 || out != "No session.\n" {
 		t.Errorf("no sessions: %d %q", code, out)
 	}
+	f.mu.Lock()
+	f.state.forgot = ""
+	f.mu.Unlock()
+	code, out, _ = hw("", "signout", "--forget", "ses-b")
+	if code != 0 || out != "Signed out: session ses-b ended. Forgot bob's sign-in information: deleted last_authenticator, cached_pin.\n" {
+		t.Errorf("signout --forget: exit %d %q", code, out)
+	}
+	f.mu.Lock()
+	if f.state.signedOut != "ses-b" || f.state.forgot != "bob" {
+		t.Errorf("signout --forget: daemon saw sign-out %q, forget %q", f.state.signedOut, f.state.forgot)
+	}
+	f.mu.Unlock()
 }
 
 // selfSigned returns a certificate in DER.

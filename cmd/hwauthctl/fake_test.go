@@ -136,7 +136,7 @@ func (f *fakeAPI) registrationRoutes() []server.Route {
 		}),
 		f.route("POST", "/v1/users/{user}/forget", func(s *fakeState, w http.ResponseWriter, r *http.Request) error {
 			s.forgot = r.PathValue("user")
-			return server.WriteJSON(w, 200, ipc.ForgetResponse{User: s.forgot, Forgotten: []string{"last_authenticator", "pin_state"}})
+			return server.WriteJSON(w, 200, ipc.ForgetResponse{User: s.forgot, Forgotten: []string{ipc.ForgottenLastAuthenticator}})
 		}),
 	}
 }
@@ -169,8 +169,13 @@ func (f *fakeAPI) sessionRoutes() []server.Route {
 			if i < 0 {
 				return ipc.Errorf(ipc.CodeNotFound, "no session %q", r.PathValue("id"))
 			}
-			s.signedOut = s.sessions[i].ID
+			ses := s.sessions[i]
+			s.signedOut = ses.ID
 			s.sessions = slices.Delete(s.sessions, i, i+1)
+			if r.URL.Query().Get("forget") == "true" {
+				s.forgot = ses.User
+				return server.WriteJSON(w, 200, ipc.ForgetResponse{User: ses.User, Forgotten: []string{ipc.ForgottenLastAuthenticator, ipc.ForgottenCachedPIN}})
+			}
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		}),

@@ -16,7 +16,8 @@ func signinCmd(a *app) *cobra.Command {
 		Use:   "signin",
 		Short: "Sign in with a registered authenticator (asks for the PIN) and open a session",
 		Long: "signin verifies the PIN on the authenticator and its possession, and opens a session.\n" +
-			"Without --authenticator it uses the user's default or the only one present.",
+			"Without --authenticator it uses the present authenticator the user signed in with\n" +
+			"last (remembered until forget), else the default, else the oldest registered.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			u, err := accountOrSelf(name)
@@ -39,27 +40,42 @@ func signinCmd(a *app) *cobra.Command {
 		},
 	}
 	userFlag(cmd, &name)
-	cmd.Flags().StringVar(&auth, "authenticator", "", "authenticator id (default: the user's default, or the only one present)")
+	cmd.Flags().StringVar(&auth, "authenticator", "", "authenticator id (default: the one used last, else the user's default)")
 	return cmd
 }
 
-// signoutCmd is `hwauthctl signout SESSION_ID`.
+// signoutCmd is `hwauthctl signout SESSION_ID [--forget]`.
 func signoutCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var forget bool
+	cmd := &cobra.Command{
 		Use:   "signout SESSION_ID",
-		Short: "Sign out: end a session",
-		Args:  exactArgs(1),
+		Short: "Sign out: end a session (and with --forget delete the remembered sign-in information)",
+		Long: "signout ends a session. With --forget it also deletes what hwauthd remembers for\n" +
+			"the session's user (the authenticator used last, cached PINs), as forget does.",
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.client().SignOut(cmd.Context(), args[0]); err != nil {
+			if !forget {
+				if err := a.client().SignOut(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				if a.json {
+					return nil
+				}
+				_, err := fmt.Fprintf(a.stdout, "Signed out: session %s ended.\n", args[0])
 				return err
 			}
-			if a.json {
-				return nil
+			res, err := a.client().SignOutAndForget(cmd.Context(), args[0])
+			if err != nil {
+				return err
 			}
-			_, err := fmt.Fprintf(a.stdout, "Signed out: session %s ended.\n", args[0])
-			return err
+			return a.output(res, func() error {
+				_, err := fmt.Fprintf(a.stdout, "Signed out: session %s ended. %s\n", args[0], forgotten(res))
+				return err
+			})
 		},
 	}
+	cmd.Flags().BoolVar(&forget, "forget", false, "also delete the user's remembered sign-in information")
+	return cmd
 }
 
 // sessionsCmd is `hwauthctl sessions [--user U]`.
@@ -117,8 +133,9 @@ func forgetCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "forget",
 		Short: "Delete a user's remembered sign-in information (asks first)",
-		Long: "forget deletes what hwauthd remembers for the user (the last authenticator used,\n" +
-			"cached PIN state); registrations stay. It asks for confirmation unless --yes is given.",
+		Long: "forget deletes what hwauthd remembers for the user: the authenticator used last\n" +
+			"(which sign-in offers first) and PINs cached in their sessions (signin.cache_pin);\n" +
+			"registrations stay. It asks for confirmation unless --yes is given.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			u, err := accountOrSelf(name)
@@ -133,11 +150,7 @@ func forgetCmd(a *app) *cobra.Command {
 				return err
 			}
 			return a.output(res, func() error {
-				what := "nothing was remembered"
-				if len(res.Forgotten) > 0 {
-					what = "deleted " + strings.Join(res.Forgotten, ", ")
-				}
-				_, err := fmt.Fprintf(a.stdout, "Forgot %s's sign-in information: %s.\n", res.User, what)
+				_, err := fmt.Fprintln(a.stdout, forgotten(res))
 				return err
 			})
 		},
@@ -145,4 +158,13 @@ func forgetCmd(a *app) *cobra.Command {
 	userFlag(cmd, &name)
 	yesFlag(cmd, &yes)
 	return cmd
+}
+
+// forgotten says in a sentence what forget deleted.
+func forgotten(res *ipc.ForgetResponse) string {
+	what := "nothing was remembered"
+	if len(res.Forgotten) > 0 {
+		what = "deleted " + strings.Join(res.Forgotten, ", ")
+	}
+	return fmt.Sprintf("Forgot %s's sign-in information: %s.", res.User, what)
 }

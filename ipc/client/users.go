@@ -59,3 +59,10 @@ func (c *Client) Sessions(ctx context.Context) ([]ipc.Session, error) {
 func (c *Client) SignOut(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", "/v1/sessions/"+esc(id), nil, nil)
 }
+
+// SignOutAndForget ends a session and deletes its user's remembered sign-in
+// information; the answer says what was deleted.
+func (c *Client) SignOutAndForget(ctx context.Context, id string) (*ipc.ForgetResponse, error) {
+	var out ipc.ForgetResponse
+	return &out, c.call(ctx, "DELETE", "/v1/sessions/"+esc(id)+"?forget=true", nil, &out)
+}

@@ -19,23 +19,33 @@ type choice struct {
 	label string
 }
 
-// pick returns the present authenticator registered to the user, preferring
-// the default registration, then the order of the registrations.
-func pick(present []ipc.Authenticator, regs []ipc.Registration) (choice, bool) {
+// pick returns the present authenticator registered to the user that
+// sign-in offers first: the one they signed in with last (remembered
+// sign-in information), else the default registration, else the first in
+// the order of the registrations.
+func pick(present []ipc.Authenticator, regs *ipc.RegistrationsResponse) (choice, bool) {
 	byID := make(map[string]ipc.Authenticator, len(present))
 	for _, a := range present {
 		byID[a.ID] = a
 	}
+	rank := func(r ipc.Registration) int {
+		switch {
+		case regs.LastAuthenticator != "" && r.Authenticator == regs.LastAuthenticator:
+			return 0
+		case r.Default:
+			return 1
+		}
+		return 2
+	}
 	var found *choice
-	for _, r := range regs {
+	best := 3
+	for _, r := range regs.Registrations {
 		a, ok := byID[r.Authenticator]
-		if !ok || (found != nil && !r.Default) {
+		if !ok || rank(r) >= best {
 			continue
 		}
+		best = rank(r)
 		found = &choice{Authenticator: a, label: firstNonEmpty(r.Label, a.Label, a.ID)}
-		if r.Default {
-			break
-		}
 	}
 	if found == nil {
 		return choice{}, false
@@ -78,7 +88,7 @@ func firstNonEmpty(s ...string) string {
 // present it fails at once if another card or key is inserted (it is not
 // the user's), or asks for one and waits for it. ok is false when it gives
 // up; out then says why.
-func (m *Module) findAuthenticator(ctx context.Context, user string, regs []ipc.Registration) (c choice, out Outcome, ok bool) {
+func (m *Module) findAuthenticator(ctx context.Context, user string, regs *ipc.RegistrationsResponse) (c choice, out Outcome, ok bool) {
 	rctx, cancel := context.WithTimeout(ctx, m.Opts.RequestTimeout)
 	present, err := m.Client.Authenticators(rctx)
 	cancel()
@@ -88,7 +98,7 @@ func (m *Module) findAuthenticator(ctx context.Context, user string, regs []ipc.
 	if c, ok := pick(present, regs); ok {
 		return c, Outcome{}, true
 	}
-	if a, ok := foreign(present, regs); ok {
+	if a, ok := foreign(present, regs.Registrations); ok {
 		return choice{}, m.notTheirs(user, a), false
 	}
 	if m.Opts.InsertTimeout <= 0 {
@@ -112,7 +122,7 @@ func (m *Module) notTheirs(user string, a ipc.Authenticator) Outcome {
 // authenticators are listed again once it is done (something may have come
 // between the first listing and the subscription) and after each live
 // card-inserted or key-attached event.
-func (m *Module) waitForInsertion(ctx context.Context, user string, regs []ipc.Registration) (choice, Outcome, bool) {
+func (m *Module) waitForInsertion(ctx context.Context, user string, regs *ipc.RegistrationsResponse) (choice, Outcome, bool) {
 	m.say(m.Conv.Info, msgInsert)
 	wctx, cancel := context.WithTimeout(ctx, m.Opts.InsertTimeout)
 	defer cancel()
@@ -137,7 +147,7 @@ func (m *Module) waitForInsertion(ctx context.Context, user string, regs []ipc.R
 		if c, ok := pick(present, regs); ok {
 			return c, Outcome{}, true
 		}
-		if a, ok := foreign(present, regs); ok {
+		if a, ok := foreign(present, regs.Registrations); ok {
 			return choice{}, m.notTheirs(user, a), false
 		}
 	}

@@ -74,7 +74,7 @@ func (m *Module) Authenticate(ctx context.Context, user string) Outcome {
 		m.say(m.Conv.Error, fmt.Sprintf("No smart card or security key is registered for %s. %s", user, ipc.CodeNotRegistered.Hint()))
 		return Outcome{Result: AuthInfoUnavail, Reason: "no registrations"}
 	}
-	auth, out, ok := m.findAuthenticator(ctx, user, regs.Registrations)
+	auth, out, ok := m.findAuthenticator(ctx, user, regs)
 	if !ok {
 		return out
 	}

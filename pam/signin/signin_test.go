@@ -199,6 +199,43 @@ func TestDefaultPreferred(t *testing.T) {
 	}
 }
 
+// TestLastUsedOfferedFirst: the card the user signed in with last is offered
+// before the default (remembered sign-in information).
+func TestLastUsedOfferedFirst(t *testing.T) {
+	f, c := newFake(t)
+	a := f.Card("piv-a", "A", "1111")
+	b := f.Card("piv-b", "B", "2222")
+	f.Register("alice", a, "", false)
+	f.Register("alice", b, "", true)
+	f.Insert(a)
+	f.Insert(b)
+	regs, err := c.Registrations(testCtx(t), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := pick(f.Present(), regs); !ok || got.ID != "piv-b" {
+		t.Fatalf("nothing remembered: picked %+v", got)
+	}
+	regs.LastAuthenticator = "piv-a"
+	if got, ok := pick(f.Present(), regs); !ok || got.ID != "piv-a" {
+		t.Fatalf("piv-a remembered: picked %+v", got)
+	}
+	regs.LastAuthenticator = "piv-gone"
+	if got, ok := pick(f.Present(), regs); !ok || got.ID != "piv-b" {
+		t.Fatalf("an absent card remembered: picked %+v", got)
+	}
+	// A sign-in that names piv-a makes it the one offered next time.
+	out := (&Module{Client: c, Conv: &conv{answers: [][]byte{[]byte("1111")}}, Opts: DefaultOptions()}).signIn(testCtx(t), "alice", choice{Authenticator: a, label: "A"})
+	if out.Result != Success {
+		t.Fatalf("sign-in with A: %+v", out)
+	}
+	cv := &conv{answers: [][]byte{[]byte("1111")}}
+	out = module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if out.Result != Success || out.Authenticator != "piv-a" || cv.prompts[0] != "PIN for A: " {
+		t.Fatalf("outcome %+v, prompts %q", out, cv.prompts)
+	}
+}
+
 func TestOtherOutcomes(t *testing.T) {
 	f, c, _ := setup(t)
 	cases := []struct {

@@ -41,11 +41,12 @@ type Daemon struct {
 	tries    map[string]int
 	signIns  int
 	signOuts []string
+	last     map[string]string // user → authenticator signed in with last
 }
 
 // Start serves the fake until the test ends.
 func Start(t testing.TB) *Daemon {
-	d := &Daemon{bus: events.New(16, 16), regs: map[string][]ipc.Registration{}, pins: map[string]string{}, tries: map[string]int{}}
+	d := &Daemon{bus: events.New(16, 16), regs: map[string][]ipc.Registration{}, pins: map[string]string{}, tries: map[string]int{}, last: map[string]string{}}
 	t.Cleanup(d.bus.Close)
 	d.Socket = apitest.Start(t, server.Config{}, d.routes())
 	return d
@@ -89,6 +90,13 @@ func (d *Daemon) SetBlocked(id string) {
 	}
 }
 
+// Present returns the present authenticators.
+func (d *Daemon) Present() []ipc.Authenticator {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]ipc.Authenticator{}, d.present...)
+}
+
 // SignIns returns how many sign-in requests arrived.
 func (d *Daemon) SignIns() int {
 	d.mu.Lock()
@@ -120,7 +128,7 @@ func (d *Daemon) getRegistrations(w http.ResponseWriter, r *http.Request) error 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return server.WriteJSON(w, http.StatusOK, ipc.RegistrationsResponse{User: name, Limit: 5, Registrations: append([]ipc.Registration{}, d.regs[name]...)})
+	return server.WriteJSON(w, http.StatusOK, ipc.RegistrationsResponse{User: name, Limit: 5, Registrations: append([]ipc.Registration{}, d.regs[name]...), LastAuthenticator: d.last[name]})
 }
 
 func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error {
@@ -174,6 +182,7 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 		return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: d.tries[req.Authenticator]})
 	}
 	d.tries[req.Authenticator] = Tries
+	d.last[req.User] = req.Authenticator
 	now := time.Now()
 	sess := ipc.Session{ID: fmt.Sprintf("s%d", d.signIns), User: req.User, Authenticator: req.Authenticator, StartedAt: now, ExpiresAt: now.Add(time.Hour)}
 	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: sess})
