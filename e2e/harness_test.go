@@ -1,15 +1,21 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
@@ -46,11 +52,34 @@ type harness struct {
 	c      *client.Client
 	events chan ipc.Event
 	stop   func()
+	// proc is the daemon's process (spawn), else nil; stopProc ends it.
+	proc     *os.Process
+	stopProc func() error
 }
 
-// start runs a daemon with the PC/SC backend; mutate adjusts the
-// configuration first.
+// start runs a daemon with the PC/SC backend in this process; mutate
+// adjusts the configuration first.
 func start(t testing.TB, mutate ...func(*config.Config)) *harness {
+	t.Helper()
+	h := newHarness(t, mutate...)
+	h.run()
+	h.waitReaders(2)
+	return h
+}
+
+// startProcess is start with hwauthd as its own process (the built binary
+// with a configuration file), as it runs for real.
+func startProcess(t testing.TB, mutate ...func(*config.Config)) *harness {
+	t.Helper()
+	h := newHarness(t, mutate...)
+	h.runProcess()
+	h.waitReaders(2)
+	return h
+}
+
+// newHarness prepares the configuration and directories of a daemon over the
+// shared private pcscd.
+func newHarness(t testing.TB, mutate ...func(*config.Config)) *harness {
 	t.Helper()
 	testenv.RequireRoot(t)
 	h := &harness{t: t, pcsc: testenv.PCSCD(t), dir: t.TempDir()}
@@ -79,8 +108,6 @@ func start(t testing.TB, mutate ...func(*config.Config)) *harness {
 			t.Log(h.pcsc.Diagnostics(mark))
 		}
 	})
-	h.run()
-	h.waitReaders(2)
 	return h
 }
 
@@ -108,6 +135,61 @@ func (h *harness) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, ln) }()
+	h.attach(func() error {
+		cancel()
+		err := <-done
+		st.Close()
+		return err
+	})
+}
+
+// runProcess starts the hwauthd binary (spawn) and attaches to it.
+func (h *harness) runProcess() {
+	h.spawn()
+	h.attach(h.stopProc)
+}
+
+// spawn writes the configuration to a file and starts the hwauthd binary
+// with it, stopped (SIGTERM) when the test ends and its log printed if the
+// test fails. It sets h.c and h.proc and returns the time of the start.
+func (h *harness) spawn() time.Time {
+	t := h.t
+	conf := filepath.Join(h.dir, "hwauthd.toml")
+	var text bytes.Buffer
+	if err := toml.NewEncoder(&text).Encode(h.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, text.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(buildCmd(t, "hwauthd"), "--config", conf)
+	cmd.Env = h.pcsc.Env()
+	log := new(testenv.Buffer)
+	cmd.Stderr = log
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("hwauthd log:\n%s", log.String())
+		}
+	})
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.proc = cmd.Process
+	h.stopProc = sync.OnceValue(func() error {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		return cmd.Wait()
+	})
+	t.Cleanup(func() { _ = h.stopProc() })
+	h.c = client.New(h.socket)
+	return started
+}
+
+// attach connects the client and the event stream to the daemon (waiting
+// for a daemon in another process to open its socket) and sets h.stop to
+// close the stream after stop ends the daemon.
+func (h *harness) attach(stop func() error) {
+	t := h.t
 	h.c = client.New(h.socket)
 	h.events = make(chan ipc.Event, 1024)
 	// The stream has its own context, so it receives what the daemon sends
@@ -115,7 +197,13 @@ func (h *harness) run() {
 	// closes it.
 	streamCtx, closeStream := context.WithCancel(context.Background())
 	stream, err := h.c.Events(streamCtx, 0)
+	for deadline := time.Now().Add(waitTimeout); err != nil && h.proc != nil && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond) // waiting for the daemon's process to open its socket
+		stream, err = h.c.Events(streamCtx, 0)
+	}
 	if err != nil {
+		closeStream()
+		_ = stop()
 		t.Fatal(err)
 	}
 	go func() {
@@ -134,12 +222,10 @@ func (h *harness) run() {
 			return
 		}
 		stopped = true
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("daemon: %v", err)
 		}
 		closeStream()
-		st.Close()
 	}
 	t.Cleanup(h.stop)
 }

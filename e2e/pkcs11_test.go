@@ -24,7 +24,7 @@ var built = struct {
 }{paths: map[string]string{}}
 
 // buildCmd builds ../cmd/NAME once per test binary and returns its path.
-func buildCmd(t *testing.T, name string) string {
+func buildCmd(t testing.TB, name string) string {
 	t.Helper()
 	built.Lock()
 	defer built.Unlock()

@@ -1,9 +1,8 @@
 package boltstore
 
 import (
+	"context"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/hwauthd/hwauthd/store"
 	"github.com/hwauthd/hwauthd/store/storetest"
@@ -14,19 +13,11 @@ import (
 func preload(b *testing.B) *Store {
 	s := openTemp(b)
 	for lo := 0; lo < storetest.BenchUsers; lo += 10_000 {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for i := lo; i < min(storetest.BenchUsers, lo+10_000); i++ {
-				r, err := store.Prepare(storetest.PreloadRegistration(i), 5)
-				if err != nil {
-					return err
-				}
-				if err := insert(tx, &r); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		var batch []store.Registration
+		for i := lo; i < min(storetest.BenchUsers, lo+10_000); i++ {
+			batch = append(batch, storetest.PreloadRegistration(i))
+		}
+		if err := s.AddRegistrations(context.Background(), batch, 5, false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -51,19 +51,45 @@ func (s *Store) AddRegistration(ctx context.Context, r store.Registration, limit
 	if err != nil {
 		return store.Registration{}, err
 	}
-	err = s.update(ctx, func(tx *bolt.Tx) error {
-		if err := checkAuthenticator(tx, r, allowShared); err != nil {
-			return err
-		}
-		if n := countPrefix(tx.Bucket(bucketRegs), prefix(r.User)); n >= limit {
-			return store.LimitError(n, limit)
-		}
-		return insert(tx, &r)
-	})
+	err = s.update(ctx, func(tx *bolt.Tx) error { return add(tx, &r, limit, allowShared) })
 	if err != nil {
 		return store.Registration{}, fmt.Errorf("add registration: %w", err)
 	}
 	return r, nil
+}
+
+// AddRegistrations adds many registrations in one write transaction (an
+// import, or a benchmark's preload), each checked as AddRegistration checks
+// it; the first refusal aborts the whole batch.
+func (s *Store) AddRegistrations(ctx context.Context, rs []store.Registration, limit int, allowShared bool) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		for _, r := range rs {
+			r, err := store.Prepare(r, limit)
+			if err != nil {
+				return err
+			}
+			if err := add(tx, &r, limit, allowShared); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("add registrations: %w", err)
+	}
+	return nil
+}
+
+// add checks a prepared registration against the authenticator's other
+// registrations and the user's limit, and inserts it.
+func add(tx *bolt.Tx, r *store.Registration, limit int, allowShared bool) error {
+	if err := checkAuthenticator(tx, *r, allowShared); err != nil {
+		return err
+	}
+	if n := countPrefix(tx.Bucket(bucketRegs), prefix(r.User)); n >= limit {
+		return store.LimitError(n, limit)
+	}
+	return insert(tx, r)
 }
 
 // checkAuthenticator refuses a key of an authenticator that this user has
