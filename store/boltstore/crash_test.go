@@ -69,6 +69,9 @@ func TestCrashConsistency(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
+		if !s.checked {
+			t.Errorf("round %d: the file left by SIGKILL was not checked in full", round)
+		}
 		checkUsers(t, s)
 		s.Close()
 	}

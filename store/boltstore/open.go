@@ -8,9 +8,18 @@
 // unreadable file is reported (store.ErrCorrupt, naming the path) and never
 // replaced.
 //
+// Open takes the same time whatever the registry's size: it reads the meta
+// pages and the schema, and runs the full consistency check (bbolt's page
+// check and the store's index check, which read the whole file) only when
+// the file was not closed cleanly: after a crash, a power cut, or a write
+// by another program. Close records the transaction id it closed at; a file
+// whose last transaction is another one is checked in full.
+//
 // Layout (keys joined with a NUL byte, which names may not contain):
 //
 //	meta       "schema" → decimal schema version
+//	           "clean"  → decimal id of the transaction of the last clean
+//	                      close (absent while a process has the file open)
 //	regs       user, id → registration record (JSON, see record.go)
 //	byauth     authenticator id, key id, user, id → empty (index)
 //	defaults   user → id of the default registration
@@ -51,6 +60,7 @@ var (
 	allBuckets      = [][]byte{bucketMeta, bucketRegs, bucketByAuth, bucketDefaults,
 		bucketLinks, bucketUserLinks, bucketRemember, bucketCards}
 	keySchema = []byte("schema")
+	keyClean  = []byte("clean")
 )
 
 // ErrLocked means another process (another hwauthd) holds the store's file.
@@ -61,8 +71,9 @@ type Options struct {
 	// LockTimeout is how long Open waits for the file lock held by another
 	// process before giving up with ErrLocked; 0 means 2 seconds.
 	LockTimeout time.Duration
-	// SkipCheck skips the consistency check at open (bbolt's page check and
-	// the index check), which reads the whole file.
+	// SkipCheck skips the full consistency check at open (bbolt's page
+	// check and the index check), which reads the whole file, even when the
+	// file was not closed cleanly.
 	SkipCheck bool
 }
 
@@ -71,6 +82,8 @@ type Options struct {
 type Store struct {
 	db   *bolt.DB
 	path string
+	// checked is whether Open ran the full consistency check.
+	checked bool
 }
 
 var (
@@ -116,6 +129,12 @@ func openExisting(path string, opts Options) (*Store, error) {
 	if err := s.checkOpen(!opts.SkipCheck); err != nil {
 		db.Close()
 		return nil, err
+	}
+	// From here until Close the file is in use: a crash leaves it without
+	// the clean mark, and the next Open checks it in full.
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete(keyClean) }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -218,11 +237,27 @@ func initSchema(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	return tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+	if err := tx.Bucket(bucketMeta).Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+		return err
+	}
+	return markClean(tx)
 }
 
-// checkOpen verifies the schema version and, when full, bbolt's page
-// structure and the store's own indexes.
+// markClean records in tx that the file is consistent as of tx: a file whose
+// last transaction carries this mark was closed cleanly.
+func markClean(tx *bolt.Tx) error {
+	return tx.Bucket(bucketMeta).Put(keyClean, strconv.AppendInt(nil, int64(tx.ID()), 10))
+}
+
+// closedCleanly tells whether the last transaction of the file was the clean
+// mark of Close (or of the file's creation).
+func closedCleanly(tx *bolt.Tx) bool {
+	id, err := strconv.ParseInt(string(tx.Bucket(bucketMeta).Get(keyClean)), 10, 64)
+	return err == nil && id == int64(tx.ID())
+}
+
+// checkOpen verifies the schema version and, when full and the file was not
+// closed cleanly, bbolt's page structure and the store's own indexes.
 func (s *Store) checkOpen(full bool) error {
 	return s.db.View(func(tx *bolt.Tx) (err error) {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -237,9 +272,10 @@ func (s *Store) checkOpen(full bool) error {
 		if err := s.checkSchema(tx); err != nil {
 			return err
 		}
-		if !full {
+		if !full || closedCleanly(tx) {
 			return nil
 		}
+		s.checked = true
 		for err := range tx.Check() {
 			return s.corrupt(err)
 		}
@@ -293,5 +329,14 @@ func (s *Store) corrupt(cause error) error {
 // Path returns the file the store is kept in.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the file and releases its lock.
-func (s *Store) Close() error { return s.db.Close() }
+// Close marks the file clean, closes it and releases its lock.
+func (s *Store) Close() error {
+	err := s.db.Update(markClean)
+	if errors.Is(err, bolterr.ErrDatabaseNotOpen) {
+		return nil // closed before
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

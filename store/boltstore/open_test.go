@@ -213,3 +213,80 @@ func TestOpenNewerSchemaRefused(t *testing.T) {
 		t.Fatalf("Open = %v, want ErrSchemaTooNew", err)
 	}
 }
+
+// TestCleanCloseSkipsTheFullCheck: a file closed cleanly opens without
+// reading it whole; one written by another program since (a new
+// transaction without the clean mark) is checked in full again.
+func TestCleanCloseSkipsTheFullCheck(t *testing.T) {
+	path := validFile(t)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.checked {
+		t.Error("a cleanly closed file was checked in full")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketRemember).Put([]byte("x"), []byte("y")) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.checked {
+		t.Error("a file written since its clean close was not checked in full")
+	}
+}
+
+// crashImage copies the file of an open store, as a crash or power cut at
+// this moment would leave it on the disk (every commit is synced).
+func crashImage(t *testing.T, s *Store) string {
+	t.Helper()
+	b, err := os.ReadFile(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "hwauthd.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestUncleanShutdownRunsTheFullCheck: a file left by a process that did not
+// close it gets the full check at the next open, and a damaged record in it
+// is reported as corrupt, the file left as it was.
+func TestUncleanShutdownRunsTheFullCheck(t *testing.T) {
+	s, err := Open(validFile(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fill(t, s, 100)
+	clean := crashImage(t, s)
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRegs).Put(key("user0", "torn"), []byte("{not json"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	damaged := crashImage(t, s)
+
+	reopened, err := Open(clean, Options{})
+	if err != nil {
+		t.Fatalf("open after an unclean shutdown: %v", err)
+	}
+	if !reopened.checked {
+		t.Error("the file of a process that did not close it was not checked in full")
+	}
+	reopened.Close()
+	wantCorrupt(t, damaged)
+}
