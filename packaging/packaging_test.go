@@ -90,6 +90,7 @@ func run(t *testing.T, name string, args ...string) string {
 var shipped = []string{
 	"/usr/sbin/hwauthd",
 	"/usr/bin/hwauthctl",
+	"/usr/libexec/hwauthd/hwauthd-pam-helper",
 	"/etc/hwauthd/hwauthd.toml",
 	"/lib/systemd/system/hwauthd.service",
 	"/lib/systemd/system/hwauthd.socket",
@@ -174,5 +175,12 @@ func TestPlainInstall(t *testing.T) {
 	}
 	if !bytes.Contains(unit, []byte("ExecStart=/opt/hw/sbin/hwauthd --config /etc/hwauthd/hwauthd.toml\n")) {
 		t.Errorf("installed unit does not run the installed program:\n%s", unit)
+	}
+	module, err := os.ReadFile(filepath.Join(dest, "/opt/hw/lib/security/pam_hwauth.so"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "/opt/hw/libexec/hwauthd/hwauthd-pam-helper")); err != nil || !bytes.Contains(module, []byte("/opt/hw/libexec/hwauthd/hwauthd-pam-helper\x00")) {
+		t.Errorf("the installed PAM module does not run the installed helper (%v)", err)
 	}
 }

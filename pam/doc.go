@@ -1,9 +1,16 @@
-// Package pam holds hwauthd's PAM integration: the service module
-// pam_hwauth.so (./module, a c-shared Go library), its logic (./signin), an
-// example service file (hwauth.pam) and the tests that run the module in a
-// real PAM stack (pamtester under pam_wrapper, without touching /etc).
+// Package pam holds hwauthd's PAM integration and the tests that run it in
+// a real PAM stack (pamtester and a forking host under pam_wrapper, without
+// touching /etc):
 //
-// Build the module with
+//   - module/pam_hwauth.c, the service module pam_hwauth.so: C, no Go
+//     runtime in the host process (sshd, login, gdm, sudo). For each call it
+//     starts the helper with posix_spawn and relays the application's
+//     conversation to it over a socket;
+//   - relay, the helper's side of that protocol;
+//   - signin, the sign-in logic the helper runs (cmd/hwauthd-pam-helper);
+//   - hwauth.pam, an example service file.
 //
-//	go build -buildmode=c-shared -o build/pam_hwauth.so ./pam/module
+// Build both with `make pam` (the module's hardened flags are in the
+// Makefile; PAM_HELPER sets where the module runs the helper from, by default
+// /usr/libexec/hwauthd/hwauthd-pam-helper).
 package pam

@@ -2,11 +2,17 @@ package pam
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,4 +132,188 @@ func TestConfigurationErrors(t *testing.T) {
 	wantFailure(t, out, err, "Error in service module")
 	out, err = env.Run(testCtx(t), "down", "alice", "")
 	wantFailure(t, out, err, "hwauthd) is not running", "cannot retrieve authentication info")
+}
+
+// TestForkingHost runs the module in a host that forks without exec after
+// pam_authenticate (as sshd does): the child authenticates, opens and
+// closes its own session, and the parent closes its session afterwards.
+// Each call starts a fresh helper, so both processes sign in and out.
+func TestForkingHost(t *testing.T) {
+	f := aliceWithCard(t)
+	env := stack(t, f, "timeout=1")
+	host := filepath.Join(t.TempDir(), "forkhost")
+	if out, err := exec.Command("gcc", "-Wall", "-Werror", "-o", host, "testdata/forkhost.c", "-lpam").CombinedOutput(); err != nil {
+		t.Fatalf("build forkhost: %v\n%s", err, out)
+	}
+	cmd := exec.CommandContext(testCtx(t), host, "hwtest", "alice")
+	cmd.Env = env.Env()
+	cmd.Stdin = strings.NewReader("123456\n123456\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("forkhost: %v\n%s", err, out)
+	}
+	for _, want := range []string{"parent authenticate: Success", "child authenticate: Success", "child close_session: Success", "parent close_session: Success"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if got := f.SignOuts(); !slices.Equal(got, []string{"s2", "s1"}) {
+		t.Fatalf("signed out %q, want the child's s2, then the parent's s1", got)
+	}
+}
+
+var fakeHelper struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// fakeHelperModule returns pam_hwauth.so built to run pam/internal/fakehelper.
+func fakeHelperModule(t *testing.T) string {
+	fakeHelper.once.Do(func() {
+		dir, err := os.MkdirTemp("", "fakehelper")
+		if err != nil {
+			fakeHelper.err = err
+			return
+		}
+		testenv.AtExit(func() { os.RemoveAll(dir) })
+		fakeHelper.path = filepath.Join(dir, "fakehelper")
+		if out, err := exec.Command("go", "build", "-o", fakeHelper.path, "./internal/fakehelper").CombinedOutput(); err != nil {
+			fakeHelper.err = fmt.Errorf("build fakehelper: %v\n%s", err, out)
+		}
+	})
+	if fakeHelper.err != nil {
+		t.Fatal(fakeHelper.err)
+	}
+	return testenv.PAMModuleWithHelper(t, fakeHelper.path)
+}
+
+// TestHelperSeesOnlyItsSocket: the helper runs with an empty environment
+// (no LD_PRELOAD or anything else of the host) and no descriptor of the
+// host but /dev/null on 0-2 and the socket on 3; the answer to its prompt
+// reaches it whole.
+func TestHelperSeesOnlyItsSocket(t *testing.T) {
+	so := fakeHelperModule(t)
+	env := testenv.PAM(t)
+	report := filepath.Join(t.TempDir(), "report")
+	env.WriteService(t, "hwtest", "auth required "+so+" mode=report report="+report)
+	out, err := env.Run(testCtx(t), "hwtest", "alice", "s3cret-pin\n")
+	if err != nil || !strings.Contains(out, "Secret:") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fds []string
+	for line := range strings.Lines(string(got)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "fds="); ok {
+			fds = strings.Fields(v)
+		}
+	}
+	if !strings.Contains(string(got), "env=[]\n") || !strings.Contains(string(got), "user=alice op=authenticate\nanswer=10\n") || len(fds) < 4 {
+		t.Fatalf("helper saw\n%s", got)
+	}
+	for i, fd := range fds {
+		num, target, _ := strings.Cut(fd, "=")
+		ok := false
+		switch {
+		case i < 3:
+			ok = fd == strconv.Itoa(i)+"=/dev/null"
+		case i == 3:
+			ok = fd == "3="+target && strings.HasPrefix(target, "socket:")
+		default: // the Go runtime's poller and cgroup CPU limit files, and
+			// the directory being listed (gone by the time of Readlink)
+			ok = target == "" || strings.HasPrefix(target, "anon_inode:") || strings.HasPrefix(target, "/sys/fs/cgroup/")
+		}
+		if !ok {
+			t.Errorf("helper descriptor %s → %s came from the host", num, target)
+		}
+	}
+}
+
+// TestHelperFailures: a helper that exits without a result, breaks the
+// protocol or hangs fails the call with PAM_SYSTEM_ERR, and a hanging one
+// is killed once its announced silence has passed.
+func TestHelperFailures(t *testing.T) {
+	so := fakeHelperModule(t)
+	for _, mode := range []string{"exit", "garbage", "huge", "hang"} {
+		t.Run(mode, func(t *testing.T) {
+			env := testenv.PAM(t)
+			report := filepath.Join(t.TempDir(), "report")
+			env.WriteService(t, "hwtest", "auth required "+so+" mode="+mode+" report="+report)
+			out, err := env.Run(testCtx(t), "hwtest", "alice", "")
+			wantFailure(t, out, err, "System error")
+			if mode != "hang" {
+				return
+			}
+			b, err := os.ReadFile(report)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(string(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+				t.Fatalf("the hanging helper %d is still there: %v", pid, err)
+			}
+		})
+	}
+}
+
+// TestModuleHardened reads the built module: full RELRO (a GNU_RELRO
+// segment and BIND_NOW), no executable stack, the stack protector and
+// fortified functions in use, no dependency but libpam and libc, and only
+// the pam_sm_* entry points exported.
+func TestModuleHardened(t *testing.T) {
+	f, err := elf.Open(testenv.PAMModule(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var relro, stack bool
+	for _, p := range f.Progs {
+		switch p.Type {
+		case elf.PT_GNU_RELRO:
+			relro = true
+		case elf.PT_GNU_STACK:
+			stack = true
+			if p.Flags&elf.PF_X != 0 {
+				t.Error("executable stack")
+			}
+		}
+	}
+	if !relro || !stack {
+		t.Errorf("GNU_RELRO %v, GNU_STACK %v: want both", relro, stack)
+	}
+	flags, err := f.DynValue(elf.DT_FLAGS)
+	if err != nil || len(flags) != 1 || elf.DynFlag(flags[0])&elf.DF_BIND_NOW == 0 {
+		t.Errorf("DT_FLAGS %v (%v): want BIND_NOW", flags, err)
+	}
+	libs, err := f.ImportedLibraries()
+	if slices.Sort(libs); err != nil || !slices.Equal(libs, []string{"libc.so.6", "libpam.so.0"}) {
+		t.Errorf("needs %v (%v), want libc and libpam only", libs, err)
+	}
+	syms, err := f.DynamicSymbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exported, checked []string
+	for _, s := range syms {
+		switch {
+		case s.Section == elf.SHN_UNDEF && strings.HasSuffix(s.Name, "_chk") || s.Name == "__stack_chk_fail":
+			checked = append(checked, s.Name)
+		case s.Section != elf.SHN_UNDEF && elf.ST_BIND(s.Info) == elf.STB_GLOBAL:
+			exported = append(exported, s.Name)
+		}
+	}
+	slices.Sort(exported)
+	want := []string{"pam_sm_acct_mgmt", "pam_sm_authenticate", "pam_sm_close_session", "pam_sm_open_session", "pam_sm_setcred"}
+	if !slices.Equal(exported, want) {
+		t.Errorf("exports %v, want %v", exported, want)
+	}
+	if !slices.Contains(checked, "__stack_chk_fail") || len(checked) < 2 {
+		t.Errorf("imports %v: want __stack_chk_fail and fortified functions", checked)
+	}
 }

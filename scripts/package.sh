@@ -35,16 +35,22 @@ build_binaries() {
 	mkdir -p "$BUILD"
 	if [ -n "${BINDIR:-}" ]; then
 		[ "$(realpath "$BINDIR")" = "$BUILD" ] && return
-		install -m755 "$BINDIR/hwauthd" "$BINDIR/hwauthctl" "$BINDIR/hwauthd-pkcs11" "$BUILD/"
+		install -m755 "$BINDIR/hwauthd" "$BINDIR/hwauthctl" "$BINDIR/hwauthd-pkcs11" \
+			"$BINDIR/hwauthd-pam-helper" "$BUILD/"
 		install -m644 "$BINDIR/pam_hwauth.so" "$BUILD/"
 		return
 	fi
 	CGO_ENABLED=1 "$GO" build -trimpath -buildmode=pie \
 		-ldflags "-s -w -X main.version=$VERSION" \
-		-o "$BUILD/" ./cmd/hwauthd ./cmd/hwauthctl ./cmd/hwauthd-pkcs11
-	CGO_ENABLED=1 "$GO" build -trimpath -buildmode=c-shared -ldflags "-s -w" \
-		-o "$BUILD/pam_hwauth.so" ./pam/module
-	rm -f "$BUILD/pam_hwauth.h"
+		-o "$BUILD/" ./cmd/hwauthd ./cmd/hwauthctl ./cmd/hwauthd-pkcs11 ./cmd/hwauthd-pam-helper
+	pam_module "$BUILD" /usr/libexec/hwauthd/hwauthd-pam-helper
+}
+
+# pam_module builds the C PAM module into $1 (make pam-module: hardened
+# flags), set to run the helper from $2, and strips it as the Go binaries are.
+pam_module() {
+	make --no-print-directory pam-module BUILD="$1" PAM_HELPER="$2" >/dev/null
+	strip --strip-unneeded "$1/pam_hwauth.so"
 }
 
 generate() {
@@ -92,7 +98,10 @@ install_files() {
 	install -Dm755 "$BUILD/hwauthd" "$p/sbin/hwauthd"
 	install -Dm755 "$BUILD/hwauthctl" "$p/bin/hwauthctl"
 	install -Dm755 "$BUILD/hwauthd-pkcs11" "$p/sbin/hwauthd-pkcs11"
-	install -Dm644 "$BUILD/pam_hwauth.so" "$lib/security/pam_hwauth.so"
+	install -Dm755 "$BUILD/hwauthd-pam-helper" "$p/libexec/hwauthd/hwauthd-pam-helper"
+	# The module runs the helper from where this install puts it.
+	pam_module "$BUILD/prefix" "$PREFIX/libexec/hwauthd/hwauthd-pam-helper"
+	install -Dm644 "$BUILD/prefix/pam_hwauth.so" "$lib/security/pam_hwauth.so"
 	install -Dm644 packaging/pam/hwauth "$p/share/doc/hwauthd/examples/pam.d/hwauth"
 	install -Dm644 "$BUILD/gen/packaging/hwauthd.toml" "$d$SYSCONFDIR/hwauthd/hwauthd.toml"
 	for unit in hwauthd.service hwauthd.socket; do

@@ -91,22 +91,20 @@ func (e *PAMEnv) Run(ctx context.Context, service, user, stdin string, ops ...st
 	return out.String(), err
 }
 
-// PAMModulePackage is the package of the PAM module pam_hwauth.so.
-const PAMModulePackage = "github.com/hwauthd/hwauthd/pam/module"
-
 var pamModule struct {
 	once sync.Once
 	path string
 	err  error
 }
 
-// PAMModule builds pam_hwauth.so (go build -buildmode=c-shared, without
-// -race: it runs inside a C program) once per test binary and returns its
-// path. The build directory is removed by Main, so a test binary that uses
-// it has func TestMain(m *testing.M) { testenv.Main(m) }.
+// PAMModule builds pam_hwauth.so and its helper (make pam: the C module
+// with -Werror, the helper without -race) once per test binary, the module
+// set to run that helper, and returns the module's path. The build
+// directory is removed by Main, so a test binary that uses it has
+// func TestMain(m *testing.M) { testenv.Main(m) }.
 func PAMModule(t testing.TB) string {
 	t.Helper()
-	RequireBinaries(t, "go", "gcc")
+	RequireBinaries(t, "go", "gcc", "make")
 	pamModule.once.Do(func() {
 		dir, err := os.MkdirTemp("", "pam_hwauth")
 		if err != nil {
@@ -114,17 +112,54 @@ func PAMModule(t testing.TB) string {
 			return
 		}
 		AtExit(func() { os.RemoveAll(dir) })
-		path := filepath.Join(dir, "pam_hwauth.so")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", path, PAMModulePackage)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pamModule.err = fmt.Errorf("build %s: %w\n%s", PAMModulePackage, err, out)
-			return
-		}
-		pamModule.path = path
+		pamModule.err = makePAM(dir, "pam", filepath.Join(dir, "hwauthd-pam-helper"))
+		pamModule.path = filepath.Join(dir, "pam_hwauth.so")
 	})
 	if pamModule.err != nil {
 		t.Fatal(pamModule.err)
 	}
 	return pamModule.path
+}
+
+// PAMModuleWithHelper builds pam_hwauth.so (C only, make pam-module) set to
+// run helper instead of hwauthd-pam-helper, into a directory of the test,
+// and returns its path: tests of how the module treats a helper that
+// misbehaves.
+func PAMModuleWithHelper(t testing.TB, helper string) string {
+	t.Helper()
+	RequireBinaries(t, "go", "gcc", "make")
+	dir := t.TempDir()
+	if err := makePAM(dir, "pam-module", helper); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "pam_hwauth.so")
+}
+
+// makePAM runs `make target` of the repository's Makefile with BUILD=dir
+// and PAM_HELPER=helper, so the tests build the module with the flags it
+// ships with.
+func makePAM(dir, target, helper string) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command("make", "--no-print-directory", "-C", root, target,
+		"BUILD="+dir, "PAM_HELPER="+helper, "CFLAGS=-Werror")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("make %s: %w\n%s", target, err, out)
+	}
+	return nil
+}
+
+// repoRoot returns the directory of the repository's go.mod.
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the hwauthd module")
+	}
+	return filepath.Dir(mod), nil
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/hwauthd/hwauthd/ipc/client"
 )
 
-// Result is a PAM return value named without cgo; the module turns it into
-// the PAM_* constant of <security/_pam_types.h>.
+// Result is a PAM return value named without cgo; package pam/relay turns
+// it into the PAM_* constant of <security/_pam_types.h>.
 type Result int
 
 // The results the module returns.
@@ -33,9 +33,11 @@ const (
 	ConvErr
 	// Ignore is PAM_IGNORE: the module has nothing to say.
 	Ignore
+	// SessionErr is PAM_SESSION_ERR: close_session could not sign out.
+	SessionErr
 )
 
-var resultNames = [...]string{"PAM_SUCCESS", "PAM_AUTH_ERR", "PAM_AUTHINFO_UNAVAIL", "PAM_USER_UNKNOWN", "PAM_SERVICE_ERR", "PAM_CONV_ERR", "PAM_IGNORE"}
+var resultNames = [...]string{"PAM_SUCCESS", "PAM_AUTH_ERR", "PAM_AUTHINFO_UNAVAIL", "PAM_USER_UNKNOWN", "PAM_SERVICE_ERR", "PAM_CONV_ERR", "PAM_IGNORE", "PAM_SESSION_ERR"}
 
 // String returns the PAM_* name of the result.
 func (r Result) String() string {
