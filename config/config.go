@@ -71,6 +71,15 @@ type API struct {
 	// EventHistory is how many past events are kept so that a watcher can
 	// resume from a sequence number.
 	EventHistory int `toml:"event_history"`
+	// MaxConnections bounds all open connections to the socket.
+	MaxConnections int `toml:"max_connections"`
+	// ReservedConnections of MaxConnections only root, the sign-in group
+	// and the admin group may use.
+	ReservedConnections int `toml:"reserved_connections"`
+	// MaxConnectionsPerUser bounds one other user's open connections.
+	MaxConnectionsPerUser int `toml:"max_connections_per_user"`
+	// MaxStreamsPerUser bounds one other user's open event streams.
+	MaxStreamsPerUser int `toml:"max_streams_per_user"`
 }
 
 // PCSC configures smart cards in PC/SC readers.
@@ -232,10 +241,14 @@ func Defaults() Config {
 			SignInGroup: "hwauth-signin",
 		},
 		API: API{
-			MaxBodyBytes:   64 << 10,
-			RequestTimeout: Duration{30 * time.Second},
-			EventBuffer:    256,
-			EventHistory:   1024,
+			MaxBodyBytes:          64 << 10,
+			RequestTimeout:        Duration{30 * time.Second},
+			EventBuffer:           256,
+			EventHistory:          1024,
+			MaxConnections:        512,
+			ReservedConnections:   64,
+			MaxConnectionsPerUser: 32,
+			MaxStreamsPerUser:     8,
 		},
 		PCSC:  PCSC{Enabled: true},
 		Store: Store{Backend: "bolt"},
@@ -337,6 +350,18 @@ func (c Config) Validate() error {
 	}
 	if c.API.EventHistory < 0 || c.API.EventHistory > 1<<20 {
 		bad("api.event_history", "must be between 0 and 1048576, got %d", c.API.EventHistory)
+	}
+	if c.API.MaxConnections < 16 || c.API.MaxConnections > 1<<16 {
+		bad("api.max_connections", "must be between 16 and 65536, got %d", c.API.MaxConnections)
+	}
+	if c.API.ReservedConnections < 1 || c.API.ReservedConnections >= c.API.MaxConnections {
+		bad("api.reserved_connections", "must be at least 1 and less than api.max_connections (%d), got %d", c.API.MaxConnections, c.API.ReservedConnections)
+	}
+	if c.API.MaxConnectionsPerUser < 2 || c.API.MaxConnectionsPerUser > c.API.MaxConnections {
+		bad("api.max_connections_per_user", "must be between 2 and api.max_connections (%d), got %d", c.API.MaxConnections, c.API.MaxConnectionsPerUser)
+	}
+	if c.API.MaxStreamsPerUser < 1 || c.API.MaxStreamsPerUser >= c.API.MaxConnectionsPerUser {
+		bad("api.max_streams_per_user", "must be at least 1 and less than api.max_connections_per_user (%d), got %d", c.API.MaxConnectionsPerUser, c.API.MaxStreamsPerUser)
 	}
 	switch c.Store.Backend {
 	case "bolt":

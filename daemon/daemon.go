@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os/user"
 	"strconv"
 	"sync"
@@ -126,6 +128,13 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		MapError:        d.mapError,
 		Logger:          d.log,
 		ShutdownTimeout: 5 * time.Second,
+		Limits: server.Limits{
+			MaxConns:        d.cfg.API.MaxConnections,
+			ReservedConns:   d.cfg.API.ReservedConnections,
+			MaxConnsPerUser: d.cfg.API.MaxConnectionsPerUser,
+			StreamsPerUser:  d.cfg.API.MaxStreamsPerUser,
+			Reserved:        d.reservedPeer,
+		},
 	}, d.routes())
 	if err != nil {
 		return err
@@ -178,6 +187,13 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	stop()
 	wg.Wait()
 	return serveErr
+}
+
+// reservedPeer reports whether p may use the connections kept in reserve
+// and is not bound per user: root, the sign-in group and the admin group.
+// It is asked when a connection is accepted, before any request exists.
+func (d *Daemon) reservedPeer(p server.Peer) bool {
+	return d.access.SignIn.CheckAccess(&http.Request{URL: &url.URL{}}, p) == nil
 }
 
 // streamTracker counts open event streams so that shutdown can let them send

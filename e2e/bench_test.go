@@ -492,3 +492,19 @@ func dropPageCache(b *testing.B, path string) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkStatusUnderFlood: root's GET /v1/status, each on a fresh
+// connection as each PAM process makes one, while another user (nobody)
+// holds 15,000 connections against the same run idle; and the daemon's
+// memory during the flood.
+func BenchmarkStatusUnderFlood(b *testing.B) {
+	h := startProcess(b)
+	status := []timedPath{{"status", 200, func() error { return rootStatus(h.socket) }}}
+	idle := measure(b, status)
+	f := startFlood(b, h.socket, floodConns)
+	flooded := measure(b, status)
+	mem := procStatus(b, h.proc.Pid)
+	f.stop(b)
+	printRatio("root's status: another user holding 15,000 conns / idle", flooded[0], idle[0], "≤ 1.5x")
+	printValue("daemon memory during that flood: VmRSS (RssAnon)", fmt.Sprintf("%d MB (%d MB)", mem["VmRSS"]>>10, mem["RssAnon"]>>10), "< 150 MB")
+}

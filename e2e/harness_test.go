@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runHelper())
 	}
+	if os.Getenv(floodEnv) != "" {
+		os.Exit(runFlooder())
+	}
 	testenv.Main(m)
 }
 

@@ -63,7 +63,7 @@ var (
 
 // publicBinary returns a copy of the test binary that other uids may run
 // (go test builds it in a directory only root can enter).
-func publicBinary(t *testing.T) string {
+func publicBinary(t testing.TB) string {
 	t.Helper()
 	publicOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hwauthd-e2e-public")

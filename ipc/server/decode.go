@@ -12,22 +12,23 @@ import (
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
-type maxBodyKey struct{}
-
 // DecodeJSON reads the request body (at most Config.MaxBodyBytes) into v: one
 // JSON value, no unknown fields, whatever the Content-Type. Errors are
 // *ipc.Error: too_large, or bad_request naming the field (never its value).
 // The raw body is zeroed after decoding, since it may hold a PIN.
 func DecodeJSON(r *http.Request, v any) error {
-	limit, ok := r.Context().Value(maxBodyKey{}).(int64)
-	if !ok {
-		limit = DefaultMaxBodyBytes
-	}
+	env := envFrom(r)
+	limit := env.maxBody
 	if r.Body == nil {
 		return ipc.Errorf(ipc.CodeBadRequest, "request body is empty; expected a JSON object")
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	defer clear(buf)
+	if err == nil {
+		// A body cut off by the deadline keeps it: net/http drains what is
+		// left before answering, and must not wait for it.
+		env.bodyRead()
+	}
 	if err != nil {
 		return ipc.Errorf(ipc.CodeBadRequest, "cannot read the request body: %v", err)
 	}

@@ -16,7 +16,7 @@ func decodeCode(t *testing.T, body string, limit int64, v any) (*ipc.Error, erro
 	t.Helper()
 	r := httptest.NewRequest("POST", "/v1/x", strings.NewReader(body))
 	if limit > 0 {
-		r = r.WithContext(context.WithValue(r.Context(), maxBodyKey{}, limit))
+		r = r.WithContext(context.WithValue(r.Context(), requestEnvKey{}, &requestEnv{maxBody: limit, bodyRead: func() {}}))
 	}
 	err := DecodeJSON(r, v)
 	var e *ipc.Error

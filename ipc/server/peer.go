@@ -62,8 +62,12 @@ func WithPeer(ctx context.Context, p Peer) context.Context {
 	return context.WithValue(ctx, peerKey{}, &peerResult{peer: p})
 }
 
-// connContext reads the peer's credentials once per connection.
+// connContext carries the peer's credentials, read once per connection
+// when it was accepted.
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	if pc, ok := c.(*peerConn); ok {
+		return context.WithValue(ctx, peerKey{}, &peerResult{peer: pc.peer})
+	}
 	p, err := ReadPeer(c)
 	return context.WithValue(ctx, peerKey{}, &peerResult{peer: p, err: err})
 }

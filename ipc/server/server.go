@@ -17,7 +17,8 @@ import (
 const (
 	DefaultMaxBodyBytes      = 64 << 10
 	DefaultReadHeaderTimeout = 10 * time.Second
-	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultBodyReadTimeout   = 10 * time.Second
+	DefaultIdleTimeout       = time.Minute
 	DefaultShutdownTimeout   = 5 * time.Second
 )
 
@@ -41,9 +42,14 @@ type Config struct {
 	MapError func(error) *ipc.Error
 	// MaxBodyBytes bounds request bodies read by DecodeJSON.
 	MaxBodyBytes int64
-	// ReadHeaderTimeout and IdleTimeout bound slow and idle clients.
+	// ReadHeaderTimeout, BodyReadTimeout and IdleTimeout bound slow and
+	// idle clients: the request head, the body, the wait for the next
+	// request on a kept-alive connection.
 	ReadHeaderTimeout time.Duration
+	BodyReadTimeout   time.Duration
 	IdleTimeout       time.Duration
+	// Limits bound the open connections and streams.
+	Limits Limits
 	// ShutdownTimeout bounds the graceful shutdown when Serve's context ends.
 	ShutdownTimeout time.Duration
 	// Logger receives handler errors and panics (never request bodies).
@@ -57,13 +63,14 @@ type Server struct {
 	http   *http.Server
 	base   context.Context
 	cancel context.CancelFunc
+	lim    *connLimiter
 }
 
 // New builds a server for routes. It refuses a route without Access, Handler,
 // method or pattern, and duplicate or invalid patterns.
 func New(cfg Config, routes []Route) (s *Server, err error) {
 	cfg = withDefaults(cfg)
-	s = &Server{cfg: cfg, mux: http.NewServeMux()}
+	s = &Server{cfg: cfg, mux: http.NewServeMux(), lim: newConnLimiter(cfg.Limits)}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("route table: %v", p)
@@ -95,6 +102,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.ReadHeaderTimeout <= 0 {
 		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
@@ -121,7 +131,7 @@ func checkRoute(rt Route) error {
 	return nil
 }
 
-// Serve accepts connections on ln until Shutdown is called or ctx ends (then
+// Serve accepts connections on ln, within Config.Limits, until Shutdown is called or ctx ends (then
 // it shuts down gracefully within Config.ShutdownTimeout). It returns nil
 // after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -131,7 +141,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		_ = s.Shutdown(sctx)
 	})
 	defer stop()
-	err := s.http.Serve(ln)
+	err := s.http.Serve(&limitListener{Listener: ln, lim: s.lim, log: s.cfg.Logger})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -167,7 +177,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := &responseWriter{ResponseWriter: w}
 		defer s.recoverPanic(rw, r)
-		r = r.WithContext(context.WithValue(r.Context(), maxBodyKey{}, s.cfg.MaxBodyBytes))
+		r = r.WithContext(context.WithValue(r.Context(), requestEnvKey{}, s.requestEnv(rw, r)))
 		if err := s.authorize(rt, r); err != nil {
 			s.writeError(rw, r, err)
 			return
@@ -176,6 +186,40 @@ func (s *Server) wrap(rt Route) http.Handler {
 			s.writeError(rw, r, err)
 		}
 	})
+}
+
+// requestEnv is what DecodeJSON and StreamJSONLines need of the server.
+type requestEnv struct {
+	maxBody int64
+	lim     *connLimiter
+	// bodyRead ends the body's read deadline once the body is read.
+	bodyRead func()
+}
+
+type requestEnvKey struct{}
+
+// requestEnv sets the body's read deadline when the request has a body and
+// returns the request's environment. The deadline is set only then: while a
+// handler runs, net/http reads ahead to notice a closed connection, and a
+// deadline on that read would cancel the request's context.
+func (s *Server) requestEnv(w http.ResponseWriter, r *http.Request) *requestEnv {
+	env := &requestEnv{maxBody: s.cfg.MaxBodyBytes, lim: s.lim, bodyRead: func() {}}
+	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)) == nil {
+			env.bodyRead = func() { _ = rc.SetReadDeadline(time.Time{}) }
+		}
+	}
+	return env
+}
+
+// envFrom returns the request's environment, or defaults for a request that
+// did not come through a Server (tests of handlers).
+func envFrom(r *http.Request) *requestEnv {
+	if env, ok := r.Context().Value(requestEnvKey{}).(*requestEnv); ok {
+		return env
+	}
+	return &requestEnv{maxBody: DefaultMaxBodyBytes, bodyRead: func() {}}
 }
 
 // authorize refuses peers without credentials, then asks the route's Access.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // StreamWriteTimeout bounds each write of a stream: a client that stops
@@ -20,9 +22,18 @@ const StreamWriteTimeout = 10 * time.Second
 // io.EOF to end the stream. The stream also ends when the request's context
 // does (client gone, server shutting down). Errors after the response
 // started can only be logged, so next should send its own final line (e.g.
-// a "dropped" event) before failing.
+// a "dropped" event) before failing. A peer that has Limits.StreamsPerUser
+// streams open already is answered busy.
 func StreamJSONLines(w http.ResponseWriter, r *http.Request, next func(ctx context.Context) (any, error)) error {
 	ctx := r.Context()
+	if env := envFrom(r); env.lim != nil {
+		p, _ := PeerFromContext(ctx)
+		done, ok := env.lim.openStream(p)
+		if !ok {
+			return ipc.Errorf(ipc.CodeBusy, "you have %d streams open already; close one and try again", env.lim.limits.StreamsPerUser)
+		}
+		defer done()
+	}
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
