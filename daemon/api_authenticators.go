@@ -12,8 +12,22 @@ import (
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
 
+// getAuthenticators lists the present authenticators with the PIN state
+// each reports now (read without spending a try), not a number remembered
+// from an earlier request: another application may have spent tries since.
+// A device that cannot tell in time keeps the state last seen.
 func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error {
-	return server.WriteJSON(w, http.StatusOK, ipc.AuthenticatorsResponse{Authenticators: d.manager.Authenticators()})
+	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
+	defer cancel()
+	as := d.manager.Authenticators()
+	for i := range as {
+		if dev, err := d.manager.Device(as[i].ID); err == nil {
+			if st, err := dev.PINState(ctx); err == nil {
+				as[i].PIN = st
+			}
+		}
+	}
+	return server.WriteJSON(w, http.StatusOK, ipc.AuthenticatorsResponse{Authenticators: as})
 }
 
 // getAuthenticator answers one authenticator with its PIN state read afresh

@@ -244,7 +244,8 @@ func (c *Card) readATRLocked() error {
 
 // failureLocked classifies err from a call on the handle. A reset by another
 // application is acknowledged (SCardReconnect with SCARD_LEAVE_CARD) so the
-// handle works again; the failed command is not retried. Errors that only say
+// handle works again, as is a protocol another application's connection
+// negotiated after its reset; the failed command is not retried. Errors that only say
 // the exchange failed (the card's connection went away mid-APDU) are checked
 // against the card's status to tell a pulled card apart.
 func (c *Card) failureLocked(op string, err error) error {
@@ -257,6 +258,15 @@ func (c *Card) failureLocked(op string, err error) error {
 			c.setATR(st.Atr)
 		}
 		return wrapErr(op, err)
+	case errors.Is(err, scard.ErrProtoMismatch):
+		// Another application reset the card and the next connection
+		// negotiated another protocol (the ATR offers T=0 and T=1); pcscd
+		// refused the command before sending it. Reconnecting adopts the
+		// card's protocol; the caller starts over as after a reset.
+		if rerr := c.handle.Reconnect(scard.ShareShared, scard.ProtocolAny, scard.LeaveCard); rerr != nil {
+			return wrapErr(op, rerr)
+		}
+		return fmt.Errorf("%s: %w (%w)", op, ErrCardReset, err)
 	case errors.Is(err, scard.ErrNotTransacted), errors.Is(err, scard.ErrCommError),
 		errors.Is(err, scard.ErrUnknownError), errors.Is(err, scard.ErrInvalidHandle):
 		if c.cardGoneLocked() {

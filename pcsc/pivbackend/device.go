@@ -12,24 +12,36 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc"
+	"github.com/hwauthd/hwauthd/pcsc/apdu"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 )
 
-// Device is one PIV card in a reader. It owns the card's PC/SC connection and
-// serializes every operation on it; each operation runs inside a PC/SC
-// transaction so other applications cannot interleave APDUs, and ends by
-// dropping the PIN's security status, so a verified PIN never outlives the
-// request that gave it.
+// idleRelease is how long the connection to a card stays open after its last
+// operation. Closing it lets pcscd power an unused card down (pcsc-lite does
+// so some seconds after the last application disconnects), as it would
+// without hwauthd; a burst of requests reuses one connection.
+const idleRelease = 2 * time.Second
+
+// Device is one PIV card in a reader, shared with the other applications
+// that use the card through pcscd. It serializes its own operations and runs
+// each inside a PC/SC transaction, so other applications cannot interleave
+// APDUs. It connects on demand and lets go of the card when idle. A PIN it
+// verifies never outlives the request that gave it, and it leaves a PIN
+// status it did not create (another application's login) as it found it.
 type Device struct {
-	card   *pcsc.Card
-	client *piv.Client
+	reader string
 
 	mu     sync.Mutex // held for every card operation; guards the fields below
+	tx     connection
+	client *piv.Client
+	idle   *time.Timer // releases the connection after idleRelease
+	used   time.Time   // when the last operation ended
 	info   ipc.Authenticator
 	certs  map[string]*x509.Certificate
 	closed bool
@@ -37,27 +49,51 @@ type Device struct {
 
 var _ backend.Device = (*Device)(nil)
 
+// connection is the transmitter under the Device's piv.Client: the current
+// PC/SC connection, nil while released, and the count of APDUs the card
+// answered in the current attempt, which tells whether a reset by another
+// application came before anything reached the card.
+type connection struct {
+	card *pcsc.Card
+	sent int
+}
+
+// Transmit implements apdu.Transmitter.
+func (c *connection) Transmit(ctx context.Context, b []byte) ([]byte, error) {
+	if c.card == nil {
+		return nil, fmt.Errorf("transmit: %w", pcsc.ErrClosed)
+	}
+	resp, err := c.card.Transmit(ctx, b)
+	if err == nil {
+		c.sent++
+	}
+	return resp, err
+}
+
 // Open connects to the card in reader, selects the PIV application and reads
 // what identifies it: CHUID, certificates and PIN state.
 func Open(ctx context.Context, reader string) (*Device, error) {
-	card, err := pcsc.Connect(ctx, reader)
+	d := &Device{reader: reader, certs: map[string]*x509.Certificate{}}
+	d.client = piv.NewClient(&d.tx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.transactLocked(ctx, func() error {
+		if _, err := d.client.Select(ctx); err != nil {
+			return fmt.Errorf("select PIV application: %w", err)
+		}
+		return d.readLocked(ctx, reader)
+	})
 	if err != nil {
+		d.releaseLocked()
 		return nil, err
 	}
-	d := &Device{card: card, client: piv.NewClient(card), certs: map[string]*x509.Certificate{}}
-	if err := d.card.Transaction(ctx, func() error { return d.readLocked(ctx, reader) }); err != nil {
-		card.Close()
-		return nil, err
-	}
+	d.armIdleLocked()
 	return d, nil
 }
 
 // readLocked reads the card's identity; d.mu need not be held during Open,
 // as no one else knows d yet.
 func (d *Device) readLocked(ctx context.Context, reader string) error {
-	if _, err := d.client.Select(ctx); err != nil {
-		return fmt.Errorf("select PIV application: %w", err)
-	}
 	chuid, err := d.client.ReadCHUID(ctx)
 	if err != nil {
 		return fmt.Errorf("read CHUID: %w", err)
@@ -89,8 +125,8 @@ func (d *Device) readLocked(ctx context.Context, reader string) error {
 		d.certs[key.ID] = cert
 		info.Keys = append(info.Keys, key)
 	}
-	info.PIN, _ = d.pinStateLocked(ctx)
 	d.info = info
+	d.info.PIN, _ = d.pinStateLocked(ctx)
 	return nil
 }
 
@@ -130,14 +166,12 @@ func (d *Device) Info() ipc.Authenticator {
 func (d *Device) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.closed {
-		d.closed = true
-		d.card.Close()
-	}
+	d.closed = true
+	d.releaseLocked()
 }
 
-// PINState reads the retry counter with an empty VERIFY, which spends no
-// try.
+// PINState reads the retry counter the card reports, with an empty VERIFY
+// that spends no try.
 func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
 	var st ipc.PINState
 	err := d.do(ctx, func() (err error) {
@@ -147,6 +181,7 @@ func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
 	return st, err
 }
 
+// pinStateLocked reads the PIN state into d.info.
 func (d *Device) pinStateLocked(ctx context.Context) (ipc.PINState, error) {
 	st, err := d.client.PINStatus(ctx)
 	if err != nil {
@@ -160,7 +195,7 @@ func (d *Device) pinStateLocked(ctx context.Context) (ipc.PINState, error) {
 	return d.info.PIN, nil
 }
 
-// VerifyPIN checks pin on the card, then drops the security status.
+// VerifyPIN checks pin on the card.
 func (d *Device) VerifyPIN(ctx context.Context, pin []byte) error {
 	return d.doWithPIN(ctx, func() error { return d.client.VerifyPIN(ctx, pin) })
 }
@@ -175,19 +210,24 @@ func (d *Device) UnblockPIN(ctx context.Context, puk, newPIN []byte) error {
 	return d.doWithPIN(ctx, func() error { return d.client.UnblockPIN(ctx, puk, newPIN) })
 }
 
-// Sign verifies the PIN when one is given and signs with the slot's key
-// (GENERAL AUTHENTICATE).
+// Sign verifies the PIN and signs with the slot's key (GENERAL
+// AUTHENTICATE). A key that needs the PIN is never used without the PIN
+// verified in this same request, even when another application left the card
+// logged in: without one the answer is hwerr.ErrPINRequired.
 func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, error) {
 	slot, err := piv.ParseSlot(strings.ToLower(req.Key))
 	if err != nil {
 		return nil, fmt.Errorf("key %q: %w", req.Key, hwerr.ErrNotFound)
+	}
+	if slot.NeedsPIN() && len(req.PIN) == 0 {
+		return nil, fmt.Errorf("key %s needs the PIN: %w", slot, hwerr.ErrPINRequired)
 	}
 	var sig []byte
 	err = d.doWithPIN(ctx, func() error {
 		if _, ok := d.certs[slot.String()]; !ok {
 			return fmt.Errorf("no key in slot %s: %w", slot, hwerr.ErrNotFound)
 		}
-		if len(req.PIN) > 0 {
+		if slot.NeedsPIN() {
 			if err := d.client.VerifyPIN(ctx, req.PIN); err != nil {
 				return err
 			}
@@ -199,12 +239,21 @@ func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, err
 	return sig, err
 }
 
-// doWithPIN runs a PIN operation, refreshes the PIN state from its result
-// and drops the security status afterwards.
+// doWithPIN runs a PIN operation and refreshes the PIN state from its
+// result. It drops the PIN's security status afterwards only when the card
+// was not verified as the transaction began: another application's login
+// (an OpenSC session, say) is left as it was.
 func (d *Device) doWithPIN(ctx context.Context, fn func() error) error {
 	return d.do(ctx, func() error {
-		err := fn()
+		before, err := d.client.PINStatus(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn()
 		d.notePINResult(err)
+		if before.Verified {
+			return err
+		}
 		if lerr := d.client.Logout(ctx); lerr != nil && err == nil && !errors.Is(lerr, hwerr.ErrNotSupported) {
 			err = fmt.Errorf("drop PIN status: %w", lerr)
 		}
@@ -225,22 +274,96 @@ func (d *Device) notePINResult(err error) {
 	}
 }
 
-// do runs fn with the device lock and a PC/SC transaction held. When another
-// application reset the card, the operation was not done: the application is
-// selected again for the next request and the caller is told to try again
-// (the daemon never repeats a PIN operation by itself).
+// do runs fn with the device lock and a PC/SC transaction held, the PIV
+// application selected.
 func (d *Device) do(ctx context.Context, fn func() error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return fmt.Errorf("card in %s: %w", d.info.Reader, hwerr.ErrRemoved)
+		return fmt.Errorf("card in %s: %w", d.reader, hwerr.ErrRemoved)
 	}
-	err := d.card.Transaction(ctx, fn)
-	if errors.Is(err, pcsc.ErrCardReset) {
-		if serr := d.card.Transaction(ctx, func() error { _, err := d.client.Select(ctx); return err }); serr != nil {
-			return serr
+	defer d.armIdleLocked()
+	return d.transactLocked(ctx, func() error {
+		if err := d.selectLocked(ctx); err != nil {
+			return err
 		}
-		return fmt.Errorf("another application reset the card; try again: %w", hwerr.ErrBusy)
+		return fn()
+	})
+}
+
+// transactLocked connects when needed and runs fn in a PC/SC transaction.
+// When another application reset the card (yubico-piv-tool disconnects with
+// a reset) before any of fn's commands reached it, no PIN try was spent and
+// nothing was done: fn runs once more, in a new transaction. A reset after
+// the card answered part of fn fails with hwerr.ErrBusy, as the daemon never
+// repeats a PIN operation by itself.
+func (d *Device) transactLocked(ctx context.Context, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		if d.tx.card == nil {
+			card, err := pcsc.Connect(ctx, d.reader)
+			if err != nil {
+				return err
+			}
+			d.tx.card = card
+		}
+		d.tx.sent = 0
+		err := d.tx.card.Transaction(ctx, fn)
+		if errors.Is(err, hwerr.ErrRemoved) || errors.Is(err, hwerr.ErrUnavailable) || errors.Is(err, pcsc.ErrClosed) {
+			d.releaseLocked() // the next operation connects afresh
+		}
+		switch {
+		case !errors.Is(err, pcsc.ErrCardReset):
+			return err
+		case d.tx.sent == 0 && attempt == 0:
+			continue
+		default:
+			return fmt.Errorf("another application reset the card during the request; try again: %w", hwerr.ErrBusy)
+		}
 	}
-	return err
+}
+
+// selectLocked makes sure the PIV application is the current one: another
+// application may have selected one of its own since. An empty VERIFY that
+// answers as the PIV application does costs no try; otherwise SELECT.
+func (d *Device) selectLocked(ctx context.Context) error {
+	_, err := d.client.PINStatus(ctx)
+	var se apdu.StatusError
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	if _, err := d.client.Select(ctx); err != nil {
+		return fmt.Errorf("select PIV application: %w", err)
+	}
+	return nil
+}
+
+// armIdleLocked notes the end of an operation and (re)starts the timer that
+// releases the connection.
+func (d *Device) armIdleLocked() {
+	d.used = time.Now()
+	if d.idle == nil {
+		d.idle = time.AfterFunc(idleRelease, d.releaseIdle)
+		return
+	}
+	d.idle.Reset(idleRelease)
+}
+
+// releaseIdle closes the connection of a device that has been idle for
+// idleRelease; an operation that ended since has re-armed the timer.
+func (d *Device) releaseIdle() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if time.Since(d.used) >= idleRelease {
+		d.releaseLocked()
+	}
+}
+
+func (d *Device) releaseLocked() {
+	if d.idle != nil {
+		d.idle.Stop()
+	}
+	if d.tx.card != nil {
+		d.tx.card.Close()
+		d.tx.card = nil
+	}
 }
