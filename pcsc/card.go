@@ -31,8 +31,15 @@ type Card struct {
 	sctx   *scard.Context
 	handle *scard.Card
 	atr    []byte // guarded by mu
-	closed bool   // Close was called; guarded by mu, and the holder of sem releases
-	gone   bool   // handle and sctx are released
+	// txBegin and txBegun reach the transaction goroutine (nil until the
+	// first transaction); guarded by sem.
+	txBegin chan struct{}
+	txBegun chan error
+	// rbuf receives every response (SCardTransmit) and is cleared after
+	// each; guarded by sem.
+	rbuf   []byte
+	closed bool // Close was called; guarded by mu, and the holder of sem releases
+	gone   bool // handle and sctx are released
 }
 
 // Connect opens a shared-mode connection (T=0 or T=1) to the card in reader.
@@ -52,7 +59,7 @@ func Connect(ctx context.Context, reader string) (*Card, error) {
 		_ = sctx.Release()
 		return nil, wrapErr(fmt.Sprintf("connect to %q", reader), err)
 	}
-	c := &Card{reader: reader, sem: make(chan struct{}, 1), sctx: sctx, handle: h}
+	c := &Card{reader: reader, sem: make(chan struct{}, 1), sctx: sctx, handle: h, rbuf: make([]byte, receiveBufferSize)}
 	if err := c.readATRLocked(); err != nil {
 		c.releaseHandleLocked()
 		return nil, err
@@ -79,10 +86,17 @@ func (c *Card) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer c.unlock()
-	resp, err := c.handle.Transmit(apdu)
+	if len(apdu) == 0 {
+		return nil, fmt.Errorf("transmit: %w: empty command", hwerr.ErrInvalidInput)
+	}
+	n, err := transmitInto(c.handle, apdu, c.rbuf)
 	if err != nil {
 		return nil, c.failureLocked("transmit", err)
 	}
+	// The response leaves in a buffer of its own size; the shared one keeps
+	// nothing of it.
+	resp := bytes.Clone(c.rbuf[:n])
+	clear(c.rbuf[:n])
 	if len(resp) < 2 {
 		// vpcd answers "success, no bytes" when the card's connection drops
 		// mid-command; no card answers without a status word.
@@ -113,36 +127,44 @@ func (c *Card) Transaction(ctx context.Context, fn func() error) (err error) {
 
 // beginTransaction calls SCardBeginTransaction, which pcsc-lite keeps
 // retrying while another handle holds the card and which no PC/SC call
-// interrupts. It runs on its own goroutine; if ctx ends first the goroutine
-// keeps the handle until the wait is over and then ends the transaction it
-// got.
+// interrupts. The call runs on the card's transaction goroutine (started by
+// the first transaction, ended by Close), so that the caller can give up
+// when ctx ends; the goroutine is reused, so an uncontended transaction
+// starts none and allocates nothing. When ctx ends first, a goroutine waits
+// for the call, keeping the handle until the wait is over, and ends the
+// transaction it got.
 func (c *Card) beginTransaction(ctx context.Context) error {
 	if err := c.lock(ctx, "begin transaction"); err != nil {
 		return err
 	}
-	done := make(chan error) // unbuffered: a result is either taken here or abandoned
-	abandoned := make(chan struct{})
-	go func() {
-		err := c.handle.BeginTransaction()
-		select {
-		case done <- err:
-		case <-abandoned:
-			if err == nil {
-				_ = c.handle.EndTransaction(scard.LeaveCard)
-			}
-			c.unlock()
-		}
-	}()
+	if c.txBegin == nil {
+		c.txBegin, c.txBegun = make(chan struct{}), make(chan error, 1)
+		go c.transactions(c.txBegin, c.txBegun)
+	}
+	c.txBegin <- struct{}{}
 	select {
-	case err := <-done:
+	case err := <-c.txBegun:
 		if err != nil {
 			err = c.failureLocked("begin transaction", err)
 		}
 		c.unlock()
 		return err
 	case <-ctx.Done():
-		close(abandoned)
+		go func() {
+			if err := <-c.txBegun; err == nil {
+				_ = c.handle.EndTransaction(scard.LeaveCard)
+			}
+			c.unlock()
+		}()
 		return fmt.Errorf("begin transaction: %w (%w)", hwerr.ErrBusy, ctx.Err())
+	}
+}
+
+// transactions is the card's transaction goroutine: it begins a transaction
+// for every request on begin and answers on begun, until begin is closed.
+func (c *Card) transactions(begin <-chan struct{}, begun chan<- error) {
+	for range begin {
+		begun <- c.handle.BeginTransaction()
 	}
 }
 
@@ -223,6 +245,9 @@ func (c *Card) releaseHandleLocked() {
 		return
 	}
 	c.gone = true
+	if c.txBegin != nil {
+		close(c.txBegin) // the goroutine is idle: a call in flight holds sem
+	}
 	_ = c.handle.Disconnect(scard.LeaveCard)
 	_ = c.sctx.Release()
 }

@@ -253,11 +253,14 @@ func blockedTransmit(t *testing.T) (tc *testCard, c *Card, got, release chan str
 // BenchmarkTransmit measures one trivial APDU through pcscd and vpcd; with
 // TCP_QUICKACK on the card side it should take tens of microseconds, not the
 // ~40 ms of a delayed ACK.
+// It reports allocations: the receive buffer is the card's own, reused, so
+// an APDU costs its response's copy, not ebfe/scard's 64 KiB buffer.
 func BenchmarkTransmit(b *testing.B) {
 	p := testenv.PCSCD(b)
 	_, c := connectCard(b, p, 0, nil)
 	ctx := context.Background()
 	cmd := []byte{0x00, 0xA4, 0x04, 0x00}
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := c.Transmit(ctx, cmd); err != nil {
 			b.Fatal(err)
@@ -267,3 +270,56 @@ func BenchmarkTransmit(b *testing.B) {
 
 // Card is the byte transport under pcsc/apdu.
 var _ apdu.Transmitter = (*Card)(nil)
+
+// BenchmarkTransaction measures an empty uncontended PC/SC transaction
+// (SCardBeginTransaction, SCardEndTransaction) and its allocations.
+func BenchmarkTransaction(b *testing.B) {
+	p := testenv.PCSCD(b)
+	_, c := connectCard(b, p, 0, nil)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Transaction(ctx, func() error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestScardCardLayout: Card's own SCardTransmit reads the handle and protocol
+// out of ebfe/scard's Card, whose layout the pinned module must still have
+// (else every APDU would fall back to a 64 KiB allocation).
+func TestScardCardLayout(t *testing.T) {
+	if !rawTransmit {
+		t.Fatal("ebfe/scard's Card no longer has the layout {handle uintptr; activeProtocol Protocol}: update scardCard")
+	}
+}
+
+// TestResponsesOutliveTheReceiveBuffer: a response stays as it was after
+// later APDUs reuse the card's receive buffer, and an uncontended
+// transaction allocates nothing beyond its first.
+func TestResponsesOutliveTheReceiveBuffer(t *testing.T) {
+	p := testenv.PCSCD(t)
+	_, c := connectCard(t, p, 0, nil)
+	ctx := testCtx(t)
+	first, err := c.Transmit(ctx, []byte{0x00, 0xCB, 0x3F, 0xFF, 0x03, 0x5C, 0x01, 0x7E})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Transmit(ctx, []byte{0x00, 0xCB, 0x3F, 0xFF, 0x03, 0x11, 0x22, 0x33}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []byte{0x5C, 0x01, 0x7E, 0x90, 0x00}; !bytes.Equal(first, want) {
+		t.Fatalf("first response became % X, want % X", first, want)
+	}
+	empty := func() error { return nil }
+	if err := c.Transaction(ctx, empty); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(20, func() {
+		if err := c.Transaction(ctx, empty); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("an uncontended transaction allocates %v times, want 0", n)
+	}
+}

@@ -19,4 +19,4 @@ go test -run '^$' -bench "${BENCH:-.}" -benchtime 1x -timeout 30m ./e2e/ |
   grep -Ev '^(goos|goarch|pkg|cpu|PASS|ok|Benchmark[A-Za-z/0-9]+-[0-9]+ )'
 echo
 echo "Allocations per operation:"
-go test -run '^$' -bench 'Transmit' -benchmem -benchtime 2000x ./pcsc | grep -E '^Benchmark'
+go test -run '^$' -bench 'Transmit|Transaction' -benchmem -benchtime 2000x ./pcsc | grep -E '^Benchmark'
