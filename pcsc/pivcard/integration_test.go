@@ -382,3 +382,39 @@ func TestOpenSCShortECDSAInput(t *testing.T) {
 		t.Error("OpenSC's P-384 signature over a SHA-256 digest does not verify")
 	}
 }
+
+// TestGnuTLSAndOpenSSLSignWithP384 has GnuTLS's p11tool and OpenSSL's
+// PKCS#11 engine (both through OpenSC) sign with a P-384 key: both hash
+// with SHA-256 or hand the card a digest shorter than the curve.
+func TestGnuTLSAndOpenSSLSignWithP384(t *testing.T) {
+	p := testenv.PCSCD(t)
+	testenv.RequireBinaries(t, "p11tool", "openssl")
+	testenv.RequireFiles(t, openscModule, "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so")
+	card, err := pivcard.New(pivcard.Options{Label: "P-384 Card", Slots: []pivcard.SlotSpec{{Slot: piv.SlotAuthentication, Alg: piv.KeyAlgP384}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(t, p, card)
+	out := run(t, p, "p11tool", "--provider", openscModule, "--login", "--set-pin", pivcard.DefaultPIN,
+		"--test-sign", "pkcs11:id=%01;type=private")
+	if !strings.Contains(out, "Verifying against public key in the token... ok") {
+		t.Errorf("p11tool --test-sign:\n%s", out)
+	}
+
+	dir := t.TempDir()
+	digest := sha256.Sum256([]byte("signed through the OpenSSL PKCS#11 engine"))
+	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
+	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, p, "openssl", "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign",
+		"-inkey", "pkcs11:id=%01;type=private;pin-value="+pivcard.DefaultPIN, "-in", in, "-out", sigPath)
+	sig, err := os.ReadFile(sigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(card.Certificate(piv.SlotAuthentication))
+	if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
+		t.Error("OpenSSL's P-384 signature over a SHA-256 digest does not verify")
+	}
+}
