@@ -155,6 +155,10 @@ type Policy struct {
 	// SelfService lets users register and remove their own authenticators;
 	// when false only admins may.
 	SelfService bool `toml:"self_service"`
+	// SelfServiceUnblock lets users unblock the PIN of an authenticator
+	// registered to them with its PUK; when false only admins may, and a
+	// blocked PIN's advice sends the user to their administrator.
+	SelfServiceUnblock bool `toml:"self_service_unblock"`
 	// AllowShared lets one authenticator be registered to several users.
 	AllowShared bool `toml:"allow_shared"`
 	// RequireRegistration makes sign-in answer registration_required for a

@@ -2,12 +2,10 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
-	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
@@ -33,7 +31,7 @@ func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error
 // getAuthenticator answers one authenticator with its PIN state read afresh
 // (without spending a try).
 func (d *Daemon) getAuthenticator(w http.ResponseWriter, r *http.Request) error {
-	return d.withDevice(r, false, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, nil, func(ctx context.Context, id string, dev backend.Device) error {
 		info := dev.Info()
 		st, err := dev.PINState(ctx)
 		if err != nil {
@@ -53,7 +51,7 @@ func (d *Daemon) postPINVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
 	}
-	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, d.mayUseDevice, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.VerifyPIN(ctx, req.PIN); err != nil {
 			return err
 		}
@@ -70,7 +68,7 @@ func (d *Daemon) postPINChange(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("pin", req.PIN), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, d.mayUseDevice, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.ChangePIN(ctx, req.PIN, req.NewPIN); err != nil {
 			return err
 		}
@@ -87,7 +85,7 @@ func (d *Daemon) postPINUnblock(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("puk", req.PUK), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, d.mayUnblock, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.UnblockPIN(ctx, req.PUK, req.NewPIN); err != nil {
 			return err
 		}
@@ -110,7 +108,7 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 	case len(req.Digest) != size:
 		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", size, req.Algorithm, len(req.Digest))
 	}
-	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, d.mayUseDevice, func(ctx context.Context, id string, dev backend.Device) error {
 		pin := []byte(req.PIN)
 		if len(pin) == 0 && d.cfg.SignIn.CachePIN {
 			// Within a session with signin.cache_pin on, no PIN is needed.
@@ -127,24 +125,27 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 }
 
 // withDevice runs fn on the authenticator named in the path, bounded by the
-// configured request timeout. With use set, the caller must be allowed to use
-// the authenticator (mayUseDevice). A PIN that ends up blocked is announced.
-func (d *Daemon) withDevice(r *http.Request, use bool, fn func(ctx context.Context, id string, dev backend.Device) error) error {
+// configured request timeout. With may set, the caller must pass it (for
+// instance mayUseDevice) and fn may spend a PIN try: a blocked PIN answers
+// pin_blocked with advice, and the try that blocked it announces pin-blocked
+// (pinOutcome).
+func (d *Daemon) withDevice(r *http.Request, may func(*http.Request, string) error, fn func(ctx context.Context, id string, dev backend.Device) error) error {
 	id := r.PathValue("id")
 	dev, err := d.device(id)
 	if err != nil {
 		return err
 	}
-	if use {
-		if err := d.mayUseDevice(r, id); err != nil {
+	if may != nil {
+		if err := may(r, id); err != nil {
 			return err
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
+	before := dev.Info() // the PIN state as listed, before this try
 	err = fn(ctx, id, dev)
-	if pinNowBlocked(err) {
-		d.manager.Publish(ipc.Event{Type: ipc.EventPINBlocked, Authenticator: id, Reader: dev.Info().Reader})
+	if may != nil {
+		err = d.pinOutcome(err, before)
 	}
 	return err
 }
@@ -175,13 +176,6 @@ func (d *Daemon) writePINResult(ctx context.Context, w http.ResponseWriter, dev 
 		return err
 	}
 	return server.WriteJSON(w, http.StatusOK, ipc.PINResult{RetriesLeft: st.RetriesLeft, Blocked: st.Blocked, Verified: true})
-}
-
-// pinNowBlocked reports whether err says this attempt spent the PIN's last
-// try, so that pin-blocked is announced once, not on every later attempt.
-func pinNowBlocked(err error) bool {
-	var wrong *hwerr.PINIncorrect
-	return errors.As(err, &wrong) && wrong.RetriesLeft == 0 && wrong.What != "PUK"
 }
 
 // errorsJoin returns the first API error of errs (each names its field);

@@ -138,7 +138,8 @@ func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, backe
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	return fn(ctx, sk)
+	before := sk.Info() // the PIN state as listed, before this try
+	return d.pinOutcome(fn(ctx, sk), before)
 }
 
 // registerSecurityKey makes a credential for user on the key (PIN and touch)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/user"
+	"slices"
 	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
@@ -73,7 +74,7 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
 	reg, err := d.proveForRegistration(ctx, dev, name, req.PIN)
-	if err != nil {
+	if err := d.pinOutcome(err, info); err != nil {
 		return err
 	}
 	reg.User, reg.AuthenticatorID, reg.Kind, reg.Backend, reg.DeviceID = name, info.ID, info.Kind, info.Backend, info.Device
@@ -184,17 +185,35 @@ func (d *Daemon) mayUseDevice(r *http.Request, id string) error {
 	if d.access.Admin.CheckAccess(r, peer) == nil || d.access.SignIn.CheckAccess(r, peer) == nil {
 		return nil
 	}
-	regs, err := d.store.FindByAuthenticator(r.Context(), id)
-	if err != nil {
+	if ok, err := d.registeredTo(r, id, userName(peer.UID)); err != nil || ok {
 		return err
 	}
-	name := userName(peer.UID)
-	for _, reg := range regs {
-		if reg.User == name {
-			return nil
-		}
-	}
 	return ipc.Errorf(ipc.CodeUnauthorized, "authenticator %s is not registered to you; register it first (often done by IT)", id)
+}
+
+// mayUnblock allows unblocking the PIN of authenticator id: admins always;
+// its registered user when policy.self_service_unblock is on.
+func (d *Daemon) mayUnblock(r *http.Request, id string) error {
+	peer, _ := server.PeerFromContext(r.Context())
+	if d.access.Admin.CheckAccess(r, peer) == nil {
+		return nil
+	}
+	if !d.cfg.Policy.SelfServiceUnblock {
+		return ipc.Errorf(ipc.CodeUnauthorized, "only administrators may unblock a PIN here; contact your administrator")
+	}
+	if ok, err := d.registeredTo(r, id, userName(peer.UID)); err != nil || ok {
+		return err
+	}
+	return ipc.Errorf(ipc.CodeUnauthorized, "authenticator %s is not registered to you; only its user or an administrator may unblock its PIN", id)
+}
+
+// registeredTo reports whether authenticator id is registered to user.
+func (d *Daemon) registeredTo(r *http.Request, id, user string) (bool, error) {
+	regs, err := d.store.FindByAuthenticator(r.Context(), id)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(regs, func(reg store.Registration) bool { return reg.User == user }), nil
 }
 
 // registrationData is the data of registration events.

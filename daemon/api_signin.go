@@ -103,11 +103,12 @@ func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Regis
 	if !d.cfg.Policy.KindAllowed(reg.Kind) {
 		return reg, nil, 0, kindNotAllowed(reg.Kind)
 	}
+	before := dev.Info() // the PIN state as listed, before this try
 	if sk, ok := dev.(backend.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
 		counter, err := d.proveSecurityKey(ctx, sk, reg, req.PIN)
-		return reg, dev, counter, err
+		return reg, dev, counter, d.pinOutcome(err, before)
 	}
-	return reg, dev, 0, d.proveCard(ctx, dev, reg, req)
+	return reg, dev, 0, d.pinOutcome(d.proveCard(ctx, dev, reg, req), before)
 }
 
 // proveCard checks a card's certificate against the trust anchors and

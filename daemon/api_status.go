@@ -14,6 +14,10 @@ func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
 		Version:       d.version,
 		UptimeSeconds: int64(time.Since(d.started).Seconds()),
 		Backends:      map[string]ipc.BackendStatus{},
+		Policy: ipc.StatusPolicy{
+			SelfService:        d.cfg.Policy.SelfService,
+			SelfServiceUnblock: d.cfg.Policy.SelfServiceUnblock,
+		},
 	}
 	for _, b := range d.backends {
 		st.Backends[b.Name()] = b.Status()

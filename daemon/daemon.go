@@ -52,6 +52,7 @@ type Daemon struct {
 	failures *failureLimiter
 	trust    *trust
 	streams  streamTracker // open event streams, drained at shutdown
+	blocked  blockedPINs   // authenticators announced as PIN-blocked
 	vsc      backend.VirtualCards
 }
 
@@ -106,6 +107,7 @@ func sessionEndedEvent(s ipc.Session, reason string) ipc.Event {
 // an authenticator that was removed; sessions that go on lose their cached
 // PIN either way.
 func (d *Daemon) authenticatorGone(id string) {
+	d.blocked.unmark(id)
 	onIt := func(s ipc.Session) bool { return s.Authenticator == id }
 	if d.cfg.SignIn.RemovalPolicy == "sign-out" {
 		d.sessions.endWhere(onIt, endRemoved)

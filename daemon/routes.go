@@ -16,7 +16,9 @@ func (d *Daemon) routes() []server.Route {
 		// registered user, sign-in services and admins (mayUseDevice).
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/verify", Access: a.Anyone, Handler: d.postPINVerify},
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/change", Access: a.Anyone, Handler: d.postPINChange},
-		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/unblock", Access: a.Admin, Handler: d.postPINUnblock},
+		// Unblock: admins; the registered user too under
+		// policy.self_service_unblock (mayUnblock).
+		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/unblock", Access: a.Anyone, Handler: d.postPINUnblock},
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/sign", Access: a.Anyone, Handler: d.postSign},
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/set", Access: a.Anyone, Handler: d.postPINSet},
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/credentials", Access: a.Anyone, Handler: d.postCredential},

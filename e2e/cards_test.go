@@ -141,11 +141,15 @@ func TestWrongPINCountsDownBlocksAndPUKUnblocks(t *testing.T) {
 	if st := cardPIN(t, c); st.RetriesLeft != 3 || st.Verified {
 		t.Fatalf("after the right PIN: %+v", st)
 	}
-	for want := 2; want >= 0; want-- {
+	for want := 2; want >= 1; want-- {
 		err := pinOp(h.c.VerifyPIN(ctx, c.id, []byte("000000")))
 		if !errors.As(err, &wrong) || wrong.RetriesLeft != want {
 			t.Fatalf("wrong PIN %d: %v", 3-want, err)
 		}
+	}
+	// The try that blocks answers pin_blocked, not "0 tries left".
+	if err := pinOp(h.c.VerifyPIN(ctx, c.id, []byte("000000"))); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("last try: %v", err)
 	}
 	h.waitFor("pin-blocked", func(e ipc.Event) bool { return e.Type == ipc.EventPINBlocked && e.Authenticator == c.id })
 	if err := pinOp(h.c.VerifyPIN(ctx, c.id, []byte(pivcard.DefaultPIN))); apiCode(err) != ipc.CodePINBlocked {

@@ -320,3 +320,67 @@ func TestRememberedSignInInformation(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInBlocksPIN: the sign-in that spends the last try answers
+// pin_blocked with the pin-blocked event, and the advice sends the user to
+// their PUK, which policy lets them use themself; later tries answer
+// pin_blocked without a second event. Only the card's user (or an admin)
+// may unblock it.
+func TestSignInBlocksPIN(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.Policy.SelfServiceUnblock = true })
+	c := h.insert(0, pivcard.Options{})
+	h.register(c, alice)
+	// A second watcher counts pin-blocked events until the card is removed.
+	watch, err := h.c.Events(ctxT(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	for want := 2; want >= 1; want-- {
+		if _, err := h.signIn(alice, "999999"); !containsRetries(err, want) {
+			t.Fatalf("wrong PIN: %v, want %d left", err, want)
+		}
+	}
+	_, err = h.signIn(alice, "999999")
+	var apiErr *ipc.Error
+	if !errorsAs(err, &apiErr) || apiErr.Code != ipc.CodePINBlocked || apiErr.Details["unblock"] != "puk" ||
+		!strings.Contains(apiErr.Message, "hwauthctl pin unblock "+c.id) {
+		t.Fatalf("the try that blocks: %#v", err)
+	}
+	h.waitFor("pin-blocked", func(e ipc.Event) bool { return e.Type == ipc.EventPINBlocked && e.Authenticator == c.id })
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("after blocking: %v", err)
+	}
+	unblock := fmt.Sprintf(`{"puk": %q, "new_pin": "24680135"}`, pivcard.DefaultPUK)
+	calls := runAs(t, malloryUID, malloryUID, h.socket, []call{{Method: "POST", Path: "/v1/authenticators/" + c.id + "/pin/unblock", Body: unblock}})
+	if errorCode(calls[0].Answer) != "unauthorized" {
+		t.Fatalf("another user unblocks alice's card: %+v", calls)
+	}
+	calls = runAs(t, aliceUID, aliceUID, h.socket, []call{{Method: "POST", Path: "/v1/authenticators/" + c.id + "/pin/unblock", Body: unblock}})
+	if calls[0].Status != 200 {
+		t.Fatalf("alice unblocks her card: %+v", calls)
+	}
+	// pin-blocked was sent once, for the try that blocked, not for the
+	// refused try after it.
+	h.remove(c)
+	announced := 0
+	for {
+		e, err := watch.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == ipc.EventPINBlocked && e.Authenticator == c.id {
+			announced++
+		}
+		if e.Type == ipc.EventCardRemoved && e.Authenticator == c.id {
+			break
+		}
+	}
+	if announced != 1 {
+		t.Fatalf("pin-blocked announced %d times", announced)
+	}
+	h.reinsert(c)
+	if _, err := h.signIn(alice, "24680135"); err != nil {
+		t.Fatalf("sign-in with the new PIN: %v", err)
+	}
+}

@@ -122,9 +122,10 @@ func TestVirtualSmartcardLifecycle(t *testing.T) {
 			t.Fatalf("wrong PIN: %v, want %d left", err, want)
 		}
 	}
-	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("000000"))); apiCode(err) != ipc.CodePINBlocked && !containsRetries(err, 0) {
+	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("000000"))); apiCode(err) != ipc.CodePINBlocked {
 		t.Fatalf("last try: %v", err)
 	}
+	h.waitFor("pin-blocked", func(e ipc.Event) bool { return e.Type == ipc.EventPINBlocked && e.Authenticator == v.ID })
 	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte(vscPIN))); apiCode(err) != ipc.CodePINBlocked {
 		t.Fatalf("blocked card: %v", err)
 	}

@@ -91,7 +91,7 @@ var codes = map[Code]codeInfo{
 	CodeNotFound:             {http.StatusNotFound, "check the id and list again", hwerr.ErrNotFound},
 	CodeNoAuthenticator:      {http.StatusNotFound, "insert your card or plug in your security key", nil},
 	CodePINIncorrect:         {http.StatusForbidden, "type the PIN again carefully", nil},
-	CodePINBlocked:           {http.StatusLocked, "unblock the PIN with the PUK (hwauthctl pin unblock) or ask IT", hwerr.ErrPINBlocked},
+	CodePINBlocked:           {http.StatusLocked, "unblock the PIN with your PUK (hwauthctl pin unblock) when your organisation allows it, else ask your administrator", hwerr.ErrPINBlocked},
 	CodePINPolicy:            {http.StatusUnprocessableEntity, "choose a PIN that meets the rules (length, characters)", hwerr.ErrPINPolicy},
 	CodePINRequired:          {http.StatusForbidden, "give the PIN with the request", hwerr.ErrPINRequired},
 	CodeAuthenticatorRemoved: {http.StatusGone, "insert the card or key again and retry", hwerr.ErrRemoved},
@@ -279,4 +279,18 @@ func pinIncorrect(pi *hwerr.PINIncorrect) *Error {
 		e.Details = map[string]any{"what": pi.What}
 	}
 	return e
+}
+
+// PINBlockedAdvice says what a person whose PIN on a is blocked can do, for
+// the pin_blocked answer: how is "puk" when they may unblock it themselves
+// with the PUK (a card or virtual card, selfService from
+// policy.self_service_unblock), else "administrator"; msg is the sentence.
+func PINBlockedAdvice(a Authenticator, selfService bool) (how, msg string) {
+	switch {
+	case a.Kind == KindSecurityKey:
+		return "administrator", "The PIN of your security key is blocked. A security key has no PUK: only a reset, which deletes its credentials, makes it usable again. Contact your administrator."
+	case selfService:
+		return "puk", fmt.Sprintf("Your PIN is blocked. Unblock it with your PUK: hwauthctl pin unblock %s. If you do not have your PUK, contact your administrator.", a.ID)
+	}
+	return "administrator", "Your PIN is blocked. Contact your administrator to unblock it."
 }

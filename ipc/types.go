@@ -15,6 +15,17 @@ type Status struct {
 	Version       string                   `json:"version"`
 	UptimeSeconds int64                    `json:"uptime_seconds"`
 	Backends      map[string]BackendStatus `json:"backends"`
+	// Policy is what the configured policy lets users do themselves.
+	Policy StatusPolicy `json:"policy"`
+}
+
+// StatusPolicy is the part of the configured policy that sign-in clients
+// word their advice by.
+type StatusPolicy struct {
+	// SelfService: users register and remove their own authenticators.
+	SelfService bool `json:"self_service"`
+	// SelfServiceUnblock: users unblock their own PINs with the PUK.
+	SelfServiceUnblock bool `json:"self_service_unblock"`
 }
 
 // BackendStatus is the state of one backend ("pcsc", "pkcs11", "tpm",

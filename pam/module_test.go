@@ -93,7 +93,7 @@ func TestBlockedPINSaysHowToUnblock(t *testing.T) {
 		env.Run(testCtx(t), "hwtest", "alice", "000000\n")
 	}
 	out, err := env.Run(testCtx(t), "hwtest", "alice", "123456\n")
-	wantFailure(t, out, err, "Your PIN is blocked", "hwauthctl pin unblock")
+	wantFailure(t, out, err, "Your PIN is blocked", "Contact your administrator")
 }
 
 func TestUnregisteredCard(t *testing.T) {

@@ -51,7 +51,6 @@ func (r Result) String() string {
 const (
 	msgUnreachable = "The smart card service (hwauthd) is not running. Sign in another way or contact your administrator."
 	msgNoAnswer    = "The smart card service (hwauthd) did not answer in time. Try again."
-	msgBlocked     = "Your PIN is blocked. Unblock it with your PUK (hwauthctl pin unblock) or contact your administrator."
 )
 
 // wrongPIN is the message after a wrong PIN: the tries left are never
@@ -98,7 +97,9 @@ func classify(err error, user string) (Result, string, string) {
 	case ipc.CodePINIncorrect:
 		return AuthErr, reason, wrongPIN(apiErr.RetriesLeft)
 	case ipc.CodePINBlocked:
-		return AuthErr, reason, msgBlocked
+		// The daemon's message names what the person can do (their PUK or
+		// their administrator), by policy and kind.
+		return AuthErr, reason, apiErr.Error()
 	case ipc.CodeNotRegistered, ipc.CodeIdentityMismatch:
 		return AuthErr, reason, notRegistered(user)
 	case ipc.CodeBackendUnavailable, ipc.CodeUnauthorized:

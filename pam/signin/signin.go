@@ -87,7 +87,7 @@ func (m *Module) Authenticate(ctx context.Context, user string) Outcome {
 func (m *Module) signIn(ctx context.Context, user string, auth choice) Outcome {
 	if auth.PIN.Blocked {
 		m.debug("authenticator " + auth.ID + " is blocked; not asking for the PIN")
-		return m.failure(ipc.Errorf(ipc.CodePINBlocked, "PIN blocked"), user)
+		return m.blocked(ctx, auth.Authenticator)
 	}
 	pin, err := m.Conv.PromptSecret(fmt.Sprintf("PIN for %s: ", auth.label))
 	defer clear(pin)
@@ -106,6 +106,18 @@ func (m *Module) signIn(ctx context.Context, user string, auth choice) Outcome {
 		return m.failure(err, user)
 	}
 	return Outcome{Result: Success, Session: sess, Reason: "signed in"}
+}
+
+// blocked tells the person that the PIN of a is blocked and what they can
+// do, worded by the daemon's policy, without asking for a PIN.
+func (m *Module) blocked(ctx context.Context, a ipc.Authenticator) Outcome {
+	rctx, cancel := context.WithTimeout(ctx, m.Opts.RequestTimeout)
+	st, err := m.Client.Status(rctx)
+	cancel()
+	selfService := err == nil && st.Policy.SelfServiceUnblock
+	_, msg := ipc.PINBlockedAdvice(a, selfService)
+	m.say(m.Conv.Error, msg)
+	return Outcome{Result: AuthErr, Reason: string(ipc.CodePINBlocked)}
 }
 
 // say shows msg with show (Conv.Info or Conv.Error). A conversation that

@@ -92,16 +92,21 @@ func TestBlockedPIN(t *testing.T) {
 	if out.Result != AuthErr || out.Reason != string(ipc.CodePINBlocked) {
 		t.Fatalf("outcome %+v", out)
 	}
-	if len(cv.shown) != 1 || !strings.Contains(cv.shown[0], "PIN is blocked") || !strings.Contains(cv.shown[0], "hwauthctl pin unblock") {
+	if !slices.Equal(cv.shown, []string{"error: Your PIN is blocked. Contact your administrator to unblock it."}) {
 		t.Fatalf("shown %q", cv.shown)
 	}
-	// When the listing already says blocked, no PIN is asked for.
+	// When the listing already says blocked, no PIN is asked for, and the
+	// advice follows the daemon's policy: here the user's own PUK.
+	f.SetSelfServiceUnblock(true)
 	f.SetBlocked(card.ID)
 	before := f.SignIns()
 	cv = &conv{answers: [][]byte{[]byte("123456")}}
 	out = module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
 	if out.Result != AuthErr || len(cv.prompts) != 0 || f.SignIns() != before {
 		t.Fatalf("blocked in listing: %+v, prompts %q, sign-ins %d→%d", out, cv.prompts, before, f.SignIns())
+	}
+	if len(cv.shown) != 1 || !strings.Contains(cv.shown[0], "Unblock it with your PUK: hwauthctl pin unblock piv-1") {
+		t.Fatalf("shown %q", cv.shown)
 	}
 }
 

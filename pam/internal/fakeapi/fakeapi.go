@@ -42,6 +42,7 @@ type Daemon struct {
 	signIns  int
 	signOuts []string
 	last     map[string]string // user → authenticator signed in with last
+	unblock  bool              // policy.self_service_unblock
 }
 
 // Start serves the fake until the test ends.
@@ -97,6 +98,13 @@ func (d *Daemon) Present() []ipc.Authenticator {
 	return append([]ipc.Authenticator{}, d.present...)
 }
 
+// SetSelfServiceUnblock sets the fake's policy.self_service_unblock.
+func (d *Daemon) SetSelfServiceUnblock(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.unblock = on
+}
+
 // SignIns returns how many sign-in requests arrived.
 func (d *Daemon) SignIns() int {
 	d.mu.Lock()
@@ -113,12 +121,20 @@ func (d *Daemon) SignOuts() []string {
 
 func (d *Daemon) routes() []server.Route {
 	return []server.Route{
+		{Method: "GET", Pattern: "/v1/status", Access: server.Anyone, Handler: d.getStatus},
 		{Method: "GET", Pattern: "/v1/users/{user}/registrations", Access: server.Root, Handler: d.getRegistrations},
 		{Method: "GET", Pattern: "/v1/authenticators", Access: server.Anyone, Handler: d.getAuthenticators},
 		{Method: "GET", Pattern: "/v1/events", Access: server.Anyone, Handler: d.getEvents},
 		{Method: "POST", Pattern: "/v1/sign-in", Access: server.Root, Handler: d.postSignIn},
 		{Method: "DELETE", Pattern: "/v1/sessions/{id}", Access: server.Root, Handler: d.deleteSession},
 	}
+}
+
+func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return server.WriteJSON(w, http.StatusOK, ipc.Status{Version: "fake", Backends: map[string]ipc.BackendStatus{},
+		Policy: ipc.StatusPolicy{SelfService: true, SelfServiceUnblock: d.unblock}})
 }
 
 func (d *Daemon) getRegistrations(w http.ResponseWriter, r *http.Request) error {
@@ -172,12 +188,12 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 		return ipc.Errorf(ipc.CodeNotRegistered, "authenticator %s is not registered to %s", req.Authenticator, req.User)
 	}
 	if d.tries[req.Authenticator] == 0 {
-		return ipc.FromHW(fmt.Errorf("verify pin: %w", hwerr.ErrPINBlocked))
+		return d.blockedLocked(req.Authenticator)
 	}
 	if string(req.PIN) != d.pins[req.Authenticator] {
 		d.tries[req.Authenticator]--
 		if d.tries[req.Authenticator] == 0 {
-			return ipc.FromHW(fmt.Errorf("verify pin: %w", hwerr.ErrPINBlocked))
+			return d.blockedLocked(req.Authenticator)
 		}
 		return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: d.tries[req.Authenticator]})
 	}
@@ -186,6 +202,12 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	now := time.Now()
 	sess := ipc.Session{ID: fmt.Sprintf("s%d", d.signIns), User: req.User, Authenticator: req.Authenticator, StartedAt: now, ExpiresAt: now.Add(time.Hour)}
 	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: sess})
+}
+
+// blockedLocked answers pin_blocked as the daemon does.
+func (d *Daemon) blockedLocked(id string) error {
+	how, msg := ipc.PINBlockedAdvice(ipc.Authenticator{ID: id, Kind: ipc.KindSmartcard}, d.unblock)
+	return &ipc.Error{Code: ipc.CodePINBlocked, Message: msg, Details: map[string]any{"unblock": how}}
 }
 
 func (d *Daemon) registeredLocked(user, id string) bool {
