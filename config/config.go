@@ -106,6 +106,9 @@ type PKCS11 struct {
 	RequestTimeout Duration `toml:"request_timeout"`
 }
 
+// PINClasses are the character classes of PIN rules (tpm.CharClasses).
+var PINClasses = []string{"digit", "lower", "upper", "special"}
+
 // TPM configures TPM virtual smart cards.
 type TPM struct {
 	// Enabled turns virtual smart cards on.
@@ -120,8 +123,18 @@ type TPM struct {
 	// PINTries and PUKTries are a new card's retry counters.
 	PINTries int `toml:"pin_tries"`
 	PUKTries int `toml:"puk_tries"`
-	// MinPINLength is the shortest PIN or PUK a card accepts.
+	// MinPINLength and MaxPINLength bound a card's PIN and PUK, in bytes.
 	MinPINLength int `toml:"min_pin_length"`
+	MaxPINLength int `toml:"max_pin_length"`
+	// PINRequiredClasses and PINForbiddenClasses are character classes
+	// (digit, lower, upper, special) a PIN must contain or must not.
+	PINRequiredClasses  []string `toml:"pin_required_classes"`
+	PINForbiddenClasses []string `toml:"pin_forbidden_classes"`
+	// RequirePUK makes a PUK mandatory when a card is created.
+	RequirePUK bool `toml:"require_puk"`
+	// OwnerAuthFile holds the TPM's owner authorization value, for a TPM
+	// whose owner authorization IT set; empty for an empty one.
+	OwnerAuthFile string `toml:"owner_auth_file"`
 }
 
 // FIDO configures FIDO2 security keys.
@@ -262,7 +275,8 @@ func Defaults() Config {
 			MaxCards:     10,
 			PINTries:     5,
 			PUKTries:     5,
-			MinPINLength: 6,
+			MinPINLength: 8,
+			MaxPINLength: 127,
 		},
 		FIDO: FIDO{
 			Enabled:      true,
@@ -396,8 +410,24 @@ func (c Config) Validate() error {
 	if c.TPM.PUKTries < 1 || c.TPM.PUKTries > 15 {
 		bad("tpm.puk_tries", "must be between 1 and 15, got %d", c.TPM.PUKTries)
 	}
-	if c.TPM.MinPINLength < 4 || c.TPM.MinPINLength > 64 {
-		bad("tpm.min_pin_length", "must be between 4 and 64, got %d", c.TPM.MinPINLength)
+	if c.TPM.MinPINLength < 4 || c.TPM.MinPINLength > 127 {
+		bad("tpm.min_pin_length", "must be between 4 and 127, got %d", c.TPM.MinPINLength)
+	}
+	if c.TPM.MaxPINLength < c.TPM.MinPINLength || c.TPM.MaxPINLength > 127 {
+		bad("tpm.max_pin_length", "must be between min_pin_length (%d) and 127, got %d", c.TPM.MinPINLength, c.TPM.MaxPINLength)
+	}
+	for _, k := range append(slices.Clone(c.TPM.PINRequiredClasses), c.TPM.PINForbiddenClasses...) {
+		if !slices.Contains(PINClasses, k) {
+			bad("tpm.pin_required_classes", "unknown character class %q (classes: %s)", k, strings.Join(PINClasses, ", "))
+		}
+	}
+	for _, k := range c.TPM.PINRequiredClasses {
+		if slices.Contains(c.TPM.PINForbiddenClasses, k) {
+			bad("tpm.pin_forbidden_classes", "character class %q is also required", k)
+		}
+	}
+	if c.TPM.OwnerAuthFile != "" && !filepath.IsAbs(c.TPM.OwnerAuthFile) {
+		bad("tpm.owner_auth_file", "must be an absolute path, got %q", c.TPM.OwnerAuthFile)
 	}
 	if !filepath.IsAbs(c.FIDO.DeviceDir) {
 		bad("fido.device_dir", "must be an absolute path, got %q", c.FIDO.DeviceDir)

@@ -49,6 +49,9 @@ var (
 	ErrLockout = errors.New("device is locked out")
 	// ErrLimit means a per-device limit was reached (virtual cards per TPM).
 	ErrLimit = errors.New("device limit reached")
+	// ErrDeviceFull: the device has no room left for another object (a
+	// TPM's NV or persistent memory); only freeing space on the device helps.
+	ErrDeviceFull = errors.New("device storage full")
 	// ErrCanceled means the person or the client cancelled (touch not given,
 	// request ended).
 	ErrCanceled = errors.New("operation cancelled")

@@ -55,8 +55,10 @@ const (
 	CodeNotSupported Code = "not_supported"
 	// CodeWrongDevice: the virtual smart card belongs to another computer's TPM; use the card provisioned for this device.
 	CodeWrongDevice Code = "wrong_device"
-	// CodeLockout: the device refuses PINs for now (TPM dictionary-attack lockout, security key needs re-plugging); wait or re-plug, then retry.
+	// CodeLockout: the device refuses authorization for now (a security key needs re-plugging, or the TPM is in dictionary-attack lockout); re-plug, or wait for the TPM's lockout interval.
 	CodeLockout Code = "lockout"
+	// CodeTPMFull: the TPM has no room for another virtual smart card; IT deletes an unused card on this device.
+	CodeTPMFull Code = "tpm_full"
 	// CodeTimeout: the authenticator waited too long for you (touch, insertion); try again and act when asked.
 	CodeTimeout Code = "timeout"
 	// CodeCanceled: the operation was cancelled by the person or the client; start it again if wanted.
@@ -106,7 +108,8 @@ var codes = map[Code]codeInfo{
 	CodeBackendUnavailable:   {http.StatusServiceUnavailable, "check that the smart card service (pcscd), the TPM or the key is available, then retry", hwerr.ErrUnavailable},
 	CodeNotSupported:         {http.StatusUnprocessableEntity, "use another key or algorithm", hwerr.ErrNotSupported},
 	CodeWrongDevice:          {http.StatusUnprocessableEntity, "use the virtual smart card provisioned for this computer", hwerr.ErrWrongDevice},
-	CodeLockout:              {http.StatusLocked, "wait (or re-plug the key) and try again later", hwerr.ErrLockout},
+	CodeLockout:              {http.StatusLocked, "re-plug the security key; a TPM in lockout recovers after its lockout interval, or IT resets it", hwerr.ErrLockout},
+	CodeTPMFull:              {http.StatusInsufficientStorage, "IT: delete an unused virtual smart card on this device (hwauthctl vsc list, vsc delete)", hwerr.ErrDeviceFull},
 	CodeTimeout:              {http.StatusGatewayTimeout, "try again and touch or insert when asked", hwerr.ErrTimeout},
 	CodeCanceled:             {http.StatusConflict, "start the operation again if you want to", hwerr.ErrCanceled},
 	CodeEventsExpired:        {http.StatusGone, "subscribe again without since to get a fresh snapshot", nil},

@@ -36,8 +36,12 @@ type Attestation struct {
 }
 
 // attestLocked certifies the card's new key with the attestation key.
-func (t *TPM) attestLocked(r root, c *Card, k, nonce []byte) (*Attestation, error) {
-	key, err := t.loadLocked(r, c.KeyPublic, c.KeyPrivate)
+// The key's ADMIN role (which TPM2_Certify needs) takes its empty
+// authValue: certifying reveals nothing and the key signs only through its
+// policy. It holds at most two objects loaded (key and attestation key).
+func (t *TPM) attestLocked(c *Card, nonce []byte) (*Attestation, error) {
+	t.dropKeyLocked()
+	key, err := t.loadLocked(c.KeyPublic, c.KeyPrivate)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +55,7 @@ func (t *TPM) attestLocked(r root, c *Card, k, nonce []byte) (*Attestation, erro
 	}
 	defer t.flushLocked(ak.ObjectHandle)
 	rsp, err := tpm2.Certify{
-		ObjectHandle:   tpm2.AuthHandle{Handle: key.Handle, Name: key.Name, Auth: keySession(k)},
+		ObjectHandle:   tpm2.AuthHandle{Handle: key.Handle, Name: key.Name, Auth: tpm2.PasswordAuth(nil)},
 		SignHandle:     tpm2.AuthHandle{Handle: ak.ObjectHandle, Name: ak.Name, Auth: tpm2.PasswordAuth(nil)},
 		QualifyingData: tpm2.TPM2BData{Buffer: nonce},
 		InScheme:       tpm2.TPMTSigScheme{Scheme: tpm2.TPMAlgNull},

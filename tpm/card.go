@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,13 +15,21 @@ import (
 	"github.com/hwauthd/hwauthd/hwerr"
 )
 
+// CardFormat is the version of the Card record this engine writes and
+// reads. Version 1 (per-card storage keys, software-kept counters) is not
+// read: its counters were not the TPM's.
+const CardFormat = 2
+
 // Card is a TPM virtual smart card as the daemon stores it. It is plain
 // data (JSON-friendly; []byte fields encode as base64): the engine never
 // writes files, the daemon persists the Card it is given and gives it back.
-// Nothing in it is secret in clear: the blobs are wrapped by this TPM and
-// opened only with the PIN or PUK, and only while the card's storage key
-// (RootHandle) exists.
+// Nothing in it is secret, and nothing in it changes when a PIN is tried,
+// changed or unblocked: the PIN, the PUK and their counters live in the
+// TPM's NV indices, so an old copy of the record opens nothing the current
+// one does not.
 type Card struct {
+	// Format is CardFormat.
+	Format int `json:"format"`
 	// ID is random, 16 bytes in hex.
 	ID    string `json:"id"`
 	Label string `json:"label"`
@@ -30,45 +39,40 @@ type Card struct {
 	DeviceID  string    `json:"device_id"`
 	CreatedAt time.Time `json:"created_at"`
 
-	// RootHandle is the persistent handle of the card's own storage key
-	// and RootName its TPM name, checked before every use.
-	RootHandle uint32 `json:"root_handle"`
-	RootName   []byte `json:"root_name"`
-	// KeyPublic and KeyPrivate are the signing key's TPM2B_PUBLIC and
-	// TPM2B_PRIVATE contents (TPMT_PUBLIC; the wrapped private area).
-	KeyPublic  []byte `json:"key_public"`
-	KeyPrivate []byte `json:"key_private"`
-	// PINSealed and PUKSealed hold the key's authValue sealed under the
-	// PIN and under the PUK.
-	PINSealed Sealed `json:"pin_sealed"`
-	PUKSealed Sealed `json:"puk_sealed"`
+	// PIN is the PIN Fail index holding the PIN and its counter; PUK the
+	// one holding the PUK, nil for a card created without PUK.
+	PIN NVIndex  `json:"pin"`
+	PUK *NVIndex `json:"puk,omitempty"`
+	// ApproverName is the TPM name of the key that approved the policy
+	// "old PIN changes the PIN" and ApprovalTicket the TPM's
+	// TPMT_TK_VERIFIED for that approval (see branchApproved).
+	ApproverName   []byte `json:"approver_name"`
+	ApprovalTicket []byte `json:"approval_ticket"`
 	// Salt is mixed into the PIN and PUK before they become authValues.
 	Salt []byte `json:"salt"`
+
+	// KeyPublic and KeyPrivate are the signing key's TPM2B_PUBLIC and
+	// TPM2B_PRIVATE contents (TPMT_PUBLIC; the wrapped private area). The
+	// key is a child of the storage key whose only authorization is
+	// PolicySecret on the PIN index.
+	KeyPublic  []byte `json:"key_public"`
+	KeyPrivate []byte `json:"key_private"`
 
 	// PublicKey is the signing key's public key, PKIX DER.
 	PublicKey []byte `json:"public_key"`
 	// Certificate is the imported certificate, DER; empty until imported.
 	Certificate []byte `json:"certificate,omitempty"`
 
-	// PINTries and PUKTries are the counters' starting values;
-	// PINTriesLeft and PUKTriesLeft what remains (0 = blocked).
-	PINTries     int `json:"pin_tries"`
-	PINTriesLeft int `json:"pin_tries_left"`
-	PUKTries     int `json:"puk_tries"`
-	PUKTriesLeft int `json:"puk_tries_left"`
-}
-
-// Sealed is a TPM sealed data object: TPM2B_PUBLIC and TPM2B_PRIVATE
-// contents.
-type Sealed struct {
-	Public  []byte `json:"public"`
-	Private []byte `json:"private"`
+	// PINTries and PUKTries are the indices' pinLimit.
+	PINTries int `json:"pin_tries"`
+	PUKTries int `json:"puk_tries,omitempty"`
 }
 
 // CreateOptions describe a new virtual card.
 type CreateOptions struct {
 	Label string
-	// PIN and PUK must meet the Policy. CreateCard zeroes them.
+	// PIN must meet the Policy; PUK too, or be empty when the Policy does
+	// not require one (the card then has no PUK). CreateCard zeroes them.
 	PIN, PUK []byte
 	// Algorithm is AlgECCP256 (when empty), AlgECCP384 or AlgRSA2048.
 	Algorithm string
@@ -82,11 +86,12 @@ type CreateOptions struct {
 // maxNonce is the size of TPM2B_DATA's buffer: sizeof(TPMT_HA) with SHA-512.
 const maxNonce = 64
 
-// CreateCard creates a virtual card: its own storage key (persistent, under
-// the SRK), a signing key of opts.Algorithm under it whose authValue is a
-// random secret K (192 bits as 32 base64 characters), and K sealed once under the PIN and once under
-// the PUK. With opts.Attest it also returns a TPM2_Certify statement. The
-// daemon checks the per-device limit with CanCreate first. It zeroes
+// CreateCard creates a virtual card: a PUK index and a PIN index (PIN Fail
+// NV indices with the policy's limits), and a signing key of
+// opts.Algorithm under the storage key that only PolicySecret on the PIN
+// index unlocks. With opts.Attest it also returns a TPM2_Certify
+// statement. The daemon checks the per-device limit with CanCreate first.
+// A TPM without room for the indices is hwerr.ErrDeviceFull. It zeroes
 // opts.PIN and opts.PUK.
 func (t *TPM) CreateCard(ctx context.Context, opts CreateOptions) (*Card, *Attestation, error) {
 	defer clear(opts.PIN)
@@ -98,14 +103,20 @@ func (t *TPM) CreateCard(ctx context.Context, opts CreateOptions) (*Card, *Attes
 		return nil, nil, err
 	}
 	defer t.unlock()
-	r, err := t.createRootLocked()
-	if err != nil {
-		return nil, nil, err
+	c := &Card{
+		Format:    CardFormat,
+		ID:        randomHex(16),
+		Label:     opts.Label,
+		Algorithm: opts.Algorithm,
+		DeviceID:  t.deviceID,
+		CreatedAt: time.Now().UTC(),
+		Salt:      randomBytes(16),
+		PINTries:  t.policy.PINTries,
 	}
-	c, att, err := t.createCardLocked(r, opts)
+	att, err := t.createCardLocked(c, opts)
 	if err != nil {
 		t.tr.ctx = nil // clean up even when ctx has ended
-		_ = t.evictRootLocked(r)
+		t.destroyLocked(c)
 		return nil, nil, err
 	}
 	return c, att, nil
@@ -115,7 +126,7 @@ func (t *TPM) checkCreateOptions(opts *CreateOptions) error {
 	if opts.Algorithm == "" {
 		opts.Algorithm = AlgECCP256
 	}
-	if _, err := signingKeyTemplate(opts.Algorithm); err != nil {
+	if _, err := signingKeyTemplate(opts.Algorithm, nil); err != nil {
 		return err
 	}
 	if len(opts.Nonce) > maxNonce {
@@ -124,60 +135,73 @@ func (t *TPM) checkCreateOptions(opts *CreateOptions) error {
 	if err := t.policy.CheckPIN("PIN", opts.PIN); err != nil {
 		return err
 	}
-	return t.policy.CheckPIN("PUK", opts.PUK)
+	if len(opts.PUK) == 0 && !t.policy.RequirePUK {
+		return nil
+	}
+	return t.policy.CheckPUK(opts.PUK)
 }
 
-func (t *TPM) createCardLocked(r root, opts CreateOptions) (*Card, *Attestation, error) {
-	c := &Card{
-		ID:           randomHex(16),
-		Label:        opts.Label,
-		Algorithm:    opts.Algorithm,
-		DeviceID:     t.deviceID,
-		CreatedAt:    time.Now().UTC(),
-		RootHandle:   uint32(r.handle.Handle),
-		RootName:     r.handle.Name.Buffer,
-		Salt:         randomBytes(16),
-		PINTries:     t.policy.PINTries,
-		PINTriesLeft: t.policy.PINTries,
-		PUKTries:     t.policy.PUKTries,
-		PUKTriesLeft: t.policy.PUKTries,
+func (t *TPM) createCardLocked(c *Card, opts CreateOptions) (*Attestation, error) {
+	hs, err := t.freeNVHandlesLocked(2)
+	if err != nil {
+		return nil, err
 	}
-	k := newKeyAuth()
-	defer clear(k)
-	if err := t.createKeyLocked(r, c, k); err != nil {
-		return nil, nil, err
+	var pukName []byte
+	if len(opts.PUK) > 0 {
+		c.PUKTries = t.policy.PUKTries
+		branches, err := pukIndexBranches(randomBytes(32))
+		if err != nil {
+			return nil, err
+		}
+		c.PUK, err = t.defineIndexLocked(hs[1], c.authValue(pukSecret, opts.PUK), branches, c.PUKTries)
+		if err != nil {
+			return nil, err
+		}
+		pukName = c.PUK.Name
 	}
-	var err error
-	if c.PINSealed, err = t.sealLocked(r, c.authValue(pinSecret, opts.PIN), k); err != nil {
-		return nil, nil, err
+	approver, err := newApprover()
+	if err != nil {
+		return nil, err
 	}
-	if c.PUKSealed, err = t.sealLocked(r, c.authValue(pukSecret, opts.PUK), k); err != nil {
-		return nil, nil, err
+	c.ApproverName = approver.name
+	branches, err := pinIndexBranches(pukName, approver.name)
+	if err != nil {
+		return nil, err
+	}
+	pin, err := t.defineIndexLocked(hs[0], c.authValue(pinSecret, opts.PIN), branches, c.PINTries)
+	if pin != nil {
+		c.PIN = *pin
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.ApprovalTicket, err = t.approveLocked(approver, c.PIN.Name); err != nil {
+		return nil, err
+	}
+	if err := t.createKeyLocked(c); err != nil {
+		return nil, err
 	}
 	if !opts.Attest {
-		return c, nil, nil
+		return nil, nil
 	}
-	att, err := t.attestLocked(r, c, k, opts.Nonce)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, att, nil
+	return t.attestLocked(c, opts.Nonce)
 }
 
-// createKeyLocked creates the card's signing key with authValue k under r
-// (TPM 2.0 Part 3 §12.1 TPM2_Create; inSensitive travels encrypted) and
+// createKeyLocked creates the card's signing key under the storage key
+// (TPM 2.0 Part 3 §12.1 TPM2_Create) with the PIN index policy, and
 // records its blobs and public key in c.
-func (t *TPM) createKeyLocked(r root, c *Card, k []byte) error {
-	tmpl, err := signingKeyTemplate(c.Algorithm)
+func (t *TPM) createKeyLocked(c *Card) error {
+	policy, err := keyPolicy(c.PIN.Name)
+	if err != nil {
+		return err
+	}
+	tmpl, err := signingKeyTemplate(c.Algorithm, policy)
 	if err != nil {
 		return err
 	}
 	rsp, err := tpm2.Create{
-		ParentHandle: tpm2.AuthHandle{Handle: r.handle.Handle, Name: r.handle.Name, Auth: secretSession(r, nil, encryptIn)},
-		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
-			UserAuth: tpm2.TPM2BAuth{Buffer: k},
-		}},
-		InPublic: tpm2.New2B(tmpl),
+		ParentHandle: tpm2.AuthHandle{Handle: t.srk.handle.Handle, Name: t.srk.handle.Name, Auth: tpm2.PasswordAuth(nil)},
+		InPublic:     tpm2.New2B(tmpl),
 	}.Execute(t.tr)
 	if err != nil {
 		return fmt.Errorf("create signing key: %w", classify(err))
@@ -195,25 +219,6 @@ func (t *TPM) createKeyLocked(r root, c *Card, k []byte) error {
 	return nil
 }
 
-// sealLocked seals data under r in a sealed data object with authValue
-// auth (TPM 2.0 Part 3 §12.1 TPM2_Create with a KEYEDHASH template; the
-// sensitive area travels encrypted). It zeroes auth.
-func (t *TPM) sealLocked(r root, auth, data []byte) (Sealed, error) {
-	defer clear(auth)
-	rsp, err := tpm2.Create{
-		ParentHandle: tpm2.AuthHandle{Handle: r.handle.Handle, Name: r.handle.Name, Auth: secretSession(r, nil, encryptIn)},
-		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
-			UserAuth: tpm2.TPM2BAuth{Buffer: auth},
-			Data:     tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: data}),
-		}},
-		InPublic: tpm2.New2B(sealedTemplate()),
-	}.Execute(t.tr)
-	if err != nil {
-		return Sealed{}, fmt.Errorf("seal card secret: %w", classify(err))
-	}
-	return Sealed{Public: rsp.OutPublic.Bytes(), Private: rsp.OutPrivate.Buffer}, nil
-}
-
 // publicKey parses a TPMT_PUBLIC (a card's KeyPublic) into a Go public key.
 func publicKey(tpmtPublic []byte) (crypto.PublicKey, error) {
 	pub, err := tpm2.Unmarshal[tpm2.TPMTPublic](tpmtPublic)
@@ -227,52 +232,80 @@ func publicKey(tpmtPublic []byte) (crypto.PublicKey, error) {
 	return key, nil
 }
 
+// checkCardLocked checks that card can be used here: its format, its
+// device, its indices (errCardGone when deleted).
+func (t *TPM) checkCardLocked(card *Card) error {
+	if card.Format != CardFormat {
+		return fmt.Errorf("virtual smart card record format %d (this version reads %d); delete the card and create it again: %w",
+			card.Format, CardFormat, hwerr.ErrInvalidInput)
+	}
+	if card.DeviceID != t.deviceID {
+		return errWrongDevice
+	}
+	if err := t.checkIndexLocked(&card.PIN); err != nil {
+		return err
+	}
+	if card.PUK != nil {
+		return t.checkIndexLocked(card.PUK)
+	}
+	return nil
+}
+
 // CheckCard tells whether card can be used on this TPM: hwerr.ErrWrongDevice
 // when it was created on another device (its DeviceID differs, or its key
-// blob fails TPM2_Load's integrity check under the card's storage key), and
-// hwerr.ErrRemoved when it was deleted (its storage key is gone).
+// blob fails TPM2_Load's integrity check), and hwerr.ErrRemoved when it
+// was deleted (its PIN index is gone or is another one).
 func (t *TPM) CheckCard(ctx context.Context, card *Card) error {
 	if err := t.lock(ctx); err != nil {
 		return err
 	}
 	defer t.unlock()
-	r, err := t.readRootLocked(card)
-	if err != nil {
+	if err := t.checkCardLocked(card); err != nil {
 		return err
 	}
-	for _, blob := range [][2][]byte{
-		{card.KeyPublic, card.KeyPrivate},
-		{card.PINSealed.Public, card.PINSealed.Private},
-		{card.PUKSealed.Public, card.PUKSealed.Private},
-	} {
-		h, err := t.loadLocked(r, blob[0], blob[1])
-		if err != nil {
-			return err
-		}
-		t.flushLocked(h.Handle)
-	}
-	return nil
+	_, err := t.cardKeyLocked(card)
+	return err
 }
 
-// DestroyCard deletes card from the TPM for good: it evicts the card's
-// persistent storage key, under which the signing key and both sealed
-// secrets are wrapped, so no copy of the card's blobs can be loaded again,
-// with or without the PIN (TPM 2.0 Part 3 §28.5 TPM2_EvictControl). A card
-// already destroyed is not an error. The daemon deletes its record after
-// this returns nil.
+// DestroyCard deletes card from the TPM for good: it deletes the card's
+// PIN and PUK indices. The signing key's only authorization is
+// PolicySecret on that PIN index, whose name no later index has (see
+// pukIndexBranches), so no copy of the card's key blob can be used again,
+// with or without the PIN (TPM 2.0 Part 3 §31.4 TPM2_NV_UndefineSpace). A
+// card already destroyed is not an error. The daemon deletes its record
+// after this returns nil.
 func (t *TPM) DestroyCard(ctx context.Context, card *Card) error {
 	if err := t.lock(ctx); err != nil {
 		return err
 	}
 	defer t.unlock()
-	r, err := t.readRootLocked(card)
-	switch {
-	case err == errRootGone:
-		return nil
-	case err != nil:
+	if card.DeviceID != t.deviceID {
+		return fmt.Errorf("delete virtual smart card: %w", errWrongDevice)
+	}
+	return t.destroyLocked(card)
+}
+
+// destroyLocked undefines the card's indices that are still its own.
+func (t *TPM) destroyLocked(card *Card) error {
+	t.dropKeyLocked()
+	var errs []error
+	for _, x := range []*NVIndex{&card.PIN, card.PUK} {
+		if x == nil || x.Handle == 0 {
+			continue
+		}
+		switch err := t.checkIndexLocked(x); {
+		case errors.Is(err, errCardGone):
+			continue
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, t.undefineIndexLocked(tpm2.TPMHandle(x.Handle)))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("delete virtual smart card: %w", err)
 	}
-	return t.evictRootLocked(r)
+	return nil
 }
 
 func randomBytes(n int) []byte {
@@ -283,11 +316,12 @@ func randomBytes(n int) []byte {
 
 func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }
 
-// PruneOrphans destroys the card storage keys in hwauthd's persistent handle
-// range that belong to none of keep (the cards the daemon has stored): the
-// leftovers of a CreateCard whose card was never saved (a crash between the
-// two) or of a store lost or restored from an old backup. It returns how many
-// it destroyed. Cards of other devices in keep are ignored.
+// PruneOrphans deletes the NV indices in hwauthd's range that belong to
+// none of keep (the cards the daemon has stored): the leftovers of a
+// CreateCard whose card was never saved (a crash between the two) or of a
+// store lost or restored from an old backup, and the per-card storage keys
+// of format 1. It returns how many objects it deleted. Cards of other
+// devices in keep are ignored.
 func (t *TPM) PruneOrphans(ctx context.Context, keep []*Card) (int, error) {
 	if err := t.lock(ctx); err != nil {
 		return 0, err
@@ -295,24 +329,42 @@ func (t *TPM) PruneOrphans(ctx context.Context, keep []*Card) (int, error) {
 	defer t.unlock()
 	kept := map[tpm2.TPMHandle]string{}
 	for _, c := range keep {
-		if c.DeviceID == t.deviceID {
-			kept[tpm2.TPMHandle(c.RootHandle)] = string(c.RootName)
+		if c.DeviceID != t.deviceID {
+			continue
+		}
+		kept[tpm2.TPMHandle(c.PIN.Handle)] = string(c.PIN.Name)
+		if c.PUK != nil {
+			kept[tpm2.TPMHandle(c.PUK.Handle)] = string(c.PUK.Name)
 		}
 	}
-	roots, err := t.rootHandlesLocked()
+	idx, err := t.nvHandlesLocked()
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, h := range roots {
-		rsp, err := tpm2.ReadPublic{ObjectHandle: h}.Execute(t.tr)
+	for _, h := range idx {
+		rsp, err := tpm2.NVReadPublic{NVIndex: h}.Execute(t.tr)
 		if err != nil {
-			return n, fmt.Errorf("read card root key: %w", classify(err))
+			return n, fmt.Errorf("read NV index: %w", classify(err))
 		}
-		if name, ok := kept[h]; ok && name == string(rsp.Name.Buffer) {
+		if name, ok := kept[h]; ok && name == string(rsp.NVName.Buffer) {
 			continue
 		}
-		if err := t.evictRootLocked(root{handle: tpm2.NamedHandle{Handle: h, Name: rsp.Name}}); err != nil {
+		if err := t.undefineIndexLocked(h); err != nil {
+			return n, err
+		}
+		n++
+	}
+	legacy, err := t.handlesLocked(legacyRootHandle, legacyRootHandles)
+	if err != nil {
+		return n, err
+	}
+	for _, h := range legacy {
+		rsp, err := tpm2.ReadPublic{ObjectHandle: h}.Execute(t.tr)
+		if err != nil {
+			return n, fmt.Errorf("read persistent key: %w", classify(err))
+		}
+		if err := t.evictLocked(tpm2.NamedHandle{Handle: h, Name: rsp.Name}); err != nil {
 			return n, err
 		}
 		n++

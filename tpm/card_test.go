@@ -13,10 +13,15 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+	"github.com/google/go-tpm/tpm2/transport/tcp"
 
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
@@ -60,8 +65,7 @@ func TestCreateSignRestartSign(t *testing.T) {
 			if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(c.ID) || c.DeviceID != tp.DeviceID() {
 				t.Fatalf("card id %q device %q, want 32 hex digits and %q", c.ID, c.DeviceID, tp.DeviceID())
 			}
-			var st store
-			csr, err := tp.CSR(testCtx(t), c, []byte(testPIN), st.save, pkix.Name{CommonName: "alice"}, "alice@example.com", "host.example")
+			csr, err := tp.CSR(testCtx(t), c, []byte(testPIN), pkix.Name{CommonName: "alice"}, "alice@example.com", "host.example")
 			if err != nil {
 				t.Fatalf("CSR: %v", err)
 			}
@@ -78,18 +82,17 @@ func TestCreateSignRestartSign(t *testing.T) {
 			signAndVerify(t, tp, c, testPIN, cardKey(t, c))
 			signAndVerify(t, tp, c, testPIN, cert.PublicKey)
 
-			record := st.last(t) // the card as the daemon stored it
-			record.Certificate = c.Certificate
+			record := copyCard(t, c) // the card as the daemon stored it
 			tp.Close()
 			s.Restart(t)
 			tp2 := openSim(t, s, Policy{})
 			if tp2.DeviceID() != c.DeviceID {
 				t.Fatal("device identity changed across restart")
 			}
-			if err := tp2.CheckCard(testCtx(t), &record); err != nil {
+			if err := tp2.CheckCard(testCtx(t), record); err != nil {
 				t.Fatalf("CheckCard after restart: %v", err)
 			}
-			signAndVerify(t, tp2, &record, testPIN, cert.PublicKey)
+			signAndVerify(t, tp2, record, testPIN, cert.PublicKey)
 		})
 	}
 }
@@ -100,7 +103,6 @@ func TestSignSchemes(t *testing.T) {
 	_, tp := newSim(t)
 	ecc := createCard(t, tp, AlgECCP384)
 	rsaCard := createCard(t, tp, AlgRSA2048)
-	var st store
 	msg := []byte("message")
 	d256, d384, d512 := sha256.Sum256(msg), sha512.Sum384(msg), sha512.Sum512(msg)
 	for _, tc := range []struct {
@@ -115,7 +117,7 @@ func TestSignSchemes(t *testing.T) {
 		{rsaCard, d256[:], &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthAuto}},
 		{rsaCard, d384[:], &rsa.PSSOptions{Hash: crypto.SHA384, SaltLength: rsa.PSSSaltLengthEqualsHash}},
 	} {
-		sig, err := tp.Sign(testCtx(t), tc.card, []byte(testPIN), st.save, tc.digest, tc.opts)
+		sig, err := tp.Sign(testCtx(t), tc.card, []byte(testPIN), tc.digest, tc.opts)
 		if err != nil {
 			t.Fatalf("%s %v: %v", tc.card.Algorithm, tc.opts, err)
 		}
@@ -123,7 +125,10 @@ func TestSignSchemes(t *testing.T) {
 			t.Fatalf("%s %v: %v", tc.card.Algorithm, tc.opts, err)
 		}
 	}
-	before := ecc.PINTriesLeft
+	before, err := tp.Tries(testCtx(t), ecc)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, bad := range []struct {
 		card   *Card
 		digest []byte
@@ -135,68 +140,162 @@ func TestSignSchemes(t *testing.T) {
 		{ecc, d256[:], &rsa.PSSOptions{Hash: crypto.SHA256}, hwerr.ErrNotSupported},
 		{rsaCard, d256[:], &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: 5}, hwerr.ErrNotSupported},
 	} {
-		_, err := tp.Sign(testCtx(t), bad.card, []byte("000000"), st.save, bad.digest, bad.opts)
+		_, err := tp.Sign(testCtx(t), bad.card, []byte(wrongPIN), bad.digest, bad.opts)
 		if !errors.Is(err, bad.want) {
 			t.Errorf("Sign(%v) = %v, want %v", bad.opts, err, bad.want)
 		}
 	}
-	if ecc.PINTriesLeft != before {
-		t.Fatalf("refused input cost a PIN try: %d -> %d", before, ecc.PINTriesLeft)
+	if after, err := tp.Tries(testCtx(t), ecc); err != nil || after != before {
+		t.Fatalf("refused input cost a PIN try: %+v -> %+v (%v)", before, after, err)
 	}
 }
 
-// TestWrongPINCountsDownAndBlocks checks the per-card counter, and that it
-// is saved before the TPM sees the PIN.
-func TestWrongPINCountsDownAndBlocks(t *testing.T) {
+// TestWrongPINsBlockTheCardNotTheTPM is the issue's case on a swtpm at its
+// default dictionary-attack settings (no test raises them): five wrong
+// PINs count down and block one card while another card of the same TPM
+// signs, and the TPM's machine-wide lockout counter does not move.
+func TestWrongPINsBlockTheCardNotTheTPM(t *testing.T) {
 	_, tp := newSim(t)
-	c := createCard(t, tp, AlgECCP256)
-	var st store
+	a := createCard(t, tp, AlgECCP256)
+	b := createCard(t, tp, AlgECCP256)
+	maxFail := property(t, tp, tpm2.TPMPTMaxAuthFail)
+	before := property(t, tp, tpm2.TPMPTLockoutCounter)
+	if maxFail == 0 || maxFail > 5 {
+		t.Fatalf("swtpm's TPM_PT_MAX_AUTH_FAIL is %d; this test wants a default that five wrong PINs would exceed", maxFail)
+	}
 	for want := 4; want >= 1; want-- {
-		err := tp.VerifyPIN(testCtx(t), c, []byte("000000"), st.save)
+		err := tp.VerifyPIN(testCtx(t), a, []byte(wrongPIN))
 		var inc *hwerr.PINIncorrect
 		if !errors.As(err, &inc) || inc.RetriesLeft != want || inc.What != "PIN" {
 			t.Fatalf("wrong PIN: %v, want %d tries left", err, want)
 		}
-		if got := st.last(t).PINTriesLeft; got != want {
-			t.Fatalf("stored counter %d, want %d", got, want)
+		if tr, err := tp.Tries(testCtx(t), a); err != nil || tr.PINLeft != want {
+			t.Fatalf("Tries = %+v, %v; want %d left", tr, err, want)
 		}
 	}
-	if err := tp.VerifyPIN(testCtx(t), c, []byte("000000"), st.save); !errors.Is(err, hwerr.ErrPINBlocked) {
+	if err := tp.VerifyPIN(testCtx(t), a, []byte(wrongPIN)); !errors.Is(err, hwerr.ErrPINBlocked) {
 		t.Fatalf("fifth wrong PIN: %v, want ErrPINBlocked", err)
 	}
-	saves := len(st.saves)
-	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN), st.save); !errors.Is(err, hwerr.ErrPINBlocked) {
+	if _, err := tp.Sign(testCtx(t), a, []byte(testPIN), make([]byte, 32), crypto.SHA256); !errors.Is(err, hwerr.ErrPINBlocked) {
 		t.Fatalf("right PIN on a blocked card: %v, want ErrPINBlocked", err)
 	}
-	if len(st.saves) != saves || c.PINTriesLeft != 0 {
-		t.Fatal("a blocked card was tried")
+	signAndVerify(t, tp, b, testPIN, cardKey(t, b))
+	if after := property(t, tp, tpm2.TPMPTLockoutCounter); after != before {
+		t.Fatalf("TPM_PT_LOCKOUT_COUNTER %d -> %d: card PINs reached the machine-wide counter", before, after)
+	}
+	if tr, err := tp.Tries(testCtx(t), b); err != nil || tr.PINLeft != 5 || tr.PUKLeft != 5 {
+		t.Fatalf("the other card's counters: %+v, %v", tr, err)
 	}
 }
 
-// TestCounterSavedBeforeTry: when the store cannot save, the PIN is not
-// tried at all (a crash between try and save cannot give free tries).
-func TestCounterSavedBeforeTry(t *testing.T) {
+// TestRightPINResetsCount: a right PIN resets the count, in the TPM.
+func TestRightPINResetsCount(t *testing.T) {
 	_, tp := newSim(t)
 	c := createCard(t, tp, AlgECCP256)
-	st := store{fail: errors.New("disk full")}
-	err := tp.VerifyPIN(testCtx(t), c, []byte("000000"), st.save)
-	var inc *hwerr.PINIncorrect
-	if err == nil || errors.As(err, &inc) || !strings.Contains(err.Error(), "disk full") {
-		t.Fatalf("VerifyPIN with a failing store: %v, want the store's error", err)
+	for range 3 {
+		_ = tp.VerifyPIN(testCtx(t), c, []byte(wrongPIN))
 	}
-	if c.PINTriesLeft != c.PINTries {
-		t.Fatalf("counter %d after a try that never happened", c.PINTriesLeft)
-	}
-	// A right PIN resets the counter after a wrong one.
-	st.fail = nil
-	_ = tp.VerifyPIN(testCtx(t), c, []byte("000000"), st.save)
-	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN), st.save); err != nil {
+	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN)); err != nil {
 		t.Fatal(err)
 	}
-	if st.saves[len(st.saves)-2].PINTriesLeft != 3 || st.last(t).PINTriesLeft != 5 {
-		t.Fatalf("saves: before try %d, after success %d; want 3 and 5",
-			st.saves[len(st.saves)-2].PINTriesLeft, st.last(t).PINTriesLeft)
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 {
+		t.Fatalf("after a right PIN: %+v, %v; want 5 left", tr, err)
 	}
+}
+
+// lossyTPM forwards commands to the TPM, but for one command code it
+// drops the TPM's answer and breaks the connection: the daemon died (kill
+// -9) between sending a PIN and reading the answer.
+type lossyTPM struct {
+	transport.TPMCloser
+	drop tpm2.TPMCC
+}
+
+func (l *lossyTPM) Send(cmd []byte) ([]byte, error) {
+	rsp, err := l.TPMCloser.Send(cmd)
+	if err == nil && commandCode(cmd) == l.drop {
+		_ = l.TPMCloser.Close()
+		return nil, errors.New("connection lost before the answer was read")
+	}
+	return rsp, err
+}
+
+// TestLostAnswerCostsATry: when the daemon dies after the TPM received a
+// wrong PIN but before it read the answer, the try is spent anyway: the
+// TPM counts before it answers, and nothing is left to a later save.
+func TestLostAnswerCostsATry(t *testing.T) {
+	s, tp := newSim(t)
+	c := createCard(t, tp, AlgECCP256)
+	tp.Close()
+	tc, err := tcp.Open(tcp.Config{CommandAddress: s.Addr(), PlatformAddress: s.PlatformAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy, err := open(testCtx(t), &lossyTPM{TPMCloser: tc, drop: tpm2.TPMCCPolicySecret}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lossy.VerifyPIN(testCtx(t), c, []byte(wrongPIN)); !errors.Is(err, hwerr.ErrUnavailable) {
+		t.Fatalf("VerifyPIN over a connection that breaks: %v, want ErrUnavailable", err)
+	}
+	lossy.Close()
+	again := openSim(t, s, Policy{})
+	if tr, err := again.Tries(testCtx(t), c); err != nil || tr.PINLeft != 4 {
+		t.Fatalf("after the lost answer: %+v, %v; want 4 tries left", tr, err)
+	}
+}
+
+// TestDALockoutDoesNotTouchCards: with the TPM in dictionary-attack
+// lockout (other software's key guessed wrong at swtpm's default
+// threshold), cards still check PINs and sign on their own counters.
+func TestDALockoutDoesNotTouchCards(t *testing.T) {
+	_, tp := newSim(t)
+	c := createCard(t, tp, AlgECCP256)
+	lockOut(t, tp)
+	st, err := tp.State(testCtx(t))
+	if err != nil || !st.Lockout.InLockout || st.Lockout.Counter < st.Lockout.MaxAuthFail {
+		t.Fatalf("State = %+v, %v; want the TPM in lockout", st.Lockout, err)
+	}
+	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
+	var inc *hwerr.PINIncorrect
+	if err := tp.VerifyPIN(testCtx(t), c, []byte(wrongPIN)); !errors.As(err, &inc) || inc.RetriesLeft != 4 {
+		t.Fatalf("wrong PIN during TPM lockout: %v, want 4 tries left", err)
+	}
+}
+
+// lockOut puts the TPM into dictionary-attack lockout the way other
+// software would: wrong authValues on a DA-protected sealed object.
+func lockOut(t *testing.T, tp *TPM) {
+	t.Helper()
+	if err := tp.lock(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer tp.unlock()
+	sealed, err := tpm2.CreatePrimary{
+		PrimaryHandle: tpm2.TPMRHOwner,
+		InSensitive: tpm2.TPM2BSensitiveCreate{Sensitive: &tpm2.TPMSSensitiveCreate{
+			UserAuth: tpm2.TPM2BAuth{Buffer: []byte("right")},
+			Data:     tpm2.NewTPMUSensitiveCreate(&tpm2.TPM2BSensitiveData{Buffer: []byte("secret")}),
+		}},
+		InPublic: tpm2.New2B(tpm2.TPMTPublic{
+			Type: tpm2.TPMAlgKeyedHash, NameAlg: tpm2.TPMAlgSHA256,
+			ObjectAttributes: tpm2.TPMAObject{FixedTPM: true, FixedParent: true, UserWithAuth: true},
+			Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgKeyedHash,
+				&tpm2.TPMSKeyedHashParms{Scheme: tpm2.TPMTKeyedHashScheme{Scheme: tpm2.TPMAlgNull}}),
+		}),
+	}.Execute(tp.tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.flushLocked(sealed.ObjectHandle)
+	for range 10 {
+		_, err := tpm2.Unseal{ItemHandle: tpm2.AuthHandle{Handle: sealed.ObjectHandle, Name: sealed.Name,
+			Auth: tpm2.PasswordAuth([]byte("wrong"))}}.Execute(tp.tr)
+		if errors.Is(err, tpm2.TPMRCLockout) {
+			return
+		}
+	}
+	t.Fatal("the TPM did not lock out")
 }
 
 // TestUnblockWithPUK: a blocked PIN is reset with the PUK; wrong PUKs count
@@ -204,26 +303,25 @@ func TestCounterSavedBeforeTry(t *testing.T) {
 func TestUnblockWithPUK(t *testing.T) {
 	_, tp := newSim(t)
 	c := createCard(t, tp, AlgECCP256)
-	var st store
 	for range 5 {
-		_ = tp.VerifyPIN(testCtx(t), c, []byte("000000"), st.save)
+		_ = tp.VerifyPIN(testCtx(t), c, []byte(wrongPIN))
 	}
-	err := tp.UnblockPIN(testCtx(t), c, []byte("00000000"), []byte("654321"), st.save)
+	err := tp.UnblockPIN(testCtx(t), c, []byte("00000000"), []byte("65432109"))
 	var inc *hwerr.PINIncorrect
 	if !errors.As(err, &inc) || inc.What != "PUK" || inc.RetriesLeft != 4 {
 		t.Fatalf("wrong PUK: %v, want PUK with 4 tries left", err)
 	}
-	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("1"), st.save); !errors.Is(err, hwerr.ErrPINPolicy) {
+	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("1")); !errors.Is(err, hwerr.ErrPINPolicy) {
 		t.Fatalf("unblock to a short PIN: %v, want ErrPINPolicy", err)
 	}
-	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("654321"), st.save); err != nil {
+	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("65432109")); err != nil {
 		t.Fatalf("UnblockPIN: %v", err)
 	}
-	if c.PINTriesLeft != 5 || c.PUKTriesLeft != 5 || st.last(t).PINTriesLeft != 5 {
-		t.Fatalf("counters after unblock: PIN %d PUK %d", c.PINTriesLeft, c.PUKTriesLeft)
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 || tr.PUKLeft != 5 {
+		t.Fatalf("counters after unblock: %+v, %v", tr, err)
 	}
-	signAndVerify(t, tp, c, "654321", cardKey(t, c))
-	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN), st.save); !errors.As(err, &inc) {
+	signAndVerify(t, tp, c, "65432109", cardKey(t, c))
+	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN)); !errors.As(err, &inc) {
 		t.Fatalf("old PIN after unblock: %v, want wrong PIN", err)
 	}
 }
@@ -232,53 +330,81 @@ func TestUnblockWithPUK(t *testing.T) {
 func TestPUKBlocks(t *testing.T) {
 	_, tp := newSim(t)
 	c := createCard(t, tp, AlgECCP256)
-	var st store
 	var err error
 	for range 5 {
-		err = tp.UnblockPIN(testCtx(t), c, []byte("00000000"), []byte("654321"), st.save)
+		err = tp.UnblockPIN(testCtx(t), c, []byte("00000000"), []byte("65432109"))
 	}
 	if !errors.Is(err, hwerr.ErrPUKBlocked) {
 		t.Fatalf("fifth wrong PUK: %v", err)
 	}
-	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("654321"), st.save); !errors.Is(err, hwerr.ErrPUKBlocked) {
+	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("65432109")); !errors.Is(err, hwerr.ErrPUKBlocked) {
 		t.Fatalf("right PUK after blocking: %v", err)
+	}
+	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
+}
+
+// TestNoPUK: a card created without PUK (optional by default) works and
+// cannot be unblocked with one.
+func TestNoPUK(t *testing.T) {
+	_, tp := newSim(t)
+	c, _, err := tp.CreateCard(testCtx(t), CreateOptions{PIN: []byte(testPIN)})
+	if err != nil || c.PUK != nil {
+		t.Fatalf("CreateCard without PUK: %+v, %v", c, err)
+	}
+	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
+	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("65432109")); !errors.Is(err, hwerr.ErrNotSupported) {
+		t.Fatalf("UnblockPIN without PUK: %v", err)
+	}
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PUKLeft != -1 {
+		t.Fatalf("Tries = %+v, %v; want PUKLeft -1", tr, err)
+	}
+	_, must := newSim(t)
+	must.policy.RequirePUK = true
+	if _, _, err := must.CreateCard(testCtx(t), CreateOptions{PIN: []byte(testPIN)}); !errors.Is(err, hwerr.ErrPINPolicy) {
+		t.Fatalf("RequirePUK without PUK: %v", err)
 	}
 }
 
-// TestChangePINKeepsKeyAndCertificate: a PIN change re-seals K only.
-func TestChangePINKeepsKeyAndCertificate(t *testing.T) {
+// TestChangePIN: a PIN change keeps key, certificate and record; the old
+// PIN opens nothing, not even through a copy of the record made before.
+func TestChangePIN(t *testing.T) {
 	_, tp := newSim(t)
 	c := createCard(t, tp, AlgECCP256)
-	var st store
-	csr, err := tp.CSR(testCtx(t), c, []byte(testPIN), st.save, pkix.Name{CommonName: "bob"})
+	csr, err := tp.CSR(testCtx(t), c, []byte(testPIN), pkix.Name{CommonName: "bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := ImportCertificate(c, issue(t, csr)); err != nil {
 		t.Fatal(err)
 	}
-	before := *c
-	if err := tp.ChangePIN(testCtx(t), c, []byte(testPIN), []byte("abc"), st.save); !errors.Is(err, hwerr.ErrPINPolicy) {
+	before := copyCard(t, c)
+	if err := tp.ChangePIN(testCtx(t), c, []byte(testPIN), []byte("abc")); !errors.Is(err, hwerr.ErrPINPolicy) {
 		t.Fatalf("change to a short PIN: %v", err)
 	}
-	if err := tp.ChangePIN(testCtx(t), c, []byte(testPIN), []byte("new-pin-1"), st.save); err != nil {
+	var inc *hwerr.PINIncorrect
+	if err := tp.ChangePIN(testCtx(t), c, []byte(wrongPIN), []byte("new-pin-1")); !errors.As(err, &inc) || inc.RetriesLeft != 4 {
+		t.Fatalf("change with a wrong old PIN: %v, want 4 tries left", err)
+	}
+	if err := tp.ChangePIN(testCtx(t), c, []byte(testPIN), []byte("new-pin-1")); err != nil {
 		t.Fatalf("ChangePIN: %v", err)
 	}
-	if !bytes.Equal(before.KeyPrivate, c.KeyPrivate) || !bytes.Equal(before.PublicKey, c.PublicKey) ||
-		!bytes.Equal(before.Certificate, c.Certificate) {
-		t.Fatal("PIN change touched the key or the certificate")
-	}
-	if bytes.Equal(before.PINSealed.Private, c.PINSealed.Private) || !bytes.Equal(before.PUKSealed.Private, c.PUKSealed.Private) {
-		t.Fatal("PIN change did not replace exactly the PIN-sealed secret")
-	}
-	if !bytes.Equal(st.last(t).PINSealed.Private, c.PINSealed.Private) {
-		t.Fatal("new PIN blob not saved")
+	if !reflect.DeepEqual(before, copyCard(t, c)) {
+		t.Fatal("a PIN change touched the card record")
 	}
 	cert, _ := x509.ParseCertificate(c.Certificate)
 	signAndVerify(t, tp, c, "new-pin-1", cert.PublicKey)
-	var inc *hwerr.PINIncorrect
-	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN), st.save); !errors.As(err, &inc) {
+	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN)); !errors.As(err, &inc) {
 		t.Fatalf("old PIN after change: %v", err)
+	}
+	if _, err := tp.Sign(testCtx(t), before, []byte(testPIN), make([]byte, 32), crypto.SHA256); !errors.As(err, &inc) {
+		t.Fatalf("old record copy with the old PIN: %v, want wrong PIN", err)
+	}
+	// A blocked PIN cannot be changed, not even with the right old PIN.
+	for range 5 {
+		_ = tp.VerifyPIN(testCtx(t), c, []byte(wrongPIN))
+	}
+	if err := tp.ChangePIN(testCtx(t), c, []byte("new-pin-1"), []byte("new-pin-2")); !errors.Is(err, hwerr.ErrPINBlocked) {
+		t.Fatalf("change on a blocked card: %v, want ErrPINBlocked", err)
 	}
 }
 
@@ -291,19 +417,22 @@ func TestOtherDeviceRefuses(t *testing.T) {
 		t.Fatal("two swtpm instances share a device id")
 	}
 	c1 := createCard(t, tp1, AlgECCP256)
-	var st store
 	if err := tp2.CheckCard(testCtx(t), c1); !errors.Is(err, hwerr.ErrWrongDevice) {
 		t.Fatalf("CheckCard on another TPM: %v", err)
 	}
-	if _, err := tp2.Sign(testCtx(t), c1, []byte(testPIN), st.save, make([]byte, 32), crypto.SHA256); !errors.Is(err, hwerr.ErrWrongDevice) {
+	if _, err := tp2.Sign(testCtx(t), c1, []byte(testPIN), make([]byte, 32), crypto.SHA256); !errors.Is(err, hwerr.ErrWrongDevice) {
 		t.Fatalf("Sign on another TPM: %v", err)
 	}
-	// Forge the record: device id and root of a card that exists on tp2.
+	// Forge the record: device id and PIN index of a card that exists on
+	// tp2. The key blob still fails TPM2_Load's integrity check there.
 	c2 := createCard(t, tp2, AlgECCP256)
-	forged := *c1
-	forged.DeviceID, forged.RootHandle, forged.RootName = c2.DeviceID, c2.RootHandle, c2.RootName
-	if err := tp2.CheckCard(testCtx(t), &forged); !errors.Is(err, hwerr.ErrWrongDevice) {
+	forged := copyCard(t, c1)
+	forged.DeviceID, forged.PIN, forged.PUK = c2.DeviceID, c2.PIN, c2.PUK
+	if err := tp2.CheckCard(testCtx(t), forged); !errors.Is(err, hwerr.ErrWrongDevice) {
 		t.Fatalf("TPM2_Load of a blob from another TPM: %v, want ErrWrongDevice", err)
+	}
+	if _, err := tp2.Sign(testCtx(t), forged, []byte(testPIN), make([]byte, 32), crypto.SHA256); !errors.Is(err, hwerr.ErrWrongDevice) {
+		t.Fatalf("Sign with a forged record on another TPM: %v, want ErrWrongDevice", err)
 	}
 	if err := tp1.CheckCard(testCtx(t), c1); err != nil {
 		t.Fatalf("CheckCard on its own TPM: %v", err)
@@ -311,29 +440,33 @@ func TestOtherDeviceRefuses(t *testing.T) {
 }
 
 // TestDestroyCard: after deletion a retained copy of the record is useless,
-// with the right PIN, even when a new card takes the handle.
+// with the right PIN, even when a new card takes the NV handles and the
+// copy is edited to name the new card's PIN index.
 func TestDestroyCard(t *testing.T) {
 	_, tp := newSim(t)
 	c := createCard(t, tp, AlgECCP256)
-	kept := *c
+	kept := copyCard(t, c)
 	if err := tp.DestroyCard(testCtx(t), c); err != nil {
 		t.Fatalf("DestroyCard: %v", err)
 	}
-	var st store
-	if err := tp.CheckCard(testCtx(t), &kept); !errors.Is(err, hwerr.ErrRemoved) {
+	if err := tp.CheckCard(testCtx(t), kept); !errors.Is(err, hwerr.ErrRemoved) {
 		t.Fatalf("CheckCard after delete: %v, want ErrRemoved", err)
 	}
-	if _, err := tp.Sign(testCtx(t), &kept, []byte(testPIN), st.save, make([]byte, 32), crypto.SHA256); !errors.Is(err, hwerr.ErrRemoved) {
+	if _, err := tp.Sign(testCtx(t), kept, []byte(testPIN), make([]byte, 32), crypto.SHA256); !errors.Is(err, hwerr.ErrRemoved) {
 		t.Fatalf("Sign after delete: %v, want ErrRemoved", err)
 	}
 	again := createCard(t, tp, AlgECCP256)
-	if again.RootHandle != kept.RootHandle {
-		t.Fatalf("new card at %#x, expected the freed handle %#x", again.RootHandle, kept.RootHandle)
+	if again.PIN.Handle != kept.PIN.Handle {
+		t.Fatalf("new card at %#x, expected the freed handle %#x", again.PIN.Handle, kept.PIN.Handle)
 	}
-	// Even pointed at the new root, the old blobs fail the integrity check.
-	kept.RootName = again.RootName
-	if err := tp.VerifyPIN(testCtx(t), &kept, []byte(testPIN), st.save); !errors.Is(err, hwerr.ErrWrongDevice) {
-		t.Fatalf("old blobs under the new root: %v", err)
+	if bytes.Equal(again.PIN.Name, kept.PIN.Name) {
+		t.Fatal("a new card's PIN index has the deleted card's name")
+	}
+	// Pointed at the new card's PIN index (whose PIN is known), the old
+	// key still refuses: its policy names the deleted index.
+	kept.PIN, kept.PUK, kept.Salt = again.PIN, again.PUK, again.Salt
+	if _, err := tp.Sign(testCtx(t), kept, []byte(testPIN), make([]byte, 32), crypto.SHA256); err == nil {
+		t.Fatal("a deleted card's key signed with another card's PIN index")
 	}
 	if err := tp.DestroyCard(testCtx(t), c); err != nil {
 		t.Fatalf("second DestroyCard: %v", err)
@@ -347,10 +480,10 @@ func TestDestroyCard(t *testing.T) {
 func TestPolicy(t *testing.T) {
 	_, tp := newSim(t)
 	for _, tc := range []struct{ pin, puk, alg string }{
-		{"12345", testPUK, ""},
+		{"1234567", testPUK, ""},
 		{testPIN, "123", ""},
 		{strings.Repeat("1", 128), testPUK, ""},
-		{"12345\xff", testPUK, ""},
+		{"1234567\xff", testPUK, ""},
 	} {
 		_, _, err := tp.CreateCard(testCtx(t), CreateOptions{PIN: []byte(tc.pin), PUK: []byte(tc.puk)})
 		if !errors.Is(err, hwerr.ErrPINPolicy) {
@@ -370,12 +503,12 @@ func TestPolicy(t *testing.T) {
 	if err := tp.CanCreate(10); !errors.Is(err, hwerr.ErrLimit) {
 		t.Errorf("CanCreate(10) = %v, want ErrLimit", err)
 	}
-	strict := openSim(t, testenv.SWTPM(t), Policy{MinPINLength: 8, MaxCards: 2})
+	strict := openSim(t, testenv.SWTPM(t), Policy{MinPINLength: 10, MaxCards: 2})
 	if err := strict.CanCreate(2); !errors.Is(err, hwerr.ErrLimit) {
 		t.Errorf("MaxCards 2: CanCreate(2) = %v", err)
 	}
-	if err := strict.Policy().CheckPIN("PIN", []byte("1234567")); !errors.Is(err, hwerr.ErrPINPolicy) {
-		t.Errorf("MinPINLength 8 accepted 7: %v", err)
+	if err := strict.Policy().CheckPIN("PIN", []byte("123456789")); !errors.Is(err, hwerr.ErrPINPolicy) {
+		t.Errorf("MinPINLength 10 accepted 9: %v", err)
 	}
 }
 
@@ -401,8 +534,8 @@ func TestImportCertificateMismatch(t *testing.T) {
 	}
 }
 
-// TestPruneOrphans: storage keys of cards the daemon never stored are
-// destroyed; stored cards keep working.
+// TestPruneOrphans: the NV indices of cards the daemon never stored are
+// deleted; stored cards keep working.
 func TestPruneOrphans(t *testing.T) {
 	_, tp := newSim(t)
 	kept := createCard(t, tp, AlgECCP256)
@@ -410,8 +543,8 @@ func TestPruneOrphans(t *testing.T) {
 	_, other := newSim(t)
 	foreign := createCard(t, other, AlgECCP256)
 	n, err := tp.PruneOrphans(testCtx(t), []*Card{kept, foreign})
-	if err != nil || n != 1 {
-		t.Fatalf("PruneOrphans = %d, %v; want 1 destroyed", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneOrphans = %d, %v; want the orphan's 2 indices deleted", n, err)
 	}
 	if err := tp.CheckCard(testCtx(t), orphan); !errors.Is(err, hwerr.ErrRemoved) {
 		t.Fatalf("orphan after pruning: %v", err)

@@ -16,8 +16,8 @@ import (
 // certificate request (DER) for the card's key with subject, signed in the
 // TPM. Each of sans that contains "@" becomes an e-mail address, the others
 // DNS names. It zeroes pin.
-func (t *TPM) CSR(ctx context.Context, card *Card, pin []byte, save SaveFunc, subject pkix.Name, sans ...string) ([]byte, error) {
-	signer, release, err := t.Signer(ctx, card, pin, save)
+func (t *TPM) CSR(ctx context.Context, card *Card, pin []byte, subject pkix.Name, sans ...string) ([]byte, error) {
+	signer, release, err := t.Signer(ctx, card, pin)
 	if err != nil {
 		return nil, err
 	}

@@ -1,59 +1,68 @@
 // Package tpm is the TPM virtual smart card engine: per-device signing keys
-// that never leave the TPM, unlocked with a PIN or a PUK (SPEC.md R3).
+// that never leave the TPM, unlocked with a PIN the TPM itself checks and
+// counts (SPEC.md R3).
 //
 // # Objects
 //
-// Each card has its own storage key, created under the TCG ECC P-256 SRK
-// (a primary in the owner hierarchy, re-created on demand and flushed at
-// once) and made persistent in hwauthd's handle range 0x81480000-0x814800FF;
-// the private blob TPM2_Create returned for it is thrown away. Under the
-// card's storage key live:
+// hwauthd keeps one storage key in the TPM: the TCG ECC P-256 SRK template
+// as an owner-hierarchy primary, persistent at 0x81480000. Each card is
 //
-//   - the signing key (ECC P-256, P-384 or RSA-2048; fixedTPM, fixedParent,
-//     sensitiveDataOrigin, dictionary-attack protection on), whose authValue
-//     is a random secret K (192 bits, written as 32 base64 characters:
-//     go-tpm v0.9.8 mishandles authValues holding a zero byte);
-//   - K sealed twice in KEYEDHASH sealed data objects (DA protection on),
-//     once with authValue SHA-256(label, "PIN", salt, PIN) and once with the
-//     PUK; the salt is random per card.
+//   - a PIN index and (optionally) a PUK index: NV indices of type PIN Fail
+//     (TPM_NT_PIN_FAIL with TPMA_NV_NO_DA, TPM 2.0 Part 1 §37) in
+//     0x01148000-0x011483FF, whose authValue is SHA-256(label, kind, salt,
+//     secret) and whose data is (pinCount, pinLimit);
+//   - a signing key (ECC P-256, P-384 or RSA-2048; fixedTPM, fixedParent,
+//     sensitiveDataOrigin) under the storage key whose only user
+//     authorization is the policy PolicySecret(PIN index).
 //
-// Unlocking unseals K with the PIN in an HMAC session salted with the
-// card's storage key and with response encryption, so neither the PIN's
-// authValue, an HMAC an eavesdropper could brute-force, nor K crosses the
-// bus in clear; K then authorizes TPM2_Sign in an HMAC session. Changing the
-// PIN unseals K with the old PIN and seals it again under the new one (the
-// key and its certificate stay), unblocking does the same with the PUK.
+// # Counting
 //
-// # Deletion
+// Every use of the key is preceded by TPM2_PolicySecret on the PIN index,
+// authorized with the PIN in an HMAC session salted with the storage key
+// (so neither the PIN's authValue nor an HMAC that could be brute-forced
+// offline crosses the bus). The TPM checks and counts it: a wrong PIN
+// increments pinCount before the TPM answers, a right one resets it, and
+// at pinLimit the TPM refuses the index's authValue altogether. The index
+// is exempt from dictionary-attack logic, so the card blocks on its own
+// counter at any TPM lockout setting and never moves the machine-wide
+// lockout counter; one card's tries never touch another card. Nothing is
+// written to disk when a PIN is tried.
 //
-// DestroyCard evicts the card's persistent storage key. Every blob of the
-// card is wrapped with a key derived from that storage key's seed, which
-// existed only inside the TPM, so after deletion no retained copy of the
-// card record loads any more, PIN or not.
+// The PIN index's policy is a PolicyOR of: its first write (setting
+// pinLimit), reading the counter without a secret, PolicySecret(PUK index)
+// for NV_Write (reset the count) and NV_ChangeAuth (a new PIN), and a
+// PolicyAuthorize branch through which PolicySecret(PIN index) allows
+// NV_ChangeAuth (changing the PIN with the old one; a policy cannot name
+// its own index, so a one-use key approved that policy at creation and
+// was thrown away). The PUK index is the same without the PUK branches,
+// plus a random branch that makes its name, and so every name derived
+// from it, unique to the card.
 //
-// # Devices
+// # Deletion and copies
 //
-// A card records the TPM's DeviceID (a hash of its ECC endorsement key).
-// A card used on another TPM is hwerr.ErrWrongDevice; even with forged
-// metadata its blobs fail TPM2_Load's integrity check there.
+// DestroyCard deletes the card's indices. The key's policy names the PIN
+// index by name, which no later index has, so after deletion no retained
+// copy of the card record signs, PIN or not. A PIN change touches only the
+// index: an old copy of the record with the old PIN opens nothing. A copy
+// taken to another TPM fails TPM2_Load's integrity check there
+// (hwerr.ErrWrongDevice); each card records its TPM's DeviceID.
 //
-// # Tries
-//
-// Each card counts wrong PINs and PUKs itself (Policy.PINTries, PUKTries,
-// default 5), decremented and saved through the caller's SaveFunc before
-// the TPM sees the secret, so a crash cannot give free tries. The TPM's own
-// dictionary-attack lockout, machine-wide, is the backstop and is reported
-// as hwerr.ErrLockout, never as a wrong PIN.
+// What the TPM cannot stop: whoever holds the owner authorization (anyone
+// with root while it is empty) can delete a PIN index and define one with
+// the same name and an authValue of their choice. See docs/config.md,
+// owner_auth_file.
 //
 // # Secrets in memory
 //
 // Every method zeroes the PIN, PUK and new-PIN slices it is given, on
-// success and on error, and the buffers that held authValues or K. The
-// caller must not reuse them. Nothing secret is logged or put in an error.
+// success and on error, and the buffers that held authValues. The caller
+// must not reuse them. Nothing secret is logged or put in an error.
 //
 // # Concurrency and slots
 //
-// A *TPM serializes all commands (see TPM). An operation loads at most two
-// objects at a time (swtpm has three transient slots) and flushes them and
-// its sessions before returning.
+// A *TPM serializes all commands (see TPM). It keeps at most one card key
+// loaded between operations, so that signing in a row with one card costs
+// no TPM2_Load; an operation loads at most two more objects (swtpm has
+// three transient slots) and flushes them and its sessions before
+// returning.
 package tpm

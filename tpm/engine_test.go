@@ -83,46 +83,18 @@ func TestAttestation(t *testing.T) {
 	}
 }
 
-// TestLockoutIsItsOwnError: the TPM's dictionary-attack lockout is
-// hwerr.ErrLockout, not a wrong PIN, and does not cost a card try.
-func TestLockoutIsItsOwnError(t *testing.T) {
-	_, tp := newSim(t)
-	c := createCard(t, tp, AlgECCP256)
-	setDA(t, tp, 2, 1000, 1000)
-	var st store
-	for range 2 {
-		var inc *hwerr.PINIncorrect
-		if err := tp.VerifyPIN(testCtx(t), c, []byte("000000"), st.save); !errors.As(err, &inc) {
-			t.Fatalf("wrong PIN before lockout: %v", err)
-		}
-	}
-	left := c.PINTriesLeft
-	err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN), st.save)
-	if !errors.Is(err, hwerr.ErrLockout) || errors.Is(err, hwerr.ErrPINBlocked) {
-		t.Fatalf("PIN during lockout: %v, want ErrLockout", err)
-	}
-	var inc *hwerr.PINIncorrect
-	if errors.As(err, &inc) {
-		t.Fatal("lockout reported as a wrong PIN")
-	}
-	if c.PINTriesLeft != left || st.last(t).PINTriesLeft != left {
-		t.Fatalf("lockout cost a card try: %d -> %d (saved %d)", left, c.PINTriesLeft, st.last(t).PINTriesLeft)
-	}
-}
-
 // TestConcurrentSign: many goroutines sign through one *TPM; the engine
 // serializes them (run with -race) within swtpm's three object slots.
 func TestConcurrentSign(t *testing.T) {
 	_, tp := newSim(t)
 	cards := []*Card{createCard(t, tp, AlgECCP256), createCard(t, tp, AlgECCP384)}
-	var st store
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 16 {
 		wg.Go(func() {
 			c := cards[i%2]
 			digest := sha256.Sum256(fmt.Appendf(nil, "message %d", i))
-			sig, err := tp.Sign(context.Background(), c, []byte(testPIN), st.save, digest[:], crypto.SHA256)
+			sig, err := tp.Sign(context.Background(), c, []byte(testPIN), digest[:], crypto.SHA256)
 			if err == nil {
 				err = verify(cardKey(t, c), digest[:], sig, crypto.SHA256)
 			}
@@ -142,7 +114,6 @@ func TestConcurrentSign(t *testing.T) {
 // is given, on success and on failure.
 func TestSecretsZeroed(t *testing.T) {
 	_, tp := newSim(t)
-	var st store
 	zero := func(name string, bufs ...[]byte) {
 		t.Helper()
 		for _, b := range bufs {
@@ -161,30 +132,30 @@ func TestSecretsZeroed(t *testing.T) {
 	_, _, _ = tp.CreateCard(testCtx(t), CreateOptions{PIN: short, PUK: []byte(testPUK)})
 	zero("CreateCard (refused)", short)
 	pin = []byte(testPIN)
-	if err := tp.VerifyPIN(testCtx(t), c, pin, st.save); err != nil {
+	if err := tp.VerifyPIN(testCtx(t), c, pin); err != nil {
 		t.Fatal(err)
 	}
 	zero("VerifyPIN", pin)
-	wrong := []byte("000000")
-	_ = tp.VerifyPIN(testCtx(t), c, wrong, st.save)
+	wrong := []byte(wrongPIN)
+	_ = tp.VerifyPIN(testCtx(t), c, wrong)
 	zero("VerifyPIN (wrong)", wrong)
 	pin = []byte(testPIN)
-	if _, err := tp.Sign(testCtx(t), c, pin, st.save, make([]byte, 32), crypto.SHA256); err != nil {
+	if _, err := tp.Sign(testCtx(t), c, pin, make([]byte, 32), crypto.SHA256); err != nil {
 		t.Fatal(err)
 	}
 	zero("Sign", pin)
-	old, newPIN := []byte(testPIN), []byte("2468024")
-	if err := tp.ChangePIN(testCtx(t), c, old, newPIN, st.save); err != nil {
+	old, newPIN := []byte(testPIN), []byte("24680246")
+	if err := tp.ChangePIN(testCtx(t), c, old, newPIN); err != nil {
 		t.Fatal(err)
 	}
 	zero("ChangePIN", old, newPIN)
 	puk, newPIN = []byte(testPUK), []byte(testPIN)
-	if err := tp.UnblockPIN(testCtx(t), c, puk, newPIN, st.save); err != nil {
+	if err := tp.UnblockPIN(testCtx(t), c, puk, newPIN); err != nil {
 		t.Fatal(err)
 	}
 	zero("UnblockPIN", puk, newPIN)
 	pin = []byte(testPIN)
-	_, release, err := tp.Signer(testCtx(t), c, pin, st.save)
+	_, release, err := tp.Signer(testCtx(t), c, pin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +167,7 @@ func TestSecretsZeroed(t *testing.T) {
 func TestAuthValuesHaveNoZeroBytes(t *testing.T) {
 	c := &Card{Salt: randomBytes(16)}
 	for i := range 2000 {
-		for _, v := range [][]byte{newKeyAuth(), c.authValue(pinSecret, fmt.Appendf(nil, "%06d", i))} {
+		for _, v := range [][]byte{c.authValue(pinSecret, fmt.Appendf(nil, "%08d", i))} {
 			if len(v) != 32 || bytes.IndexByte(v, 0) >= 0 {
 				t.Fatalf("authValue %x: want 32 bytes without zeros", v)
 			}
@@ -233,12 +204,11 @@ func TestCanceledContext(t *testing.T) {
 	c := createCard(t, tp, AlgECCP256)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var st store
-	if err := tp.VerifyPIN(ctx, c, []byte(testPIN), st.save); !errors.Is(err, hwerr.ErrCanceled) {
+	if err := tp.VerifyPIN(ctx, c, []byte(testPIN)); !errors.Is(err, hwerr.ErrCanceled) {
 		t.Fatalf("VerifyPIN with a cancelled context: %v", err)
 	}
-	if len(st.saves) != 0 {
-		t.Fatal("cancelled call counted a try")
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 {
+		t.Fatalf("cancelled call counted a try: %+v, %v", tr, err)
 	}
 }
 
@@ -308,13 +278,14 @@ func countLoaded(t *testing.T, tp *TPM) int {
 }
 
 // TestOpenFlushesStale: objects and sessions a killed owner left in swtpm
-// are flushed by the next Open; operations leave nothing loaded.
+// are flushed by the next Open; operations leave nothing loaded but the
+// one card key kept for the next signature.
 func TestOpenFlushesStale(t *testing.T) {
 	s, tp := newSim(t)
 	c := createCard(t, tp, AlgECCP256)
 	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
-	if n := countLoaded(t, tp); n != 0 {
-		t.Fatalf("%d objects or sessions left loaded after create and sign", n)
+	if n := countLoaded(t, tp); n != 1 {
+		t.Fatalf("%d objects or sessions left loaded after create and sign, want the cached key", n)
 	}
 	if err := tp.lock(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -326,8 +297,8 @@ func TestOpenFlushesStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp.unlock()
-	if n := countLoaded(t, tp); n != 2 {
-		t.Fatalf("%d loaded, want the 2 left behind", n)
+	if n := countLoaded(t, tp); n != 3 {
+		t.Fatalf("%d loaded, want the cached key and the 2 left behind", n)
 	}
 	tp.Close()
 	again := openSim(t, s, Policy{})
@@ -350,5 +321,54 @@ func TestRetryTransportContext(t *testing.T) {
 	flush := []byte{0x80, 0x01, 0, 0, 0, 14, 0, 0, 0x01, 0x65, 0x80, 0, 0, 0}
 	if _, err := r.Send(flush); err != nil || inner.sent != 1 {
 		t.Fatalf("flush after cancel: err %v, sent %d", err, inner.sent)
+	}
+}
+
+// TestCapacity: a fresh swtpm reports room for hundreds of cards; once
+// other indices fill its NV memory, the estimate falls and a create is
+// hwerr.ErrDeviceFull (tpm_full), with nothing of the card left behind.
+func TestCapacity(t *testing.T) {
+	_, tp := newSim(t)
+	st, err := tp.State(testCtx(t))
+	if err != nil || st.Capacity.CardsLeft < 400 || st.Capacity.HandlesLeft != 512 {
+		t.Fatalf("fresh TPM: %+v, %v; want room for 400+ cards", st.Capacity, err)
+	}
+	if err := tp.lock(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	for h := tpm2.TPMHandle(0x01000000); ; h++ { // someone else's indices, as large as the TPM allows
+		_, err := tpm2.NVDefineSpace{
+			AuthHandle: tp.ownerAuth(),
+			PublicInfo: tpm2.New2B(tpm2.TPMSNVPublic{NVIndex: h, NameAlg: tpm2.TPMAlgSHA256,
+				Attributes: tpm2.TPMANV{OwnerWrite: true, OwnerRead: true, NT: tpm2.TPMNTOrdinary}, DataSize: 2048}),
+		}.Execute(tp.tr)
+		if errors.Is(err, tpm2.TPMRCNVSpace) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp.unlock()
+	st, err = tp.State(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for ; n < 200; n++ {
+		_, _, err = tp.CreateCard(testCtx(t), CreateOptions{PIN: []byte(testPIN), PUK: []byte(testPUK)})
+		if err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, hwerr.ErrDeviceFull) {
+		t.Fatalf("create on a full TPM (after %d cards): %v, want ErrDeviceFull", n, err)
+	}
+	// The estimate is an estimate: within 25% of what fitted.
+	if est := st.Capacity.CardsLeft; 4*est < 3*n || 4*est > 5*n {
+		t.Fatalf("estimated %d more cards (%+v), %d fitted", est, st.Capacity, n)
+	}
+	if pruned, err := tp.PruneOrphans(testCtx(t), nil); err != nil || pruned != 2*n {
+		t.Fatalf("indices after the failed create: pruned %d, %v; want exactly the %d created cards' %d", pruned, err, n, 2*n)
 	}
 }

@@ -16,7 +16,8 @@ import (
 var errAuthFailed = fmt.Errorf("the TPM refused the card's stored secret: %w", hwerr.ErrInvalidInput)
 
 // lockoutMessage is what a TPM_RC_LOCKOUT says to the person.
-const lockoutMessage = "the TPM is locked out after too many wrong PINs on this device; wait or ask IT to clear it"
+const lockoutMessage = "this device's TPM is in dictionary-attack lockout after too many wrong authorizations " +
+	"(not a virtual smart card PIN: those count on their own); it recovers by itself after its lockout interval, or IT resets it"
 
 // classify decodes a TPM response code into the hwerr classes (TPM 2.0 Part 2
 // §6.6). Errors that are already classified (transport, context) pass through.
@@ -32,8 +33,10 @@ func classify(err error) error {
 	case errors.Is(err, tpm2.TPMRCObjectMemory), errors.Is(err, tpm2.TPMRCSessionMemory),
 		errors.Is(err, tpm2.TPMRCRetry), errors.Is(err, tpm2.TPMRCYielded), errors.Is(err, tpm2.TPMRCTesting):
 		return fmt.Errorf("%w: %v", hwerr.ErrBusy, err)
-	case errors.Is(err, tpm2.TPMRCNVSpace), errors.Is(err, tpm2.TPMRCNVRate):
-		return fmt.Errorf("%w: %v", hwerr.ErrLimit, err)
+	case errors.Is(err, tpm2.TPMRCNVSpace):
+		return fmt.Errorf("the TPM has no room left for another virtual smart card; delete one: %w: %v", hwerr.ErrDeviceFull, err)
+	case errors.Is(err, tpm2.TPMRCNVRate):
+		return fmt.Errorf("%w: %v", hwerr.ErrBusy, err)
 	case errors.As(err, &rc):
 		return fmt.Errorf("%w: %v", hwerr.ErrProtocol, err)
 	default:

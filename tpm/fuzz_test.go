@@ -18,7 +18,7 @@ func seedPublic(f *testing.F) ([]byte, *ecdsa.PrivateKey) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	pub, err := signingKeyTemplate(AlgECCP256)
+	pub, err := signingKeyTemplate(AlgECCP256, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func seedPublic(f *testing.F) ([]byte, *ecdsa.PrivateKey) {
 func FuzzPublicKey(f *testing.F) {
 	seed, _ := seedPublic(f)
 	f.Add(seed)
-	rsaTmpl, _ := signingKeyTemplate(AlgRSA2048)
+	rsaTmpl, _ := signingKeyTemplate(AlgRSA2048, nil)
 	f.Add(tpm2.Marshal(rsaTmpl))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {

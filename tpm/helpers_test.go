@@ -8,16 +8,19 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-tpm/tpm2"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
 )
 
+// testPIN and testPUK meet the default policy (at least 8 characters).
 const (
-	testPIN = "123456"
-	testPUK = "87654321"
+	testPIN  = "12345678"
+	testPUK  = "87654321"
+	wrongPIN = "00000000"
 )
 
 // testCtx returns a context that ends with the test or after a minute.
@@ -27,8 +30,8 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// openSim opens the engine on a running swtpm with a DA policy lenient
-// enough for tests that try many wrong PINs.
+// openSim opens the engine on a running swtpm, which runs at its
+// default dictionary-attack settings: no test raises them.
 func openSim(t testing.TB, s *testenv.SWTPMInstance, p Policy) *TPM {
 	t.Helper()
 	tp, err := Open(testCtx(t), Config{Simulator: s.Addr(), Policy: p})
@@ -36,7 +39,6 @@ func openSim(t testing.TB, s *testenv.SWTPMInstance, p Policy) *TPM {
 		t.Fatalf("open TPM at %s: %v", s.Addr(), err)
 	}
 	t.Cleanup(func() { tp.Close() })
-	setDA(t, tp, 1000, 1, 1)
 	return tp
 }
 
@@ -47,57 +49,32 @@ func newSim(t testing.TB) (*testenv.SWTPMInstance, *TPM) {
 	return s, openSim(t, s, Policy{})
 }
 
-// setDA sets the TPM's dictionary-attack parameters through the engine's
-// transport.
-func setDA(t testing.TB, tp *TPM, maxTries, recovery, lockoutRecovery uint32) {
+// property reads one TPM_PT property with TPM2_GetCapability.
+func property(t testing.TB, tp *TPM, pt tpm2.TPMPT) uint32 {
 	t.Helper()
 	if err := tp.lock(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	defer tp.unlock()
-	rsp, err := tp.tr.Send(testenv.DictionaryAttackCommand(maxTries, recovery, lockoutRecovery))
+	v, err := tp.propertiesLocked(pt)
 	if err != nil {
-		t.Fatalf("DictionaryAttackParameters: %v", err)
+		t.Fatalf("read %v: %v", pt, err)
 	}
-	if rc := responseCode(rsp); rc != 0 {
-		t.Fatalf("DictionaryAttackParameters: %v", rc)
-	}
+	return v[pt]
 }
 
-// store is the daemon's store as the engine sees it: it records every save
-// (as JSON, as the daemon would persist it) and can be told to fail.
-type store struct {
-	mu    sync.Mutex
-	saves []Card
-	fail  error
-}
-
-func (s *store) save(c *Card) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return s.fail
-	}
+// copyCard is a deep copy of a card record, as a backup of it would be.
+func copyCard(t testing.TB, c *Card) *Card {
+	t.Helper()
 	b, err := json.Marshal(c)
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
 	var cp Card
 	if err := json.Unmarshal(b, &cp); err != nil {
-		return err
+		t.Fatal(err)
 	}
-	s.saves = append(s.saves, cp)
-	return nil
-}
-
-func (s *store) last(t testing.TB) Card {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.saves) == 0 {
-		t.Fatal("nothing saved")
-	}
-	return s.saves[len(s.saves)-1]
+	return &cp
 }
 
 // createCard creates a card with testPIN and testPUK.
@@ -126,9 +103,8 @@ func cardKey(t testing.TB, c *Card) crypto.PublicKey {
 // with pub (PKCS #1 v1.5 for RSA, ASN.1 ECDSA otherwise).
 func signAndVerify(t testing.TB, tp *TPM, c *Card, pin string, pub crypto.PublicKey) {
 	t.Helper()
-	var st store
 	digest := sha256.Sum256([]byte(time.Now().String()))
-	sig, err := tp.Sign(testCtx(t), c, []byte(pin), st.save, digest[:], crypto.SHA256)
+	sig, err := tp.Sign(testCtx(t), c, []byte(pin), digest[:], crypto.SHA256)
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}

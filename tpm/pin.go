@@ -12,7 +12,7 @@ import (
 	"github.com/hwauthd/hwauthd/hwerr"
 )
 
-// secretKind names the secret a sealed copy of K is opened with.
+// secretKind names a card secret: the PIN or the PUK.
 type secretKind int
 
 const (
@@ -27,17 +27,13 @@ func (k secretKind) String() string {
 	return "PIN"
 }
 
-// SaveFunc persists a card (transactionally) before the engine goes on. The
-// engine calls it with the TPM locked: it must not call back into the TPM.
-type SaveFunc func(*Card) error
-
-// authValue derives the authValue of a sealed copy of K from a PIN or PUK:
-// SHA-256 over a domain label, the kind, the card's random salt and the
-// secret, of which 24 bytes are kept and written as 32 base64 characters
-// (see authText). The salt makes equal PINs on two cards give unrelated
-// authValues; guessing is bounded by the TPM (every guess is a
-// TPM2_Unseal, counted by the card's counter and the TPM's
-// dictionary-attack protection), so a slow KDF would add nothing.
+// authValue derives an index's authValue from a PIN or PUK: SHA-256 over a
+// domain label, the kind, the card's random salt and the secret, of which
+// 24 bytes are kept and written as 32 base64 characters (see authText).
+// The salt makes equal PINs on two cards give unrelated authValues;
+// guessing is bounded by the TPM (every guess is an authorization with
+// the index's authValue, counted by the index), so a slow KDF would add
+// nothing.
 func (c *Card) authValue(kind secretKind, secret []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte("hwauthd virtual smart card authValue v1\x00"))
@@ -54,7 +50,7 @@ func (c *Card) authValue(kind secretKind, secret []byte) []byte {
 const authEntropy = 24
 
 // authText writes b as base64 text (authEntropy bytes give 32 characters,
-// the most a SHA-256 object's authValue may hold). An authValue must not
+// the most a SHA-256 index's authValue may hold). An authValue must not
 // contain a zero byte: go-tpm v0.9.8 cuts an HMAC key at its first zero
 // byte (hmacKeyFromAuthValue) where the TPM only drops trailing zeros, and
 // keeps trailing zeros in the parameter-encryption key; either would make
@@ -65,137 +61,111 @@ func authText(b []byte) []byte {
 	return out
 }
 
-// newKeyAuth returns a fresh random authValue for a signing key (K).
-func newKeyAuth() []byte {
-	b := randomBytes(authEntropy)
-	defer clear(b)
-	return authText(b)
+// Tries is what a card's counters say, read from the TPM.
+type Tries struct {
+	// PINLeft is how many wrong PINs the card still takes (0: blocked).
+	PINLeft int
+	// PUKLeft is the same for the PUK; -1 for a card without PUK.
+	PUKLeft int
 }
 
-// VerifyPIN checks pin against card. The card's counter is decremented and
-// the card saved BEFORE the TPM sees the PIN, so a crash cannot give a free
-// try; on success the counter is reset and the card saved again. A wrong
-// PIN is *hwerr.PINIncorrect with the tries left, the try that uses up the
-// last one and every later call hwerr.ErrPINBlocked, and a TPM in
-// dictionary-attack lockout hwerr.ErrLockout (that try is given back: the
-// TPM did not check the PIN). VerifyPIN zeroes pin.
-func (t *TPM) VerifyPIN(ctx context.Context, card *Card, pin []byte, save SaveFunc) error {
+// Tries reads the card's counters from its indices; reading them does not
+// count as a try.
+func (t *TPM) Tries(ctx context.Context, card *Card) (Tries, error) {
+	if err := t.lock(ctx); err != nil {
+		return Tries{}, err
+	}
+	defer t.unlock()
+	if err := t.checkCardLocked(card); err != nil {
+		return Tries{}, err
+	}
+	return t.triesLocked(card)
+}
+
+func (t *TPM) triesLocked(card *Card) (Tries, error) {
+	pin, err := t.readCounterLocked(&card.PIN)
+	if err != nil {
+		return Tries{}, err
+	}
+	out := Tries{PINLeft: pin.left(), PUKLeft: -1}
+	if card.PUK != nil {
+		puk, err := t.readCounterLocked(card.PUK)
+		if err != nil {
+			return Tries{}, err
+		}
+		out.PUKLeft = puk.left()
+	}
+	return out, nil
+}
+
+// VerifyPIN checks pin against card in the TPM (TPM2_PolicySecret on the
+// card's PIN index). The TPM counts: a wrong PIN increments the index's
+// pinCount before the TPM answers, so neither a crash nor a lost answer
+// gives a free try; a right one resets it. A wrong PIN is
+// *hwerr.PINIncorrect with the tries left, the try that uses up the last
+// one and every later call hwerr.ErrPINBlocked. The TPM's
+// dictionary-attack lockout never applies: the index is exempt
+// (TPMA_NV_NO_DA). VerifyPIN zeroes pin.
+func (t *TPM) VerifyPIN(ctx context.Context, card *Card, pin []byte) error {
 	defer clear(pin)
 	if err := t.lock(ctx); err != nil {
 		return err
 	}
 	defer t.unlock()
-	k, err := t.unlockLocked(card, pinSecret, pin, save)
-	clear(k)
-	return err
+	if err := t.checkCardLocked(card); err != nil {
+		return err
+	}
+	return t.withPolicyLocked(func(s tpm2.Session) error {
+		return t.policySecretLocked(s, card, pinSecret, pin)
+	}, func(tpm2.Session) error { return nil })
 }
 
-// ChangePIN sets a new PIN after checking the old one (counted as in
-// VerifyPIN): K is unsealed with the old PIN and sealed again under the new
-// one, so the key and its certificate stay the same. newPIN must meet the
-// Policy (checked before the old PIN is tried). It zeroes both PINs.
-func (t *TPM) ChangePIN(ctx context.Context, card *Card, oldPIN, newPIN []byte, save SaveFunc) error {
-	defer clear(oldPIN)
-	defer clear(newPIN)
-	return t.reseal(ctx, card, pinSecret, oldPIN, newPIN, save)
-}
-
-// UnblockPIN sets a new PIN with the PUK (its own counter, Policy.PUKTries;
-// when it runs out, hwerr.ErrPUKBlocked) and resets the PIN counter, as
-// ChangePIN does with the old PIN. It zeroes puk and newPIN.
-func (t *TPM) UnblockPIN(ctx context.Context, card *Card, puk, newPIN []byte, save SaveFunc) error {
-	defer clear(puk)
-	defer clear(newPIN)
-	return t.reseal(ctx, card, pukSecret, puk, newPIN, save)
-}
-
-// reseal opens K with secret (of kind) and seals it under newPIN.
-func (t *TPM) reseal(ctx context.Context, card *Card, kind secretKind, secret, newPIN []byte, save SaveFunc) error {
-	if err := t.policy.CheckPIN("new PIN", newPIN); err != nil {
-		return err
-	}
-	if err := t.lock(ctx); err != nil {
-		return err
-	}
-	defer t.unlock()
-	k, err := t.unlockLocked(card, kind, secret, save)
-	defer clear(k)
-	if err != nil {
-		return err
-	}
-	r, err := t.readRootLocked(card)
-	if err != nil {
-		return err
-	}
-	sealed, err := t.sealLocked(r, card.authValue(pinSecret, newPIN), k)
-	if err != nil {
-		return err
-	}
-	old, oldLeft := card.PINSealed, card.PINTriesLeft
-	card.PINSealed, card.PINTriesLeft = sealed, card.PINTries
-	if err := save(card); err != nil {
-		card.PINSealed, card.PINTriesLeft = old, oldLeft
-		return fmt.Errorf("save new PIN: %w", err)
-	}
-	return nil
-}
-
-// unlockLocked checks secret against card under its counter and returns
-// K, which the caller zeroes. See VerifyPIN for the counting rules.
-func (t *TPM) unlockLocked(card *Card, kind secretKind, secret []byte, save SaveFunc) ([]byte, error) {
-	if save == nil {
-		return nil, fmt.Errorf("verify %s: no save function: %w", kind, hwerr.ErrInvalidInput)
-	}
+// policySecretLocked runs TPM2_PolicySecret (TPM 2.0 Part 3 §23.4) in
+// policy session s on the card's index of kind, authorized with secret in
+// a salted HMAC session, and turns the TPM's answer into the PIN errors.
+func (t *TPM) policySecretLocked(s tpm2.Session, card *Card, kind secretKind, secret []byte) error {
 	if len(secret) == 0 {
-		return nil, fmt.Errorf("verify %s: %w", kind, hwerr.ErrPINRequired)
+		return fmt.Errorf("verify %s: %w", kind, hwerr.ErrPINRequired)
 	}
-	left, tries := card.counter(kind)
-	if *left <= 0 {
-		return nil, blockedError(kind)
-	}
-	r, err := t.readRootLocked(card)
-	if err != nil {
-		return nil, err
-	}
-	*left--
-	if err := save(card); err != nil {
-		*left++
-		return nil, fmt.Errorf("verify %s: save try counter: %w", kind, err)
-	}
-	k, err := t.unsealLocked(r, card, kind, secret)
-	switch {
-	case err == nil:
-		return k, t.resetCounter(card, kind, tries, save)
-	case errors.Is(err, errAuthFailed) && *left == 0:
-		return nil, blockedError(kind)
-	case errors.Is(err, errAuthFailed):
-		return nil, &hwerr.PINIncorrect{What: kind.String(), RetriesLeft: *left}
-	case errors.Is(err, hwerr.ErrLockout):
-		*left++
-		return nil, errors.Join(err, save(card))
-	default:
-		return nil, fmt.Errorf("verify %s: %w", kind, err)
-	}
-}
-
-// resetCounter restores the counter of kind after a right PIN or PUK and
-// saves the card. (After a right PUK, reseal resets the PIN counter when it
-// stores the new PIN.)
-func (t *TPM) resetCounter(card *Card, kind secretKind, tries int, save SaveFunc) error {
-	left, _ := card.counter(kind)
-	*left = tries
-	if err := save(card); err != nil {
-		return fmt.Errorf("verify %s: save try counter: %w", kind, err)
-	}
-	return nil
-}
-
-// counter returns the tries-left field for kind and its starting value.
-func (c *Card) counter(kind secretKind) (left *int, tries int) {
+	x := &card.PIN
 	if kind == pukSecret {
-		return &c.PUKTriesLeft, c.PUKTries
+		if card.PUK == nil {
+			return fmt.Errorf("this virtual smart card has no PUK; ask IT to unblock it: %w", hwerr.ErrNotSupported)
+		}
+		x = card.PUK
 	}
-	return &c.PINTriesLeft, c.PINTries
+	auth := card.authValue(kind, secret)
+	defer clear(auth)
+	_, err := tpm2.PolicySecret{
+		AuthHandle:    tpm2.AuthHandle{Handle: tpm2.TPMHandle(x.Handle), Name: x.named().Name, Auth: t.saltedSession(auth)},
+		PolicySession: s.Handle(),
+		NonceTPM:      s.NonceTPM(),
+	}.Execute(t.tr)
+	if err == nil {
+		return nil
+	}
+	return t.secretErrorLocked(kind, x, err)
+}
+
+// secretErrorLocked maps a failed authorization with a PIN or PUK index.
+func (t *TPM) secretErrorLocked(kind secretKind, x *NVIndex, err error) error {
+	switch {
+	case errors.Is(err, tpm2.TPMRCBadAuth), errors.Is(err, tpm2.TPMRCAuthFail):
+		c, rerr := t.readCounterLocked(x)
+		if rerr != nil {
+			return fmt.Errorf("verify %s: wrong, and the counter does not read: %w", kind, rerr)
+		}
+		if c.left() == 0 {
+			return blockedError(kind)
+		}
+		return &hwerr.PINIncorrect{What: kind.String(), RetriesLeft: c.left()}
+	case errors.Is(err, tpm2.TPMRCAuthUnavailable):
+		// The TPM refuses the authValue: pinCount reached pinLimit.
+		return blockedError(kind)
+	case errors.Is(err, tpm2.TPMRCHandle):
+		return errCardGone
+	}
+	return fmt.Errorf("verify %s: %w", kind, classify(err))
 }
 
 func blockedError(kind secretKind) error {
@@ -207,26 +177,96 @@ func blockedError(kind secretKind) error {
 		hwerr.ErrPINBlocked)
 }
 
-// unsealLocked opens the copy of K sealed under secret (TPM 2.0 Part 3
-// §12.7 TPM2_Unseal) in a salted session with response encryption, so
-// neither the PIN-derived authValue nor K crosses the bus in clear.
-func (t *TPM) unsealLocked(r root, card *Card, kind secretKind, secret []byte) ([]byte, error) {
-	sealed := card.PINSealed
-	if kind == pukSecret {
-		sealed = card.PUKSealed
+// ChangePIN sets a new PIN after the TPM checked the old one (counted as
+// in VerifyPIN): TPM2_NV_ChangeAuth on the PIN index, authorized by the
+// approved branch of its policy (PolicySecret with the old PIN). The key,
+// its certificate and the card record stay the same; the old PIN opens
+// nothing any more. newPIN must meet the Policy (checked before the old
+// PIN is tried). It zeroes both PINs.
+func (t *TPM) ChangePIN(ctx context.Context, card *Card, oldPIN, newPIN []byte) error {
+	defer clear(oldPIN)
+	defer clear(newPIN)
+	if err := t.policy.CheckPIN("new PIN", newPIN); err != nil {
+		return err
 	}
-	h, err := t.loadLocked(r, sealed.Public, sealed.Private)
+	if err := t.lock(ctx); err != nil {
+		return err
+	}
+	defer t.unlock()
+	if err := t.checkCardLocked(card); err != nil {
+		return err
+	}
+	return t.changeAuthLocked(card, func(s tpm2.Session) error {
+		if err := t.policySecretLocked(s, card, pinSecret, oldPIN); err != nil {
+			return err
+		}
+		return t.approvedBranchLocked(s, card)
+	}, card.authValue(pinSecret, newPIN))
+}
+
+// UnblockPIN sets a new PIN with the PUK and resets the PIN counter: two
+// commands on the PIN index, each authorized by PolicySecret on the PUK
+// index (whose own counter, Policy.PUKTries, the TPM keeps the same way;
+// when it runs out, hwerr.ErrPUKBlocked). The new PIN is set first, so
+// that a crash between the two leaves the card blocked under the new PIN,
+// never open under the old one. It zeroes puk and newPIN.
+func (t *TPM) UnblockPIN(ctx context.Context, card *Card, puk, newPIN []byte) error {
+	defer clear(puk)
+	defer clear(newPIN)
+	if err := t.policy.CheckPIN("new PIN", newPIN); err != nil {
+		return err
+	}
+	if err := t.lock(ctx); err != nil {
+		return err
+	}
+	defer t.unlock()
+	if err := t.checkCardLocked(card); err != nil {
+		return err
+	}
+	err := t.changeAuthLocked(card, func(s tpm2.Session) error {
+		if err := t.policySecretLocked(s, card, pukSecret, puk); err != nil {
+			return err
+		}
+		_, err := (tpm2.PolicyCommandCode{PolicySession: s.Handle(), Code: tpm2.TPMCCNVChangeAuth}).Execute(t.tr)
+		return err
+	}, card.authValue(pinSecret, newPIN))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer t.flushLocked(h.Handle)
-	auth := card.authValue(kind, secret)
-	defer clear(auth)
-	rsp, err := tpm2.Unseal{
-		ItemHandle: tpm2.AuthHandle{Handle: h.Handle, Name: h.Name, Auth: secretSession(r, auth, encryptOut)},
-	}.Execute(t.tr)
-	if err != nil {
-		return nil, classify(err)
-	}
-	return rsp.OutData.Buffer, nil
+	return t.withPolicyLocked(func(s tpm2.Session) error {
+		if err := t.policySecretLocked(s, card, pukSecret, puk); err != nil {
+			return err
+		}
+		return t.finishBranchLocked(s, &card.PIN, tpm2.TPMCCNVWrite)
+	}, func(s tpm2.Session) error {
+		_, err := tpm2.NVWrite{
+			AuthHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(card.PIN.Handle), Name: card.PIN.named().Name, Auth: s},
+			NVIndex:    card.PIN.named(),
+			Data:       tpm2.TPM2BMaxNVBuffer{Buffer: counter{0, uint32(card.PINTries)}.bytes()},
+		}.Execute(t.tr)
+		if err != nil {
+			return fmt.Errorf("reset PIN counter: %w", classify(err))
+		}
+		return nil
+	})
+}
+
+// changeAuthLocked sets the PIN index's authValue to newAuth (zeroed
+// after) in a policy session whose assertions policy runs; the branch
+// ends with the PolicyOR over the index's branches.
+func (t *TPM) changeAuthLocked(card *Card, policy func(tpm2.Session) error, newAuth []byte) error {
+	defer clear(newAuth)
+	x := &card.PIN
+	return t.withPolicyLocked(func(s tpm2.Session) error {
+		if err := policy(s); err != nil {
+			return err
+		}
+		_, err := tpm2.PolicyOr{PolicySession: s.Handle(), PHashList: orList(x.Branches)}.Execute(t.tr)
+		return err
+	}, func(s tpm2.Session) error {
+		if err := nvChangeAuth(t.tr, x.named(), newAuth, s, t.encryptSession()); err != nil {
+			return fmt.Errorf("set new PIN: %w", classify(err))
+		}
+		return nil
+	})
 }

@@ -8,21 +8,24 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"slices"
 
 	"github.com/google/go-tpm/tpm2"
 
 	"github.com/hwauthd/hwauthd/hwerr"
 )
 
-// Sign verifies pin (counted as in VerifyPIN) and signs digest with the
-// card's key in the TPM (TPM 2.0 Part 3 §20.2 TPM2_Sign). digest is the
-// opts.HashFunc() hash (SHA-256, SHA-384 or SHA-512) of the message. ECDSA
-// signatures are ASN.1 DER; RSA keys sign PKCS #1 v1.5 (RSASSA), or PSS when
-// opts is *rsa.PSSOptions (salt length rsa.PSSSaltLengthAuto or
+// Sign has the TPM check pin (counted as in VerifyPIN) and sign digest
+// with the card's key (TPM 2.0 Part 3 §20.2 TPM2_Sign, authorized by a
+// policy session holding PolicySecret on the card's PIN index). digest is
+// the opts.HashFunc() hash (SHA-256, SHA-384 or SHA-512) of the message.
+// ECDSA signatures are ASN.1 DER; RSA keys sign PKCS #1 v1.5 (RSASSA), or
+// PSS when opts is *rsa.PSSOptions (salt length rsa.PSSSaltLengthAuto or
 // rsa.PSSSaltLengthEqualsHash; the TPM chooses it, and rsa.VerifyPSS with
 // PSSSaltLengthAuto accepts it). A bad digest or scheme is refused before
-// the PIN is tried. Sign zeroes pin.
-func (t *TPM) Sign(ctx context.Context, card *Card, pin []byte, save SaveFunc, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+// the PIN is tried. Nothing is written to disk: the counter is the TPM's.
+// The card's key stays loaded for the next Sign. Sign zeroes pin.
+func (t *TPM) Sign(ctx context.Context, card *Card, pin []byte, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	defer clear(pin)
 	scheme, err := signScheme(card.Algorithm, digest, opts)
 	if err != nil {
@@ -32,35 +35,37 @@ func (t *TPM) Sign(ctx context.Context, card *Card, pin []byte, save SaveFunc, d
 		return nil, err
 	}
 	defer t.unlock()
-	k, err := t.unlockLocked(card, pinSecret, pin, save)
-	defer clear(k)
-	if err != nil {
-		return nil, err
-	}
-	return t.signLocked(card, k, digest, scheme)
+	return t.signLocked(card, pin, digest, scheme)
 }
 
-// signLocked loads the card's key and signs digest with authValue k.
-func (t *TPM) signLocked(card *Card, k, digest []byte, scheme tpm2.TPMTSigScheme) ([]byte, error) {
-	r, err := t.readRootLocked(card)
+// signLocked checks the card, loads its key (or finds it loaded) and
+// signs digest with pin's authorization.
+func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme tpm2.TPMTSigScheme) ([]byte, error) {
+	if err := t.checkCardLocked(card); err != nil {
+		return nil, err
+	}
+	key, err := t.cardKeyLocked(card)
 	if err != nil {
 		return nil, err
 	}
-	h, err := t.loadLocked(r, card.KeyPublic, card.KeyPrivate)
-	if err != nil {
-		return nil, err
-	}
-	defer t.flushLocked(h.Handle)
-	rsp, err := tpm2.Sign{
-		KeyHandle:  tpm2.AuthHandle{Handle: h.Handle, Name: h.Name, Auth: keySession(k)},
-		Digest:     tpm2.TPM2BDigest{Buffer: digest},
-		InScheme:   scheme,
-		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-	}.Execute(t.tr)
-	if err != nil {
-		return nil, fmt.Errorf("sign: %w", classify(err))
-	}
-	return encodeSignature(&rsp.Signature)
+	var sig []byte
+	err = t.withPolicyLocked(func(s tpm2.Session) error {
+		return t.policySecretLocked(s, card, pinSecret, pin)
+	}, func(s tpm2.Session) error {
+		rsp, err := tpm2.Sign{
+			KeyHandle:  tpm2.AuthHandle{Handle: key.Handle, Name: key.Name, Auth: s},
+			Digest:     tpm2.TPM2BDigest{Buffer: digest},
+			InScheme:   scheme,
+			Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
+		}.Execute(t.tr)
+		if err != nil {
+			t.dropKeyLocked()
+			return fmt.Errorf("sign: %w", classify(err))
+		}
+		sig, err = encodeSignature(&rsp.Signature)
+		return err
+	})
+	return sig, err
 }
 
 // signScheme picks the TPMT_SIG_SCHEME for a key of alg, checking that
@@ -136,27 +141,24 @@ func encodeSignature(sig *tpm2.TPMTSignature) ([]byte, error) {
 	return nil, fmt.Errorf("sign: signature algorithm %v: %w", sig.SigAlg, hwerr.ErrProtocol)
 }
 
-// Signer verifies pin once (counted as in VerifyPIN) and returns a
-// crypto.Signer for the card's key, for x509.CreateCertificateRequest and
-// the like; each Sign call takes the TPM lock and uses ctx. The signer
-// keeps the card's key authValue K in memory until release is called,
-// which zeroes it; the signer must not be used after. Signer zeroes pin.
-func (t *TPM) Signer(ctx context.Context, card *Card, pin []byte, save SaveFunc) (crypto.Signer, func(), error) {
-	defer clear(pin)
+// Signer has the TPM check pin once (counted as in VerifyPIN) and
+// returns a crypto.Signer for the card's key, for
+// x509.CreateCertificateRequest and the like; each Sign call takes the TPM
+// lock, uses ctx and authorizes with the PIN again. The signer keeps a
+// copy of the PIN in memory until release is called, which zeroes it; the
+// signer must not be used after. Signer zeroes pin.
+func (t *TPM) Signer(ctx context.Context, card *Card, pin []byte) (crypto.Signer, func(), error) {
 	pub, err := publicKey(card.KeyPublic)
 	if err != nil {
+		clear(pin)
 		return nil, nil, err
 	}
-	if err := t.lock(ctx); err != nil {
+	kept := slices.Clone(pin)
+	if err := t.VerifyPIN(ctx, card, pin); err != nil {
+		clear(kept)
 		return nil, nil, err
 	}
-	k, err := t.unlockLocked(card, pinSecret, pin, save)
-	t.unlock()
-	if err != nil {
-		clear(k)
-		return nil, nil, err
-	}
-	s := &cardSigner{t: t, ctx: ctx, card: card, k: k, pub: pub}
+	s := &cardSigner{t: t, ctx: ctx, card: card, pin: kept, pub: pub}
 	return s, s.release, nil
 }
 
@@ -165,7 +167,7 @@ type cardSigner struct {
 	t    *TPM
 	ctx  context.Context
 	card *Card
-	k    []byte
+	pin  []byte
 	pub  crypto.PublicKey
 }
 
@@ -182,16 +184,16 @@ func (s *cardSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 		return nil, err
 	}
 	defer s.t.unlock()
-	if s.k == nil {
+	if s.pin == nil {
 		return nil, fmt.Errorf("sign: signer released: %w", hwerr.ErrPINRequired)
 	}
-	return s.t.signLocked(s.card, s.k, digest, scheme)
+	return s.t.signLocked(s.card, s.pin, digest, scheme)
 }
 
-// release zeroes K; it takes the TPM lock so no Sign is using K meanwhile.
+// release zeroes the PIN; it takes the TPM lock so no Sign is using it.
 func (s *cardSigner) release() {
 	s.t.sem <- struct{}{}
-	clear(s.k)
-	s.k = nil
+	clear(s.pin)
+	s.pin = nil
 	<-s.t.sem
 }

@@ -15,33 +15,21 @@ const (
 	AlgRSA2048 = "rsa-2048"
 )
 
-// cardRootTemplate is the per-card storage key: the TCG ECC P-256 SRK
-// template (restricted decrypt, AES-128-CFB, fixedTPM, fixedParent, empty
-// auth, noDA) used for a child of the SRK instead of a primary.
-func cardRootTemplate() tpm2.TPMTPublic { return tpm2.ECCSRKTemplate }
-
-// objectAttributes are those of every card object that holds a secret: it
-// never leaves this TPM (fixedTPM) nor its parent (fixedParent), it is used
-// with its authValue (userWithAuth), and failures count towards the TPM's
-// dictionary-attack lockout (noDA clear). TPM 2.0 Part 2 §8.3.
-func objectAttributes() tpm2.TPMAObject {
-	return tpm2.TPMAObject{
-		FixedTPM:     true,
-		FixedParent:  true,
-		UserWithAuth: true,
-		NoDA:         false,
-	}
-}
-
 // signingKeyTemplate is the public template of a card's signing key for
 // alg: an unrestricted signing key generated in the TPM
-// (sensitiveDataOrigin) with no fixed scheme, so that TPM2_Sign chooses
-// ECDSA, RSASSA or RSAPSS and the hash per call.
-func signingKeyTemplate(alg string) (tpm2.TPMTPublic, error) {
-	attrs := objectAttributes()
-	attrs.SensitiveDataOrigin = true
-	attrs.SignEncrypt = true
-	pub := tpm2.TPMTPublic{NameAlg: tpm2.TPMAlgSHA256, ObjectAttributes: attrs}
+// (sensitiveDataOrigin) that never leaves this TPM (fixedTPM) nor its
+// parent (fixedParent), with no fixed scheme, so that TPM2_Sign chooses
+// ECDSA, RSASSA or RSAPSS and the hash per call. userWithAuth is clear:
+// its only user authorization is policy, the PIN index's PolicySecret
+// (TPM 2.0 Part 2 §8.3). Its authValue stays empty.
+func signingKeyTemplate(alg string, policy []byte) (tpm2.TPMTPublic, error) {
+	attrs := tpm2.TPMAObject{
+		FixedTPM:            true,
+		FixedParent:         true,
+		SensitiveDataOrigin: true,
+		SignEncrypt:         true,
+	}
+	pub := tpm2.TPMTPublic{NameAlg: tpm2.TPMAlgSHA256, ObjectAttributes: attrs, AuthPolicy: tpm2.TPM2BDigest{Buffer: policy}}
 	switch alg {
 	case AlgECCP256, AlgECCP384:
 		curve := tpm2.TPMECCNistP256
@@ -71,29 +59,19 @@ func signingKeyTemplate(alg string) (tpm2.TPMTPublic, error) {
 	return pub, nil
 }
 
-// sealedTemplate is the public template of a sealed data object (a
-// KEYEDHASH object with no scheme and caller-supplied data, TPM 2.0 Part 1
-// §27.2.5 "Sealed Data Objects"), which TPM2_Unseal opens with its authValue.
-func sealedTemplate() tpm2.TPMTPublic {
-	return tpm2.TPMTPublic{
-		Type:             tpm2.TPMAlgKeyedHash,
-		NameAlg:          tpm2.TPMAlgSHA256,
-		ObjectAttributes: objectAttributes(),
-		Parameters: tpm2.NewTPMUPublicParms(tpm2.TPMAlgKeyedHash, &tpm2.TPMSKeyedHashParms{
-			Scheme: tpm2.TPMTKeyedHashScheme{Scheme: tpm2.TPMAlgNull},
-		}),
-	}
-}
-
 // attestationKeyTemplate is the attestation key: a restricted ECDSA P-256
 // SHA-256 signing primary in the endorsement hierarchy. Being a primary
 // with a fixed template it is the same key every time on one TPM.
 func attestationKeyTemplate() tpm2.TPMTPublic {
-	attrs := objectAttributes()
-	attrs.SensitiveDataOrigin = true
-	attrs.SignEncrypt = true
-	attrs.Restricted = true
-	attrs.NoDA = true
+	attrs := tpm2.TPMAObject{
+		FixedTPM:            true,
+		FixedParent:         true,
+		SensitiveDataOrigin: true,
+		UserWithAuth:        true,
+		SignEncrypt:         true,
+		Restricted:          true,
+		NoDA:                true,
+	}
 	return tpm2.TPMTPublic{
 		Type:             tpm2.TPMAlgECC,
 		NameAlg:          tpm2.TPMAlgSHA256,

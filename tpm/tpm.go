@@ -1,12 +1,15 @@
 package tpm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,6 +35,13 @@ type Config struct {
 	// Policy holds the PIN rules and limits; zero fields take the defaults
 	// of DefaultPolicy.
 	Policy Policy
+	// OwnerAuth is the owner hierarchy's authorization value, empty on a
+	// TPM whose owner authorization nobody set. hwauthd needs it to define
+	// and delete cards' NV indices and its persistent storage key.
+	OwnerAuth []byte
+	// OwnerAuthFile, when set, is a file holding OwnerAuth (a trailing
+	// newline is dropped); it is read at Open.
+	OwnerAuthFile string
 }
 
 // Info describes the TPM.
@@ -53,25 +63,43 @@ type Info struct {
 // within the three transient slots of swtpm. Methods whose names end in
 // Locked expect the lock held. There is no other lock, so no lock order.
 type TPM struct {
-	sem      chan struct{}
-	tr       *retryTransport
-	closer   transport.TPMCloser
-	policy   Policy
-	deviceID string
+	sem            chan struct{}
+	tr             *retryTransport
+	closer         transport.TPMCloser
+	policy         Policy
+	ownerAuthValue []byte
+	deviceID       string
+	srk            storageKey
+	key            *loadedKey // the card key kept loaded, or nil
 }
 
 // Open opens the TPM named by cfg, computes its device identity and returns
 // its owner. A TPM that cannot be reached is hwerr.ErrUnavailable.
 func Open(ctx context.Context, cfg Config) (*TPM, error) {
+	if cfg.OwnerAuthFile != "" {
+		b, err := os.ReadFile(cfg.OwnerAuthFile)
+		if err != nil {
+			return nil, fmt.Errorf("read TPM owner authorization: %w", err)
+		}
+		cfg.OwnerAuth = bytes.TrimRight(b, "\r\n")
+		defer clear(b)
+	}
 	tc, err := openTransport(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open TPM: %w: %v", hwerr.ErrUnavailable, err)
 	}
+	return open(ctx, tc, cfg)
+}
+
+// open sets up the engine over an open transport, which it closes on
+// failure.
+func open(ctx context.Context, tc transport.TPMCloser, cfg Config) (*TPM, error) {
 	t := &TPM{
-		sem:    make(chan struct{}, 1),
-		tr:     &retryTransport{inner: tc},
-		closer: tc,
-		policy: cfg.Policy.withDefaults(),
+		sem:            make(chan struct{}, 1),
+		tr:             &retryTransport{inner: tc},
+		closer:         tc,
+		policy:         cfg.Policy.withDefaults(),
+		ownerAuthValue: slices.Clone(cfg.OwnerAuth),
 	}
 	if err := t.lock(ctx); err != nil {
 		tc.Close()
@@ -88,6 +116,10 @@ func Open(ctx context.Context, cfg Config) (*TPM, error) {
 		return nil, fmt.Errorf("open TPM: %w", err)
 	}
 	t.deviceID = id
+	if err := t.ensureStorageKeyLocked(); err != nil {
+		tc.Close()
+		return nil, fmt.Errorf("open TPM: %w", err)
+	}
 	return t, nil
 }
 
@@ -117,6 +149,7 @@ func openTransport(cfg Config) (transport.TPMCloser, error) {
 func (t *TPM) Close() error {
 	t.sem <- struct{}{}
 	defer t.unlock()
+	t.dropKeyLocked()
 	return t.closer.Close()
 }
 

@@ -33,11 +33,16 @@ func Build(cfg config.Config, log *slog.Logger, state store.DeviceState) Set {
 			Device:    cfg.TPM.Device,
 			Simulator: cfg.TPM.Simulator,
 			Policy: tpm.Policy{
-				MinPINLength: cfg.TPM.MinPINLength,
-				PINTries:     cfg.TPM.PINTries,
-				PUKTries:     cfg.TPM.PUKTries,
-				MaxCards:     cfg.TPM.MaxCards,
+				MinPINLength:     cfg.TPM.MinPINLength,
+				MaxPINLength:     cfg.TPM.MaxPINLength,
+				RequiredClasses:  cfg.TPM.PINRequiredClasses,
+				ForbiddenClasses: cfg.TPM.PINForbiddenClasses,
+				RequirePUK:       cfg.TPM.RequirePUK,
+				PINTries:         cfg.TPM.PINTries,
+				PUKTries:         cfg.TPM.PUKTries,
+				MaxCards:         cfg.TPM.MaxCards,
 			},
+			OwnerAuthFile: cfg.TPM.OwnerAuthFile,
 		}, state, log.With("backend", "tpm"))
 		set.Backends = append(set.Backends, v)
 		set.VirtualCards = v

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"os"
@@ -12,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/google/go-tpm/tpm2/transport/tcp"
 )
 
 // swtpmStartTimeout bounds how long SWTPM waits for a started swtpm to accept
@@ -144,50 +141,5 @@ func (s *SWTPMInstance) stop() {
 	case <-time.After(5 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
-	}
-}
-
-// DictionaryAttackCommand is a raw TPM2_DictionaryAttackParameters command
-// (TPM 2.0 Part 3 §25.3) with the empty lockout authorization of a fresh
-// swtpm; go-tpm v0.9.8 has no struct for it. swtpm's defaults lock the TPM
-// out after a few wrong authorizations, which hides a virtual card's own PIN
-// counter in tests that count down.
-func DictionaryAttackCommand(maxTries, recovery, lockoutRecovery uint32) []byte {
-	const (
-		tagSessions              = 0x8002
-		ccDictionaryAttackParams = 0x0000013A
-		rhLockout                = 0x4000000A
-		rsPW                     = 0x40000009
-	)
-	cmd := binary.BigEndian.AppendUint16(nil, tagSessions)
-	cmd = binary.BigEndian.AppendUint32(cmd, 0) // size, patched below
-	cmd = binary.BigEndian.AppendUint32(cmd, ccDictionaryAttackParams)
-	cmd = binary.BigEndian.AppendUint32(cmd, rhLockout)
-	cmd = binary.BigEndian.AppendUint32(cmd, 9) // authorization area size
-	cmd = binary.BigEndian.AppendUint32(cmd, rsPW)
-	cmd = append(cmd, 0, 0, 0, 0, 0) // empty nonce, attributes, empty password
-	for _, v := range []uint32{maxTries, recovery, lockoutRecovery} {
-		cmd = binary.BigEndian.AppendUint32(cmd, v)
-	}
-	binary.BigEndian.PutUint32(cmd[2:], uint32(len(cmd)))
-	return cmd
-}
-
-// SetDictionaryAttack sets the TPM's lockout parameters over its own
-// connection; call it before anything else connects (swtpm serves one
-// connection at a time).
-func (s *SWTPMInstance) SetDictionaryAttack(t testing.TB, maxTries, recovery, lockoutRecovery uint32) {
-	t.Helper()
-	tr, err := tcp.Open(tcp.Config{CommandAddress: s.Addr(), PlatformAddress: s.PlatformAddr()})
-	if err != nil {
-		t.Fatalf("open swtpm: %v", err)
-	}
-	defer tr.Close()
-	rsp, err := tr.Send(DictionaryAttackCommand(maxTries, recovery, lockoutRecovery))
-	if err != nil {
-		t.Fatalf("TPM2_DictionaryAttackParameters: %v", err)
-	}
-	if len(rsp) < 10 || binary.BigEndian.Uint32(rsp[6:10]) != 0 {
-		t.Fatalf("TPM2_DictionaryAttackParameters: response %x", rsp)
 	}
 }

@@ -120,7 +120,12 @@ func (b *Backend) loadCards(ctx context.Context) error {
 			b.log.Error("virtual card cannot be used on this device", "card", id, "err", err)
 			continue
 		}
-		b.attach(&c)
+		tries, err := b.tpm.Tries(ctx, &c)
+		if err != nil {
+			b.log.Error("virtual card counters do not read", "card", id, "err", err)
+			continue
+		}
+		b.attach(&c, tries)
 	}
 	if n, err := b.tpm.PruneOrphans(ctx, keep); err != nil {
 		b.log.Warn("prune unused TPM keys", "err", err)
@@ -131,8 +136,8 @@ func (b *Backend) loadCards(ctx context.Context) error {
 }
 
 // attach presents a card as an authenticator.
-func (b *Backend) attach(c *tpm.Card) {
-	d := &Device{b: b, card: c}
+func (b *Backend) attach(c *tpm.Card, tries tpm.Tries) {
+	d := &Device{b: b, card: c, tries: tries}
 	b.mu.Lock()
 	b.cards[c.ID] = d
 	host := b.host
@@ -163,16 +168,15 @@ func (b *Backend) engine() (*tpm.TPM, error) {
 	return b.tpm, nil
 }
 
-// save persists a card's record; the engine calls it before and after every
-// PIN attempt, so a crash never gives a try back.
-func (b *Backend) save(ctx context.Context) tpm.SaveFunc {
-	return func(c *tpm.Card) error {
-		blob, err := json.Marshal(c)
-		if err != nil {
-			return err
-		}
-		return b.state.PutCard(ctx, c.ID, blob)
+// save persists a card's record: when it is created and when a
+// certificate is imported. PIN operations write nothing: the counters are
+// the TPM's.
+func (b *Backend) save(ctx context.Context, c *tpm.Card) error {
+	blob, err := json.Marshal(c)
+	if err != nil {
+		return err
 	}
+	return b.state.PutCard(ctx, c.ID, blob)
 }
 
 // device returns the card with the given id (card id, or authenticator id).
@@ -207,14 +211,18 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 	if err != nil {
 		return ipc.VirtualSmartcard{}, err
 	}
-	if err := b.save(ctx)(card); err != nil {
+	if err := b.save(ctx, card); err != nil {
 		_ = t.DestroyCard(ctx, card)
 		return ipc.VirtualSmartcard{}, fmt.Errorf("store the new card: %w", err)
 	}
 	b.log.Info("virtual smart card created", "card", card.ID, "label", card.Label, "algorithm", card.Algorithm)
-	b.attach(card)
+	tries := tpm.Tries{PINLeft: card.PINTries, PUKLeft: card.PUKTries}
+	if card.PUK == nil {
+		tries.PUKLeft = -1
+	}
+	b.attach(card, tries)
 	b.refreshStatus()
-	out := describe(card)
+	out := describe(card, tries)
 	if att != nil {
 		out.Attestation = &ipc.KeyAttestation{
 			AKPublic:    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: att.AKPublic})),
@@ -312,9 +320,9 @@ func (b *Backend) ImportCertificate(ctx context.Context, id string, certPEM stri
 	} else if err != nil {
 		return ipc.VirtualSmartcard{}, err
 	}
-	if err := b.save(ctx)(&next); err != nil {
+	if err := b.save(ctx, &next); err != nil {
 		return ipc.VirtualSmartcard{}, err
 	}
 	*d.card = next
-	return describe(d.card), nil
+	return describe(d.card, d.tries), nil
 }

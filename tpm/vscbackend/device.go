@@ -30,9 +30,10 @@ const keyID = "9a"
 type Device struct {
 	b *Backend
 
-	mu   sync.Mutex // guards card and gone
-	card *tpm.Card
-	gone bool
+	mu    sync.Mutex // guards card, tries and gone
+	card  *tpm.Card
+	tries tpm.Tries // the TPM's counters as last seen
+	gone  bool
 }
 
 var _ backend.Device = (*Device)(nil)
@@ -59,13 +60,13 @@ func (d *Device) Info() ipc.Authenticator {
 		Label:   c.Label,
 		Serial:  c.ID,
 		Device:  c.DeviceID,
-		PIN:     pinState(c),
+		PIN:     pinState(d.tries),
 		Keys:    []ipc.Key{key},
 	}
 }
 
-func pinState(c *tpm.Card) ipc.PINState {
-	n := c.PINTriesLeft
+func pinState(tr tpm.Tries) ipc.PINState {
+	n := tr.PINLeft
 	return ipc.PINState{RetriesLeft: &n, Blocked: n == 0}
 }
 
@@ -73,17 +74,17 @@ func pinState(c *tpm.Card) ipc.PINState {
 func (d *Device) describe() ipc.VirtualSmartcard {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return describe(d.card)
+	return describe(d.card, d.tries)
 }
 
-func describe(c *tpm.Card) ipc.VirtualSmartcard {
+func describe(c *tpm.Card, tr tpm.Tries) ipc.VirtualSmartcard {
 	v := ipc.VirtualSmartcard{
 		ID:             idPrefix + c.ID,
 		Label:          c.Label,
 		Algorithm:      c.Algorithm,
 		PublicKey:      string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: c.PublicKey})),
 		Device:         c.DeviceID,
-		PINRetriesLeft: c.PINTriesLeft,
+		PINRetriesLeft: tr.PINLeft,
 		CreatedAt:      c.CreatedAt,
 	}
 	if len(c.Certificate) > 0 {
@@ -92,32 +93,61 @@ func describe(c *tpm.Card) ipc.VirtualSmartcard {
 	return v
 }
 
-// PINState is the card's own counter; reading it touches nothing.
+// PINState is the card's counter as the TPM last reported it (reading it
+// again from the TPM costs no try; see refreshTries).
 func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return pinState(d.card), nil
+	return pinState(d.tries), nil
 }
 
-// VerifyPIN unseals the card's key secret with the PIN in the TPM.
+// VerifyPIN has the TPM check the PIN against the card's PIN index.
 func (d *Device) VerifyPIN(ctx context.Context, pin []byte) error {
 	return d.do(ctx, func(t *tpm.TPM) error {
-		return t.VerifyPIN(ctx, d.card, clone(pin), d.b.save(ctx))
+		return d.noteTries(t.VerifyPIN(ctx, d.card, clone(pin)), pinTry)
 	})
 }
 
-// ChangePIN seals the key secret under a new PIN; key and certificate stay.
+// ChangePIN sets a new PIN on the card's PIN index; key and certificate stay.
 func (d *Device) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
 	return d.do(ctx, func(t *tpm.TPM) error {
-		return t.ChangePIN(ctx, d.card, clone(oldPIN), clone(newPIN), d.b.save(ctx))
+		return d.noteTries(t.ChangePIN(ctx, d.card, clone(oldPIN), clone(newPIN)), pinTry)
 	})
 }
 
-// UnblockPIN unseals the key secret with the PUK and seals it under newPIN.
+// UnblockPIN sets a new PIN and resets its counter with the PUK.
 func (d *Device) UnblockPIN(ctx context.Context, puk, newPIN []byte) error {
 	return d.do(ctx, func(t *tpm.TPM) error {
-		return t.UnblockPIN(ctx, d.card, clone(puk), clone(newPIN), d.b.save(ctx))
+		return d.noteTries(t.UnblockPIN(ctx, d.card, clone(puk), clone(newPIN)), pukTry)
 	})
+}
+
+// Which counter an operation tried.
+const (
+	pinTry = "PIN"
+	pukTry = "PUK"
+)
+
+// noteTries updates the cached counters from the result of a try of
+// which (the TPM resets a counter on success) and returns err. d.mu is
+// held.
+func (d *Device) noteTries(err error, which string) error {
+	var inc *hwerr.PINIncorrect
+	switch {
+	case err == nil && which == pukTry:
+		d.tries.PINLeft, d.tries.PUKLeft = d.card.PINTries, d.card.PUKTries
+	case err == nil:
+		d.tries.PINLeft = d.card.PINTries
+	case errors.As(err, &inc) && inc.What == pukTry:
+		d.tries.PUKLeft = inc.RetriesLeft
+	case errors.As(err, &inc):
+		d.tries.PINLeft = inc.RetriesLeft
+	case errors.Is(err, hwerr.ErrPINBlocked):
+		d.tries.PINLeft = 0
+	case errors.Is(err, hwerr.ErrPUKBlocked):
+		d.tries.PUKLeft = 0
+	}
+	return err
 }
 
 // Sign signs in the TPM after the PIN unlocks the key.
@@ -135,8 +165,8 @@ func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, err
 	var sig []byte
 	err = d.do(ctx, func(t *tpm.TPM) error {
 		var err error
-		sig, err = t.Sign(ctx, d.card, clone(req.PIN), d.b.save(ctx), req.Digest, opts)
-		return err
+		sig, err = t.Sign(ctx, d.card, clone(req.PIN), req.Digest, opts)
+		return d.noteTries(err, pinTry)
 	})
 	return sig, err
 }
@@ -174,8 +204,8 @@ func (d *Device) csr(ctx context.Context, req ipc.CSRRequest) ([]byte, error) {
 	}
 	var der []byte
 	err = d.do(ctx, func(t *tpm.TPM) error {
-		signer, done, err := t.Signer(ctx, d.card, clone(req.PIN), d.b.save(ctx))
-		if err != nil {
+		signer, done, err := t.Signer(ctx, d.card, clone(req.PIN))
+		if err := d.noteTries(err, pinTry); err != nil {
 			return err
 		}
 		defer done()
