@@ -154,6 +154,15 @@ func readBranch() ([]byte, error) { return policyDigest(ccAssertion(tpm2.TPMCCNV
 // and so every policy naming it, unique to this card: a later card at the
 // same handle is never mistaken for a deleted one.
 func pukIndexBranches(unique []byte) ([][]byte, error) {
+	common, err := commonBranches()
+	if err != nil {
+		return nil, err
+	}
+	return append(common, unique), nil
+}
+
+// commonBranches are the init and read branches, first in both indices.
+func commonBranches() ([][]byte, error) {
 	ib, err := initBranch()
 	if err != nil {
 		return nil, err
@@ -162,18 +171,14 @@ func pukIndexBranches(unique []byte) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return [][]byte{ib, rb, unique}, nil
+	return [][]byte{ib, rb}, nil
 }
 
 // pinIndexBranches are the branches of a PIN index's policy (see the
-// branch constants). With no PUK (pukName nil) the PUK branches are
+// list above). With no PUK (pukName nil) the PUK branches are
 // replaced by unreachable random digests, keeping the numbering.
 func pinIndexBranches(pukName, approverName []byte) ([][]byte, error) {
-	ib, err := initBranch()
-	if err != nil {
-		return nil, err
-	}
-	rb, err := readBranch()
+	common, err := commonBranches()
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +195,7 @@ func pinIndexBranches(pukName, approverName []byte) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return [][]byte{ib, rb, pw, pc, ap}, nil
+	return append(common, pw, pc, ap), nil
 }
 
 // approvedChangePolicy is the policy the approval key signs:

@@ -185,6 +185,19 @@ func blockedError(kind secretKind) error {
 // PIN is tried). It zeroes both PINs.
 func (t *TPM) ChangePIN(ctx context.Context, card *Card, oldPIN, newPIN []byte) error {
 	defer clear(oldPIN)
+	return t.newPIN(ctx, card, newPIN, func() error {
+		return t.changeAuthLocked(card, func(s tpm2.Session) error {
+			if err := t.policySecretLocked(s, card, pinSecret, oldPIN); err != nil {
+				return err
+			}
+			return t.approvedBranchLocked(s, card)
+		}, card.authValue(pinSecret, newPIN))
+	})
+}
+
+// newPIN checks newPIN against the policy and runs set with the TPM
+// locked and the card checked. It zeroes newPIN.
+func (t *TPM) newPIN(ctx context.Context, card *Card, newPIN []byte, set func() error) error {
 	defer clear(newPIN)
 	if err := t.policy.CheckPIN("new PIN", newPIN); err != nil {
 		return err
@@ -196,12 +209,7 @@ func (t *TPM) ChangePIN(ctx context.Context, card *Card, oldPIN, newPIN []byte) 
 	if err := t.checkCardLocked(card); err != nil {
 		return err
 	}
-	return t.changeAuthLocked(card, func(s tpm2.Session) error {
-		if err := t.policySecretLocked(s, card, pinSecret, oldPIN); err != nil {
-			return err
-		}
-		return t.approvedBranchLocked(s, card)
-	}, card.authValue(pinSecret, newPIN))
+	return set()
 }
 
 // UnblockPIN sets a new PIN with the PUK and resets the PIN counter: two
@@ -212,17 +220,12 @@ func (t *TPM) ChangePIN(ctx context.Context, card *Card, oldPIN, newPIN []byte) 
 // never open under the old one. It zeroes puk and newPIN.
 func (t *TPM) UnblockPIN(ctx context.Context, card *Card, puk, newPIN []byte) error {
 	defer clear(puk)
-	defer clear(newPIN)
-	if err := t.policy.CheckPIN("new PIN", newPIN); err != nil {
-		return err
-	}
-	if err := t.lock(ctx); err != nil {
-		return err
-	}
-	defer t.unlock()
-	if err := t.checkCardLocked(card); err != nil {
-		return err
-	}
+	return t.newPIN(ctx, card, newPIN, func() error {
+		return t.unblockLocked(card, puk, newPIN)
+	})
+}
+
+func (t *TPM) unblockLocked(card *Card, puk, newPIN []byte) error {
 	err := t.changeAuthLocked(card, func(s tpm2.Session) error {
 		if err := t.policySecretLocked(s, card, pukSecret, puk); err != nil {
 			return err
