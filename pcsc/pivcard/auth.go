@@ -1,11 +1,9 @@
 package pivcard
 
 import (
-	"crypto/ecdsa"
-	"crypto/rand"
-	"crypto/rsa"
-	"math/big"
+	"errors"
 
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/tlv"
@@ -16,25 +14,37 @@ import (
 // 81 challenge }, answer 7C { 82 signature }. ECDSA answers DER; RSA is the
 // raw private-key operation on the challenge, padded by the client.
 func (c *Card) generalAuthenticate(cmd apdu.Command) ([]byte, uint16) {
-	s := c.slot(piv.Slot(cmd.P2))
-	if s == nil || s.Alg != piv.KeyAlg(cmd.P1) {
+	slot := piv.Slot(cmd.P2)
+	alg, ok := c.store.Key(slot)
+	if !ok || alg != piv.KeyAlg(cmd.P1) {
 		return nil, apdu.SWIncorrectP1P2
 	}
-	if sw := c.authorize(s.Slot); sw != apdu.SWSuccess {
+	if sw := c.authorize(slot); sw != apdu.SWSuccess {
 		return nil, sw
 	}
 	challenge, ok := parseChallenge(cmd.Data)
 	if !ok {
 		return nil, apdu.SWIncorrectData
 	}
-	if challenge, ok = fitChallenge(s.Alg, challenge); !ok {
+	if challenge, ok = fitChallenge(alg, challenge); !ok {
 		return nil, apdu.SWIncorrectData
 	}
-	sig, ok := sign(s, challenge)
-	if !ok {
+	var pin []byte
+	if slot.NeedsPIN() {
+		pin = c.pin
+	}
+	sig, err := c.store.Sign(slot, challenge, pin)
+	var wrong *hwerr.PINIncorrect
+	switch {
+	case errors.Is(err, hwerr.ErrPINRequired), errors.Is(err, hwerr.ErrPINBlocked), errors.As(err, &wrong):
+		// The store no longer takes the PIN verified in this session (it
+		// was changed or blocked elsewhere): the session is logged out.
+		c.dropPINLocked()
+		return nil, apdu.SWSecurityStatus
+	case err != nil:
 		return nil, apdu.SWIncorrectData
 	}
-	if s.Slot.PINAlways() {
+	if slot.PINAlways() {
 		c.justVerified = false
 	}
 	return tlv.Encode(piv.TagDynAuth, tlv.Encode(piv.TagResponse, sig)), apdu.SWSuccess
@@ -93,36 +103,4 @@ func parseChallenge(data []byte) ([]byte, bool) {
 		}
 	}
 	return challenge, challenge != nil && response
-}
-
-// sign runs the slot key's private operation on the challenge.
-func sign(s *slotKey, challenge []byte) ([]byte, bool) {
-	switch k := s.Key.(type) {
-	case *ecdsa.PrivateKey:
-		sig, err := ecdsa.SignASN1(rand.Reader, k, challenge)
-		return sig, err == nil
-	case *rsa.PrivateKey:
-		return rawRSA(k, challenge)
-	}
-	return nil, false
-}
-
-// rawRSA computes challenge^d mod n, refusing a challenge not below n.
-func rawRSA(k *rsa.PrivateKey, challenge []byte) ([]byte, bool) {
-	m := new(big.Int).SetBytes(challenge)
-	if m.Cmp(k.N) >= 0 {
-		return nil, false
-	}
-	out := make([]byte, k.Size())
-	return new(big.Int).Exp(m, k.D, k.N).FillBytes(out), true
-}
-
-// slot returns the key in the slot, or nil.
-func (c *Card) slot(slot piv.Slot) *slotKey {
-	for i := range c.st.Slots {
-		if c.st.Slots[i].Slot == slot {
-			return &c.st.Slots[i]
-		}
-	}
-	return nil
 }

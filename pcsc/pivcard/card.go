@@ -34,12 +34,13 @@ func withTCK(b []byte) []byte {
 	return append(b, x)
 }
 
-// Card is an emulated PIV card. It is safe for use from many goroutines: one
-// mutex serializes every command, as a card's single I/O line does.
+// Card is the PIV card application over a Store: New and Load make the
+// emulated test card with software keys, NewApplet one over any Store. It is
+// safe for use from many goroutines: one mutex serializes every command, as
+// a card's single I/O line does.
 type Card struct {
-	mu   sync.Mutex
-	st   state  // persistent state; saved to path after every change
-	path string // state file, "" when the card is not persisted
+	mu    sync.Mutex
+	store Store
 
 	// Volatile security status (SP 800-73-4 Part 2 §3.2.1), lost on reset
 	// and power-off.
@@ -47,6 +48,7 @@ type Card struct {
 	justVerified bool // PIN verified and not yet used by a PIN-always key
 	mgmVerified  bool // management key authenticated
 	mgmPending   mgmAuth
+	pin          []byte // the padded PIN verified, for stores that sign with it
 
 	pending []byte     // response data left for GET RESPONSE
 	chain   *chainPart // command chaining in progress
@@ -57,6 +59,10 @@ type chainPart struct {
 	ins, p1, p2 byte
 	data        []byte
 }
+
+// NewApplet returns the PIV applet over store, powered on with no security
+// status.
+func NewApplet(store Store) *Card { return &Card{store: store} }
 
 // ATR returns the card's answer-to-reset.
 func (c *Card) ATR() []byte { return bytes.Clone(atr) }
@@ -74,7 +80,8 @@ func (c *Card) Reset() {
 func (c *Card) PowerOff() { c.Reset() }
 
 func (c *Card) resetLocked() {
-	c.verified, c.justVerified, c.mgmVerified = false, false, false
+	c.dropPINLocked()
+	c.mgmVerified = false
 	c.mgmPending = mgmAuth{}
 	c.pending, c.chain = nil, nil
 }

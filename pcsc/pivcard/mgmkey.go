@@ -78,10 +78,15 @@ type mgmAuth struct {
 func (c *Card) mgmAuthenticate(cmd apdu.Command) ([]byte, uint16) {
 	pending := c.mgmPending
 	c.mgmPending = mgmAuth{}
-	if cmd.P1 != c.st.Mgm.Alg {
+	p, ok := c.store.(Provisioner)
+	if !ok {
+		return nil, apdu.SWFuncNotSupported
+	}
+	alg, key := p.MgmKey()
+	if cmd.P1 != alg {
 		return nil, apdu.SWIncorrectP1P2
 	}
-	blk, err := c.st.Mgm.block()
+	blk, err := mgmKey{Alg: alg, Key: key}.block()
 	if err != nil {
 		return nil, apdu.SWConditionsNotMet
 	}
@@ -151,23 +156,23 @@ func (c *Card) mgmAuthenticate(cmd apdu.Command) ([]byte, uint16) {
 // data alg 9B length key), which yubico-piv-tool's set-mgm-key sends; it
 // needs the current management key authenticated.
 func (c *Card) setMgmKey(cmd apdu.Command) uint16 {
-	if cmd.P1 != 0xFF || (cmd.P2 != 0xFF && cmd.P2 != 0xFE) {
+	p, ok := c.store.(Provisioner)
+	switch {
+	case !ok:
+		return apdu.SWFuncNotSupported
+	case cmd.P1 != 0xFF || (cmd.P2 != 0xFF && cmd.P2 != 0xFE):
 		return apdu.SWIncorrectP1P2
-	}
-	if !c.mgmVerified {
+	case !c.mgmVerified:
 		return apdu.SWSecurityStatus
 	}
 	d := cmd.Data
 	if len(d) < 3 || d[1] != keyRefMgm || int(d[2]) != len(d)-3 || mgmKeySize(d[0]) != len(d)-3 {
 		return apdu.SWIncorrectData
 	}
-	k := mgmKey{Alg: d[0], Key: bytes.Clone(d[3:])}
-	if _, err := k.block(); err != nil {
+	if _, err := (mgmKey{Alg: d[0], Key: d[3:]}).block(); err != nil {
 		return apdu.SWIncorrectData
 	}
-	clear(c.st.Mgm.Key)
-	c.st.Mgm = k
-	return c.persist(apdu.SWSuccess)
+	return p.SetMgmKey(d[0], d[3:])
 }
 
 // getChallenge answers GET CHALLENGE (ISO/IEC 7816-4 §7.5.3) with Le random

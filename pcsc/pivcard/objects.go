@@ -36,7 +36,7 @@ func (c *Card) appPropertyTemplate() []byte {
 	return tlv.Encode(piv.TagAppProperty,
 		tlv.Encode(0x4F, piv.AID[piv.RIDLength:]),
 		tlv.Encode(0x79, tlv.Encode(0x4F, piv.AID)),
-		tlv.Encode(0x50, []byte(c.st.Label)),
+		tlv.Encode(0x50, []byte(c.store.Label())),
 		tlv.Encode(0xAC, algs))
 }
 
@@ -62,40 +62,14 @@ func (c *Card) getData(cmd apdu.Command) ([]byte, uint16) {
 }
 
 // object returns the encoded data object with the tag, or nil when the card
-// does not hold it.
+// does not hold it: the Discovery object is the applet's, the others the
+// store's.
 func (c *Card) object(tag uint32) []byte {
-	if v, ok := c.st.Objects[tag]; ok {
-		if len(v) == 0 {
-			return nil
-		}
-		return tlv.Encode(piv.TagData, v)
-	}
-	switch tag {
-	case piv.TagDiscovery:
+	if tag == piv.TagDiscovery {
 		return tlv.Encode(piv.TagDiscovery, tlv.Encode(0x4F, piv.AID), tlv.Encode(0x5F2F, pinUsagePolicy))
-	case piv.TagCHUID:
-		return tlv.Encode(piv.TagData, c.chuid())
 	}
-	for _, s := range c.st.Slots {
-		if s.Slot.ObjectTag() == tag && len(s.Cert) > 0 {
-			return tlv.Encode(piv.TagData,
-				tlv.Encode(piv.TagCertificate, s.Cert),
-				tlv.Encode(piv.TagCertInfo, []byte{0x00}),
-				tlv.Encode(piv.TagErrorDetect, nil))
-		}
+	if content := c.store.Object(tag); content != nil {
+		return tlv.Encode(piv.TagData, content)
 	}
 	return nil
-}
-
-// chuid builds the CHUID's content (SP 800-73-4 Part 1 Appendix A, TIG
-// SCEPACS): FASC-N, GUID, expiration date, an empty issuer asymmetric
-// signature and the error detection code, as yubico-piv-tool writes it.
-func (c *Card) chuid() []byte {
-	return bytes.Join([][]byte{
-		tlv.Encode(0x30, c.st.FASCN),
-		tlv.Encode(0x34, c.st.GUID),
-		tlv.Encode(0x35, []byte(c.st.Expiry)),
-		tlv.Encode(0x3E, nil),
-		tlv.Encode(piv.TagErrorDetect, nil),
-	}, nil)
 }

@@ -1,7 +1,6 @@
 package pivcard
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"math/big"
@@ -35,10 +34,13 @@ func writable(tag uint32) bool {
 // 5C { tag } 53 { content }; an empty content deletes the object. It needs
 // the management key authenticated.
 func (c *Card) putData(cmd apdu.Command) uint16 {
-	if cmd.P1 != 0x3F || cmd.P2 != 0xFF {
+	p, ok := c.store.(Provisioner)
+	switch {
+	case !ok:
+		return apdu.SWFuncNotSupported
+	case cmd.P1 != 0x3F || cmd.P2 != 0xFF:
 		return apdu.SWIncorrectP1P2
-	}
-	if !c.mgmVerified {
+	case !c.mgmVerified:
 		return apdu.SWSecurityStatus
 	}
 	objs, err := tlv.Parse(cmd.Data)
@@ -53,43 +55,32 @@ func (c *Card) putData(cmd apdu.Command) uint16 {
 	if len(objs[1].Value) > maxObjectSize {
 		return apdu.SWNotEnoughMemory
 	}
-	if c.st.Objects == nil {
-		c.st.Objects = map[uint32][]byte{}
-	}
-	c.st.Objects[tag] = bytes.Clone(objs[1].Value)
-	return c.persist(apdu.SWSuccess)
+	return p.PutObject(tag, objs[1].Value)
 }
 
 // generate answers GENERATE ASYMMETRIC KEY PAIR (SP 800-73-4 Part 2
 // §3.3.2): P2 the slot, data AC { 80 algorithm }, answer 7F49 { 81 modulus,
-// 82 exponent } or 7F49 { 86 point }. The new key replaces the slot's key;
-// the slot's certificate object stays until PUT DATA replaces it, as on real
-// cards. It needs the management key authenticated.
+// 82 exponent } or 7F49 { 86 point }. The new key replaces the slot's key.
+// It needs the management key authenticated.
 func (c *Card) generate(cmd apdu.Command) ([]byte, uint16) {
-	if cmd.P1 != 0x00 || piv.Slot(cmd.P2).ObjectTag() == 0 {
+	p, ok := c.store.(Provisioner)
+	switch {
+	case !ok:
+		return nil, apdu.SWFuncNotSupported
+	case cmd.P1 != 0x00 || piv.Slot(cmd.P2).ObjectTag() == 0:
 		return nil, apdu.SWIncorrectP1P2
-	}
-	if !c.mgmVerified {
+	case !c.mgmVerified:
 		return nil, apdu.SWSecurityStatus
 	}
 	alg, ok := generateAlg(cmd.Data)
 	if !ok {
 		return nil, apdu.SWIncorrectData
 	}
-	key, err := generateKey(alg)
-	if err != nil {
-		return nil, apdu.SWUnknown
-	}
-	slot := piv.Slot(cmd.P2)
-	if s := c.slot(slot); s != nil {
-		s.Alg, s.Key = alg, key
-	} else {
-		c.st.Slots = append(c.st.Slots, slotKey{Slot: slot, Alg: alg, Key: key})
-	}
-	if sw := c.persist(apdu.SWSuccess); sw != apdu.SWSuccess {
+	pub, sw := p.Generate(piv.Slot(cmd.P2), alg)
+	if sw != apdu.SWSuccess {
 		return nil, sw
 	}
-	return publicKeyTemplate(key.Public()), apdu.SWSuccess
+	return publicKeyTemplate(pub), apdu.SWSuccess
 }
 
 // generateAlg reads the algorithm from GENERATE's control reference

@@ -163,7 +163,8 @@ func TestManagementKeyProvisioning(t *testing.T) {
 	}
 
 	// A certificate for the new key, written as yubico-piv-tool writes it.
-	signer := c.st.Slots[len(c.st.Slots)-1].Key
+	st := c.store.(*softStore).st
+	signer := st.Slots[len(st.Slots)-1].Key
 	der, err := selfSign(signer, "Provisioned")
 	if err != nil {
 		t.Fatal(err)

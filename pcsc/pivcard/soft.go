@@ -62,6 +62,27 @@ type slotKey struct {
 	Cert []byte
 }
 
+// softStore is the Store of the emulated test card: software keys, the PIN
+// and PUK as salted hashes with their counters, and data objects, saved to a
+// state file after every change when the card has one.
+type softStore struct {
+	st   state
+	path string // state file, "" when the card is not persisted
+}
+
+var (
+	_ Store       = (*softStore)(nil)
+	_ Provisioner = (*softStore)(nil)
+)
+
+// secret is a PIN or PUK as the card keeps it: a salted hash, never the
+// value, and its retry counter.
+type secret struct {
+	Hash []byte `json:"hash"`
+	Max  int    `json:"max"`
+	Left int    `json:"left"`
+}
+
 // state is everything the card keeps across power cycles.
 type state struct {
 	Salt   []byte
@@ -94,19 +115,19 @@ func New(opts Options) (*Card, error) {
 	if st.FASCN, err = newFASCN(opts.Serial); err != nil {
 		return nil, err
 	}
-	c := &Card{st: st}
-	if c.st.PIN, err = c.newSecret("PIN", opts.PIN, opts.PINTries); err != nil {
+	s := &softStore{st: st}
+	if s.st.PIN, err = s.newSecret("PIN", opts.PIN, opts.PINTries); err != nil {
 		return nil, err
 	}
-	if c.st.PUK, err = c.newSecret("PUK", opts.PUK, opts.PUKTries); err != nil {
+	if s.st.PUK, err = s.newSecret("PUK", opts.PUK, opts.PUKTries); err != nil {
 		return nil, err
 	}
 	for _, spec := range opts.Slots {
-		if err := c.addSlot(spec); err != nil {
+		if err := s.addSlot(spec); err != nil {
 			return nil, err
 		}
 	}
-	return c, nil
+	return NewApplet(s), nil
 }
 
 func withDefaults(o Options) Options {
@@ -140,7 +161,7 @@ func randomBytes(n int) ([]byte, error) {
 }
 
 // newSecret hashes a PIN or PUK given in options.
-func (c *Card) newSecret(what, value string, tries int) (secret, error) {
+func (s *softStore) newSecret(what, value string, tries int) (secret, error) {
 	padded := []byte(value)
 	for len(padded) < padLen {
 		padded = append(padded, 0xFF)
@@ -152,7 +173,7 @@ func (c *Card) newSecret(what, value string, tries int) (secret, error) {
 	if tries < 1 || tries > 15 {
 		return secret{}, fmt.Errorf("pivcard: %s tries %d outside 1..15", what, tries)
 	}
-	return secret{Hash: c.hashSecret(padded), Max: tries, Left: tries}, nil
+	return secret{Hash: s.hashSecret(padded), Max: tries, Left: tries}, nil
 }
 
 // newFASCN encodes a FASC-N with agency and system code 9999 and the
@@ -171,11 +192,11 @@ func newFASCN(serial string) ([]byte, error) {
 }
 
 // addSlot generates or takes the slot's key and self-signs its certificate.
-func (c *Card) addSlot(spec SlotSpec) error {
+func (s *softStore) addSlot(spec SlotSpec) error {
 	if spec.Slot.ObjectTag() == 0 {
 		return fmt.Errorf("pivcard: unsupported slot %s", spec.Slot)
 	}
-	if c.slot(spec.Slot) != nil {
+	if s.slot(spec.Slot) != nil {
 		return fmt.Errorf("pivcard: slot %s given twice", spec.Slot)
 	}
 	key := spec.Key
@@ -188,11 +209,11 @@ func (c *Card) addSlot(spec SlotSpec) error {
 	if alg, err := piv.KeyAlgOf(key.Public()); err != nil || alg != spec.Alg {
 		return fmt.Errorf("pivcard: key for slot %s is not %s", spec.Slot, spec.Alg)
 	}
-	cert, err := selfSign(key, c.st.Label)
+	cert, err := selfSign(key, s.st.Label)
 	if err != nil {
 		return fmt.Errorf("pivcard: certificate for slot %s: %w", spec.Slot, err)
 	}
-	c.st.Slots = append(c.st.Slots, slotKey{Slot: spec.Slot, Alg: spec.Alg, Key: key, Cert: cert})
+	s.st.Slots = append(s.st.Slots, slotKey{Slot: spec.Slot, Alg: spec.Alg, Key: key, Cert: cert})
 	return nil
 }
 
@@ -254,25 +275,21 @@ func ParseSlots(s string) ([]SlotSpec, error) {
 func (c *Card) Certificate(slot piv.Slot) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	obj, ok := c.st.Objects[slot.ObjectTag()]
-	if !ok {
-		if s := c.slot(slot); s != nil {
-			return bytes.Clone(s.Cert)
-		}
-		return nil
-	}
-	cert, err := tlv.Find(obj, piv.TagCertificate)
+	cert, err := tlv.Find(c.store.Object(slot.ObjectTag()), piv.TagCertificate)
 	if err != nil {
 		return nil
 	}
 	return bytes.Clone(cert)
 }
 
-// GUID returns the card's CHUID GUID.
+// GUID returns the card's CHUID GUID, zero when it has none.
 func (c *Card) GUID() [16]byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return [16]byte(c.st.GUID)
+	var g [16]byte
+	guid, _ := tlv.Find(c.store.Object(piv.TagCHUID), 0x34)
+	copy(g[:], guid)
+	return g
 }
 
 // stateFile is the JSON form of the state: keys as PKCS#8, certificates as
@@ -298,33 +315,38 @@ type slotFile struct {
 	Cert []byte `json:"cert"`
 }
 
-// Save writes the card's state to path (mode 0600, replaced atomically) and
-// keeps saving there after every change of PIN, PUK or retry counters.
+// Save writes the state of a card made by New or Load to path (mode 0600,
+// replaced atomically) and keeps saving there after every change of PIN, PUK,
+// retry counters, keys or objects.
 func (c *Card) Save(path string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.saveLocked(path); err != nil {
+	s, ok := c.store.(*softStore)
+	if !ok {
+		return fmt.Errorf("pivcard: a card over %T keeps its own state", c.store)
+	}
+	if err := s.save(path); err != nil {
 		return err
 	}
-	c.path = path
+	s.path = path
 	return nil
 }
 
-func (c *Card) saveLocked(path string) error {
-	f := stateFile{Version: stateVersion, Salt: c.st.Salt, PIN: c.st.PIN, PUK: c.st.PUK, Label: c.st.Label,
-		GUID: c.st.GUID, FASCN: c.st.FASCN, Expiry: c.st.Expiry, Mgm: c.st.Mgm}
-	for tag, v := range c.st.Objects {
+func (s *softStore) save(path string) error {
+	f := stateFile{Version: stateVersion, Salt: s.st.Salt, PIN: s.st.PIN, PUK: s.st.PUK, Label: s.st.Label,
+		GUID: s.st.GUID, FASCN: s.st.FASCN, Expiry: s.st.Expiry, Mgm: s.st.Mgm}
+	for tag, v := range s.st.Objects {
 		if f.Objects == nil {
 			f.Objects = map[string][]byte{}
 		}
 		f.Objects[fmt.Sprintf("%06X", tag)] = v
 	}
-	for _, s := range c.st.Slots {
-		der, err := x509.MarshalPKCS8PrivateKey(s.Key)
+	for _, k := range s.st.Slots {
+		der, err := x509.MarshalPKCS8PrivateKey(k.Key)
 		if err != nil {
-			return fmt.Errorf("pivcard: save slot %s: %w", s.Slot, err)
+			return fmt.Errorf("pivcard: save slot %s: %w", k.Slot, err)
 		}
-		f.Slots = append(f.Slots, slotFile{Slot: s.Slot.String(), Alg: s.Alg.String(), Key: der, Cert: s.Cert})
+		f.Slots = append(f.Slots, slotFile{Slot: k.Slot.String(), Alg: k.Alg.String(), Key: der, Cert: k.Cert})
 	}
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
@@ -400,7 +422,7 @@ func Load(path string) (*Card, error) {
 		}
 		st.Slots = append(st.Slots, k)
 	}
-	return &Card{st: st, path: path}, nil
+	return NewApplet(&softStore{st: st, path: path}), nil
 }
 
 // loadSlot decodes one slot of a state file and checks that key, algorithm
