@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -264,7 +265,8 @@ const p11KitClient = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so"
 // what the p11-kit server's remoting adds to one PKCS#11 call on SoftHSM2
 // (C_GetSessionInfo through p11-kit-client.so minus the same call on the
 // module loaded in this process), the established way of putting a token
-// behind a process boundary.
+// behind a process boundary; and the project's client against net/http's
+// client (as a generic HTTP program would call the daemon).
 func BenchmarkStatusHop(b *testing.B) {
 	testenv.RequireBinaries(b, "p11-kit")
 	testenv.RequireFiles(b, p11KitClient)
@@ -291,16 +293,25 @@ func BenchmarkStatusHop(b *testing.B) {
 	direct, dsh := openP11Session(b, hsm.Module(), "hop")
 	remote, rsh := openP11Session(b, p11KitClient, "hop")
 	ctx := b.Context()
+	std := unixHTTP(h.socket)
 	q := measure(b, []timedPath{
 		{"status", 500, func() error { _, err := h.c.Status(ctx); return err }},
 		{"p11-kit", 500, func() error { _, err := remote.GetSessionInfo(rsh); return err }},
 		{"direct", 500, func() error { _, err := direct.GetSessionInfo(dsh); return err }},
+		{"net/http", 500, func() error {
+			status, _, err := do(std, "GET", "/v1/status", "")
+			if err == nil && status != http.StatusOK {
+				err = fmt.Errorf("status %d", status)
+			}
+			return err
+		}},
 	})
 	hop := make([]quantiles, len(q[1]))
 	for i := range hop {
 		hop[i] = quantiles{q[1][i].p50 - q[2][i].p50, q[1][i].p90 - q[2][i].p90}
 	}
 	printRatio("GET /v1/status (Go client) / p11-kit server's hop", q[0], hop, "≤ 0.33x, ≤ 30 µs p50")
+	printRatio("GET /v1/status: Go client / net/http's client", q[0], q[3], "(the client's share)")
 }
 
 // BenchmarkRegistry: hwauthd with a registry of 100,000 and of 1,000,000

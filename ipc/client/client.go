@@ -5,7 +5,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -33,11 +33,13 @@ func DefaultSocket() string {
 	return DefaultSocketPath
 }
 
-// Client talks to hwauthd over its Unix socket. It is safe for concurrent
-// use.
+// Client talks to hwauthd over its Unix socket, keeping a few connections
+// open between requests (see transport.go). It is safe for concurrent use.
 type Client struct {
 	socket string
-	http   *http.Client
+	dial   func(ctx context.Context) (net.Conn, error)
+	mu     sync.Mutex
+	idle   []*conn // kept connections, the most recently used last
 }
 
 // New returns a client for the daemon at socketPath ("" means
@@ -46,11 +48,14 @@ func New(socketPath string) *Client {
 	if socketPath == "" {
 		socketPath = DefaultSocket()
 	}
-	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", socketPath)
-	}
-	return &Client{socket: socketPath, http: &http.Client{Transport: &http.Transport{DialContext: dial}}}
+	return &Client{socket: socketPath, dial: dialSocket(socketPath)}
+}
+
+// NewDialer returns a client that reaches the daemon through dial instead
+// of a socket path; name stands for the socket in errors. The in-process
+// test harness (daemon/daemontest) uses it to give each client an identity.
+func NewDialer(name string, dial func(ctx context.Context) (net.Conn, error)) *Client {
+	return &Client{socket: name, dial: dial}
 }
 
 // SocketPath returns the socket the client talks to.
@@ -77,12 +82,16 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	// Read whole, so that the connection can carry the next request.
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return c.transportError(ctx, method, path, err)
+	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
-		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
@@ -91,27 +100,12 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 // send performs the request and turns error statuses into *ipc.Error. The
 // caller closes the body of a successful response.
 func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://hwauthd"+path, rd)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.roundTrip(ctx, method, path, body)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, &UnreachableError{Socket: c.socket, Err: err}
+		return nil, c.transportError(ctx, method, path, err)
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()

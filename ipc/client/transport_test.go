@@ -1,0 +1,152 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/apitest"
+	"github.com/hwauthd/hwauthd/ipc/server"
+)
+
+// countingDialer dials socket and counts the connections it made.
+func countingDialer(socket string, n *atomic.Int32) func(ctx context.Context) (net.Conn, error) {
+	return func(ctx context.Context) (net.Conn, error) {
+		n.Add(1)
+		return dialSocket(socket)(ctx)
+	}
+}
+
+// TestConnectionsAreKept: consecutive requests, answers and errors alike,
+// share one connection; after the client closes its kept connections, the
+// next request dials again.
+func TestConnectionsAreKept(t *testing.T) {
+	tries := 3
+	sock := apitest.Start(t, server.Config{}, pinRoutes(&tries))
+	var dials atomic.Int32
+	c := NewDialer(sock, countingDialer(sock, &dials))
+	for range 5 {
+		if _, err := c.Status(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.VerifyPIN(ctx(t), "other", []byte("1")); !IsCode(err, ipc.CodeNotFound) {
+			t.Fatalf("unknown id: %v", err)
+		}
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("10 requests dialed %d connections, want 1", n)
+	}
+	c.Close()
+	if _, err := c.Status(ctx(t)); err != nil || dials.Load() != 2 {
+		t.Fatalf("after Close: %v, %d dials", err, dials.Load())
+	}
+}
+
+// rawServer accepts connections on a fresh socket and hands each to serve.
+func rawServer(t *testing.T, serve func(net.Conn)) string {
+	sock := filepath.Join(t.TempDir(), "raw.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serve(nc)
+		}
+	}()
+	return sock
+}
+
+// TestRequestIsNeverSentTwice: a daemon that reads a PIN request and drops
+// the connection without answering gets it once; the client reports the
+// daemon unreachable instead of sending the PIN again.
+func TestRequestIsNeverSentTwice(t *testing.T) {
+	var got atomic.Int32
+	sock := rawServer(t, func(nc net.Conn) {
+		defer nc.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(nc)); err == nil {
+			got.Add(1)
+		}
+	})
+	_, err := New(sock).VerifyPIN(ctx(t), "piv/1", []byte("123456"))
+	var u *UnreachableError
+	if !errors.As(err, &u) {
+		t.Fatalf("VerifyPIN on a dropped connection = %v, want UnreachableError", err)
+	}
+	if n := got.Load(); n != 1 {
+		t.Fatalf("the daemon received the request %d times, want 1", n)
+	}
+}
+
+// TestKeptConnectionClosedByDaemon: when the daemon has closed a kept
+// connection (its idle timeout), the next request goes over a new one.
+func TestKeptConnectionClosedByDaemon(t *testing.T) {
+	var conns atomic.Int32
+	closed := make(chan struct{}, 3)
+	sock := rawServer(t, func(nc net.Conn) {
+		defer func() { nc.Close(); closed <- struct{}{} }()
+		conns.Add(1)
+		if _, err := http.ReadRequest(bufio.NewReader(nc)); err != nil {
+			return
+		}
+		// Answer one request, then close as an idle timeout would.
+		_, _ = nc.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{\"version\":\"test\"}\n"))
+	})
+	c := New(sock)
+	for i := range 3 {
+		st, err := c.Status(ctx(t))
+		if err != nil || st.Version != "test" {
+			t.Fatalf("request %d: %+v, %v", i, st, err)
+		}
+		<-closed // the kept connection is closed on the daemon's side
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("%d connections for 3 requests on a server that closes each, want 3", n)
+	}
+}
+
+// TestCanceledRequest: a request to a daemon that does not answer ends when
+// its context does, with the context's error.
+func TestCanceledRequest(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	sock := rawServer(t, func(nc net.Conn) {
+		defer nc.Close()
+		<-release
+	})
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := New(sock).Status(short)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Status on a silent daemon = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+}
+
+// BenchmarkStatus is one GET /v1/status through the client and the server
+// package in this process, on a kept connection.
+func BenchmarkStatus(b *testing.B) {
+	tries := 3
+	c := New(apitest.Start(b, server.Config{}, pinRoutes(&tries)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Status(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
