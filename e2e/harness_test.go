@@ -17,9 +17,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/hwauthd/hwauthd/cmd/hwauthd/builtins"
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
-	"github.com/hwauthd/hwauthd/internal/backends"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
@@ -126,7 +126,7 @@ func (h *harness) run() {
 	}
 	h.store = st
 	log := testLogger(t)
-	set := backends.Build(h.cfg, log, st)
+	set := builtins.Build(h.cfg, log, st)
 	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: log, Backends: set.Backends, VirtualCards: set.VirtualCards, Store: st, Version: "test"})
 	if err != nil {
 		t.Fatal(err)

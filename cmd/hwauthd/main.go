@@ -14,9 +14,9 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/hwauthd/hwauthd/cmd/hwauthd/builtins"
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
-	"github.com/hwauthd/hwauthd/internal/backends"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
 	"github.com/hwauthd/hwauthd/store/boltstore"
@@ -68,7 +68,10 @@ func run() error {
 	}
 	defer closeStore()
 
-	set := backends.Build(cfg, log, state)
+	set := builtins.Build(cfg, log, state)
+	for _, name := range set.Missing {
+		log.Warn("backend enabled in the configuration but not built into this hwauthd", "backend", name)
+	}
 	d, err := daemon.New(daemon.Options{
 		Config:       cfg,
 		Logger:       log,

@@ -1,0 +1,31 @@
+package builtins
+
+import (
+	"github.com/hwauthd/hwauthd/tpm"
+	"github.com/hwauthd/hwauthd/tpm/vscbackend"
+)
+
+func init() { tpmWiring = wireTPM }
+
+// wireTPM adds the TPM virtual smart card backend; virtual cards keep their
+// records in the device-local store.
+func wireTPM(e env, set *Set) {
+	cfg := e.cfg.TPM
+	v := vscbackend.New(tpm.Config{
+		Device:    cfg.Device,
+		Simulator: cfg.Simulator,
+		Policy: tpm.Policy{
+			MinPINLength:     cfg.MinPINLength,
+			MaxPINLength:     cfg.MaxPINLength,
+			RequiredClasses:  cfg.PINRequiredClasses,
+			ForbiddenClasses: cfg.PINForbiddenClasses,
+			RequirePUK:       cfg.RequirePUK,
+			PINTries:         cfg.PINTries,
+			PUKTries:         cfg.PUKTries,
+			MaxCards:         cfg.MaxCards,
+		},
+		OwnerAuthFile: cfg.OwnerAuthFile,
+	}, e.state, e.log.With("backend", "tpm"))
+	set.Backends = append(set.Backends, v)
+	set.VirtualCards = v
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The dependency rules of the daemon's layers (tailscale's
+// cmd/tailscaled/deps_test.go is the model): cgo only at the leaves, the
+// core free of the hardware packages, and the optional backends linked
+// only through cmd/hwauthd/builtins' build tags.
+
+const module = "github.com/hwauthd/hwauthd/"
+
+// core is the daemon without its hardware: the API, the route table and
+// sign-in, the registry, the configuration and the error vocabulary.
+var core = []string{module + "daemon/...", module + "ipc/...", module + "store/...", module + "config/...", module + "hwerr/..."}
+
+// hardware are the packages that drive devices; the core reaches them only
+// through the daemon/backend contract.
+var hardware = []string{module + "pcsc", module + "tpm", module + "fido", module + "pkcs11"}
+
+// notHardware lists packages under the hardware folders that the core may
+// import: fido/webauthn checks WebAuthn data in pure Go and drives no device.
+var notHardware = []string{module + "fido/webauthn"}
+
+// pkg is the part of `go list -json` these tests read.
+type pkg struct {
+	ImportPath string
+	Standard   bool
+	CgoFiles   []string
+	ForTest    string
+	Error      *struct{ Err string }
+}
+
+// list runs `go list -deps -json` with env added to the environment.
+func list(t *testing.T, env []string, args ...string) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-e", "-deps", "-json=ImportPath,Standard,CgoFiles,ForTest,Error"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(out)
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if p.Error != nil {
+			t.Errorf("go list %s: %s: %s", strings.Join(args, " "), p.ImportPath, p.Error.Err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
+	}
+	return pkgs
+}
+
+// isHardware reports whether path is one of the hardware packages.
+func isHardware(path string) bool {
+	if slices.Contains(notHardware, path) {
+		return false
+	}
+	for _, h := range hardware {
+		if path == h || strings.HasPrefix(path, h+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// cgoBindings returns the packages outside the standard library that have
+// cgo files among pkgs (listed with cgo on, so that every binding shows).
+func cgoBindings(pkgs []pkg) []string {
+	var out []string
+	for _, p := range pkgs {
+		if !p.Standard && len(p.CgoFiles) > 0 && !slices.Contains(out, p.ImportPath) {
+			out = append(out, p.ImportPath)
+		}
+	}
+	return out
+}
+
+// allBindings returns the cgo bindings that anything in the module, tests
+// included, uses.
+func allBindings(t *testing.T) []string {
+	b := cgoBindings(list(t, []string{"CGO_ENABLED=1"}, "-test", module+"..."))
+	if len(b) == 0 {
+		t.Fatal("no cgo binding found in the module: the listing is broken")
+	}
+	return b
+}
+
+// without fails the test for each package of pkgs that is in bad.
+func without(t *testing.T, what string, pkgs []pkg, bad []string) {
+	t.Helper()
+	for _, p := range pkgs {
+		if slices.Contains(bad, p.ImportPath) {
+			t.Errorf("%s depends on %s", what, p.ImportPath)
+		}
+	}
+}
+
+// TestCoreHasNoHardware: the core imports no hardware package and no cgo
+// binding.
+func TestCoreHasNoHardware(t *testing.T) {
+	pkgs := list(t, []string{"CGO_ENABLED=1"}, core...)
+	for _, p := range pkgs {
+		if isHardware(p.ImportPath) {
+			t.Errorf("the core depends on the hardware package %s", p.ImportPath)
+		}
+	}
+	if b := cgoBindings(pkgs); len(b) > 0 {
+		t.Errorf("the core depends on cgo bindings %v", b)
+	}
+}
+
+// TestCoreTestsWithoutCgo: the tests of the core and of the TPM (pure Go,
+// driven against swtpm) build without cgo: their test stacks (testenv's
+// swtpm, PostgreSQL and PAM) bring in no cgo binding.
+func TestCoreTestsWithoutCgo(t *testing.T) {
+	pkgs := list(t, []string{"CGO_ENABLED=0"}, append([]string{"-test", module + "tpm/..."}, core...)...)
+	without(t, "a test of the core or the TPM built without cgo", pkgs, allBindings(t))
+}
+
+// TestBuiltinsFollowTags: the daemon links the PC/SC and FIDO2 backends only
+// with cgo and without no_pcsc / no_fido, the PKCS#11 one without no_pkcs11,
+// and a build without cgo has no cgo binding at all.
+func TestBuiltinsFollowTags(t *testing.T) {
+	bindings := allBindings(t)
+	for _, tc := range []struct {
+		env, tags string
+		want      []string // backend packages linked
+	}{
+		{"CGO_ENABLED=1", "", []string{"fido/fidobackend", "pcsc/pivbackend", "pkcs11", "tpm/vscbackend"}},
+		{"CGO_ENABLED=0", "", []string{"pkcs11", "tpm/vscbackend"}},
+		{"CGO_ENABLED=1", "no_pcsc,no_fido,no_pkcs11", []string{"tpm/vscbackend"}},
+		{"CGO_ENABLED=1", "no_pcsc", []string{"fido/fidobackend", "pkcs11", "tpm/vscbackend"}},
+	} {
+		pkgs := list(t, []string{tc.env}, "-tags="+tc.tags, module+"cmd/hwauthd")
+		var got []string
+		for _, p := range pkgs {
+			switch name := strings.TrimPrefix(p.ImportPath, module); name {
+			case "fido/fidobackend", "pcsc/pivbackend", "pkcs11", "tpm/vscbackend":
+				got = append(got, name)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s -tags=%q links %v, want %v", tc.env, tc.tags, got, tc.want)
+		}
+		if tc.env == "CGO_ENABLED=0" {
+			without(t, "hwauthd built without cgo", pkgs, bindings)
+		}
+	}
+}
