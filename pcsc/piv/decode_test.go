@@ -165,3 +165,21 @@ func FuzzParseCertObject(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePKCS1v15SHA256(t *testing.T) {
+	digest := bytes.Repeat([]byte{0xAB}, 32)
+	em := pkcs1v15SHA256(digest, 256)
+	if got, ok := ParsePKCS1v15SHA256(em); !ok || !bytes.Equal(got, digest) {
+		t.Fatalf("round trip: %X, %v", got, ok)
+	}
+	for name, bad := range map[string][]byte{
+		"short":          em[:40],
+		"block type 2":   append([]byte{0, 2}, em[2:]...),
+		"padding not FF": append([]byte{0, 1, 0xFE}, em[3:]...),
+		"other hash":     append(append([]byte(nil), em[:len(em)-40]...), append([]byte{0x02}, em[len(em)-39:]...)...),
+	} {
+		if _, ok := ParsePKCS1v15SHA256(bad); ok {
+			t.Errorf("%s accepted", name)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package piv
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -119,6 +120,26 @@ func pkcs1v15SHA256(digest []byte, k int) []byte {
 	copy(em[k-tLen:], sha256DigestInfo)
 	copy(em[k-len(digest):], digest)
 	return em
+}
+
+// ParsePKCS1v15SHA256 takes the digest out of an EMSA-PKCS1-v1_5 block
+// 00 01 FF… 00 DigestInfo over SHA-256 (RFC 8017 §9.2), as pkcs1v15SHA256
+// builds it; ok is false for any other block.
+func ParsePKCS1v15SHA256(em []byte) (digest []byte, ok bool) {
+	tLen := len(sha256DigestInfo) + sha256.Size
+	if len(em) < tLen+11 || em[0] != 0 || em[1] != 1 || em[len(em)-tLen-1] != 0 {
+		return nil, false
+	}
+	for _, b := range em[2 : len(em)-tLen-1] {
+		if b != 0xFF {
+			return nil, false
+		}
+	}
+	t := em[len(em)-tLen:]
+	if !bytes.Equal(t[:len(sha256DigestInfo)], sha256DigestInfo) {
+		return nil, false
+	}
+	return t[len(sha256DigestInfo):], true
 }
 
 // emsaPSSSHA256 builds EMSA-PSS-ENCODE (RFC 8017 §9.1.1) with SHA-256 and

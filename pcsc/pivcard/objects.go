@@ -73,3 +73,28 @@ func (c *Card) object(tag uint32) []byte {
 	}
 	return nil
 }
+
+// CHUIDContent builds a CHUID's content (SP 800-73-4 Part 1 Appendix A, TIG
+// SCEPACS): FASC-N, GUID, expiration date (YYYYMMDD), an empty issuer
+// asymmetric signature and the error detection code, as yubico-piv-tool
+// writes it.
+func CHUIDContent(fascn, guid []byte, expiry string) []byte {
+	return bytes.Join([][]byte{
+		tlv.Encode(0x30, fascn),
+		tlv.Encode(0x34, guid),
+		tlv.Encode(0x35, []byte(expiry)),
+		tlv.Encode(0x3E, nil),
+		tlv.Encode(piv.TagErrorDetect, nil),
+	}, nil)
+}
+
+// CertificateContent builds a certificate container's content (SP 800-73-4
+// Part 1 Appendix A): the DER certificate, CertInfo 00 (not compressed) and
+// the error detection code.
+func CertificateContent(der []byte) []byte {
+	return bytes.Join([][]byte{
+		tlv.Encode(piv.TagCertificate, der),
+		tlv.Encode(piv.TagCertInfo, []byte{0x00}),
+		tlv.Encode(piv.TagErrorDetect, nil),
+	}, nil)
+}

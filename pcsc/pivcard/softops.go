@@ -13,7 +13,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
-	"github.com/hwauthd/hwauthd/pcsc/tlv"
 )
 
 // Label implements Store.
@@ -29,31 +28,14 @@ func (s *softStore) Object(tag uint32) []byte {
 		return v
 	}
 	if tag == piv.TagCHUID {
-		return s.chuid()
+		return CHUIDContent(s.st.FASCN, s.st.GUID, s.st.Expiry)
 	}
 	for _, k := range s.st.Slots {
 		if k.Slot.ObjectTag() == tag && len(k.Cert) > 0 {
-			return bytes.Join([][]byte{
-				tlv.Encode(piv.TagCertificate, k.Cert),
-				tlv.Encode(piv.TagCertInfo, []byte{0x00}),
-				tlv.Encode(piv.TagErrorDetect, nil),
-			}, nil)
+			return CertificateContent(k.Cert)
 		}
 	}
 	return nil
-}
-
-// chuid builds the CHUID's content (SP 800-73-4 Part 1 Appendix A, TIG
-// SCEPACS): FASC-N, GUID, expiration date, an empty issuer asymmetric
-// signature and the error detection code, as yubico-piv-tool writes it.
-func (s *softStore) chuid() []byte {
-	return bytes.Join([][]byte{
-		tlv.Encode(0x30, s.st.FASCN),
-		tlv.Encode(0x34, s.st.GUID),
-		tlv.Encode(0x35, []byte(s.st.Expiry)),
-		tlv.Encode(0x3E, nil),
-		tlv.Encode(piv.TagErrorDetect, nil),
-	}, nil)
 }
 
 // Key implements Store.

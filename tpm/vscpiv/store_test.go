@@ -1,0 +1,251 @@
+package vscpiv_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/pcsc/apdu"
+	"github.com/hwauthd/hwauthd/pcsc/piv"
+	"github.com/hwauthd/hwauthd/pcsc/pivcard"
+	"github.com/hwauthd/hwauthd/pcsc/vpcd"
+	"github.com/hwauthd/hwauthd/store/boltstore"
+	"github.com/hwauthd/hwauthd/tpm"
+	"github.com/hwauthd/hwauthd/tpm/vscbackend"
+	"github.com/hwauthd/hwauthd/tpm/vscpiv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// The card's PIN and PUK meet the TPM backend's default policy and fit a PIV
+// PIN (8 characters).
+const (
+	pin   = "12345678"
+	puk   = "87654321"
+	wrong = "00000000"
+)
+
+// host collects the devices the TPM backend attaches.
+type host struct {
+	mu       sync.Mutex
+	devices  map[string]backend.Device
+	attached chan struct{}
+}
+
+func (h *host) Attach(d backend.Device) {
+	h.mu.Lock()
+	h.devices[d.Info().ID] = d
+	h.mu.Unlock()
+	select {
+	case h.attached <- struct{}{}:
+	default:
+	}
+}
+func (h *host) Detach(string)        {}
+func (h *host) SetReader(ipc.Reader) {}
+func (h *host) RemoveReader(string)  {}
+func (h *host) Publish(ipc.Event)    {}
+func (h *host) device(id string) backend.Device {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.devices[id]
+}
+
+// virtualCard runs the TPM backend on a private swtpm, creates a P-256
+// virtual card, imports a certificate for its key and returns the card.
+func virtualCard(t *testing.T) (backend.Device, *x509.Certificate) {
+	t.Helper()
+	sw := testenv.SWTPM(t)
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "hwauthd.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := vscbackend.New(tpm.Config{Simulator: sw.Addr()}, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := &host{devices: map[string]backend.Device{}, attached: make(chan struct{}, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = b.Run(ctx, h) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(30 * time.Second)
+	for b.Status().State != ipc.BackendUp {
+		if time.Now().After(deadline) {
+			t.Fatalf("TPM backend: %+v", b.Status())
+		}
+		time.Sleep(10 * time.Millisecond) // the backend has no readiness signal
+	}
+	vsc, err := b.Create(ctx, ipc.VirtualSmartcardCreateRequest{Label: "Virtual PIV", PIN: ipc.Secret(pin), PUK: ipc.Secret(puk), Algorithm: "ecc-p256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode([]byte(vsc.PublicKey))
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Virtual PIV user"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, &x509.Certificate{Subject: pkix.Name{CommonName: "Test CA"}}, pub, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ImportCertificate(ctx, vsc.ID, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))); err != nil {
+		t.Fatal(err)
+	}
+	dev := h.device(vsc.ID)
+	if dev == nil {
+		t.Fatalf("card %s not attached", vsc.ID)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return dev, cert
+}
+
+func raw(t *testing.T, c *pivcard.Card, hexAPDU string) uint16 {
+	t.Helper()
+	b, _ := hex.DecodeString(hexAPDU)
+	r, err := apdu.ParseResponse(c.Transmit(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.SW
+}
+
+// TestVirtualCardAsPIV drives the PIV applet over a TPM virtual card: PIN
+// attempts count on the card's own counter and are reported, the TPM key
+// signs after the PIN, and provisioning through the card is refused.
+func TestVirtualCardAsPIV(t *testing.T) {
+	dev, cert := virtualCard(t)
+	var attempts []vscpiv.Attempt
+	card := pivcard.NewApplet(vscpiv.New(dev, func(a vscpiv.Attempt) { attempts = append(attempts, a) }))
+	ctx := context.Background()
+	cl := piv.NewClient(pivcard.Transmitter(card))
+	if _, err := cl.Select(ctx); err != nil {
+		t.Fatal(err)
+	}
+	chuid, err := cl.ReadCHUID(ctx)
+	if err != nil || !strings.HasSuffix(dev.Info().ID, hex.EncodeToString(chuid.GUID[:])) {
+		t.Fatalf("CHUID GUID %x, %v; want the card id %s", chuid.GUID, err, dev.Info().ID)
+	}
+	got, err := cl.Certificate(ctx, piv.SlotAuthentication)
+	if err != nil || !got.Equal(cert) {
+		t.Fatalf("9A certificate: %v", err)
+	}
+
+	before, _ := dev.PINState(ctx)
+	var pinErr *hwerr.PINIncorrect
+	if err := cl.VerifyPIN(ctx, []byte(wrong)); !errors.As(err, &pinErr) || pinErr.RetriesLeft != *before.RetriesLeft-1 {
+		t.Fatalf("wrong PIN through PIV: %v; want %d tries left", err, *before.RetriesLeft-1)
+	}
+	if after, _ := dev.PINState(ctx); *after.RetriesLeft != pinErr.RetriesLeft {
+		t.Errorf("the card's counter says %d, PIV said %d: not one counter", *after.RetriesLeft, pinErr.RetriesLeft)
+	}
+	if len(attempts) != 1 || attempts[0].What != "PIN" || !errors.As(attempts[0].Err, &pinErr) {
+		t.Errorf("attempts reported: %+v", attempts)
+	}
+	if n, err := cl.PINRetries(ctx); err != nil || n != pinErr.RetriesLeft {
+		t.Errorf("empty VERIFY: %d, %v", n, err)
+	}
+
+	digest := sha256.Sum256([]byte("signed in the TPM through PIV"))
+	if _, err := cl.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, digest[:]); !errors.Is(err, hwerr.ErrPINRequired) {
+		t.Fatalf("sign before VERIFY: %v, want PIN required", err)
+	}
+	if err := cl.VerifyPIN(ctx, []byte(pin)); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := cl.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
+		t.Error("the TPM's signature does not verify with the certificate's key")
+	}
+	if st, _ := dev.PINState(ctx); *st.RetriesLeft != *before.RetriesLeft {
+		t.Errorf("tries after a good PIN: %d, want %d restored", *st.RetriesLeft, *before.RetriesLeft)
+	}
+
+	for name, a := range map[string]string{
+		"GENERATE":           "0047009A05AC03800111",
+		"PUT DATA":           "00DB3FFF0A5C035FC10553037001FF",
+		"management key":     "0087039B047C028000",
+		"SET MANAGEMENT KEY": "00FFFFFF1B039B18" + strings.Repeat("01", 24),
+		"change PUK":         "0024008110" + hex.EncodeToString([]byte(puk+puk)),
+		"sign with empty 9C": "0087119C267C2482008120" + strings.Repeat("00", 32),
+	} {
+		want := apdu.SWFuncNotSupported
+		if name == "sign with empty 9C" {
+			want = apdu.SWIncorrectP1P2
+		}
+		if sw := raw(t, card, a); sw != want {
+			t.Errorf("%s: %04X, want %04X", name, sw, want)
+		}
+	}
+}
+
+// TestVirtualCardThroughOpenSC inserts the TPM-backed applet into a private
+// pcscd's vpcd reader: OpenSC's pkcs11-tool finds it as a PIV card and signs
+// with the TPM key after the card's PIN.
+func TestVirtualCardThroughOpenSC(t *testing.T) {
+	const module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+	testenv.RequireBinaries(t, "pkcs11-tool")
+	testenv.RequireFiles(t, module)
+	p := testenv.PCSCD(t)
+	dev, cert := virtualCard(t)
+	card := pivcard.NewApplet(vscpiv.New(dev, nil))
+	slot := vpcd.NewSlot(card, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, 0) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := slot.Insert(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slot.Remove() })
+	dir := t.TempDir()
+	digest := sha256.Sum256([]byte("OpenSC with a TPM key"))
+	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
+	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	var err error
+	deadline := time.Now().Add(30 * time.Second)
+	for { // until pcscd has seen the card: it offers no event to wait on here
+		out, err = p.Command(ctx, "pkcs11-tool", "--module", module, "--login", "--pin", pin, "--sign", "--mechanism", "ECDSA",
+			"--id", "01", "--input-file", in, "--output-file", sigPath, "--signature-format", "openssl").CombinedOutput()
+		if err == nil || time.Now().After(deadline) || !strings.Contains(string(out), "No slot") && !strings.Contains(string(out), "No token") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("pkcs11-tool: %v\n%s", err, out)
+	}
+	sig, err := os.ReadFile(sigPath)
+	if err != nil || !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
+		t.Fatalf("OpenSC's signature with the TPM key does not verify (%v)", err)
+	}
+}
