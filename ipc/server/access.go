@@ -13,6 +13,16 @@ type Access interface {
 	CheckAccess(r *http.Request, p Peer) error
 }
 
+// BodyAccess is an Access that needs the request body to decide, such as
+// sign-in, which names its user in the body. The server reads the body (at
+// most Config.MaxBodyBytes) before the check and calls CheckAccessBody
+// instead of CheckAccess; the handler's DecodeJSON decodes the same bytes,
+// which are zeroed after the handler returns.
+type BodyAccess interface {
+	Access
+	CheckAccessBody(r *http.Request, p Peer, body []byte) error
+}
+
 // AccessFunc adapts a function to Access.
 type AccessFunc func(r *http.Request, p Peer) error
 

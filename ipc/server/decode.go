@@ -12,30 +12,48 @@ import (
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
+// bodyKey carries a body the server read before the access check
+// (BodyAccess).
+type bodyKey struct{}
+
 // DecodeJSON reads the request body (at most Config.MaxBodyBytes) into v: one
-// JSON value, no unknown fields, whatever the Content-Type. Errors are
-// *ipc.Error: too_large, or bad_request naming the field (never its value).
-// The raw body is zeroed after decoding, since it may hold a PIN.
+// JSON value, no unknown fields, no key twice in one object, whatever the
+// Content-Type. Errors are *ipc.Error: too_large, or bad_request naming the
+// field (never its value). The raw body is zeroed after decoding, since it
+// may hold a PIN.
 func DecodeJSON(r *http.Request, v any) error {
+	if body, ok := r.Context().Value(bodyKey{}).([]byte); ok {
+		return decodeBytes(body, v) // zeroed by the server after the handler
+	}
+	buf, err := readBody(r)
+	defer clear(buf)
+	if err != nil {
+		return err
+	}
+	return decodeBytes(buf, v)
+}
+
+// readBody reads the request body up to the server's limit, within the
+// body's read deadline.
+func readBody(r *http.Request) ([]byte, error) {
 	env := envFrom(r)
 	limit := env.maxBody
 	if r.Body == nil {
-		return ipc.Errorf(ipc.CodeBadRequest, "request body is empty; expected a JSON object")
+		return nil, nil
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	defer clear(buf)
-	if err == nil {
-		// A body cut off by the deadline keeps it: net/http drains what is
-		// left before answering, and must not wait for it.
-		env.bodyRead()
-	}
 	if err != nil {
-		return ipc.Errorf(ipc.CodeBadRequest, "cannot read the request body: %v", err)
+		clear(buf)
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "cannot read the request body: %v", err)
 	}
+	// A body cut off by the deadline keeps it: net/http drains what is
+	// left before answering, and must not wait for it.
+	env.bodyRead()
 	if int64(len(buf)) > limit {
-		return ipc.Errorf(ipc.CodeTooLarge, "request body is larger than %d bytes", limit)
+		clear(buf)
+		return nil, ipc.Errorf(ipc.CodeTooLarge, "request body is larger than %d bytes", limit)
 	}
-	return decodeBytes(buf, v)
+	return buf, nil
 }
 
 // decodeBytes decodes exactly one JSON value from buf into v.
@@ -51,7 +69,85 @@ func decodeBytes(buf []byte, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return ipc.Errorf(ipc.CodeBadRequest, "request body must hold exactly one JSON value")
 	}
+	if key, dup := duplicateKey(buf); dup {
+		return ipc.Errorf(ipc.CodeBadRequest, "field %q appears more than once", key)
+	}
 	return nil
+}
+
+// PeekJSON decodes the fields of v from a body that DecodeJSON will decode in
+// full later (an access checker's look at one field): unknown fields are
+// skipped, but a key twice in one object is refused, so the checker and the
+// handler cannot read different values of one field.
+func PeekJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return ipc.Errorf(ipc.CodeBadRequest, "request body is empty; expected a JSON object")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return ipc.Errorf(ipc.CodeBadRequest, "%s", describeDecodeError(err))
+	}
+	if key, dup := duplicateKey(body); dup {
+		return ipc.Errorf(ipc.CodeBadRequest, "field %q appears more than once", key)
+	}
+	return nil
+}
+
+// duplicateKey returns the first key that appears twice in one object of
+// the JSON text b (compared after unescaping, so "a" and "\u0061" are the
+// same key). It reads the values it skips in place, without copying them:
+// they may be PINs.
+func duplicateKey(b []byte) (string, bool) {
+	type object struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	var stack []*object // nil for an array
+	top := func() *object {
+		if len(stack) == 0 {
+			return nil
+		}
+		return stack[len(stack)-1]
+	}
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{':
+			stack = append(stack, &object{keys: map[string]bool{}, expectKey: true})
+		case '[':
+			stack = append(stack, nil)
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if o := top(); o != nil {
+				o.expectKey = true
+			}
+		case '"':
+			end := i + 1
+			for end < len(b) && b[end] != '"' {
+				if b[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			if end >= len(b) {
+				return "", false
+			}
+			if o := top(); o != nil && o.expectKey {
+				var key string
+				if json.Unmarshal(b[i:end+1], &key) != nil {
+					key = string(b[i+1 : end])
+				}
+				if o.keys[key] {
+					return key, true
+				}
+				o.keys[key] = true
+				o.expectKey = false
+			}
+			i = end
+		}
+	}
+	return "", false
 }
 
 // describeDecodeError says what is wrong with a body without quoting values.

@@ -43,6 +43,8 @@ func TestDecodeJSON(t *testing.T) {
 		{"truncated", `{"pin":"12`, 0, ipc.CodeBadRequest, "JSON"},
 		{"array", `[1]`, 0, ipc.CodeBadRequest, "object"},
 		{"too large", `{"pin":"` + strings.Repeat("1", 100) + `"}`, 64, ipc.CodeTooLarge, "larger than 64"},
+		{"duplicate key", `{"pin":"987654","pin":"123456"}`, 0, ipc.CodeBadRequest, `field "pin" appears more than once`},
+		{"duplicate escaped key", `{"pin":"987654","p\u0069n":"123456"}`, 0, ipc.CodeBadRequest, `field "pin" appears more than once`},
 	}
 	for _, tt := range tests {
 		var req ipc.PINVerifyRequest
@@ -72,6 +74,37 @@ func TestDecodeSignRequest(t *testing.T) {
 	e, _ := decodeCode(t, `{"digest":"not base64!"}`, 0, &req)
 	if e == nil || e.Code != ipc.CodeBadRequest {
 		t.Fatalf("bad base64: %v", e)
+	}
+}
+
+func TestDuplicateKey(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"a":1,"b":{"a":2},"c":[{"a":1},{"a":2}]}`: "",
+		`{"a":"x\\\"","a":2}`:                       "a",
+		`{"s":"{\"a\":1,\"a\":2}"}`:                 "",
+		`[{"x":[1,{"y":1,"y":2}]}]`:                 "y",
+		`{"a":{"b":1},"a":{"b":1}}`:                 "a",
+		`{"k":"a,\"k\"","z":1}`:                     "",
+	} {
+		got, dup := duplicateKey([]byte(body))
+		if dup != (want != "") || got != want {
+			t.Errorf("duplicateKey(%s) = %q %v, want %q", body, got, dup, want)
+		}
+	}
+}
+
+func TestPeekJSON(t *testing.T) {
+	var v struct {
+		User string `json:"user"`
+	}
+	if err := PeekJSON([]byte(`{"user":"alice","pin":"1234"}`), &v); err != nil || v.User != "alice" {
+		t.Fatalf("PeekJSON = %v, %q", err, v.User)
+	}
+	for _, body := range []string{`{"user":"mallory","user":"alice"}`, ``, `{"user":1}`} {
+		var e *ipc.Error
+		if err := PeekJSON([]byte(body), &v); !errors.As(err, &e) || e.Code != ipc.CodeBadRequest {
+			t.Errorf("PeekJSON(%s) = %v, want bad_request", body, err)
+		}
 	}
 }
 

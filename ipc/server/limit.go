@@ -159,6 +159,8 @@ type limitListener struct {
 	net.Listener
 	lim *connLimiter
 	log *slog.Logger
+	// peerOf reads a connection's credentials (Config.PeerOf).
+	peerOf func(net.Conn) (Peer, error)
 }
 
 // busyAnswer is what a refused connection reads before it is closed: the
@@ -178,7 +180,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := ReadPeer(c)
+		p, err := l.peerOf(c)
 		if err != nil {
 			// Every route would refuse it; it gets no slot.
 			l.log.Warn("connection refused", "err", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"time"
 
@@ -54,6 +55,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives handler errors and panics (never request bodies).
 	Logger *slog.Logger
+	// PeerOf reads the identity of a new connection's peer; nil means
+	// ReadPeer (SO_PEERCRED). The in-process test harness gives each of its
+	// in-memory connections the identity of the client it plays.
+	PeerOf func(net.Conn) (Peer, error)
 }
 
 // Server serves a route table over a listener.
@@ -114,6 +119,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PeerOf == nil {
+		cfg.PeerOf = ReadPeer
+	}
 	return cfg
 }
 
@@ -141,7 +149,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		_ = s.Shutdown(sctx)
 	})
 	defer stop()
-	err := s.http.Serve(&limitListener{Listener: ln, lim: s.lim, log: s.cfg.Logger})
+	err := s.http.Serve(&limitListener{Listener: ln, lim: s.lim, log: s.cfg.Logger, peerOf: s.cfg.PeerOf})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -161,14 +169,36 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // serveHTTP dispatches to the route, answering unknown paths and methods in
 // the JSON envelope instead of ServeMux's plain text.
+// A path that is not in canonical form (with "..", "." or "//") is refused
+// in the envelope rather than redirected.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.EscapedPath(); r.Method != http.MethodConnect && p != cleanPath(p) {
+		_ = WriteJSON(w, http.StatusBadRequest, ipc.Errorf(ipc.CodeBadRequest,
+			"path %q is not in canonical form (no \"..\", \".\" or empty segments); did you mean %s?", p, cleanPath(p)))
+		return
+	}
 	h, pattern := s.mux.Handler(r)
 	if pattern == "" {
 		h.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r) // sets the path values, which Handler does not
+}
 
+// cleanPath is ServeMux's canonical form of a path: rooted, without "." and
+// ".." elements or repeated slashes, keeping a trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // wrap applies the peer check, the route's access check, body limit, error
@@ -178,6 +208,17 @@ func (s *Server) wrap(rt Route) http.Handler {
 		rw := &responseWriter{ResponseWriter: w}
 		defer s.recoverPanic(rw, r)
 		r = r.WithContext(context.WithValue(r.Context(), requestEnvKey{}, s.requestEnv(rw, r)))
+		if _, ok := rt.Access.(BodyAccess); ok {
+			// The checker reads the body: it is read once, here, and
+			// DecodeJSON decodes the same bytes, zeroed after the handler.
+			body, err := readBody(r)
+			defer clear(body)
+			if err != nil {
+				s.writeError(rw, r, err)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+		}
 		if err := s.authorize(rt, r); err != nil {
 			s.writeError(rw, r, err)
 			return
@@ -228,7 +269,13 @@ func (s *Server) authorize(rt Route, r *http.Request) error {
 	if !ok {
 		return ipc.Errorf(ipc.CodeUnauthorized, "not allowed: the caller's credentials could not be read")
 	}
-	err := rt.Access.CheckAccess(r, p)
+	var err error
+	if ba, ok := rt.Access.(BodyAccess); ok {
+		body, _ := r.Context().Value(bodyKey{}).([]byte)
+		err = ba.CheckAccessBody(r, p, body)
+	} else {
+		err = rt.Access.CheckAccess(r, p)
+	}
 	if err == nil {
 		return nil
 	}

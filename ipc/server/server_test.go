@@ -131,6 +131,65 @@ func TestRoutingAndErrors(t *testing.T) {
 	}
 }
 
+// TestPathsNotInCanonicalForm: ServeMux would answer a 307 redirect with an
+// HTML body; the API answers bad_request in the envelope.
+func TestPathsNotInCanonicalForm(t *testing.T) {
+	sock, _ := startServer(t, Config{}, []Route{{Method: "GET", Pattern: "/v1/ok/{id}", Access: Anyone, Handler: ok}})
+	for _, p := range []string{"/v1/x/../ok/a", "/v1//ok/a", "/v1/ok/./a", "//v1/ok/a"} {
+		status, body := do(t, sock, "GET", p, "")
+		if status != http.StatusBadRequest || errorCode(body) != "bad_request" {
+			t.Errorf("GET %s = %d %v, want 400 bad_request", p, status, body)
+		}
+	}
+}
+
+// TestBodyAccessSeesTheBodyTheHandlerDecodes: a checker that reads the body
+// and the handler's DecodeJSON see the same bytes, read once.
+func TestBodyAccessSeesTheBodyTheHandlerDecodes(t *testing.T) {
+	type req struct {
+		User string `json:"user"`
+		PIN  string `json:"pin"`
+	}
+	check := bodyCheck(func(body []byte) error {
+		var v req
+		if err := PeekJSON(body, &v); err != nil {
+			return err
+		}
+		if v.User != "alice" {
+			return denied("only alice")
+		}
+		return nil
+	})
+	var got req
+	routes := []Route{{Method: "POST", Pattern: "/v1/in", Access: check, Handler: func(w http.ResponseWriter, r *http.Request) error {
+		if err := DecodeJSON(r, &got); err != nil {
+			return err
+		}
+		return WriteJSON(w, 200, map[string]string{})
+	}}}
+	sock, _ := startServer(t, Config{}, routes)
+	if status, body := do(t, sock, "POST", "/v1/in", `{"user":"alice","pin":"1234"}`); status != 200 || got.PIN != "1234" {
+		t.Fatalf("allowed: %d %v, decoded %+v", status, body, got)
+	}
+	for body, code := range map[string]string{
+		`{"user":"bob","pin":"1234"}`:                                 "unauthorized",
+		`{"user":"alice","user":"bob"}`:                               "bad_request",
+		`{"user":"alice","pin":"` + strings.Repeat("1", 70000) + `"}`: "too_large",
+	} {
+		if status, answer := do(t, sock, "POST", "/v1/in", body); errorCode(answer) != code {
+			t.Errorf("POST %.40s… = %d %v, want %s", body, status, answer, code)
+		}
+	}
+}
+
+// bodyCheck is a BodyAccess for tests.
+type bodyCheck func(body []byte) error
+
+func (f bodyCheck) CheckAccess(*http.Request, Peer) error { return denied("needs the body") }
+func (f bodyCheck) CheckAccessBody(_ *http.Request, _ Peer, body []byte) error {
+	return f(body)
+}
+
 func TestPeerCredentials(t *testing.T) {
 	var got Peer
 	routes := []Route{{Method: "GET", Pattern: "/v1/me", Access: Root, Handler: func(w http.ResponseWriter, r *http.Request) error {
