@@ -31,7 +31,7 @@ func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error
 // getAuthenticator answers one authenticator with its PIN state read afresh
 // (without spending a try).
 func (d *Daemon) getAuthenticator(w http.ResponseWriter, r *http.Request) error {
-	return d.withDevice(r, nil, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, false, func(ctx context.Context, id string, dev backend.Device) error {
 		info := dev.Info()
 		st, err := dev.PINState(ctx)
 		if err != nil {
@@ -51,7 +51,7 @@ func (d *Daemon) postPINVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
 	}
-	return d.withDevice(r, d.mayUseDevice, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.VerifyPIN(ctx, req.PIN); err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ func (d *Daemon) postPINChange(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("pin", req.PIN), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, d.mayUseDevice, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.ChangePIN(ctx, req.PIN, req.NewPIN); err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func (d *Daemon) postPINUnblock(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("puk", req.PUK), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, d.mayUnblock, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.UnblockPIN(ctx, req.PUK, req.NewPIN); err != nil {
 			return err
 		}
@@ -108,12 +108,11 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 	case len(req.Digest) != size:
 		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", size, req.Algorithm, len(req.Digest))
 	}
-	return d.withDevice(r, d.mayUseDevice, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
 		pin := []byte(req.PIN)
 		if len(pin) == 0 && d.cfg.SignIn.CachePIN {
 			// Within a session with signin.cache_pin on, no PIN is needed.
-			peer, _ := server.PeerFromContext(r.Context())
-			pin = d.sessions.cachedPIN(userName(peer.UID), id)
+			pin = d.sessions.cachedPIN(d.callerOf(r).name, id)
 			defer clear(pin)
 		}
 		sig, err := dev.Sign(ctx, backend.SignRequest{Key: req.Key, Algorithm: req.Algorithm, Digest: req.Digest, PIN: pin})
@@ -125,26 +124,21 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 }
 
 // withDevice runs fn on the authenticator named in the path, bounded by the
-// configured request timeout. With may set, the caller must pass it (for
-// instance mayUseDevice) and fn may spend a PIN try: a blocked PIN answers
-// pin_blocked with advice, and the try that blocked it announces pin-blocked
-// (pinOutcome).
-func (d *Daemon) withDevice(r *http.Request, may func(*http.Request, string) error, fn func(ctx context.Context, id string, dev backend.Device) error) error {
+// configured request timeout. With usesPIN, fn may spend a PIN try: a
+// blocked PIN answers pin_blocked with advice, and the try that blocked it
+// announces pin-blocked (pinOutcome). Who may call is the route's checker's
+// to decide.
+func (d *Daemon) withDevice(r *http.Request, usesPIN bool, fn func(ctx context.Context, id string, dev backend.Device) error) error {
 	id := r.PathValue("id")
 	dev, err := d.device(id)
 	if err != nil {
 		return err
 	}
-	if may != nil {
-		if err := may(r, id); err != nil {
-			return err
-		}
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
 	before := dev.Info() // the PIN state as listed, before this try
 	err = fn(ctx, id, dev)
-	if may != nil {
+	if usesPIN {
 		err = d.pinOutcome(err, before)
 	}
 	return err

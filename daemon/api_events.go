@@ -24,8 +24,7 @@ func (d *Daemon) getEvents(w http.ResponseWriter, r *http.Request) error {
 		}
 		since = v
 	}
-	peer, _ := server.PeerFromContext(r.Context())
-	visible := d.eventFilter(r, peer)
+	visible := d.eventFilter(d.callerOf(r))
 	if !d.streams.enter() {
 		return errShuttingDown
 	}
@@ -45,10 +44,9 @@ func (d *Daemon) getEvents(w http.ResponseWriter, r *http.Request) error {
 
 // eventFilter hides events about other users (registrations, sessions) from
 // a caller who is not an admin or a sign-in service.
-func (d *Daemon) eventFilter(r *http.Request, peer server.Peer) func(ipc.Event) bool {
-	if d.access.Admin.CheckAccess(r, peer) == nil || d.access.SignIn.CheckAccess(r, peer) == nil {
+func (d *Daemon) eventFilter(c caller) func(ipc.Event) bool {
+	if c.seesEveryUser() {
 		return nil
 	}
-	name := userName(peer.UID)
-	return func(e ipc.Event) bool { return e.User == "" || e.User == name }
+	return func(e ipc.Event) bool { return e.User == "" || (c.name != "" && e.User == c.name) }
 }

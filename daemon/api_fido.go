@@ -43,16 +43,9 @@ func (d *Daemon) postPINSet(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSecret("new_pin", req.NewPIN); err != nil {
 		return err
 	}
-	id := r.PathValue("id")
-	sk, err := d.securityKey(id)
+	sk, err := d.securityKey(r.PathValue("id"))
 	if err != nil {
 		return err
-	}
-	if err := d.mayUseDevice(r, id); err != nil {
-		regs, ferr := d.store.FindByAuthenticator(r.Context(), id)
-		if ferr != nil || len(regs) > 0 || !d.cfg.Policy.SelfService {
-			return err
-		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
@@ -125,15 +118,10 @@ func (d *Daemon) postAssertion(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// withSecurityKey runs fn on the security key named in the path, for a
-// caller allowed to use it.
+// withSecurityKey runs fn on the security key named in the path.
 func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, backend.SecurityKey) error) error {
-	id := r.PathValue("id")
-	sk, err := d.securityKey(id)
+	sk, err := d.securityKey(r.PathValue("id"))
 	if err != nil {
-		return err
-	}
-	if err := d.mayUseDevice(r, id); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)

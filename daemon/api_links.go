@@ -13,7 +13,7 @@ import (
 // person's identities (the "link" mapping rule).
 
 func (d *Daemon) getLinks(w http.ResponseWriter, r *http.Request) error {
-	name, err := d.targetUser(r, true)
+	name, err := d.account(r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -33,23 +33,23 @@ func (d *Daemon) postLink(w http.ResponseWriter, r *http.Request) error {
 	if err := server.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	name, err := d.targetUser(r, true)
+	name, err := d.account(r.PathValue("user"))
 	if err != nil {
 		return err
 	}
 	if err := validIdentity(req.Identity); err != nil {
 		return err
 	}
-	peer, _ := server.PeerFromContext(r.Context())
-	if err := d.store.AddLink(r.Context(), name, req.Identity, userName(peer.UID)); err != nil {
+	by := d.userName(d.callerOf(r).uid)
+	if err := d.store.AddLink(r.Context(), name, req.Identity, by); err != nil {
 		return err
 	}
-	d.log.Info("identity linked", "user", name, "identity", req.Identity, "by", userName(peer.UID))
-	return server.WriteJSON(w, http.StatusCreated, ipc.Link{Identity: req.Identity, CreatedBy: userName(peer.UID)})
+	d.log.Info("identity linked", "user", name, "identity", req.Identity, "by", by)
+	return server.WriteJSON(w, http.StatusCreated, ipc.Link{Identity: req.Identity, CreatedBy: by})
 }
 
 func (d *Daemon) deleteLink(w http.ResponseWriter, r *http.Request) error {
-	name, err := d.targetUser(r, true)
+	name, err := d.account(r.PathValue("user"))
 	if err != nil {
 		return err
 	}

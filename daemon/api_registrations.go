@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os/user"
-	"slices"
 	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
@@ -18,7 +16,7 @@ import (
 )
 
 func (d *Daemon) getRegistrations(w http.ResponseWriter, r *http.Request) error {
-	name, err := d.targetUser(r, false)
+	name, err := d.account(r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -46,12 +44,15 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	if err := server.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	name, err := d.targetUser(r, true)
+	name, err := d.account(r.PathValue("user"))
 	if err != nil {
 		return err
 	}
 	if req.Authenticator == "" {
 		return ipc.Errorf(ipc.CodeBadRequest, "authenticator is required")
+	}
+	if err := validName("label", req.Label); err != nil {
+		return err
 	}
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
@@ -63,6 +64,20 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	info := dev.Info()
 	if !d.cfg.Policy.KindAllowed(info.Kind) {
 		return kindNotAllowed(info.Kind)
+	}
+	// Before any PIN reaches the card: registering someone else's card must
+	// not become a way to guess its PIN (the store checks again atomically).
+	owners, err := d.registeredTo(r, info.ID)
+	if err != nil {
+		return err
+	}
+	for _, u := range owners {
+		if u == name {
+			return ipc.Errorf(ipc.CodeAlreadyRegistered, "this authenticator is already registered to %s", name)
+		}
+	}
+	if len(owners) > 0 && !d.cfg.Policy.AllowShared {
+		return registeredToAnother()
 	}
 	// A cheap early answer, so a user at the limit spends no PIN try; the
 	// store checks again atomically.
@@ -82,8 +97,7 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	if reg.Label == "" {
 		reg.Label = info.Label
 	}
-	peer, _ := server.PeerFromContext(r.Context())
-	reg.RegisteredBy = userName(peer.UID)
+	reg.RegisteredBy = d.userName(d.callerOf(r).uid)
 	reg, err = d.store.AddRegistration(r.Context(), reg, d.cfg.Policy.MaxAuthenticators, d.cfg.Policy.AllowShared)
 	if err != nil {
 		return err
@@ -114,7 +128,7 @@ func (d *Daemon) proveForRegistration(ctx context.Context, dev backend.Device, u
 // deleteRegistration removes a registration; it cannot be undone. When it was
 // the default, the default moves to another registration (R7).
 func (d *Daemon) deleteRegistration(w http.ResponseWriter, r *http.Request) error {
-	name, err := d.targetUser(r, true)
+	name, err := d.account(r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -140,7 +154,7 @@ func (d *Daemon) putDefault(w http.ResponseWriter, r *http.Request) error {
 	if err := server.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	name, err := d.targetUser(r, false)
+	name, err := d.account(r.PathValue("user"))
 	if err != nil {
 		return err
 	}
@@ -153,73 +167,27 @@ func (d *Daemon) putDefault(w http.ResponseWriter, r *http.Request) error {
 	return server.WriteJSON(w, http.StatusOK, map[string]string{"default": req.Registration})
 }
 
-// targetUser returns the {user} of the path after checking that it is an
-// account of this machine and that the caller may act on it: the user
-// themself (for changes only under self-service), a sign-in service (reads)
-// or an admin. A caller never learns whether another user exists.
-func (d *Daemon) targetUser(r *http.Request, change bool) (string, error) {
-	name := r.PathValue("user")
-	peer, _ := server.PeerFromContext(r.Context())
-	admin := d.access.Admin.CheckAccess(r, peer) == nil
-	self := userName(peer.UID) == name
-	switch {
-	case admin:
-	case self && change && !d.cfg.Policy.SelfService:
-		return "", ipc.Errorf(ipc.CodeUnauthorized, "your organisation lets only administrators register and remove authenticators; contact your administrator")
-	case self:
-	case !change && d.access.SignIn.CheckAccess(r, peer) == nil:
-	default:
-		return "", ipc.Errorf(ipc.CodeUnauthorized, "you may only see and change your own registrations")
-	}
-	if _, err := user.Lookup(name); err != nil {
-		return "", ipc.Errorf(ipc.CodeNotFound, "no account %q on this machine", name)
-	}
-	return name, nil
-}
-
-// mayUseDevice decides whether the caller may verify PINs and sign with a
-// present authenticator: admins and sign-in services always, a user only
-// when it is registered to them.
-func (d *Daemon) mayUseDevice(r *http.Request, id string) error {
-	peer, _ := server.PeerFromContext(r.Context())
-	if d.access.Admin.CheckAccess(r, peer) == nil || d.access.SignIn.CheckAccess(r, peer) == nil {
-		return nil
-	}
-	if ok, err := d.registeredTo(r, id, userName(peer.UID)); err != nil || ok {
-		return err
-	}
-	return ipc.Errorf(ipc.CodeUnauthorized, "authenticator %s is not registered to you; register it first (often done by IT)", id)
-}
-
-// mayUnblock allows unblocking the PIN of authenticator id: admins always;
-// its registered user when policy.self_service_unblock is on.
-func (d *Daemon) mayUnblock(r *http.Request, id string) error {
-	peer, _ := server.PeerFromContext(r.Context())
-	if d.access.Admin.CheckAccess(r, peer) == nil {
-		return nil
-	}
-	if !d.cfg.Policy.SelfServiceUnblock {
-		return ipc.Errorf(ipc.CodeUnauthorized, "only administrators may unblock a PIN here; contact your administrator")
-	}
-	if ok, err := d.registeredTo(r, id, userName(peer.UID)); err != nil || ok {
-		return err
-	}
-	return ipc.Errorf(ipc.CodeUnauthorized, "authenticator %s is not registered to you; only its user or an administrator may unblock its PIN", id)
-}
-
-// registeredTo reports whether authenticator id is registered to user.
-func (d *Daemon) registeredTo(r *http.Request, id, user string) (bool, error) {
+// registeredTo returns the users an authenticator is registered to.
+func (d *Daemon) registeredTo(r *http.Request, id string) ([]string, error) {
 	regs, err := d.store.FindByAuthenticator(r.Context(), id)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return slices.ContainsFunc(regs, func(reg store.Registration) bool { return reg.User == user }), nil
+	users := make([]string, 0, len(regs))
+	for _, reg := range regs {
+		users = append(users, reg.User)
+	}
+	return users, nil
 }
 
 // registrationData is the data of registration events.
 func registrationData(id string) json.RawMessage {
 	b, _ := json.Marshal(map[string]string{"registration": id})
 	return b
+}
+
+func registeredToAnother() *ipc.Error {
+	return ipc.Errorf(ipc.CodeRegisteredToAnotherUser, "this authenticator is registered to another user; use your own, or ask an administrator to remove that registration first")
 }
 
 func limitReached(limit int) error {
@@ -277,7 +245,7 @@ func storeError(err error, limit int) *ipc.Error {
 	case errors.Is(err, store.ErrAlreadyRegistered):
 		return ipc.Errorf(ipc.CodeAlreadyRegistered, "this authenticator is already registered to the user")
 	case errors.Is(err, store.ErrRegisteredToOther):
-		return ipc.Errorf(ipc.CodeAlreadyRegistered, "this authenticator is registered to another user; an administrator must remove that registration first")
+		return registeredToAnother()
 	case errors.Is(err, store.ErrAlreadyLinked):
 		return ipc.Errorf(ipc.CodeAlreadyRegistered, "this identity is linked to another account")
 	case errors.Is(err, store.ErrNotFound):

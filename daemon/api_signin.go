@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"os/user"
 	"slices"
 	"time"
 
@@ -35,17 +34,11 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	peer, _ := server.PeerFromContext(r.Context())
-	if req.User == "" {
-		return ipc.Errorf(ipc.CodeBadRequest, "user is required")
-	}
-	if userName(peer.UID) != req.User && d.access.SignIn.CheckAccess(r, peer) != nil {
-		return ipc.Errorf(ipc.CodeUnauthorized, "only sign-in services may sign in on behalf of another user")
+	if _, err := d.account(req.User); err != nil {
+		return err
 	}
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
-	}
-	if _, err := user.Lookup(req.User); err != nil {
-		return ipc.Errorf(ipc.CodeNotFound, "no account %q on this machine", req.User)
 	}
 	keys := []string{"user:" + req.User, fmt.Sprintf("caller:%d", peer.UID)}
 	if err := d.failures.allow(keys...); err != nil {
@@ -220,10 +213,17 @@ func signInFailure(err error) bool {
 	return errors.As(err, &wrong) || errors.Is(err, hwerr.ErrPINBlocked)
 }
 
+// getSessions lists the sessions the caller may see: sign-in services and
+// admins every user's (narrowed by ?user=), others their own.
 func (d *Daemon) getSessions(w http.ResponseWriter, r *http.Request) error {
-	match, err := d.sessionScope(r, r.URL.Query().Get("user"))
-	if err != nil {
-		return err
+	c := d.callerOf(r)
+	user := r.URL.Query().Get("user")
+	if !c.seesEveryUser() {
+		user = c.name
+	}
+	match := func(s ipc.Session) bool { return user == "" || s.User == user }
+	if !c.seesEveryUser() && c.name == "" {
+		match = func(ipc.Session) bool { return false }
 	}
 	return server.WriteJSON(w, http.StatusOK, ipc.SessionsResponse{Sessions: d.sessions.list(match)})
 }
@@ -240,15 +240,13 @@ func (d *Daemon) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	id := r.PathValue("id")
 	s, ok := d.sessions.get(id)
-	match, err := d.sessionScope(r, "")
-	if err != nil {
-		return err
-	}
-	if !ok || !match(s) {
+	if !ok {
 		return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
 	}
 	if !forget {
-		d.sessions.end(id, endSignOut)
+		if !d.sessions.end(id, endSignOut) {
+			return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
@@ -273,25 +271,10 @@ func boolQuery(r *http.Request, name string) (bool, error) {
 	}
 }
 
-// sessionScope returns which sessions the caller may see and end: all for
-// sign-in services and admins (narrowed to user when given), else their
-// own.
-func (d *Daemon) sessionScope(r *http.Request, user string) (func(ipc.Session) bool, error) {
-	peer, _ := server.PeerFromContext(r.Context())
-	if d.access.SignIn.CheckAccess(r, peer) == nil {
-		return func(s ipc.Session) bool { return user == "" || s.User == user }, nil
-	}
-	own := userName(peer.UID)
-	if user != "" && user != own {
-		return nil, ipc.Errorf(ipc.CodeUnauthorized, "you may only see your own sessions")
-	}
-	return func(s ipc.Session) bool { return s.User == own }, nil
-}
-
 // postForget deletes what hwauthd remembers for the user ("Delete my sign-in
 // information", R8). Registrations stay.
 func (d *Daemon) postForget(w http.ResponseWriter, r *http.Request) error {
-	name, err := d.targetUser(r, false)
+	name, err := d.account(r.PathValue("user"))
 	if err != nil {
 		return err
 	}

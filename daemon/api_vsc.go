@@ -30,6 +30,8 @@ func (d *Daemon) postVirtualCard(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case req.Label == "":
 		return ipc.Errorf(ipc.CodeBadRequest, "label is required")
+	case validName("label", req.Label) != nil:
+		return validName("label", req.Label)
 	case !slices.Contains(vscAlgorithms, req.Algorithm):
 		return ipc.Errorf(ipc.CodeBadRequest, "algorithm must be ecc-p256, ecc-p384 or rsa-2048, got %q", req.Algorithm)
 	case len(req.Nonce) > 64:

@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/user"
-	"strconv"
 	"sync"
 	"time"
 
@@ -35,6 +33,11 @@ type Options struct {
 	// VirtualCards provisions TPM virtual smart cards; nil when the TPM
 	// backend is off.
 	VirtualCards backend.VirtualCards
+	// Accounts is the account database; nil means SystemAccounts (NSS).
+	Accounts Accounts
+	// PeerOf reads a connection's peer identity; nil means SO_PEERCRED. The
+	// in-process harness (daemontest) sets it.
+	PeerOf func(net.Conn) (server.Peer, error)
 }
 
 // Daemon serves the API on a listener and runs the backends behind it.
@@ -46,7 +49,9 @@ type Daemon struct {
 	backends []backend.Backend
 	bus      *events.Bus
 	manager  *Manager
-	access   Access
+	rules    *accessRules
+	accounts Accounts
+	peerOf   func(net.Conn) (server.Peer, error)
 	store    store.Store
 	sessions *sessions
 	failures *failureLimiter
@@ -72,6 +77,10 @@ func New(opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	accounts := opts.Accounts
+	if accounts == nil {
+		accounts = SystemAccounts{}
+	}
 	bus := events.New(opts.Config.API.EventBuffer, opts.Config.API.EventHistory)
 	d := &Daemon{
 		cfg:      opts.Config,
@@ -81,13 +90,20 @@ func New(opts Options) (*Daemon, error) {
 		backends: opts.Backends,
 		bus:      bus,
 		manager:  NewManager(log, bus),
-		access:   NewAccess(opts.Config.Access, log),
+		rules:    newAccessRules(opts.Config, accounts, log),
+		accounts: accounts,
+		peerOf:   opts.PeerOf,
 		store:    opts.Store,
 		failures: newFailureLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
 		trust:    tr,
 		vsc:      opts.VirtualCards,
 	}
 	d.sessions = newSessions(d.sessionEnded)
+	d.rules.registeredTo = d.registeredTo
+	d.rules.sessionUser = func(id string) (string, bool) {
+		s, ok := d.sessions.get(id)
+		return s.User, ok
+	}
 	d.manager.onDetach = d.authenticatorGone
 	return d, nil
 }
@@ -137,6 +153,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 			StreamsPerUser:  d.cfg.API.MaxStreamsPerUser,
 			Reserved:        d.reservedPeer,
 		},
+		PeerOf: d.peerOf,
 	}, d.routes())
 	if err != nil {
 		return err
@@ -195,7 +212,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 // and is not bound per user: root, the sign-in group and the admin group.
 // It is asked when a connection is accepted, before any request exists.
 func (d *Daemon) reservedPeer(p server.Peer) bool {
-	return d.access.SignIn.CheckAccess(&http.Request{URL: &url.URL{}}, p) == nil
+	return d.rules.signIn.CheckAccess(&http.Request{URL: &url.URL{}}, p) == nil
 }
 
 // streamTracker counts open event streams so that shutdown can let them send
@@ -274,14 +291,4 @@ func (d *Daemon) notify(err error) {
 	if err != nil {
 		d.log.Warn("systemd notification failed", "err", err)
 	}
-}
-
-// userName returns the account name of uid, or "uid:N" when NSS does not know
-// it.
-func userName(uid uint32) string {
-	id := strconv.FormatUint(uint64(uid), 10)
-	if u, err := user.LookupId(id); err == nil {
-		return u.Username
-	}
-	return "uid:" + id
 }

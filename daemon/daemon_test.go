@@ -31,41 +31,53 @@ func newTestDaemon(t *testing.T) *Daemon {
 	return d
 }
 
-// TestEveryRouteDeclaresAccess fails when a route has no access checker
-// (deny by default) or a pattern outside /v1/.
+// TestEveryRouteDeclaresAccess is the route table's sanity check (snapd's
+// TestCommandAccessSane is the model): every route has a typed checker
+// (deny by default), the checker's path values exist in the pattern, docs/api.md
+// lists the route with the checker's word in its "who" column, and nothing
+// else is documented.
 func TestEveryRouteDeclaresAccess(t *testing.T) {
+	documented, err := apitest.DocumentedRoutes("../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := newTestDaemon(t)
 	seen := map[string]bool{}
-	for _, r := range d.routes() {
-		key := r.Method + " " + r.Pattern
-		if r.Access == nil {
+	for _, r := range d.routeTable() {
+		key := r.method + " " + r.pattern
+		if r.access == nil {
 			t.Errorf("%s has no access checker", key)
+			continue
 		}
-		if r.Handler == nil {
+		if r.handler == nil {
 			t.Errorf("%s has no handler", key)
 		}
-		if !strings.HasPrefix(r.Pattern, "/v1/") {
+		if !strings.HasPrefix(r.pattern, "/v1/") {
 			t.Errorf("%s is outside /v1/", key)
 		}
 		if seen[key] {
 			t.Errorf("%s is declared twice", key)
 		}
 		seen[key] = true
-	}
-}
-
-// TestAPIReferenceListsEveryRoute keeps docs/api.md in step with the route
-// table, both ways, including who may call each route.
-func TestAPIReferenceListsEveryRoute(t *testing.T) {
-	documented, err := apitest.DocumentedRoutes("../docs/api.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := newTestDaemon(t)
-	for _, r := range d.routes() {
-		key := r.Method + " " + r.Pattern
-		if _, ok := documented[key]; !ok {
+		var needs string
+		switch r.access.(type) {
+		case userAccess:
+			needs = "{user}"
+		case ownerAccess, unblockAccess, sessionAccess:
+			needs = "{id}"
+		case openAccess, adminAccess, sessionsAccess, signInAccess:
+		default:
+			t.Errorf("%s: checker %T is not one of access.go's", key, r.access)
+		}
+		if needs != "" && !strings.Contains(r.pattern, needs) {
+			t.Errorf("%s: checker %s reads %s, which the pattern does not have", key, r.access.Who(), needs)
+		}
+		doc, ok := documented[key]
+		switch {
+		case !ok:
 			t.Errorf("docs/api.md has no row for %s", key)
+		case doc.Who != r.access.Who():
+			t.Errorf("%s: docs/api.md says who = %q, the route table %q", key, doc.Who, r.access.Who())
 		}
 		delete(documented, key)
 	}

@@ -156,9 +156,12 @@ func TestAnotherUserCannotReachYourData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Mallory guesses wrong PINs: any of them reaching alice's card would
+	// cost her a try.
+	const guess = "999999"
 	d := sha256.Sum256([]byte("x"))
-	sign := fmt.Sprintf(`{"key": "9a", "algorithm": "ecdsa-sha256", "digest": %q, "pin": %q}`, base64.StdEncoding.EncodeToString(d[:]), pivcard.DefaultPIN)
-	pin := fmt.Sprintf(`{"pin": %q}`, pivcard.DefaultPIN)
+	sign := fmt.Sprintf(`{"key": "9a", "algorithm": "ecdsa-sha256", "digest": %q, "pin": %q}`, base64.StdEncoding.EncodeToString(d[:]), guess)
+	pin := fmt.Sprintf(`{"pin": %q}`, guess)
 	calls := runAs(t, malloryUID, malloryUID, h.socket, []call{
 		{Method: "GET", Path: "/v1/status"},                                                                                                                   // 0 anyone
 		{Method: "GET", Path: "/v1/authenticators"},                                                                                                           // 1 anyone
@@ -172,15 +175,15 @@ func TestAnotherUserCannotReachYourData(t *testing.T) {
 		{Method: "GET", Path: "/v1/sessions"},                                                                                                                 // 9 own only
 		{Method: "POST", Path: "/v1/users/" + alice + "/forget"},                                                                                              // 10
 		{Method: "GET", Path: "/v1/users/" + alice + "/links"},                                                                                                // 11 admin
-		{Method: "POST", Path: "/v1/users/" + mallory + "/registrations", Body: fmt.Sprintf(`{"authenticator": %q, "pin": %q}`, mine.id, pivcard.DefaultPIN)}, // 12 someone else's card
+		{Method: "POST", Path: "/v1/users/" + mallory + "/registrations", Body: fmt.Sprintf(`{"authenticator": %q, "pin": %q}`, mine.id, guess)},              // 12 someone else's card
 		{Method: "POST", Path: "/v1/users/" + mallory + "/registrations", Body: fmt.Sprintf(`{"authenticator": %q, "pin": %q}`, free.id, pivcard.DefaultPIN)}, // 13 own, self-service
-		{Method: "POST", Path: "/v1/authenticators/" + free.id + "/pin/verify", Body: pin},                                                                    // 14 now registered to mallory
+		{Method: "POST", Path: "/v1/authenticators/" + free.id + "/pin/verify", Body: fmt.Sprintf(`{"pin": %q}`, pivcard.DefaultPIN)},                         // 14 now registered to mallory
 		{Method: "GET", Path: "/v1/events?since=1"},                                                                                                           // 15 history, filtered
 		{Method: "DELETE", Path: "/v1/sessions/" + session.ID},                                                                                                // 16 someone else\'s session
 	})
 	for i, want := range map[int]string{2: "unauthorized", 3: "unauthorized", 4: "unauthorized", 5: "unauthorized",
-		6: "unauthorized", 7: "unauthorized", 8: "unauthorized", 10: "unauthorized", 11: "unauthorized", 12: "already_registered",
-		16: "not_found"} {
+		6: "unauthorized", 7: "unauthorized", 8: "unauthorized", 10: "unauthorized", 11: "unauthorized", 12: "registered_to_another_user",
+		16: "unauthorized"} {
 		if errorCode(calls[i].Answer) != want {
 			t.Errorf("call %d %s %s: %d %s, want %s", i, calls[i].Method, calls[i].Path, calls[i].Status, calls[i].Answer, want)
 		}

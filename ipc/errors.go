@@ -37,6 +37,8 @@ const (
 	CodeLimitReached Code = "limit_reached"
 	// CodeAlreadyRegistered: this authenticator is already registered to the user; nothing to do, or remove it first.
 	CodeAlreadyRegistered Code = "already_registered"
+	// CodeRegisteredToAnotherUser: the authenticator is registered to another user and policy does not allow shared authenticators; no PIN was sent to it.
+	CodeRegisteredToAnotherUser Code = "registered_to_another_user"
 	// CodeNotRegistered: the authenticator is not registered to this user; register it first (often done by IT).
 	CodeNotRegistered Code = "not_registered"
 	// CodeKindNotAllowed: the organisation's policy forbids this kind of authenticator; use another one.
@@ -88,37 +90,38 @@ type codeInfo struct {
 
 // codes is the one table of codes, HTTP statuses, advice and hwerr classes.
 var codes = map[Code]codeInfo{
-	CodeBadRequest:           {http.StatusBadRequest, "fix the request and send it again", hwerr.ErrInvalidInput},
-	CodeUnauthorized:         {http.StatusForbidden, "your account may not do this; ask an administrator", nil},
-	CodeNotFound:             {http.StatusNotFound, "check the id and list again", hwerr.ErrNotFound},
-	CodeNoAuthenticator:      {http.StatusNotFound, "insert your card or plug in your security key", nil},
-	CodePINIncorrect:         {http.StatusForbidden, "type the PIN again carefully", nil},
-	CodePINBlocked:           {http.StatusLocked, "unblock the PIN with your PUK (hwauthctl pin unblock) when your organisation allows it, else ask your administrator", hwerr.ErrPINBlocked},
-	CodePINPolicy:            {http.StatusUnprocessableEntity, "choose a PIN that meets the rules (length, characters)", hwerr.ErrPINPolicy},
-	CodePINRequired:          {http.StatusForbidden, "give the PIN with the request", hwerr.ErrPINRequired},
-	CodeAuthenticatorRemoved: {http.StatusGone, "insert the card or key again and retry", hwerr.ErrRemoved},
-	CodeLimitReached:         {http.StatusConflict, "contact your administrator to delete one of your authenticators", hwerr.ErrLimit},
-	CodeAlreadyRegistered:    {http.StatusConflict, "it is already registered; remove it first to register it again", nil},
-	CodeNotRegistered:        {http.StatusForbidden, "register this authenticator first (often done by IT)", nil},
-	CodeKindNotAllowed:       {http.StatusForbidden, "your organisation does not allow this kind of authenticator; use another one", nil},
-	CodeRegistrationRequired: {http.StatusForbidden, "set up the security info your organisation requires first", nil},
-	CodeCertificateInvalid:   {http.StatusUnprocessableEntity, "ask IT for a new certificate on the card", nil},
-	CodeIdentityMismatch:     {http.StatusForbidden, "use your own card, or ask IT to link its identity to your account", nil},
-	CodeBusy:                 {http.StatusConflict, "the authenticator is in use; try again in a moment", hwerr.ErrBusy},
-	CodeBackendUnavailable:   {http.StatusServiceUnavailable, "check that the smart card service (pcscd), the TPM or the key is available, then retry", hwerr.ErrUnavailable},
-	CodeNotSupported:         {http.StatusUnprocessableEntity, "use another key or algorithm", hwerr.ErrNotSupported},
-	CodeWrongDevice:          {http.StatusUnprocessableEntity, "use the virtual smart card provisioned for this computer", hwerr.ErrWrongDevice},
-	CodeLockout:              {http.StatusLocked, "re-plug the security key; a TPM in lockout recovers after its lockout interval, or IT resets it", hwerr.ErrLockout},
-	CodeTPMFull:              {http.StatusInsufficientStorage, "IT: delete an unused virtual smart card on this device (hwauthctl vsc list, vsc delete)", hwerr.ErrDeviceFull},
-	CodeTimeout:              {http.StatusGatewayTimeout, "try again and touch or insert when asked", hwerr.ErrTimeout},
-	CodeCanceled:             {http.StatusConflict, "start the operation again if you want to", hwerr.ErrCanceled},
-	CodeEventsExpired:        {http.StatusGone, "subscribe again without since to get a fresh snapshot", nil},
-	CodeTooManyAttempts:      {http.StatusTooManyRequests, "wait and try again later", nil},
-	CodePossibleClone:        {http.StatusForbidden, "contact your administrator: the key may have been cloned", nil},
-	CodeDeviceError:          {http.StatusBadGateway, "remove and re-insert the authenticator; replace it if this persists", hwerr.ErrProtocol},
-	CodeMethodNotAllowed:     {http.StatusMethodNotAllowed, "see docs/api.md for the methods of this path", nil},
-	CodeTooLarge:             {http.StatusRequestEntityTooLarge, "send a smaller request", nil},
-	CodeInternal:             {http.StatusInternalServerError, "retry; if it persists, report it with the hwauthd log", nil},
+	CodeBadRequest:              {http.StatusBadRequest, "fix the request and send it again", hwerr.ErrInvalidInput},
+	CodeUnauthorized:            {http.StatusForbidden, "your account may not do this; ask an administrator", nil},
+	CodeNotFound:                {http.StatusNotFound, "check the id and list again", hwerr.ErrNotFound},
+	CodeNoAuthenticator:         {http.StatusNotFound, "insert your card or plug in your security key", nil},
+	CodePINIncorrect:            {http.StatusForbidden, "type the PIN again carefully", nil},
+	CodePINBlocked:              {http.StatusLocked, "unblock the PIN with your PUK (hwauthctl pin unblock) when your organisation allows it, else ask your administrator", hwerr.ErrPINBlocked},
+	CodePINPolicy:               {http.StatusUnprocessableEntity, "choose a PIN that meets the rules (length, characters)", hwerr.ErrPINPolicy},
+	CodePINRequired:             {http.StatusForbidden, "give the PIN with the request", hwerr.ErrPINRequired},
+	CodeAuthenticatorRemoved:    {http.StatusGone, "insert the card or key again and retry", hwerr.ErrRemoved},
+	CodeLimitReached:            {http.StatusConflict, "contact your administrator to delete one of your authenticators", hwerr.ErrLimit},
+	CodeAlreadyRegistered:       {http.StatusConflict, "it is already registered; remove it first to register it again", nil},
+	CodeRegisteredToAnotherUser: {http.StatusConflict, "use your own authenticator; an administrator can remove the other registration", nil},
+	CodeNotRegistered:           {http.StatusForbidden, "register this authenticator first (often done by IT)", nil},
+	CodeKindNotAllowed:          {http.StatusForbidden, "your organisation does not allow this kind of authenticator; use another one", nil},
+	CodeRegistrationRequired:    {http.StatusForbidden, "set up the security info your organisation requires first", nil},
+	CodeCertificateInvalid:      {http.StatusUnprocessableEntity, "ask IT for a new certificate on the card", nil},
+	CodeIdentityMismatch:        {http.StatusForbidden, "use your own card, or ask IT to link its identity to your account", nil},
+	CodeBusy:                    {http.StatusConflict, "the authenticator is in use; try again in a moment", hwerr.ErrBusy},
+	CodeBackendUnavailable:      {http.StatusServiceUnavailable, "check that the smart card service (pcscd), the TPM or the key is available, then retry", hwerr.ErrUnavailable},
+	CodeNotSupported:            {http.StatusUnprocessableEntity, "use another key or algorithm", hwerr.ErrNotSupported},
+	CodeWrongDevice:             {http.StatusUnprocessableEntity, "use the virtual smart card provisioned for this computer", hwerr.ErrWrongDevice},
+	CodeLockout:                 {http.StatusLocked, "re-plug the security key; a TPM in lockout recovers after its lockout interval, or IT resets it", hwerr.ErrLockout},
+	CodeTPMFull:                 {http.StatusInsufficientStorage, "IT: delete an unused virtual smart card on this device (hwauthctl vsc list, vsc delete)", hwerr.ErrDeviceFull},
+	CodeTimeout:                 {http.StatusGatewayTimeout, "try again and touch or insert when asked", hwerr.ErrTimeout},
+	CodeCanceled:                {http.StatusConflict, "start the operation again if you want to", hwerr.ErrCanceled},
+	CodeEventsExpired:           {http.StatusGone, "subscribe again without since to get a fresh snapshot", nil},
+	CodeTooManyAttempts:         {http.StatusTooManyRequests, "wait and try again later", nil},
+	CodePossibleClone:           {http.StatusForbidden, "contact your administrator: the key may have been cloned", nil},
+	CodeDeviceError:             {http.StatusBadGateway, "remove and re-insert the authenticator; replace it if this persists", hwerr.ErrProtocol},
+	CodeMethodNotAllowed:        {http.StatusMethodNotAllowed, "see docs/api.md for the methods of this path", nil},
+	CodeTooLarge:                {http.StatusRequestEntityTooLarge, "send a smaller request", nil},
+	CodeInternal:                {http.StatusInternalServerError, "retry; if it persists, report it with the hwauthd log", nil},
 }
 
 // Codes returns every defined code.

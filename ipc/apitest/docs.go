@@ -3,6 +3,7 @@ package apitest
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"strings"
 )
@@ -59,4 +60,45 @@ func isMethod(s string) bool {
 		return true
 	}
 	return false
+}
+
+// AccessMatrix parses the access matrix of docs/api.md: the table whose
+// header row starts with "route", one column per kind of caller, each row a
+// "METHOD /path" and yes or no per caller. It returns the callers in column
+// order and, per route, whether each caller may call it.
+func AccessMatrix(path string) (callers []string, matrix map[string]map[string]bool, err error) {
+	rows, err := TableRows(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	matrix = map[string]map[string]bool{}
+	for _, r := range rows {
+		switch {
+		case len(r) > 1 && r[0] == "route":
+			if callers != nil {
+				return nil, nil, fmt.Errorf("%s: two access matrices", path)
+			}
+			callers = r[1:]
+		case callers != nil && len(r) == len(callers)+1 && strings.Contains(r[0], " /v1/"):
+			row := map[string]bool{}
+			for i, cell := range r[1:] {
+				switch cell {
+				case "yes":
+					row[callers[i]] = true
+				case "no":
+					row[callers[i]] = false
+				default:
+					return nil, nil, fmt.Errorf("%s: access matrix, %s, %s: %q is neither yes nor no", path, r[0], callers[i], cell)
+				}
+			}
+			if _, dup := matrix[r[0]]; dup {
+				return nil, nil, fmt.Errorf("%s: access matrix lists %s twice", path, r[0])
+			}
+			matrix[r[0]] = row
+		}
+	}
+	if callers == nil {
+		return nil, nil, fmt.Errorf("%s: no access matrix (a table whose header starts with \"route\")", path)
+	}
+	return callers, matrix, nil
 }

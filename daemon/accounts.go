@@ -1,0 +1,85 @@
+package daemon
+
+import (
+	"os/user"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// Accounts is the machine's account database as the daemon sees it: peers
+// arrive as uids, routes name users, and the configuration names groups.
+type Accounts interface {
+	// UserName returns the login name of uid; ok is false when the
+	// database does not know it.
+	UserName(uid uint32) (name string, ok bool)
+	// UserExists reports whether an account has the login name.
+	UserExists(name string) bool
+	// GroupID resolves a group name; ok is false for an unknown group.
+	GroupID(name string) (gid uint32, ok bool)
+}
+
+// SystemAccounts reads the accounts through NSS (os/user).
+type SystemAccounts struct{}
+
+// UserName looks uid up.
+func (SystemAccounts) UserName(uid uint32) (string, bool) {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return "", false
+	}
+	return u.Username, true
+}
+
+// UserExists looks name up.
+func (SystemAccounts) UserExists(name string) bool {
+	_, err := user.Lookup(name)
+	return err == nil
+}
+
+// GroupID looks a group name up.
+func (SystemAccounts) GroupID(name string) (uint32, bool) { return config.GroupID(name) }
+
+// userName returns the login name of uid, or "uid:N" when the account
+// database does not know it.
+func (d *Daemon) userName(uid uint32) string {
+	if name, ok := d.accounts.UserName(uid); ok {
+		return name
+	}
+	return "uid:" + strconv.FormatUint(uint64(uid), 10)
+}
+
+// validName refuses a user name, label or other name from a request that
+// holds a NUL byte, another control character or invalid UTF-8: the C
+// account lookup would stop at a NUL and answer for a shorter name, and such
+// names have no business in logs or the registry.
+func validName(field, name string) error {
+	if !utf8.ValidString(name) {
+		return ipc.Errorf(ipc.CodeBadRequest, "%s is not valid UTF-8", field)
+	}
+	for _, c := range name {
+		if unicode.IsControl(c) {
+			return ipc.Errorf(ipc.CodeBadRequest, "%s holds a control character (%U); remove it", field, c)
+		}
+	}
+	return nil
+}
+
+// account validates a user name from a request and checks that the account
+// exists on this machine. Access rules run first, so only a caller allowed
+// to act on the name learns whether it exists.
+func (d *Daemon) account(name string) (string, error) {
+	if name == "" {
+		return "", ipc.Errorf(ipc.CodeBadRequest, "user is required")
+	}
+	if err := validName("user", name); err != nil {
+		return "", err
+	}
+	if !d.accounts.UserExists(name) {
+		return "", ipc.Errorf(ipc.CodeNotFound, "no account %q on this machine", name)
+	}
+	return name, nil
+}

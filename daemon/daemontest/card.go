@@ -1,0 +1,216 @@
+package daemontest
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// PIN and PUK are a new Card's secrets unless CardOptions say otherwise.
+const (
+	PIN = "123456"
+	PUK = "12345678"
+)
+
+// CardOptions describe a fake card.
+type CardOptions struct {
+	Label string
+	// PIN and PUK default to the package's PIN and PUK.
+	PIN, PUK string
+	// PINTries and PUKTries default to 3.
+	PINTries, PUKTries int
+}
+
+// Card is a fake smart card below the backend interface: one P-256 key in
+// slot 9a that signs only after its PIN, and PIN and PUK retry counters that
+// behave as a PIV card's do. It counts every PIN and PUK presented to it, so
+// a test can tell whether a secret reached the card at all.
+type Card struct {
+	id    string
+	label string
+	key   *ecdsa.PrivateKey
+	pubPE string
+
+	mu                 sync.Mutex
+	pin, puk           []byte
+	pinLeft, pukLeft   int
+	pinTries, pukTries int
+	pinSeen, pukSeen   int
+}
+
+var cardSerial atomic.Uint64
+
+// NewCard makes a card with a fresh key.
+func NewCard(opts CardOptions) (*Card, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	c := &Card{
+		id:    fmt.Sprintf("piv-fake%04d", cardSerial.Add(1)),
+		label: opts.Label,
+		key:   key,
+		pubPE: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
+		pin:   []byte(cmpOr(opts.PIN, PIN)),
+		puk:   []byte(cmpOr(opts.PUK, PUK)),
+	}
+	c.pinTries, c.pukTries = max(opts.PINTries, 0), max(opts.PUKTries, 0)
+	if c.pinTries == 0 {
+		c.pinTries = 3
+	}
+	if c.pukTries == 0 {
+		c.pukTries = 3
+	}
+	c.pinLeft, c.pukLeft = c.pinTries, c.pukTries
+	return c, nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+var _ backend.Device = (*Card)(nil)
+
+// ID is the authenticator id the daemon lists.
+func (c *Card) ID() string { return c.id }
+
+// Public is the card's public key.
+func (c *Card) Public() *ecdsa.PublicKey { return &c.key.PublicKey }
+
+// PINTriesLeft is the PIN's retry counter.
+func (c *Card) PINTriesLeft() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pinLeft
+}
+
+// PUKTriesLeft is the PUK's retry counter.
+func (c *Card) PUKTriesLeft() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pukLeft
+}
+
+// PINsSeen counts the PINs presented to the card, right or wrong.
+func (c *Card) PINsSeen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pinSeen
+}
+
+// PUKsSeen counts the PUKs presented to the card.
+func (c *Card) PUKsSeen() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pukSeen
+}
+
+// Info implements backend.Device.
+func (c *Card) Info() ipc.Authenticator {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ipc.Authenticator{
+		ID: c.id, Kind: ipc.KindSmartcard, Backend: "piv", Reader: "daemontest reader", Label: c.label,
+		PIN:  c.stateLocked(),
+		Keys: []ipc.Key{{ID: "9a", Algorithm: "ecc-p256", PublicKey: c.pubPE}},
+	}
+}
+
+func (c *Card) stateLocked() ipc.PINState {
+	left := c.pinLeft
+	return ipc.PINState{RetriesLeft: &left, Blocked: left == 0}
+}
+
+// PINState implements backend.Device.
+func (c *Card) PINState(context.Context) (ipc.PINState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stateLocked(), nil
+}
+
+// checkPINLocked presents pin as VERIFY does.
+func (c *Card) checkPINLocked(pin []byte) error {
+	c.pinSeen++
+	if c.pinLeft == 0 {
+		return hwerr.ErrPINBlocked
+	}
+	if subtle.ConstantTimeCompare(pin, c.pin) != 1 {
+		c.pinLeft--
+		return &hwerr.PINIncorrect{What: "PIN", RetriesLeft: c.pinLeft}
+	}
+	c.pinLeft = c.pinTries
+	return nil
+}
+
+// VerifyPIN implements backend.Device.
+func (c *Card) VerifyPIN(_ context.Context, pin []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checkPINLocked(pin)
+}
+
+// ChangePIN implements backend.Device.
+func (c *Card) ChangePIN(_ context.Context, oldPIN, newPIN []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.checkPINLocked(oldPIN); err != nil {
+		return err
+	}
+	c.pin = append([]byte(nil), newPIN...)
+	return nil
+}
+
+// UnblockPIN implements backend.Device.
+func (c *Card) UnblockPIN(_ context.Context, puk, newPIN []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pukSeen++
+	if c.pukLeft == 0 {
+		return fmt.Errorf("PUK blocked: %w", hwerr.ErrPINBlocked)
+	}
+	if subtle.ConstantTimeCompare(puk, c.puk) != 1 {
+		c.pukLeft--
+		return &hwerr.PINIncorrect{What: "PUK", RetriesLeft: c.pukLeft}
+	}
+	c.pukLeft = c.pukTries
+	c.pin = append([]byte(nil), newPIN...)
+	c.pinLeft = c.pinTries
+	return nil
+}
+
+// Sign implements backend.Device: slot 9a, ECDSA over P-256, after the PIN.
+func (c *Card) Sign(_ context.Context, req backend.SignRequest) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if req.Key != "9a" {
+		return nil, fmt.Errorf("no key %q: %w", req.Key, hwerr.ErrNotFound)
+	}
+	if req.Algorithm != "ecdsa-sha256" {
+		return nil, fmt.Errorf("algorithm %s: %w", req.Algorithm, hwerr.ErrNotSupported)
+	}
+	if req.PIN == nil {
+		return nil, hwerr.ErrPINRequired
+	}
+	if err := c.checkPINLocked(req.PIN); err != nil {
+		return nil, err
+	}
+	return ecdsa.SignASN1(rand.Reader, c.key, req.Digest)
+}
