@@ -275,7 +275,8 @@ func (c unblockAccess) CheckAccess(r *http.Request, p server.Peer) error {
 func (unblockAccess) Who() string { return "self-service unblock" }
 
 // sessionAccess allows ending the session {id}: its user, the sign-in
-// service and admins.
+// service and admins. Another user's session answers not_found, as one that
+// does not exist: a caller never sees another user's sessions.
 type sessionAccess struct{ a *accessRules }
 
 // CheckAccess reads {id} and the session table.
@@ -288,7 +289,7 @@ func (c sessionAccess) CheckAccess(r *http.Request, p server.Peer) error {
 	if !ok || who.is(user) {
 		return nil // an unknown session is not_found for everyone
 	}
-	return denied("you may only end your own sessions")
+	return ipc.Errorf(ipc.CodeNotFound, "no session %q", r.PathValue("id"))
 }
 
 // Who is "session".

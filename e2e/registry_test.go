@@ -183,7 +183,7 @@ func TestAnotherUserCannotReachYourData(t *testing.T) {
 	})
 	for i, want := range map[int]string{2: "unauthorized", 3: "unauthorized", 4: "unauthorized", 5: "unauthorized",
 		6: "unauthorized", 7: "unauthorized", 8: "unauthorized", 10: "unauthorized", 11: "unauthorized", 12: "registered_to_another_user",
-		16: "unauthorized"} {
+		16: "not_found"} {
 		if errorCode(calls[i].Answer) != want {
 			t.Errorf("call %d %s %s: %d %s, want %s", i, calls[i].Method, calls[i].Path, calls[i].Status, calls[i].Answer, want)
 		}
