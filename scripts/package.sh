@@ -4,7 +4,7 @@
 #   package.sh stage     build the binaries into $BUILD and generate the
 #                        man pages, hwauthd.toml, completions and changelog
 #   package.sh deb       stage, then build $BUILD/hwauthd_VERSION_ARCH.deb
-#                        with nfpm (go tool nfpm)
+#                        with nfpm (a Go tool of the packaging/tools module)
 #   package.sh install   stage, then install into $DESTDIR$PREFIX (plain
 #                        install without dpkg; units and rules under $PREFIX)
 #   package.sh docs      regenerate the copies kept in the repository
@@ -82,11 +82,14 @@ stage() {
 
 deb() {
 	stage
-	local arch multiarch
+	local arch multiarch nfpm
 	arch=$(dpkg --print-architecture)
 	multiarch=$(gcc -print-multiarch)
+	# nfpm is a tool of its own module (packaging/tools/go.mod), so the
+	# product's go.mod lists only what hwauthd links.
+	nfpm=$("$GO" -C packaging/tools tool -n nfpm)
 	BUILD="$BUILD" VERSION="$VERSION" DEB_ARCH="$arch" DEB_MULTIARCH="$multiarch" DEB_MAINTAINER="$DEB_MAINTAINER" \
-		"$GO" tool nfpm pkg -p deb -f packaging/nfpm.yaml \
+		"$nfpm" pkg -p deb -f packaging/nfpm.yaml \
 		-t "$BUILD/hwauthd_${VERSION}_${arch}.deb"
 }
 

@@ -169,3 +169,41 @@ func TestBuiltinsFollowTags(t *testing.T) {
 		}
 	}
 }
+
+// TestGoModListsWhatIsLinked: every module the product's go.mod requires is
+// needed (on some platform; go mod why ignores build tags) by a package of
+// the product or by its one tool, staticcheck. Build tools such as nfpm live
+// in packaging/tools/go.mod.
+func TestGoModListsWhatIsLinked(t *testing.T) {
+	out, err := exec.Command("go", "mod", "edit", "-json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mod struct{ Require []struct{ Path string } }
+	if err := json.Unmarshal(out, &mod); err != nil {
+		t.Fatal(err)
+	}
+	if len(mod.Require) == 0 {
+		t.Fatal("go.mod requires nothing: the listing is broken")
+	}
+	args := []string{"mod", "why", "-m"}
+	for _, r := range mod.Require {
+		args = append(args, r.Path)
+	}
+	out, err = exec.Command("go", args...).Output()
+	if err != nil {
+		t.Fatalf("go mod why: %v", err)
+	}
+	// One stanza per module: "# module", then the chain of packages from
+	// the main module's package that needs it, or why it is not needed.
+	stanzas := strings.Split("\n"+strings.TrimSpace(string(out)), "\n# ")[1:]
+	if len(stanzas) != len(mod.Require) {
+		t.Fatalf("go mod why answered %d stanzas for %d modules:\n%s", len(stanzas), len(mod.Require), out)
+	}
+	for _, st := range stanzas {
+		lines := strings.Split(st, "\n")
+		if len(lines) < 2 || !strings.HasPrefix(lines[1], module) && lines[1] != "honnef.co/go/tools/cmd/staticcheck" {
+			t.Errorf("go.mod requires %s, which the product does not link:\n%s", lines[0], st)
+		}
+	}
+}
