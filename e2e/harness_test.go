@@ -126,7 +126,7 @@ func (h *harness) run() {
 	}
 	h.store = st
 	log := testLogger(t)
-	set := builtins.Build(h.cfg, log, st)
+	set := builtins.Build(h.cfg, log, st, st)
 	d, err := daemon.New(daemon.Options{Config: h.cfg, Logger: log, Backends: set.Backends, VirtualCards: set.VirtualCards, Store: st, Version: "test"})
 	if err != nil {
 		t.Fatal(err)

@@ -8,15 +8,19 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/store/boltstore"
 	"github.com/hwauthd/hwauthd/tpm"
 )
 
@@ -212,4 +216,75 @@ func mustKey(t *testing.T) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestDeletingVirtualCardRemovesItsRegistrations: deleting a card removes
+// its registrations (they no longer count against the user's five), moves
+// the user's default to another registration and says so in events; a
+// deletion cut short after the TPM step (the daemon stopped before the
+// registrations went) is completed at the next start.
+func TestDeletingVirtualCardRemovesItsRegistrations(t *testing.T) {
+	sw := testenv.SWTPM(t)
+	h := start(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+	v1 := h.createVSC("first", false, nil)
+	v2 := h.createVSC("second", false, nil)
+	v3 := h.createVSC("third", false, nil)
+	var regs []*ipc.Registration
+	for _, v := range []*ipc.VirtualSmartcard{v1, v2, v3} {
+		r, err := h.c.Register(ctx, alice, ipc.RegisterRequest{Authenticator: v.ID, PIN: ipc.Secret(vscPIN)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		regs = append(regs, r)
+	}
+	if err := h.c.DeleteVirtualSmartcard(ctx, v1.ID); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("registration-removed "+regs[0].ID, func(e ipc.Event) bool {
+		return e.Type == ipc.EventRegistrationRemoved && e.User == alice && e.Authenticator == v1.ID
+	})
+	got, err := h.c.Registrations(ctx, alice)
+	if err != nil || len(got.Registrations) != 2 || got.Default != regs[1].ID {
+		t.Fatalf("after deleting the default card: %+v, %v; want 2 left and %s the default", got, err, regs[1].ID)
+	}
+
+	// The daemon stops after the TPM step of deleting v2: its indices are
+	// gone but its record and registration are still stored.
+	state := h.cfg.Daemon.StateDir
+	h.stop()
+	st, err := boltstore.Open(filepath.Join(state, "hwauthd.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := st.Card(ctx, strings.TrimPrefix(v2.ID, "vsc-"))
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var card tpm.Card
+	if err := json.Unmarshal(blob, &card); err != nil {
+		t.Fatal(err)
+	}
+	tp, err := tpm.Open(ctx, tpm.Config{Simulator: sw.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.DestroyCard(ctx, &card); err != nil {
+		t.Fatal(err)
+	}
+	tp.Close()
+	h2 := start(t, withTPM(sw), func(c *config.Config) { c.Daemon.StateDir = state })
+	h2.waitBackendUp("tpm")
+	got, err = h2.c.Registrations(ctx, alice)
+	if err != nil || len(got.Registrations) != 1 || got.Default != regs[2].ID {
+		t.Fatalf("after the interrupted deletion: %+v, %v; want only %s", got, err, regs[2].ID)
+	}
+	if _, err := h2.c.VirtualSmartcard(ctx, v2.ID); apiCode(err) != ipc.CodeNotFound {
+		t.Fatalf("the half-deleted card: %v", err)
+	}
+	if err := signVSC(t, h2, v3.ID, v3.PublicKey, vscPIN); err != nil {
+		t.Fatal(err)
+	}
 }

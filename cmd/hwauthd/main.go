@@ -68,7 +68,7 @@ func run() error {
 	}
 	defer closeStore()
 
-	set := builtins.Build(cfg, log, state)
+	set := builtins.Build(cfg, log, reg, state)
 	for _, name := range set.Missing {
 		log.Warn("backend enabled in the configuration but not built into this hwauthd", "backend", name)
 	}

@@ -82,3 +82,38 @@ func (s *Store) UpdateCard(ctx context.Context, id string, fn func(old []byte) (
 	}
 	return nil
 }
+
+// ForgetCard implements store.CardForgetter: the card's record and every
+// registration of its authenticator go in one transaction, each user's
+// default moving as in RemoveRegistration.
+func (s *Store) ForgetCard(ctx context.Context, cardID, authenticatorID string) ([]store.Removal, error) {
+	var out []store.Removal
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		out = nil
+		found, err := authEntries(tx, authenticatorID)
+		if err != nil {
+			return err
+		}
+		for _, f := range found {
+			user := f.reg.User
+			if err := tx.Bucket(bucketRegs).Delete(key(user, f.reg.ID)); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketByAuth).Delete(f.indexKey); err != nil {
+				return err
+			}
+			// The default as it is now: an earlier removal may have moved it.
+			wasDefault := string(tx.Bucket(bucketDefaults).Get([]byte(user))) == f.reg.ID
+			def, err := moveDefault(tx, user, wasDefault)
+			if err != nil {
+				return err
+			}
+			out = append(out, store.Removal{Registration: f.reg, Default: def})
+		}
+		return tx.Bucket(bucketCards).Delete([]byte(cardID))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("forget virtual card %s: %w", cardID, err)
+	}
+	return out, nil
+}

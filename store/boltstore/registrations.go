@@ -248,26 +248,44 @@ func (s *Store) Registration(ctx context.Context, user, id string) (store.Regist
 func (s *Store) FindByAuthenticator(ctx context.Context, authenticatorID string) ([]store.Registration, error) {
 	var es []entry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		p := prefix(authenticatorID)
-		c := tx.Bucket(bucketByAuth).Cursor()
-		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			parts := split(k[len(p):])
-			if len(parts) != 3 {
-				return fmt.Errorf("%w: bad index key %q", store.ErrCorrupt, k)
-			}
-			e, err := getEntry(tx, parts[1], parts[2])
-			if err != nil {
-				return fmt.Errorf("%w: index names missing registration %s: %w", store.ErrCorrupt, parts[2], err)
-			}
-			es = append(es, e)
+		found, err := authEntries(tx, authenticatorID)
+		for _, f := range found {
+			es = append(es, f.entry)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find registrations of %s: %w", authenticatorID, err)
 	}
 	slices.SortFunc(es, byAge)
 	return regs(es), nil
+}
+
+// indexed is a registration found through the byauth index, with its
+// index key.
+type indexed struct {
+	entry
+	indexKey []byte
+}
+
+// authEntries reads every registration of an authenticator through the
+// byauth index.
+func authEntries(tx *bolt.Tx, authenticatorID string) ([]indexed, error) {
+	var out []indexed
+	p := prefix(authenticatorID)
+	c := tx.Bucket(bucketByAuth).Cursor()
+	for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+		parts := split(k[len(p):])
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("%w: bad index key %q", store.ErrCorrupt, k)
+		}
+		e, err := getEntry(tx, parts[1], parts[2])
+		if err != nil {
+			return nil, fmt.Errorf("%w: index names missing registration %s: %w", store.ErrCorrupt, parts[2], err)
+		}
+		out = append(out, indexed{entry: e, indexKey: bytes.Clone(k)})
+	}
+	return out, nil
 }
 
 // RemoveRegistration implements store.Store: the delete and the move of the

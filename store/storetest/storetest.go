@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"RememberRecallForget", testRemember},
 		{"ConcurrentLimit", testConcurrentLimit},
 		{"ConcurrentSameAuthenticator", testConcurrentSameAuthenticator},
+		{"ForgetCard", testForgetCard},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

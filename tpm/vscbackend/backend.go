@@ -31,6 +31,7 @@ const idPrefix = "vsc-"
 // Backend is the TPM backend. Create it with New.
 type Backend struct {
 	cfg   tpm.Config
+	reg   store.Store
 	state store.DeviceState
 	log   *slog.Logger
 
@@ -44,9 +45,11 @@ type Backend struct {
 
 var _ backend.Backend = (*Backend)(nil)
 
-// New returns a backend that opens the TPM when it runs.
-func New(cfg tpm.Config, state store.DeviceState, log *slog.Logger) *Backend {
-	return &Backend{cfg: cfg, state: state, log: log, cards: map[string]*Device{},
+// New returns a backend that opens the TPM when it runs. Cards' records
+// live in state; reg is the registry, whose registrations of a card go
+// when the card is deleted.
+func New(cfg tpm.Config, reg store.Store, state store.DeviceState, log *slog.Logger) *Backend {
+	return &Backend{cfg: cfg, reg: reg, state: state, log: log, cards: map[string]*Device{},
 		status: ipc.BackendStatus{State: ipc.BackendDown, Detail: "starting"}}
 }
 
@@ -116,7 +119,17 @@ func (b *Backend) loadCards(ctx context.Context) error {
 			continue
 		}
 		keep = append(keep, &c)
-		if err := b.tpm.CheckCard(ctx, &c); err != nil {
+		err := b.tpm.CheckCard(ctx, &c)
+		if errors.Is(err, hwerr.ErrRemoved) {
+			// Deleted from the TPM, and the daemon stopped before the
+			// registrations and the record went: finish the deletion.
+			b.log.Warn("virtual card was deleted from the TPM; removing its registrations and record", "card", id)
+			if err := b.forget(ctx, c.ID); err != nil {
+				b.log.Error("finish deleting virtual card", "card", id, "err", err)
+			}
+			continue
+		}
+		if err != nil {
 			b.log.Error("virtual card cannot be used on this device", "card", id, "err", err)
 			continue
 		}
@@ -260,8 +273,11 @@ func (b *Backend) Get(ctx context.Context, id string) (ipc.VirtualSmartcard, err
 	return d.describe(), nil
 }
 
-// Delete destroys a card: its TPM key goes, then its record. It cannot be
-// undone; a kept copy of the record no longer loads.
+// Delete destroys a card: its PIN and PUK indices go from the TPM (after
+// which its key is unusable for good), then every registration of it
+// (moving each user's default, with registration-removed events) and its
+// record. It cannot be undone; a kept copy of the record opens nothing. A
+// crash after the TPM step is completed at the next start (loadCards).
 func (b *Backend) Delete(ctx context.Context, id string) error {
 	t, err := b.engine()
 	if err != nil {
@@ -271,7 +287,7 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.destroy(ctx, t, b.state); err != nil {
+	if err := d.destroy(ctx, t); err != nil {
 		return err
 	}
 	b.mu.Lock()
@@ -281,6 +297,26 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 	host.Detach(d.id())
 	b.refreshStatus()
 	b.log.Info("virtual smart card deleted", "card", d.card.ID)
+	return b.forget(ctx, d.card.ID)
+}
+
+// forget removes a deleted card's registrations and record
+// (store.ForgetCard) and announces each registration removed.
+func (b *Backend) forget(ctx context.Context, cardID string) error {
+	removed, err := store.ForgetCard(ctx, b.reg, b.state, cardID, idPrefix+cardID)
+	b.mu.Lock()
+	host := b.host
+	b.mu.Unlock()
+	for _, r := range removed {
+		b.log.Info("registration of a deleted virtual card removed", "user", r.Registration.User,
+			"registration", r.Registration.ID, "card", cardID)
+		data, _ := json.Marshal(map[string]string{"registration": r.Registration.ID, "default": r.Default})
+		host.Publish(ipc.Event{Type: ipc.EventRegistrationRemoved, User: r.Registration.User,
+			Authenticator: r.Registration.AuthenticatorID, Data: data})
+	}
+	if err != nil {
+		return fmt.Errorf("remove the deleted card's registrations and record: %w", err)
+	}
 	return nil
 }
 

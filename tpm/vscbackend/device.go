@@ -17,7 +17,6 @@ import (
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
-	"github.com/hwauthd/hwauthd/store"
 	"github.com/hwauthd/hwauthd/tpm"
 )
 
@@ -215,14 +214,12 @@ func (d *Device) csr(ctx context.Context, req ipc.CSRRequest) ([]byte, error) {
 	return der, err
 }
 
-// destroy removes the card's key from the TPM and its record from the store.
-func (d *Device) destroy(ctx context.Context, t *tpm.TPM, state store.DeviceState) error {
+// destroy deletes the card from the TPM and marks it gone; its record
+// and registrations are the backend's to remove after.
+func (d *Device) destroy(ctx context.Context, t *tpm.TPM) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := t.DestroyCard(ctx, d.card); err != nil {
-		return err
-	}
-	if err := state.DeleteCard(ctx, d.card.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	d.gone = true

@@ -82,7 +82,7 @@ func virtualCard(t *testing.T) (backend.Device, *x509.Certificate) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	b := vscbackend.New(tpm.Config{Simulator: sw.Addr()}, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b := vscbackend.New(tpm.Config{Simulator: sw.Addr()}, st, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h := &host{devices: map[string]backend.Device{}, attached: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

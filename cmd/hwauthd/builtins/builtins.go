@@ -49,6 +49,7 @@ type readerOwner interface {
 type env struct {
 	cfg   config.Config
 	log   *slog.Logger
+	reg   store.Store
 	state store.DeviceState
 }
 
@@ -63,9 +64,9 @@ var tpmWiring, fidoWiring, pcscWiring, pkcs11Wiring wiring
 
 // Build returns the enabled hardware backends that are built in; the
 // enabled ones that are not are named in Set.Missing.
-func Build(cfg config.Config, log *slog.Logger, state store.DeviceState) Set {
+func Build(cfg config.Config, log *slog.Logger, reg store.Store, state store.DeviceState) Set {
 	var set Set
-	e := env{cfg: cfg, log: log, state: state}
+	e := env{cfg: cfg, log: log, reg: reg, state: state}
 	for _, b := range []struct {
 		name    string
 		enabled bool

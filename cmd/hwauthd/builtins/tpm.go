@@ -8,7 +8,8 @@ import (
 func init() { tpmWiring = wireTPM }
 
 // wireTPM adds the TPM virtual smart card backend; virtual cards keep their
-// records in the device-local store.
+// records in the device-local store, and their registrations (which go
+// with a deleted card) in the registry.
 func wireTPM(e env, set *Set) {
 	cfg := e.cfg.TPM
 	v := vscbackend.New(tpm.Config{
@@ -25,7 +26,7 @@ func wireTPM(e env, set *Set) {
 			MaxCards:         cfg.MaxCards,
 		},
 		OwnerAuthFile: cfg.OwnerAuthFile,
-	}, e.state, e.log.With("backend", "tpm"))
+	}, e.reg, e.state, e.log.With("backend", "tpm"))
 	set.Backends = append(set.Backends, v)
 	set.VirtualCards = v
 }
