@@ -45,6 +45,9 @@ type Device struct {
 	info   ipc.Authenticator
 	certs  map[string]*x509.Certificate
 	closed bool
+	// checked is the PIN status that selectLocked's empty VERIFY read in
+	// the current transaction, nil when it had to SELECT instead.
+	checked *piv.PINStatus
 }
 
 var _ backend.Device = (*Device)(nil)
@@ -183,7 +186,7 @@ func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
 
 // pinStateLocked reads the PIN state into d.info.
 func (d *Device) pinStateLocked(ctx context.Context) (ipc.PINState, error) {
-	st, err := d.client.PINStatus(ctx)
+	st, err := d.pinStatusLocked(ctx)
 	if err != nil {
 		return d.info.PIN, err
 	}
@@ -245,7 +248,7 @@ func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, err
 // (an OpenSC session, say) is left as it was.
 func (d *Device) doWithPIN(ctx context.Context, fn func() error) error {
 	return d.do(ctx, func() error {
-		before, err := d.client.PINStatus(ctx)
+		before, err := d.pinStatusLocked(ctx)
 		if err != nil {
 			return err
 		}
@@ -283,6 +286,7 @@ func (d *Device) do(ctx context.Context, fn func() error) error {
 		return fmt.Errorf("card in %s: %w", d.reader, hwerr.ErrRemoved)
 	}
 	defer d.armIdleLocked()
+	defer func() { d.checked = nil }()
 	return d.transactLocked(ctx, func() error {
 		if err := d.selectLocked(ctx); err != nil {
 			return err
@@ -326,15 +330,30 @@ func (d *Device) transactLocked(ctx context.Context, fn func() error) error {
 // application may have selected one of its own since. An empty VERIFY that
 // answers as the PIV application does costs no try; otherwise SELECT.
 func (d *Device) selectLocked(ctx context.Context) error {
-	_, err := d.client.PINStatus(ctx)
+	d.checked = nil
+	st, err := d.client.PINStatus(ctx)
+	if err == nil {
+		d.checked = &st
+		return nil
+	}
 	var se apdu.StatusError
-	if err == nil || !errors.As(err, &se) {
+	if !errors.As(err, &se) {
 		return err
 	}
 	if _, err := d.client.Select(ctx); err != nil {
 		return fmt.Errorf("select PIV application: %w", err)
 	}
 	return nil
+}
+
+// pinStatusLocked returns the PIN status as the transaction began: the one
+// selectLocked read with its empty VERIFY (nothing reached the card since),
+// else a fresh one.
+func (d *Device) pinStatusLocked(ctx context.Context) (piv.PINStatus, error) {
+	if d.checked != nil {
+		return *d.checked, nil
+	}
+	return d.client.PINStatus(ctx)
 }
 
 // armIdleLocked notes the end of an operation and (re)starts the timer that
