@@ -7,7 +7,7 @@ PKGS      ?= ./...
 TESTFLAGS ?=
 FUZZTIME  ?= 10000x
 
-.PHONY: all deps build pam pam-module test vet staticcheck fuzz bench demo clean
+.PHONY: all deps build pam pam-module vreader-driver test vet staticcheck fuzz bench demo clean
 
 all: build
 
@@ -35,6 +35,14 @@ pam-module:
 	@mkdir -p $(BUILD)
 	$(CC) $(PAM_CFLAGS) $(CFLAGS) -DHW_HELPER_PATH='"$(PAM_HELPER)"' \
 		-o $(BUILD)/pam_hwauth.so pam/module/pam_hwauth.c $(PAM_LDFLAGS) $(LDFLAGS) -lpam
+
+# hwauthd's reader driver for pcscd (libifdhwauthd.so, see pcsc/vreader):
+# TPM virtual smart cards appear in readers of their own through it. Built
+# hardened like the PAM module; exports only the IFDH* entry points.
+vreader-driver:
+	@mkdir -p $(BUILD)
+	$(CC) $(PAM_CFLAGS) $(CFLAGS) -I/usr/include/PCSC \
+		-o $(BUILD)/libifdhwauthd.so pcsc/vreader/driver/ifd-hwauthd.c $(PAM_LDFLAGS) $(LDFLAGS)
 
 vet:
 	$(GO) vet $(PKGS)

@@ -128,9 +128,22 @@ func sweepStaleDirs() {
 	}
 }
 
+// extraReaders holds reader.conf.d files that WithReaderConfig added.
+var extraReaders = map[string]string{}
+
+// WithReaderConfig adds a reader.conf.d file, such as hwauthd's own reader
+// driver's, to the private pcscd of this test binary. Call it from TestMain
+// before the first PCSCD.
+func WithReaderConfig(name, content string) { extraReaders[name] = content }
+
 func (p *PCSC) writeConfig() error {
 	for _, d := range []string{"run", "conf"} {
 		if err := os.MkdirAll(filepath.Join(p.dir, d), 0o700); err != nil {
+			return err
+		}
+	}
+	for name, content := range extraReaders {
+		if err := os.WriteFile(filepath.Join(p.dir, "conf", name), []byte(content), 0o600); err != nil {
 			return err
 		}
 	}
