@@ -156,7 +156,7 @@ func (d *Daemon) device(id string) (backend.Device, error) {
 		if !ok || !strings.HasPrefix(id, p.IDPrefix()) {
 			continue
 		}
-		if st := b.Status(); st.State != ipc.BackendUp {
+		if st := backendStatus(b); st.State != ipc.BackendUp {
 			return nil, ipc.Errorf(ipc.CodeBackendUnavailable, "the %s backend is %s: %s", b.Name(), st.State, st.Detail)
 		}
 	}

@@ -20,7 +20,7 @@ func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
 		},
 	}
 	for _, b := range d.backends {
-		st.Backends[b.Name()] = b.Status()
+		st.Backends[b.Name()] = backendStatus(b)
 	}
 	return server.WriteJSON(w, http.StatusOK, st)
 }

@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type Options struct {
 	// PeerOf reads a connection's peer identity; nil means SO_PEERCRED. The
 	// in-process harness (daemontest) sets it.
 	PeerOf func(net.Conn) (server.Peer, error)
+	// ReadyTimeout bounds the wait for the backends' first enumeration
+	// before serving (DefaultReadyTimeout when 0).
+	ReadyTimeout time.Duration
 }
 
 // Daemon serves the API on a listener and runs the backends behind it.
@@ -59,6 +63,8 @@ type Daemon struct {
 	streams  streamTracker // open event streams, drained at shutdown
 	blocked  blockedPINs   // authenticators announced as PIN-blocked
 	vsc      backend.VirtualCards
+
+	readyTimeout time.Duration
 }
 
 // New builds a daemon; nothing runs until Run.
@@ -97,6 +103,8 @@ func New(opts Options) (*Daemon, error) {
 		failures: newFailureLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
 		trust:    tr,
 		vsc:      opts.VirtualCards,
+
+		readyTimeout: cmp.Or(opts.ReadyTimeout, DefaultReadyTimeout),
 	}
 	d.sessions = newSessions(d.sessionEnded)
 	d.rules.registeredTo = d.registeredTo
@@ -136,10 +144,13 @@ func (d *Daemon) authenticatorGone(id string) {
 func (d *Daemon) Manager() *Manager { return d.manager }
 
 // Run serves the API on ln until ctx ends, then shuts down cleanly. The
-// socket serves first; the backends come up behind it, so /v1/status
-// answers at once and a backend that is not up yet answers
-// backend_unavailable instead of hanging. Under systemd it reports READY=1,
-// STOPPING=1 and, when the unit has a watchdog, WATCHDOG=1.
+// backends start first, and the daemon answers its first request (and
+// reports READY=1 under systemd) once each has enumerated its devices, or
+// after the ready timeout: the request that started the daemon sees the
+// cards already present. Connections made meanwhile wait in ln's queue. A
+// backend that is down or still starting answers backend_unavailable
+// instead of hanging. Under systemd the daemon also reports STOPPING=1 and,
+// when the unit has a watchdog, WATCHDOG=1.
 func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	srv, err := server.New(server.Config{
 		MaxBodyBytes:    d.cfg.API.MaxBodyBytes,
@@ -158,13 +169,6 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	serveCtx, stopServing := context.WithCancel(context.Background())
-	defer stopServing()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(serveCtx, ln) }()
-	d.notify(server.NotifyReady())
-	d.log.Info("serving", "socket", ln.Addr().String(), "version", d.version)
-
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
@@ -176,6 +180,16 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		})
 	}
 	wg.Go(func() { d.watchdog(runCtx) })
+	if slow := d.awaitEnumeration(ctx); len(slow) > 0 {
+		d.log.Warn("serving before every backend has enumerated its devices", "starting", slow, "waited", d.readyTimeout)
+	}
+
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(serveCtx, ln) }()
+	d.notify(server.NotifyReady())
+	d.log.Info("serving", "socket", ln.Addr().String(), "version", d.version)
 
 	var serveErr error
 	select {

@@ -47,17 +47,26 @@ type Lister func(ctx context.Context) ([]DeviceInfo, error)
 type Watcher struct {
 	dir  string
 	list Lister
+
+	enumerated     chan struct{}
+	enumeratedOnce sync.Once
 }
 
 // NewWatcher watches dir (normally "/dev") and lists keys with list.
 func NewWatcher(dir string, list Lister) *Watcher {
-	return &Watcher{dir: dir, list: list}
+	return &Watcher{dir: dir, list: list, enumerated: make(chan struct{})}
 }
+
+// Enumerated returns a channel closed once Run has sent the Attached events
+// of the keys present when it began, or has failed before. A receiver that
+// has taken every event sent before it closed has seen the first listing.
+func (w *Watcher) Enumerated() <-chan struct{} { return w.enumerated }
 
 // Run sends an Attached event for every key present, then an event for
 // each change, until ctx ends. events is not closed. It returns ctx's error
 // or the error that stopped the watch.
 func (w *Watcher) Run(ctx context.Context, events chan<- Event) error {
+	defer w.enumeratedOnce.Do(func() { close(w.enumerated) })
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return fmt.Errorf("watch %s: inotify: %w", w.dir, err)
@@ -76,6 +85,7 @@ func (w *Watcher) Run(ctx context.Context, events chan<- Event) error {
 	if err := w.rescan(ctx, known, events); err != nil {
 		return err
 	}
+	w.enumeratedOnce.Do(func() { close(w.enumerated) })
 	for {
 		changed, err := waitHidraw(fd, wake.r)
 		if err != nil {

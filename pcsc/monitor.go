@@ -93,6 +93,9 @@ type Monitor struct {
 	mu      sync.Mutex
 	up      bool
 	readers map[string]ReaderState
+
+	enumerated     chan struct{} // closed by enumerateOnce
+	enumeratedOnce sync.Once
 }
 
 // NewMonitor returns a Monitor that logs to logger (slog.Default when nil).
@@ -100,8 +103,16 @@ func NewMonitor(logger *slog.Logger) *Monitor {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Monitor{logger: logger, readers: map[string]ReaderState{}}
+	return &Monitor{logger: logger, readers: map[string]ReaderState{}, enumerated: make(chan struct{})}
 }
+
+// Enumerated returns a channel closed once Run has sent the events of its
+// first look at pcscd (ServiceUp and the snapshot), or has failed to reach
+// pcscd once. A receiver that has taken every event sent before the channel
+// closed has seen the first enumeration.
+func (m *Monitor) Enumerated() <-chan struct{} { return m.enumerated }
+
+func (m *Monitor) enumerateOnce() { m.enumeratedOnce.Do(func() { close(m.enumerated) }) }
 
 // Up reports whether the monitor is connected to pcscd.
 func (m *Monitor) Up() bool {
@@ -148,6 +159,7 @@ func (m *Monitor) Run(ctx context.Context, events chan<- Event) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		m.enumerateOnce()
 		if connected {
 			backoff = backoffMin
 		}
@@ -210,6 +222,7 @@ func (m *Monitor) session(ctx context.Context, events chan<- Event) (connected b
 	if err := w.start(ctx); err != nil {
 		return true, err
 	}
+	m.enumerateOnce()
 	return true, w.loop(ctx)
 }
 

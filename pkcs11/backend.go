@@ -50,12 +50,16 @@ type Backend struct {
 	devices map[string]*Device
 	scans   int           // completed scans
 	changed chan struct{} // closed and replaced on every change of state or devices
+	first   backend.FirstScan
 
 	// beforeRestart, when set by tests, runs before each helper restart.
 	beforeRestart func()
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.Enumerator = (*Backend)(nil)
+)
 
 // NewBackend returns a backend for cfg; Run starts it.
 func NewBackend(cfg Config, log *slog.Logger) *Backend {
@@ -94,16 +98,22 @@ func (b *Backend) Rescan() {
 	}
 }
 
+// Enumerated is closed once the first scan of the tokens is over, or the
+// first helper failed, or no module is there to scan.
+func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
+
 // Run starts the helper, reports tokens to host and restarts the helper with
 // backoff whenever it dies, until ctx ends.
 func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	if len(b.cfg.Modules) == 0 {
 		b.setState(ipc.BackendDisabled, "no PKCS#11 modules configured")
+		b.first.Done()
 		<-ctx.Done()
 		return nil
 	}
 	if !b.anyModuleExists() {
 		b.setState(ipc.BackendAbsent, "none of the configured PKCS#11 modules is installed")
+		b.first.Done()
 		<-ctx.Done()
 		return nil
 	}
@@ -111,6 +121,7 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	for {
 		started := time.Now()
 		b.runHelper(ctx, host)
+		b.first.Done() // the helper failed before its first scan
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -164,6 +175,7 @@ func (b *Backend) runHelper(ctx context.Context, host backend.Host) {
 	b.setConn(c, moduleDetail(resp.Modules))
 	defer b.setConn(nil, "")
 	b.scan(ctx, host, c)
+	b.first.Done()
 	for {
 		select {
 		case <-ctx.Done():

@@ -11,6 +11,7 @@ package backend
 
 import (
 	"context"
+	"sync"
 
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -163,4 +164,43 @@ type Assertion struct {
 	AuthData     []byte
 	Signature    []byte
 	Counter      uint32
+}
+
+// Enumerator is implemented by backends that tell when they have looked for
+// their devices once since Run began and reported what they found (or found
+// that their service cannot be reached). The daemon reports ready and
+// answers its first request only then, so that the request that starts it
+// sees the cards already present.
+type Enumerator interface {
+	// Enumerated returns a channel closed after the first enumeration.
+	Enumerated() <-chan struct{}
+}
+
+// FirstScan is an Enumerator for backends to embed: they call Done when
+// their first enumeration is over. Its zero value is ready to use.
+type FirstScan struct {
+	init sync.Once
+	done sync.Once
+	ch   chan struct{}
+}
+
+func (f *FirstScan) channel() chan struct{} {
+	f.init.Do(func() { f.ch = make(chan struct{}) })
+	return f.ch
+}
+
+// Done marks the first enumeration as over; later calls do nothing.
+func (f *FirstScan) Done() { f.done.Do(func() { close(f.channel()) }) }
+
+// Enumerated returns a channel closed by the first Done.
+func (f *FirstScan) Enumerated() <-chan struct{} { return f.channel() }
+
+// IsDone reports whether Done has been called.
+func (f *FirstScan) IsDone() bool {
+	select {
+	case <-f.channel():
+		return true
+	default:
+		return false
+	}
 }

@@ -43,9 +43,13 @@ type Backend struct {
 	host   backend.Host
 	keys   map[string]*Device // by device path
 	status ipc.BackendStatus
+	first  backend.FirstScan
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.Enumerator = (*Backend)(nil)
+)
 
 // New returns a backend that starts watching when it runs.
 func New(cfg Config, log *slog.Logger) *Backend {
@@ -68,6 +72,10 @@ func (b *Backend) Status() ipc.BackendStatus {
 	return b.status
 }
 
+// Enumerated is closed once the keys present when Run began are attached,
+// or the watch has failed.
+func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
+
 // Run watches for keys until ctx ends.
 func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	b.mu.Lock()
@@ -75,11 +83,20 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	b.mu.Unlock()
 	events := make(chan fido.Event, 16)
 	done := make(chan error, 1)
-	go func() { done <- fido.NewWatcher(b.cfg.DeviceDir, b.engine.List).Run(ctx, events) }()
+	w := fido.NewWatcher(b.cfg.DeviceDir, b.engine.List)
+	go func() { done <- w.Run(ctx, events) }()
 	b.setStatus()
+	enumerated := w.Enumerated()
 	for {
+		if enumerated == nil && len(events) == 0 {
+			b.first.Done()
+		}
 		select {
+		case <-enumerated:
+			enumerated = nil
+			continue
 		case err := <-done:
+			b.first.Done()
 			b.detachAll()
 			if err != nil && !errors.Is(err, context.Canceled) {
 				b.mu.Lock()

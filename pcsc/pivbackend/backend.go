@@ -8,6 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,9 +39,13 @@ type Backend struct {
 	up       bool
 	started  bool
 	onChange []func() // called after a card is attached or detached
+	first    backend.FirstScan
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.Enumerator = (*Backend)(nil)
+)
 
 // New returns a backend that has not started yet.
 func New(log *slog.Logger) *Backend {
@@ -65,15 +72,26 @@ func (b *Backend) IDPrefix() string { return idPrefix }
 // Name is "pcsc".
 func (b *Backend) Name() string { return "pcsc" }
 
-// Status reports whether pcscd is reachable and how many readers it has.
+// Enumerated is closed once the readers and cards pcscd had when Run began
+// are known and every PIV card among them is attached, or pcscd could not
+// be reached.
+func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
+
+// Status reports whether pcscd is reachable and how many readers it has;
+// during the first enumeration, which card it is reading.
 func (b *Backend) Status() ipc.BackendStatus {
 	b.mu.Lock()
 	up, started := b.up, b.started
+	reading := slices.Sorted(maps.Keys(b.opening))
 	b.mu.Unlock()
 	n := len(b.monitor.Readers())
 	switch {
 	case !started:
 		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "starting"}
+	case !b.first.IsDone() && len(reading) > 0:
+		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "reading the card in " + strings.Join(reading, ", "), Readers: &n}
+	case !b.first.IsDone():
+		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "listing pcscd's readers", Readers: &n}
 	case !up:
 		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "pcscd is not reachable; is the pcscd service running?", Readers: &n}
 	}
@@ -88,9 +106,13 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	events := make(chan pcsc.Event, 64)
 	done := make(chan error, 1)
 	go func() { done <- b.monitor.Run(ctx, events) }()
+	// The first enumeration is over when the monitor has sent it and every
+	// event sent until then is handled (each attach finishes in handle).
+	enumerated := b.monitor.Enumerated()
 	for {
 		select {
 		case err := <-done:
+			b.first.Done()
 			b.closeAll(host)
 			if errors.Is(err, context.Canceled) {
 				return nil
@@ -98,6 +120,11 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 			return err
 		case ev := <-events:
 			b.handle(ctx, host, ev)
+		case <-enumerated:
+			enumerated = nil
+		}
+		if enumerated == nil && len(events) == 0 {
+			b.first.Done()
 		}
 	}
 }

@@ -41,9 +41,13 @@ type Backend struct {
 	status ipc.BackendStatus
 	host   backend.Host
 	cards  map[string]*Device // by card id
+	first  backend.FirstScan
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend    = (*Backend)(nil)
+	_ backend.Enumerator = (*Backend)(nil)
+)
 
 // New returns a backend that opens the TPM when it runs. Cards' records
 // live in state; reg is the registry, whose registrations of a card go
@@ -66,6 +70,10 @@ func (b *Backend) Status() ipc.BackendStatus {
 	return b.status
 }
 
+// Enumerated is closed once the TPM is open and the stored cards are
+// presented, or the TPM was found missing or unusable.
+func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
+
 // Run opens the TPM, presents the stored cards and keeps the TPM open until
 // ctx ends. A missing TPM is reported in Status; the rest of the daemon
 // keeps working.
@@ -74,6 +82,7 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	if err != nil {
 		b.setStatus(ipc.BackendStatus{State: ipc.BackendAbsent, Detail: "no usable TPM: " + err.Error()})
 		b.log.Warn("TPM not available; virtual smart cards are off", "err", err)
+		b.first.Done()
 		<-ctx.Done()
 		return nil
 	}
@@ -81,6 +90,7 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	info, err := t.Info(ctx)
 	if err != nil {
 		b.setStatus(ipc.BackendStatus{State: ipc.BackendDown, Detail: "TPM does not answer: " + err.Error()})
+		b.first.Done()
 		<-ctx.Done()
 		return nil
 	}
@@ -89,10 +99,12 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 	b.mu.Unlock()
 	if err := b.loadCards(ctx); err != nil {
 		b.setStatus(ipc.BackendStatus{State: ipc.BackendDown, Detail: err.Error()})
+		b.first.Done()
 		<-ctx.Done()
 		return nil
 	}
 	b.refreshStatus()
+	b.first.Done()
 	<-ctx.Done()
 	b.mu.Lock()
 	devs := slices.Collect(maps.Values(b.cards))

@@ -56,7 +56,10 @@ func DaemonPage(flags []Flag) []byte {
 		"JSON bodies over a Unix socket, by default `/run/hwauthd/hwauthd.sock`.")
 	r.prose("Under systemd, `hwauthd.socket` listens on the socket and starts `hwauthd.service` " +
 		"when the first client connects; the daemon then runs as the unprivileged user `hwauthd`. " +
-		"Started by hand, it creates the socket itself (refusing one that a running daemon owns).")
+		"Started by hand, it creates the socket itself (refusing one that a running daemon owns). " +
+		"Either way it answers its first request, and reports READY=1 to systemd, only once every " +
+		"enabled backend has looked for its devices once (at most 5 seconds), so that the request " +
+		"that started it already sees the cards and keys that are present.")
 	r.prose("Every local user may connect. What a caller may do is decided per request from its peer " +
 		"credentials: a user uses the authenticators registered to them and sees only their own " +
 		"registrations, sessions and events; root and members of the groups named by `admin_group` " +
