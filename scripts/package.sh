@@ -58,6 +58,9 @@ generate() {
 	"$GO" run ./packaging/gendocs -out "$BUILD/gen" \
 		-hwauthd "$BUILD/hwauthd" -hwauthctl "$BUILD/hwauthctl" \
 		-completions "$BUILD/completions"
+	# The copyright file lists every Go module compiled into the binaries.
+	"$GO" run ./packaging/gencopyright -go "$GO" -head packaging/debian/copyright -o "$BUILD/copyright" \
+		"$BUILD/hwauthd" "$BUILD/hwauthctl" "$BUILD/hwauthd-pkcs11" "$BUILD/hwauthd-pam-helper"
 	mkdir -p "$BUILD/man"
 	for page in "$BUILD"/gen/docs/man/*; do
 		gzip -9n <"$page" >"$BUILD/man/$(basename "$page").gz"
@@ -106,6 +109,7 @@ install_files() {
 	pam_module "$BUILD/prefix" "$PREFIX/libexec/hwauthd/hwauthd-pam-helper"
 	install -Dm644 "$BUILD/prefix/pam_hwauth.so" "$lib/security/pam_hwauth.so"
 	install -Dm644 packaging/pam/hwauth "$p/share/doc/hwauthd/examples/pam.d/hwauth"
+	install -Dm644 "$BUILD/copyright" "$p/share/doc/hwauthd/copyright"
 	install -Dm644 "$BUILD/gen/packaging/hwauthd.toml" "$d$SYSCONFDIR/hwauthd/hwauthd.toml"
 	for unit in hwauthd.service hwauthd.socket; do
 		sed -e "s|/usr/sbin/hwauthd|$PREFIX/sbin/hwauthd|" \
