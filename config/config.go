@@ -175,8 +175,31 @@ type Policy struct {
 	// AllowShared lets one authenticator be registered to several users.
 	AllowShared bool `toml:"allow_shared"`
 	// RequireRegistration makes sign-in answer registration_required for a
-	// user with no registered authenticator.
+	// user with no registered authenticator (the same as RequiredCount 1).
 	RequireRegistration bool `toml:"require_registration"`
+	// RequiredCount is how many authenticators a user must have registered
+	// before they may sign in; 0 asks for none (unless RequireRegistration).
+	RequiredCount int `toml:"required_count"`
+	// RequiredKinds, when not empty, asks that at least one of the user's
+	// registrations be of one of these kinds.
+	RequiredKinds []string `toml:"required_kinds"`
+}
+
+// Missing says what a user whose registrations are of kinds (one entry per
+// registration) must still register: how many more, and, when no
+// registration is of a required kind, those kinds (one of them is needed).
+// Both zero means the policy is met.
+func (p Policy) Missing(kinds []string) (count int, oneOf []string) {
+	need := p.RequiredCount
+	if p.RequireRegistration {
+		need = max(need, 1)
+	}
+	count = max(need-len(kinds), 0)
+	if len(p.RequiredKinds) > 0 && !slices.ContainsFunc(kinds, func(k string) bool { return slices.Contains(p.RequiredKinds, k) }) {
+		oneOf = slices.Clone(p.RequiredKinds)
+		count = max(count, 1)
+	}
+	return count, oneOf
 }
 
 // SignIn configures sign-in sessions, certificate trust and identity mapping.
@@ -292,6 +315,7 @@ func Defaults() Config {
 			MaxAuthenticators: 5,
 			AllowedKinds:      slices.Clone(Kinds),
 			SelfService:       true,
+			RequiredKinds:     []string{},
 		},
 		SignIn: SignIn{
 			SessionLifetime: Duration{8 * time.Hour},
@@ -396,6 +420,14 @@ func (c Config) Validate() error {
 	for _, k := range c.Policy.AllowedKinds {
 		if !slices.Contains(Kinds, k) {
 			bad("policy.allowed_kinds", "unknown kind %q (kinds: %s)", k, strings.Join(Kinds, ", "))
+		}
+	}
+	if c.Policy.RequiredCount < 0 || c.Policy.RequiredCount > c.Policy.MaxAuthenticators {
+		bad("policy.required_count", "must be between 0 and policy.max_authenticators (%d), got %d", c.Policy.MaxAuthenticators, c.Policy.RequiredCount)
+	}
+	for _, k := range c.Policy.RequiredKinds {
+		if !slices.Contains(c.Policy.AllowedKinds, k) {
+			bad("policy.required_kinds", "kind %q is not in policy.allowed_kinds (%s)", k, strings.Join(c.Policy.AllowedKinds, ", "))
 		}
 	}
 	if !filepath.IsAbs(c.TPM.Device) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,4 +130,36 @@ func countLeaves(t reflect.Type) int {
 		}
 	}
 	return n
+}
+
+func TestPolicyMissing(t *testing.T) {
+	cards := []string{"smartcard", "virtual-smartcard"}
+	for _, tc := range []struct {
+		p     Policy
+		have  []string
+		count int
+		oneOf []string
+	}{
+		{Policy{}, nil, 0, nil},
+		{Policy{RequireRegistration: true}, nil, 1, nil},
+		{Policy{RequireRegistration: true}, []string{"security-key"}, 0, nil},
+		{Policy{RequiredCount: 2}, []string{"security-key"}, 1, nil},
+		{Policy{RequiredCount: 2, RequiredKinds: cards}, []string{"security-key"}, 1, cards},
+		{Policy{RequiredCount: 2, RequiredKinds: cards}, nil, 2, cards},
+		{Policy{RequiredCount: 2, RequiredKinds: cards}, []string{"security-key", "security-key"}, 1, cards},
+		{Policy{RequiredCount: 2, RequiredKinds: cards}, []string{"security-key", "virtual-smartcard"}, 0, nil},
+		{Policy{RequiredKinds: cards}, []string{"smartcard"}, 0, nil},
+	} {
+		count, oneOf := tc.p.Missing(tc.have)
+		if count != tc.count || !slices.Equal(oneOf, tc.oneOf) {
+			t.Errorf("%+v with %v: missing %d %v, want %d %v", tc.p, tc.have, count, oneOf, tc.count, tc.oneOf)
+		}
+	}
+	c := Defaults()
+	c.Policy.RequiredCount = 6
+	c.Policy.RequiredKinds = []string{"smartcard", "phone"}
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "policy.required_count") || !strings.Contains(err.Error(), `"phone"`) {
+		t.Errorf("invalid requirements: %v", err)
+	}
 }

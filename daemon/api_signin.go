@@ -82,12 +82,11 @@ func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Regis
 	if err != nil {
 		return store.Registration{}, nil, 0, err
 	}
+	if err := d.registrationRequired(req.User, regs); err != nil {
+		return store.Registration{}, nil, 0, err
+	}
 	if len(regs) == 0 {
-		if d.cfg.Policy.RequireRegistration {
-			return store.Registration{}, nil, 0, ipc.Errorf(ipc.CodeRegistrationRequired,
-				"%s has not set up the security info your organisation requires: register a smart card, virtual smart card or security key first", req.User)
-		}
-		return store.Registration{}, nil, 0, ipc.Errorf(ipc.CodeNotRegistered, "no authenticator is registered to %s; register one first (often done by IT)", req.User)
+		return store.Registration{}, nil, 0, ipc.Errorf(ipc.CodeNotRegistered, "No smart card, virtual smart card or security key is registered to %s; register one first (often done by IT).", req.User)
 	}
 	reg, dev, err := d.pickRegistration(regs, req.Authenticator, d.lastAuthenticator(ctx, req.User))
 	if err != nil {

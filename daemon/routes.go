@@ -48,6 +48,7 @@ func (d *Daemon) routeTable() []route {
 		{"DELETE", "/v1/users/{user}/registrations/{rid}", selfService, d.deleteRegistration},
 		{"PUT", "/v1/users/{user}/default", self, d.putDefault},
 		{"POST", "/v1/users/{user}/forget", self, d.postForget},
+		{"GET", "/v1/users/{user}/requirements", selfOrSignIn, d.getRequirements},
 		// Identity links.
 		{"GET", "/v1/users/{user}/links", admin, d.getLinks},
 		{"POST", "/v1/users/{user}/links", admin, d.postLink},

@@ -28,10 +28,11 @@ func TestPAMSignIn(t *testing.T) {
 	h.register(c, "root")
 
 	// The registered card is not in the reader: the person is asked to
-	// insert it, and the wait times out.
+	// insert it; after the short wait, Enter alone chooses the password.
 	h.remove(c)
-	out, err := pam(pivcard.DefaultPIN)
-	if err == nil || !strings.Contains(out, "Insert your smart card") {
+	out, err := pam("")
+	if err == nil || !strings.Contains(out, "Insert your smart card") || !strings.Contains(out, "press Enter for your password") ||
+		!strings.Contains(out, "cannot retrieve authentication info") {
 		t.Fatalf("no card: %v\n%s", err, out)
 	}
 	h.reinsert(c)
@@ -70,5 +71,21 @@ func TestPAMSignIn(t *testing.T) {
 	out, err = pam(pivcard.DefaultPIN)
 	if err == nil || !strings.Contains(out, "not registered") {
 		t.Fatalf("unregistered card: %v\n%s", err, out)
+	}
+}
+
+// TestPAMRegistrationRequired: under a policy that requires security info,
+// a user without it is told so in one sentence of the seed's words and the
+// stack goes on to the password (authentication info unavailable), without
+// asking for a PIN.
+func TestPAMRegistrationRequired(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.Policy.RequireRegistration = true })
+	h.insert(0, pivcard.Options{})
+	env := testenv.PAM(t)
+	env.WriteService(t, "hwtest", "auth required "+testenv.PAMModule(t)+" socket="+h.socket+" timeout=1")
+	out, err := env.Run(ctxT(t), "hwtest", "root", "123456\n")
+	if err == nil || !strings.Contains(out, "You haven't set up the security info required by your organization: you need one more smart card, virtual smart card or security key.") ||
+		!strings.Contains(out, "cannot retrieve authentication info") || strings.Contains(out, "PIN for") {
+		t.Fatalf("registration required: %v\n%s", err, out)
 	}
 }

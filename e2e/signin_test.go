@@ -127,6 +127,53 @@ func TestRequiredRegistration(t *testing.T) {
 	}
 }
 
+// TestRequiredMethods: "at least two, one of them a smart card or virtual
+// smart card". A setup client asks what is missing; sign-in refuses with
+// registration_required and the same words until the policy is met, without
+// spending a PIN try.
+func TestRequiredMethods(t *testing.T) {
+	h := start(t, func(c *config.Config) {
+		c.Policy.RequiredCount = 2
+		c.Policy.RequiredKinds = []string{"smartcard", "virtual-smartcard"}
+	})
+	ctx := ctxT(t)
+	a := h.insert(0, pivcard.Options{})
+	req, err := h.c.Requirements(ctx, alice)
+	if err != nil || req.Satisfied || req.MissingCount != 2 || req.RequiredCount != 2 || len(req.MissingOneOf) != 2 ||
+		req.Message != "You haven't set up the security info required by your organization: you need two more smart cards, virtual smart cards or security keys, one of them a smart card or virtual smart card. Register them with hwauthctl register, then sign in again." {
+		t.Fatalf("nothing registered: %+v %v", req, err)
+	}
+	h.register(a, alice)
+	req, err = h.c.Requirements(ctx, alice)
+	if err != nil || req.Satisfied || req.MissingCount != 1 || len(req.MissingOneOf) != 0 || req.Registered != 1 {
+		t.Fatalf("one card registered: %+v %v", req, err)
+	}
+	_, err = h.signIn(alice, "999999") // a wrong PIN: refused before the card is asked
+	var apiErr *ipc.Error
+	if !errorsAs(err, &apiErr) || apiErr.Code != ipc.CodeRegistrationRequired || apiErr.Message != req.Message || apiErr.Details["missing_count"] != float64(1) {
+		t.Fatalf("sign-in with one of two: %#v", err)
+	}
+	if st := cardPIN(t, a); st.RetriesLeft != 3 {
+		t.Fatalf("a refused sign-in spent a PIN try: %d left", st.RetriesLeft)
+	}
+	// Another user may not ask about alice; alice may.
+	calls := runAs(t, malloryUID, malloryUID, h.socket, []call{{Method: "GET", Path: "/v1/users/" + alice + "/requirements"}})
+	if errorCode(calls[0].Answer) != "unauthorized" {
+		t.Fatalf("mallory asks about alice: %+v", calls)
+	}
+	calls = runAs(t, aliceUID, aliceUID, h.socket, []call{{Method: "GET", Path: "/v1/users/" + alice + "/requirements"}})
+	if calls[0].Status != 200 || !strings.Contains(calls[0].Answer, `"missing_count":1`) {
+		t.Fatalf("alice asks: %+v", calls)
+	}
+	h.register(h.insert(1, pivcard.Options{}), alice)
+	if req, err := h.c.Requirements(ctx, alice); err != nil || !req.Satisfied || req.Message != "" {
+		t.Fatalf("two cards: %+v %v", req, err)
+	}
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); err != nil {
+		t.Fatalf("sign-in once the policy is met: %v", err)
+	}
+}
+
 // TestTrustAnchorsAndMapping: the card's self-signed certificate is its own
 // trust anchor in one daemon and untrusted in another; mapping rules compare
 // the certificate's CN with the account or follow an admin's link.

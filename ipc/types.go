@@ -353,6 +353,28 @@ type RegistrationsResponse struct {
 	Registrations     []Registration `json:"registrations"`
 }
 
+// Requirements is the answer of GET /v1/users/{user}/requirements: what
+// the organisation's policy asks the user to register before they may sign
+// in, and what is still missing.
+type Requirements struct {
+	User string `json:"user"`
+	// RequiredCount is how many authenticators the policy asks for.
+	RequiredCount int `json:"required_count"`
+	// RequiredKinds, when not empty: at least one must be of these kinds.
+	RequiredKinds []string `json:"required_kinds"`
+	// Registered is how many the user has.
+	Registered int `json:"registered"`
+	// Satisfied is true when nothing is missing.
+	Satisfied bool `json:"satisfied"`
+	// MissingCount is how many more the user must register.
+	MissingCount int `json:"missing_count"`
+	// MissingOneOf, when not empty: one of the missing ones must be of
+	// one of these kinds.
+	MissingOneOf []string `json:"missing_one_of"`
+	// Message says it in a sentence for people (empty when satisfied).
+	Message string `json:"message,omitempty"`
+}
+
 // RegisterRequest is the body of POST /v1/users/{user}/registrations.
 type RegisterRequest struct {
 	Authenticator string `json:"authenticator"`

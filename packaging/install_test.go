@@ -129,6 +129,7 @@ func TestInstallRemovePurge(t *testing.T) {
 		t.Error("hwauthd.socket not enabled")
 	}
 	verifyUnits(t, o)
+	pamProfile(t, o)
 
 	o.must(t, "echo '# local change' >> /etc/hwauthd/hwauthd.toml; dpkg -r hwauthd")
 	if !o.exists("/etc/hwauthd/hwauthd.toml") {
@@ -138,6 +139,10 @@ func TestInstallRemovePurge(t *testing.T) {
 		if o.exists(f) {
 			t.Errorf("after remove: %s still there", f)
 		}
+	}
+
+	if strings.Contains(o.must(t, "cat /etc/pam.d/common-auth"), "pam_hwauth") {
+		t.Error("after remove: common-auth still runs pam_hwauth.so")
 	}
 
 	o.must(t, "dpkg -P hwauthd")
@@ -150,6 +155,26 @@ func TestInstallRemovePurge(t *testing.T) {
 	}
 	if st := o.must(t, "dpkg-query -W -f='${db:Status-Status}' hwauthd 2>&1 || true"); strings.Contains(st, "installed") {
 		t.Errorf("after purge dpkg still knows hwauthd: %q", st)
+	}
+}
+
+// pamProfile checks the pam-auth-update profile: installing leaves the PAM
+// stack as it was (off by default); enabling puts pam_hwauth.so before the
+// password in common-auth and in common-session. The removal in prerm is
+// checked by the caller's dpkg -r (common-auth without the module).
+func pamProfile(t *testing.T, o *overlay) {
+	t.Helper()
+	if o.exists("/etc/pam.d/common-auth") && strings.Contains(o.must(t, "cat /etc/pam.d/common-auth"), "pam_hwauth") {
+		t.Fatal("installing the package turned the PAM module on")
+	}
+	o.must(t, "pam-auth-update --force --enable hwauthd")
+	auth := o.must(t, "grep -v '^#' /etc/pam.d/common-auth")
+	hw, unix := strings.Index(auth, "pam_hwauth.so"), strings.Index(auth, "pam_unix.so")
+	if hw < 0 || unix < 0 || hw > unix || !strings.Contains(auth, "[success=2 default=ignore]\tpam_hwauth.so") {
+		t.Fatalf("common-auth after pam-auth-update --enable hwauthd:\n%s", auth)
+	}
+	if sess := o.must(t, "cat /etc/pam.d/common-session"); !strings.Contains(sess, "optional\tpam_hwauth.so") {
+		t.Fatalf("common-session:\n%s", sess)
 	}
 }
 

@@ -98,6 +98,7 @@ var shipped = []string{
 	"/usr/lib/tmpfiles.d/hwauthd.conf",
 	"/lib/udev/rules.d/70-hwauthd-fido.rules",
 	"/usr/share/polkit-1/rules.d/50-hwauthd.rules",
+	"/usr/share/pam-configs/hwauthd",
 	"/usr/share/man/man8/hwauthd.8.gz",
 	"/usr/share/man/man1/hwauthctl.1.gz",
 	"/usr/share/man/man5/hwauthd.toml.5.gz",

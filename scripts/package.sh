@@ -110,6 +110,7 @@ install_files() {
 	install -Dm644 "$BUILD/prefix/pam_hwauth.so" "$lib/security/pam_hwauth.so"
 	install -Dm644 packaging/pam/hwauth "$p/share/doc/hwauthd/examples/pam.d/hwauth"
 	install -Dm644 "$BUILD/copyright" "$p/share/doc/hwauthd/copyright"
+	install -Dm644 packaging/pam/pam-configs-hwauthd "$p/share/pam-configs/hwauthd"
 	install -Dm644 "$BUILD/gen/packaging/hwauthd.toml" "$d$SYSCONFDIR/hwauthd/hwauthd.toml"
 	for unit in hwauthd.service hwauthd.socket; do
 		sed -e "s|/usr/sbin/hwauthd|$PREFIX/sbin/hwauthd|" \

@@ -42,6 +42,13 @@ func (c *Client) Forget(ctx context.Context, user string) (*ipc.ForgetResponse, 
 	return &out, c.call(ctx, "POST", "/v1/users/"+esc(user)+"/forget", nil, &out)
 }
 
+// Requirements asks what the policy requires the user to register before
+// they may sign in, and what is still missing.
+func (c *Client) Requirements(ctx context.Context, user string) (*ipc.Requirements, error) {
+	var out ipc.Requirements
+	return &out, c.call(ctx, "GET", "/v1/users/"+esc(user)+"/requirements", nil, &out)
+}
+
 // SignIn opens a session for req.User after verifying the PIN and proving
 // possession of the authenticator.
 func (c *Client) SignIn(ctx context.Context, req ipc.SignInRequest) (*ipc.Session, error) {

@@ -233,6 +233,10 @@ func (c *Conn) PromptSecret(prompt string) ([]byte, error) {
 	return c.converse(PromptEchoOff, prompt)
 }
 
+// PromptEcho asks with echo on (signin.Conversation); the caller clears the
+// answer.
+func (c *Conn) PromptEcho(prompt string) ([]byte, error) { return c.Prompt(PromptEchoOn, prompt) }
+
 // Info shows msg as PAM_TEXT_INFO.
 func (c *Conn) Info(msg string) error {
 	_, err := c.converse(TextInfo, msg)

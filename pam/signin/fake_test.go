@@ -12,6 +12,7 @@ type conv struct {
 	shown    []string // "info: …" and "error: …"
 	infos    chan<- string
 	failWith error
+	onEcho   func() // runs when an echo-on prompt is shown, before it is answered
 }
 
 func (c *conv) PromptSecret(prompt string) ([]byte, error) {
@@ -26,6 +27,16 @@ func (c *conv) PromptSecret(prompt string) ([]byte, error) {
 	c.answers = c.answers[1:]
 	c.given = append(c.given, a)
 	return a, nil
+}
+
+// PromptEcho records the prompt and answers from answers like
+// PromptSecret; the prompt shows as "prompt: …".
+func (c *conv) PromptEcho(prompt string) ([]byte, error) {
+	c.shown = append(c.shown, "prompt: "+prompt)
+	if c.onEcho != nil {
+		c.onEcho()
+	}
+	return c.PromptSecret(prompt)
 }
 
 func (c *conv) Info(msg string) error {

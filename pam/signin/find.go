@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
-// msgInsert asks the person for their card or key.
+// msgInsert asks the person for their card or key during the short wait.
 const msgInsert = "Insert your smart card or security key…"
+
+// msgInsertOrEnter is the prompt after the wait: the card, or the password.
+const msgInsertOrEnter = "Insert your card and press Enter, or press Enter for your password: "
 
 // choice is a present authenticator registered to the user, with the label
 // the PIN prompt shows.
@@ -101,11 +103,43 @@ func (m *Module) findAuthenticator(ctx context.Context, user string, regs *ipc.R
 	if a, ok := foreign(present, regs.Registrations); ok {
 		return choice{}, m.notTheirs(user, a), false
 	}
-	if m.Opts.InsertTimeout <= 0 {
-		m.say(m.Conv.Error, "No smart card or security key is inserted.")
-		return choice{}, Outcome{Result: AuthInfoUnavail, Reason: string(ipc.CodeNoAuthenticator)}, false
+	if m.Opts.InsertTimeout > 0 {
+		c, out, ok := m.waitForInsertion(ctx, user, regs)
+		if ok || out.Reason != reasonWaited {
+			return c, out, ok
+		}
 	}
-	return m.waitForInsertion(ctx, user, regs)
+	return m.askForCard(ctx, user, regs)
+}
+
+// reasonWaited is the outcome's reason when the short wait for insertion
+// ended without a card.
+const reasonWaited = "no card inserted during the wait"
+
+// askForCard settles what the short wait did not, and never strands the
+// person: they insert the card and press Enter, or press Enter alone to
+// use their password (the next module of the stack). An application that
+// cannot ask goes on to the next method too. Whatever is typed at this
+// prompt is dropped: it is shown, so it must never be a PIN.
+func (m *Module) askForCard(ctx context.Context, user string, regs *ipc.RegistrationsResponse) (choice, Outcome, bool) {
+	answer, err := m.Conv.PromptEcho(msgInsertOrEnter)
+	clear(answer)
+	if err != nil {
+		return choice{}, Outcome{Result: AuthInfoUnavail, Reason: "no card, and the application cannot ask: " + err.Error()}, false
+	}
+	rctx, cancel := context.WithTimeout(ctx, m.Opts.RequestTimeout)
+	present, err := m.Client.Authenticators(rctx)
+	cancel()
+	if err != nil {
+		return choice{}, m.failure(err, user), false
+	}
+	if c, ok := pick(present, regs); ok {
+		return c, Outcome{}, true
+	}
+	if a, ok := foreign(present, regs.Registrations); ok {
+		return choice{}, m.notTheirs(user, a), false
+	}
+	return choice{}, Outcome{Result: AuthInfoUnavail, Reason: "no card: the password was chosen"}, false
 }
 
 // notTheirs fails because the present authenticator a is not registered to
@@ -117,7 +151,7 @@ func (m *Module) notTheirs(user string, a ipc.Authenticator) Outcome {
 }
 
 // waitForInsertion asks for the card or key and waits, on the event stream
-// and never by polling, for one of the user's to appear, until
+// and never by polling, for one of the user's to appear, for the short
 // Opts.InsertTimeout. The stream's snapshot is skipped: the present
 // authenticators are listed again once it is done (something may have come
 // between the first listing and the subscription) and after each live
@@ -153,21 +187,12 @@ func (m *Module) waitForInsertion(ctx context.Context, user string, regs *ipc.Re
 	}
 }
 
-// waitFailure is the outcome of a wait that ended with err: the timeout, or
-// trouble with the daemon.
+// waitFailure is the outcome of a wait that ended with err: the end of the
+// wait (reasonWaited, nothing shown: askForCard follows), or trouble with
+// the daemon.
 func (m *Module) waitFailure(wctx context.Context, err error, user string) Outcome {
 	if errors.Is(wctx.Err(), context.DeadlineExceeded) {
-		m.say(m.Conv.Error, fmt.Sprintf("No smart card or security key was inserted within %s.", seconds(m.Opts.InsertTimeout)))
-		return Outcome{Result: AuthInfoUnavail, Reason: string(ipc.CodeTimeout)}
+		return Outcome{Result: AuthInfoUnavail, Reason: reasonWaited}
 	}
 	return m.failure(err, user)
-}
-
-// seconds writes d for people, rounded up to whole seconds.
-func seconds(d time.Duration) string {
-	n := int((d + time.Second - 1) / time.Second)
-	if n == 1 {
-		return "1 second"
-	}
-	return fmt.Sprintf("%d seconds", n)
 }

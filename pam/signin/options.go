@@ -10,8 +10,10 @@ import (
 )
 
 // DefaultInsertTimeout is how long the module waits for a card or key to be
-// inserted when none of the user's is present (argument timeout=SECONDS).
-const DefaultInsertTimeout = 30 * time.Second
+// inserted when none of the user's is present (argument timeout=SECONDS),
+// before it asks "Insert your card and press Enter, or press Enter for your
+// password". Short, so that a person without their card is not kept waiting.
+const DefaultInsertTimeout = 5 * time.Second
 
 // DefaultRequestTimeout bounds each call to the daemon, sign-in included
 // (the card signs a challenge, which may take a few seconds on slow cards).
@@ -21,7 +23,8 @@ const DefaultRequestTimeout = 30 * time.Second
 type Options struct {
 	// Socket is the daemon's socket (socket=PATH); "" means the default.
 	Socket string
-	// InsertTimeout bounds the wait for a card or key (timeout=SECONDS).
+	// InsertTimeout bounds the wait for a card or key (timeout=SECONDS)
+	// before the module asks for the card or the password; 0 asks at once.
 	InsertTimeout time.Duration
 	// RequestTimeout bounds each call to the daemon.
 	RequestTimeout time.Duration
@@ -35,7 +38,7 @@ func DefaultOptions() Options {
 }
 
 // ParseArgs reads the module arguments of a service line: socket=PATH,
-// timeout=SECONDS (0 means do not wait for insertion) and debug. An unknown
+// timeout=SECONDS (0 means ask at once instead of waiting) and debug. An unknown
 // argument or a bad value is an error, so a typo in /etc/pam.d is reported
 // in the log instead of silently falling back to a default.
 func ParseArgs(args []string) (Options, error) {

@@ -102,11 +102,12 @@ func classify(err error, user string) (Result, string, string) {
 		return AuthErr, reason, apiErr.Error()
 	case ipc.CodeNotRegistered, ipc.CodeIdentityMismatch:
 		return AuthErr, reason, notRegistered(user)
-	case ipc.CodeBackendUnavailable, ipc.CodeUnauthorized:
+	case ipc.CodeBackendUnavailable, ipc.CodeUnauthorized, ipc.CodeRegistrationRequired:
+		// The card cannot be used now: a "sufficient" line moves on to the
+		// password.
 		return AuthInfoUnavail, reason, apiErr.Error()
 	default:
-		// registration_required and the rest: the API's message is written
-		// for people (SPEC.md R10).
+		// The rest: the API's message is written for people (SPEC.md R10).
 		return AuthErr, reason, apiErr.Error()
 	}
 }

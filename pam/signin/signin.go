@@ -23,6 +23,9 @@ type Conversation interface {
 	// PromptSecret asks with echo off (PAM_PROMPT_ECHO_OFF) and returns the
 	// answer, which the caller clears when done.
 	PromptSecret(prompt string) ([]byte, error)
+	// PromptEcho asks with echo on (PAM_PROMPT_ECHO_ON); the caller clears
+	// the answer.
+	PromptEcho(prompt string) ([]byte, error)
 	// Info shows a message (PAM_TEXT_INFO).
 	Info(msg string) error
 	// Error shows an error message (PAM_ERROR_MSG).
@@ -70,9 +73,12 @@ func (m *Module) Authenticate(ctx context.Context, user string) Outcome {
 	if err != nil {
 		return m.failure(err, user)
 	}
+	if out, ok := m.required(ctx, user); !ok {
+		return out
+	}
 	if len(regs.Registrations) == 0 {
-		m.say(m.Conv.Error, fmt.Sprintf("No smart card or security key is registered for %s. %s", user, ipc.CodeNotRegistered.Hint()))
-		return Outcome{Result: AuthInfoUnavail, Reason: "no registrations"}
+		m.say(m.Conv.Error, fmt.Sprintf("No smart card or security key is registered for %s, so sign in with your password.", user))
+		return Outcome{Result: AuthInfoUnavail, Reason: string(ipc.CodeNotRegistered)}
 	}
 	auth, out, ok := m.findAuthenticator(ctx, user, regs)
 	if !ok {
@@ -81,6 +87,24 @@ func (m *Module) Authenticate(ctx context.Context, user string) Outcome {
 	out = m.signIn(ctx, user, auth)
 	out.Authenticator = auth.ID
 	return out
+}
+
+// required checks that the user has registered what the organisation's
+// policy requires (SPEC.md R13): when not, it says what is missing, in the
+// daemon's words, and the stack goes on to the next method. ok is true when
+// nothing is missing.
+func (m *Module) required(ctx context.Context, user string) (out Outcome, ok bool) {
+	rctx, cancel := context.WithTimeout(ctx, m.Opts.RequestTimeout)
+	req, err := m.Client.Requirements(rctx, user)
+	cancel()
+	if err != nil {
+		return m.failure(err, user), false
+	}
+	if req.Satisfied {
+		return Outcome{}, true
+	}
+	m.say(m.Conv.Error, req.Message)
+	return Outcome{Result: AuthInfoUnavail, Reason: string(ipc.CodeRegistrationRequired)}, false
 }
 
 // signIn asks for the PIN of auth and signs in with it.

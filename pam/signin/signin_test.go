@@ -127,27 +127,60 @@ func TestUnregisteredCard(t *testing.T) {
 	}
 }
 
-// TestNoCardTimesOut: the person is asked to insert a card and the module
-// gives up after the timeout.
-func TestNoCardTimesOut(t *testing.T) {
+// TestNoCardWaitThenAsk: the person is asked to insert a card; after the
+// short wait the module asks "insert your card and press Enter, or press
+// Enter for your password". Enter alone goes on to the password (the next
+// module); a card inserted before Enter is used; an application that cannot
+// ask goes on to the password too; timeout=0 asks at once.
+func TestNoCardWaitThenAsk(t *testing.T) {
 	f, c := newFake(t)
-	f.Register("alice", f.Card("piv-1", "PIV card", "123456"), "Work card", true)
-	cv := &conv{}
+	card := f.Card("piv-1", "PIV card", "123456")
+	f.Register("alice", card, "Work card", true)
+	cv := &conv{answers: [][]byte{[]byte("")}}
 	start := time.Now()
 	out := module(c, cv, 300*time.Millisecond).Authenticate(testCtx(t), "alice")
-	if out.Result != AuthInfoUnavail || out.Reason != string(ipc.CodeTimeout) {
+	if out.Result != AuthInfoUnavail || out.Reason != "no card: the password was chosen" {
 		t.Fatalf("outcome %+v", out)
 	}
 	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
-		t.Fatalf("gave up after %v", d)
+		t.Fatalf("asked after %v", d)
 	}
-	want := []string{"info: " + msgInsert, "error: No smart card or security key was inserted within 1 second."}
-	if !slices.Equal(cv.shown, want) {
-		t.Fatalf("shown %q", cv.shown)
+	if want := []string{"info: " + msgInsert, "prompt: " + msgInsertOrEnter}; !slices.Equal(cv.shown, want) {
+		t.Fatalf("shown %q, want %q", cv.shown, want)
+	}
+	// A PIN typed at the (echoed) prompt by mistake is dropped and zeroed.
+	cv = &conv{answers: [][]byte{[]byte("123456")}}
+	if out := module(c, cv, 0).Authenticate(testCtx(t), "alice"); out.Result != AuthInfoUnavail || f.SignIns() != 0 {
+		t.Fatalf("timeout=0: %+v, %d sign-ins", out, f.SignIns())
+	}
+	if !slices.Equal(cv.shown, []string{"prompt: " + msgInsertOrEnter}) || !bytes.Equal(cv.given[0], make([]byte, 6)) {
+		t.Fatalf("timeout=0: shown %q, answer kept %q", cv.shown, cv.given[0])
 	}
 	cv = &conv{}
-	if out := module(c, cv, 0).Authenticate(testCtx(t), "alice"); out.Result != AuthInfoUnavail || len(cv.shown) != 1 {
-		t.Fatalf("timeout=0: %+v, shown %q", out, cv.shown)
+	if out := module(c, cv, 0).Authenticate(testCtx(t), "alice"); out.Result != AuthInfoUnavail || !strings.Contains(out.Reason, "cannot ask") {
+		t.Fatalf("no conversation: %+v", out)
+	}
+	// The card comes while the prompt waits for Enter, then the PIN.
+	cv = &conv{answers: [][]byte{[]byte(""), []byte("123456")}, onEcho: func() { f.Insert(card) }}
+	out = module(c, cv, 0).Authenticate(testCtx(t), "alice")
+	if out.Result != Success || out.Authenticator != "piv-1" {
+		t.Fatalf("card inserted at the prompt: %+v, shown %q", out, cv.shown)
+	}
+}
+
+// TestRegistrationRequired: a user who has not registered what the policy
+// requires is told so in the daemon's words, and the stack goes on to the
+// password.
+func TestRegistrationRequired(t *testing.T) {
+	f, c, _ := setup(t)
+	f.SetRequiredCount(2)
+	cv := &conv{answers: [][]byte{[]byte("123456")}}
+	out := module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
+	if out.Result != AuthInfoUnavail || out.Reason != string(ipc.CodeRegistrationRequired) || len(cv.prompts) != 0 || f.SignIns() != 0 {
+		t.Fatalf("outcome %+v, prompts %q", out, cv.prompts)
+	}
+	if len(cv.shown) != 1 || !strings.HasPrefix(cv.shown[0], "error: You haven't set up the security info required by your organization") {
+		t.Fatalf("shown %q", cv.shown)
 	}
 }
 
@@ -253,7 +286,7 @@ func TestOtherOutcomes(t *testing.T) {
 	}{
 		{"unknown user", fakeapi.UnknownUser, c, &conv{}, UserUnknown, ""},
 		{"empty user", "", c, &conv{}, UserUnknown, ""},
-		{"no registrations", "bob", c, &conv{}, AuthInfoUnavail, "No smart card or security key is registered for bob."},
+		{"no registrations", "bob", c, &conv{}, AuthInfoUnavail, "No smart card or security key is registered for bob, so sign in with your password."},
 		{"daemon down", "alice", client.New(filepath.Join(t.TempDir(), "none.sock")), &conv{}, AuthInfoUnavail, msgUnreachable},
 		{"empty PIN", "alice", c, &conv{answers: [][]byte{{}}}, AuthErr, "No PIN was entered."},
 		{"conversation fails", "alice", c, &conv{failWith: errors.New("no tty")}, ConvErr, ""},
@@ -286,7 +319,7 @@ func TestClassify(t *testing.T) {
 		{&ipc.Error{Code: ipc.CodePINIncorrect, RetriesLeft: &two}, AuthErr, "Wrong PIN. 2 tries left."},
 		{&ipc.Error{Code: ipc.CodePINIncorrect}, AuthErr, "Wrong PIN."},
 		{ipc.Errorf(ipc.CodeIdentityMismatch, "x"), AuthErr, "This card is not registered to alice."},
-		{ipc.Errorf(ipc.CodeRegistrationRequired, "Set up your security info first."), AuthErr, "Set up your security info first."},
+		{ipc.Errorf(ipc.CodeRegistrationRequired, "Set up your security info first."), AuthInfoUnavail, "Set up your security info first."},
 		{ipc.Errorf(ipc.CodeBackendUnavailable, "pcscd is not running"), AuthInfoUnavail, "pcscd is not running"},
 		{ipc.Errorf(ipc.CodeUnauthorized, "only root"), AuthInfoUnavail, "only root"},
 		{ipc.Errorf(ipc.CodeAuthenticatorRemoved, "card removed"), AuthErr, "card removed"},

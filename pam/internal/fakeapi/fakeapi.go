@@ -43,6 +43,7 @@ type Daemon struct {
 	signOuts []string
 	last     map[string]string // user → authenticator signed in with last
 	unblock  bool              // policy.self_service_unblock
+	required int               // policy.required_count
 }
 
 // Start serves the fake until the test ends.
@@ -105,6 +106,13 @@ func (d *Daemon) SetSelfServiceUnblock(on bool) {
 	d.unblock = on
 }
 
+// SetRequiredCount sets the fake's policy.required_count.
+func (d *Daemon) SetRequiredCount(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.required = n
+}
+
 // SignIns returns how many sign-in requests arrived.
 func (d *Daemon) SignIns() int {
 	d.mu.Lock()
@@ -123,6 +131,7 @@ func (d *Daemon) routes() []server.Route {
 	return []server.Route{
 		{Method: "GET", Pattern: "/v1/status", Access: server.Anyone, Handler: d.getStatus},
 		{Method: "GET", Pattern: "/v1/users/{user}/registrations", Access: server.Root, Handler: d.getRegistrations},
+		{Method: "GET", Pattern: "/v1/users/{user}/requirements", Access: server.Root, Handler: d.getRequirements},
 		{Method: "GET", Pattern: "/v1/authenticators", Access: server.Anyone, Handler: d.getAuthenticators},
 		{Method: "GET", Pattern: "/v1/events", Access: server.Anyone, Handler: d.getEvents},
 		{Method: "POST", Pattern: "/v1/sign-in", Access: server.Root, Handler: d.postSignIn},
@@ -135,6 +144,23 @@ func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
 	defer d.mu.Unlock()
 	return server.WriteJSON(w, http.StatusOK, ipc.Status{Version: "fake", Backends: map[string]ipc.BackendStatus{},
 		Policy: ipc.StatusPolicy{SelfService: true, SelfServiceUnblock: d.unblock}})
+}
+
+// getRequirements answers as the daemon does for policy.required_count.
+func (d *Daemon) getRequirements(w http.ResponseWriter, r *http.Request) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	name := r.PathValue("user")
+	if name == UnknownUser {
+		return ipc.Errorf(ipc.CodeNotFound, "no account %q on this machine", name)
+	}
+	req := ipc.Requirements{User: name, RequiredCount: d.required, Registered: len(d.regs[name]), RequiredKinds: []string{}, MissingOneOf: []string{}}
+	req.MissingCount = max(d.required-req.Registered, 0)
+	req.Satisfied = req.MissingCount == 0
+	if !req.Satisfied {
+		req.Message = "You haven't set up the security info required by your organization: you need one more smart card, virtual smart card or security key. Register it with hwauthctl register, then sign in again."
+	}
+	return server.WriteJSON(w, http.StatusOK, req)
 }
 
 func (d *Daemon) getRegistrations(w http.ResponseWriter, r *http.Request) error {
