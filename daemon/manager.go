@@ -44,12 +44,15 @@ func NewManager(log *slog.Logger, bus *events.Bus) *Manager {
 	}
 }
 
-// Attach adds a present device and announces it.
+// Attach adds a present device and announces it. The manager keeps it
+// guarded (guardedDevice), so that a device that stops answering cannot hold
+// a request past its deadline nor the manager's lock.
 func (m *Manager) Attach(d backend.Device) {
 	info := d.Info()
+	g := guard(d, m.log)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.devices[info.ID] = d
+	m.devices[info.ID] = g
 	m.log.Info("authenticator present", "id", info.ID, "kind", info.Kind, "reader", info.Reader)
 	m.bus.Publish(attachEvent(info, true))
 }

@@ -75,6 +75,20 @@ func (s *SWTPMInstance) Restart(t testing.TB) {
 	s.start(t)
 }
 
+// Signal sends sig to the running swtpm: SIGSTOP freezes the device (it
+// stops answering without closing its connections), SIGCONT thaws it.
+func (s *SWTPMInstance) Signal(t testing.TB, sig os.Signal) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		t.Fatal("swtpm is not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal swtpm: %v", err)
+	}
+}
+
 func (s *SWTPMInstance) start(t testing.TB) {
 	t.Helper()
 	p := strconv.Itoa(s.port)
