@@ -222,8 +222,9 @@ type SignIn struct {
 	// tried in order: "link", "upn", "email", "cn". Empty: registration
 	// alone binds a card to its user.
 	Mapping []string `toml:"mapping"`
-	// MaxFailures is how many failed sign-ins a user, or a caller, may have
-	// within FailureWindow before further attempts are refused.
+	// MaxFailures is how many failed attempts one authenticator may have
+	// for one user within FailureWindow before further attempts are
+	// refused, unless the device's own counter answers first.
 	MaxFailures int `toml:"max_failures"`
 	// FailureWindow is the period over which failures are counted.
 	FailureWindow Duration `toml:"failure_window"`

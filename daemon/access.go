@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -199,10 +200,11 @@ func (c signInAccess) CheckAccessBody(r *http.Request, p server.Peer, body []byt
 		return ipc.Errorf(ipc.CodeBadRequest, "user is required")
 	}
 	who := c.a.callerOf(r, p)
-	if err := (userAccess{a: c.a, signIn: true}).allow(who, target.User); err != nil {
+	err := userAccess{a: c.a, signIn: true}.allow(who, target.User)
+	if e, ok := errors.AsType[*ipc.Error](err); ok && e.Code == ipc.CodeUnauthorized {
 		return denied("only sign-in services may sign in on behalf of another user")
 	}
-	return nil
+	return err
 }
 
 // Who is "self, sign-in".
@@ -294,6 +296,14 @@ func (c sessionAccess) CheckAccess(r *http.Request, p server.Peer) error {
 
 // Who is "session".
 func (sessionAccess) Who() string { return "session" }
+
+// actingUser names the caller of a request for the failure limit and the
+// records: the login name, or "uid:N" for a uid the account database does
+// not know.
+func (d *Daemon) actingUser(r *http.Request) string {
+	p, _ := server.PeerFromContext(r.Context())
+	return d.userName(p.UID)
+}
 
 // callerOf is the caller of a request that the route's checker allowed.
 func (d *Daemon) callerOf(r *http.Request) caller {

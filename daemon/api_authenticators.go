@@ -31,7 +31,7 @@ func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error
 // getAuthenticator answers one authenticator with its PIN state read afresh
 // (without spending a try).
 func (d *Daemon) getAuthenticator(w http.ResponseWriter, r *http.Request) error {
-	return d.withDevice(r, false, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, "", func(ctx context.Context, id string, dev backend.Device) error {
 		info := dev.Info()
 		st, err := dev.PINState(ctx)
 		if err != nil {
@@ -51,7 +51,7 @@ func (d *Daemon) postPINVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
 	}
-	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, secretPIN, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.VerifyPIN(ctx, req.PIN); err != nil {
 			return err
 		}
@@ -68,7 +68,7 @@ func (d *Daemon) postPINChange(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("pin", req.PIN), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, secretPIN, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.ChangePIN(ctx, req.PIN, req.NewPIN); err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func (d *Daemon) postPINUnblock(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("puk", req.PUK), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, secretPUK, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.UnblockPIN(ctx, req.PUK, req.NewPIN); err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 	case len(req.Digest) != size:
 		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", size, req.Algorithm, len(req.Digest))
 	}
-	return d.withDevice(r, true, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, secretPIN, func(ctx context.Context, id string, dev backend.Device) error {
 		pin := []byte(req.PIN)
 		if len(pin) == 0 && d.cfg.SignIn.CachePIN {
 			// Within a session with signin.cache_pin on, no PIN is needed.
@@ -124,11 +124,12 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 }
 
 // withDevice runs fn on the authenticator named in the path, bounded by the
-// configured request timeout. With usesPIN, fn may spend a PIN try: a
-// blocked PIN answers pin_blocked with advice, and the try that blocked it
-// announces pin-blocked (pinOutcome). Who may call is the route's checker's
-// to decide.
-func (d *Daemon) withDevice(r *http.Request, usesPIN bool, fn func(ctx context.Context, id string, dev backend.Device) error) error {
+// configured request timeout. With a secret ("PIN" or "PUK"), fn presents it
+// to the device: the attempt runs under the failure limit for this
+// authenticator and the calling user, a blocked PIN answers pin_blocked with
+// advice, and the try that blocked it announces pin-blocked (pinOutcome).
+// Who may call is the route's checker's to decide.
+func (d *Daemon) withDevice(r *http.Request, secret string, fn func(ctx context.Context, id string, dev backend.Device) error) error {
 	id := r.PathValue("id")
 	dev, err := d.device(id)
 	if err != nil {
@@ -136,12 +137,13 @@ func (d *Daemon) withDevice(r *http.Request, usesPIN bool, fn func(ctx context.C
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	before := dev.Info() // the PIN state as listed, before this try
-	err = fn(ctx, id, dev)
-	if usesPIN {
-		err = d.pinOutcome(err, before)
+	if secret == "" {
+		return fn(ctx, id, dev)
 	}
-	return err
+	before := dev.Info() // the PIN state as listed, before this try
+	return d.limited(failureKey{id, d.actingUser(r), secret}, func() error {
+		return d.pinOutcome(fn(ctx, id, dev), before)
+	})
 }
 
 // device returns a present authenticator. When it is absent because its

@@ -118,16 +118,20 @@ func (d *Daemon) postAssertion(w http.ResponseWriter, r *http.Request) error {
 	})
 }
 
-// withSecurityKey runs fn on the security key named in the path.
+// withSecurityKey runs fn, which presents a PIN, on the security key named
+// in the path, under the failure limit for the key and the calling user.
 func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, backend.SecurityKey) error) error {
-	sk, err := d.securityKey(r.PathValue("id"))
+	id := r.PathValue("id")
+	sk, err := d.securityKey(id)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
 	before := sk.Info() // the PIN state as listed, before this try
-	return d.pinOutcome(fn(ctx, sk), before)
+	return d.limited(failureKey{id, d.actingUser(r), secretPIN}, func() error {
+		return d.pinOutcome(fn(ctx, sk), before)
+	})
 }
 
 // registerSecurityKey makes a credential for user on the key (PIN and touch)

@@ -40,7 +40,7 @@ func (d *Daemon) postLink(w http.ResponseWriter, r *http.Request) error {
 	if err := validIdentity(req.Identity); err != nil {
 		return err
 	}
-	by := d.userName(d.callerOf(r).uid)
+	by := d.actingUser(r)
 	if err := d.store.AddLink(r.Context(), name, req.Identity, by); err != nil {
 		return err
 	}

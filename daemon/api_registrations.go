@@ -88,8 +88,13 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	reg, err := d.proveForRegistration(ctx, dev, name, req.PIN)
-	if err := d.pinOutcome(err, info); err != nil {
+	var reg store.Registration
+	err = d.limited(failureKey{info.ID, name, secretPIN}, func() error {
+		var err error
+		reg, err = d.proveForRegistration(ctx, dev, name, req.PIN)
+		return d.pinOutcome(err, info)
+	})
+	if err != nil {
 		return err
 	}
 	reg.User, reg.AuthenticatorID, reg.Kind, reg.Backend, reg.DeviceID = name, info.ID, info.Kind, info.Backend, info.Device
@@ -97,7 +102,7 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	if reg.Label == "" {
 		reg.Label = info.Label
 	}
-	reg.RegisteredBy = d.userName(d.callerOf(r).uid)
+	reg.RegisteredBy = d.actingUser(r)
 	reg, err = d.store.AddRegistration(r.Context(), reg, d.cfg.Policy.MaxAuthenticators, d.cfg.Policy.AllowShared)
 	if err != nil {
 		return err

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
-	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -40,21 +39,13 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
 	}
-	keys := []string{"user:" + req.User, fmt.Sprintf("caller:%d", peer.UID)}
-	if err := d.failures.allow(keys...); err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
 	reg, dev, counter, err := d.signIn(ctx, req)
 	if err != nil {
-		if signInFailure(err) {
-			d.failures.fail(keys...)
-		}
 		d.log.Info("sign-in failed", "user", req.User, "caller_uid", peer.UID, "err", err)
 		return err
 	}
-	d.failures.reset(keys...)
 	var cached []byte
 	if d.cfg.SignIn.CachePIN {
 		cached = req.PIN
@@ -77,7 +68,7 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 
 // signIn picks the authenticator and proves that the person holds it. For a
 // security key it returns the key's new signature counter.
-func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Registration, backend.Device, uint32, error) {
+func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (_ store.Registration, _ backend.Device, _ uint32, err error) {
 	regs, err := d.store.Registrations(ctx, req.User)
 	if err != nil {
 		return store.Registration{}, nil, 0, err
@@ -88,6 +79,19 @@ func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Regis
 	if len(regs) == 0 {
 		return store.Registration{}, nil, 0, ipc.Errorf(ipc.CodeNotRegistered, "No smart card, virtual smart card or security key is registered to %s; register one first (often done by IT).", req.User)
 	}
+	if req.Authenticator != "" {
+		// Naming authenticators that are not the user's spends no try, but
+		// counts as a failure for the named one.
+		named := failureKey{req.Authenticator, req.User, secretPIN}
+		if err := d.failures.allow(named); err != nil {
+			return store.Registration{}, nil, 0, err
+		}
+		defer func() {
+			if e, ok := errors.AsType[*ipc.Error](err); ok && e.Code == ipc.CodeNotRegistered {
+				d.failures.record(named, err)
+			}
+		}()
+	}
 	reg, dev, err := d.pickRegistration(regs, req.Authenticator, d.lastAuthenticator(ctx, req.User))
 	if err != nil {
 		return reg, nil, 0, err
@@ -96,11 +100,16 @@ func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (store.Regis
 		return reg, nil, 0, kindNotAllowed(reg.Kind)
 	}
 	before := dev.Info() // the PIN state as listed, before this try
-	if sk, ok := dev.(backend.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
-		counter, err := d.proveSecurityKey(ctx, sk, reg, req.PIN)
-		return reg, dev, counter, d.pinOutcome(err, before)
-	}
-	return reg, dev, 0, d.pinOutcome(d.proveCard(ctx, dev, reg, req), before)
+	var counter uint32
+	err = d.limited(failureKey{reg.AuthenticatorID, req.User, secretPIN}, func() error {
+		if sk, ok := dev.(backend.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
+			var err error
+			counter, err = d.proveSecurityKey(ctx, sk, reg, req.PIN)
+			return d.pinOutcome(err, before)
+		}
+		return d.pinOutcome(d.proveCard(ctx, dev, reg, req), before)
+	})
+	return reg, dev, counter, err
 }
 
 // proveCard checks a card's certificate against the trust anchors and
@@ -195,21 +204,6 @@ func keyCertificate(k ipc.Key) (*x509.Certificate, error) {
 		return nil, ipc.Errorf(ipc.CodeCertificateInvalid, "the card's certificate does not parse: %v", err)
 	}
 	return cert, nil
-}
-
-// signInFailure reports whether an error counts against the failure limit:
-// what a guessing attacker causes, not a missing card or a daemon fault.
-func signInFailure(err error) bool {
-	var apiErr *ipc.Error
-	if errors.As(err, &apiErr) {
-		switch apiErr.Code {
-		case ipc.CodeIdentityMismatch, ipc.CodeNotRegistered, ipc.CodeCertificateInvalid:
-			return true
-		}
-		return false
-	}
-	var wrong *hwerr.PINIncorrect
-	return errors.As(err, &wrong) || errors.Is(err, hwerr.ErrPINBlocked)
 }
 
 // getSessions lists the sessions the caller may see: sign-in services and

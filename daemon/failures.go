@@ -1,79 +1,156 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
-// failureLimiter refuses sign-in attempts for a key (a user, a caller) that
-// failed max times within window. It refuses before the card is touched, so
-// it never spends the card's own tries.
+// Secrets a failure limit counts separately.
+const (
+	secretPIN = "PIN"
+	secretPUK = "PUK"
+)
+
+// failureKey is what failures are counted for: one authenticator, one
+// target user (the user signed in or registered, or the user acting on their
+// card), one secret. Never the caller alone: root signing in many users
+// through PAM must not lock them all out with one user's failures.
+type failureKey struct {
+	authenticator, user, secret string
+}
+
+// failureLimiter refuses attempts for a key that failed max times within
+// window, before anything reaches the device. It never answers before the
+// device's own counter would: while the device reports how many tries it has
+// left (or that it is blocked, which it answers itself at no cost), attempts
+// go through to it, so an owner's wrong PINs end in the card's own
+// pin_blocked and the PUK path stays open. It so stops what no device counter
+// stops: failures after which the device did not say how many tries remain,
+// and failures that spend no try (a certificate or identity that does not
+// match, an authenticator not registered to the user). A success resets the
+// key.
 type failureLimiter struct {
 	max    int
 	window time.Duration
 	now    func() time.Time
 
 	mu    sync.Mutex
-	fails map[string][]time.Time
+	fails map[failureKey]*failureRecord
+}
+
+// failureRecord is the recent failures of one key.
+type failureRecord struct {
+	times []time.Time
+	// deviceCounts is set when the last failure came from a device that
+	// reported its remaining tries or that it is blocked.
+	deviceCounts bool
 }
 
 func newFailureLimiter(max int, window time.Duration) *failureLimiter {
-	return &failureLimiter{max: max, window: window, now: time.Now, fails: map[string][]time.Time{}}
+	return &failureLimiter{max: max, window: window, now: time.Now, fails: map[failureKey]*failureRecord{}}
 }
 
-// allow returns too_many_attempts when any key is over the limit.
-func (l *failureLimiter) allow(keys ...string) error {
+// allow returns too_many_attempts when k is over the limit and no device
+// counter answers first.
+func (l *failureLimiter) allow(k failureKey) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	for _, k := range keys {
-		recent := l.pruneLocked(k, now)
-		if len(recent) >= l.max {
-			wait := recent[0].Add(l.window).Sub(now).Round(time.Second)
-			return &ipc.Error{
-				Code:    ipc.CodeTooManyAttempts,
-				Message: fmt.Sprintf("too many failed sign-ins; try again in %s", wait),
-				Details: map[string]any{"retry_after_seconds": int(wait.Seconds())},
-			}
-		}
+	rec := l.pruneLocked(k, now)
+	if rec == nil || len(rec.times) < l.max || rec.deviceCounts {
+		return nil
 	}
-	return nil
-}
-
-// fail records a failure for every key.
-func (l *failureLimiter) fail(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	for _, k := range keys {
-		l.fails[k] = append(l.pruneLocked(k, now), now)
+	wait := max(rec.times[0].Add(l.window).Sub(now).Round(time.Second), time.Second)
+	return &ipc.Error{
+		Code:    ipc.CodeTooManyAttempts,
+		Message: fmt.Sprintf("too many failed attempts with this %s on %s for %s; try again in %s", k.secret, k.authenticator, k.user, wait),
+		Details: map[string]any{"retry_after_seconds": int(wait.Seconds())},
 	}
 }
 
-// reset forgets the failures of every key (a successful sign-in).
-func (l *failureLimiter) reset(keys ...string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, k := range keys {
+// record notes the outcome of an attempt that reached the device (or was
+// refused for the authenticator it chose): a success resets k, a failure
+// that counts is added.
+func (l *failureLimiter) record(k failureKey, err error) {
+	if err == nil {
+		l.mu.Lock()
 		delete(l.fails, k)
+		l.mu.Unlock()
+		return
 	}
+	counts, device := classifyFailure(err)
+	if !counts {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	rec := l.pruneLocked(k, now)
+	if rec == nil {
+		rec = &failureRecord{}
+		l.fails[k] = rec
+	}
+	rec.times = append(rec.times, now)
+	rec.deviceCounts = device
 }
 
-// pruneLocked drops failures older than the window and returns the rest.
-func (l *failureLimiter) pruneLocked(key string, now time.Time) []time.Time {
-	f := l.fails[key]
+// limited runs attempt, which presents a secret to a device, unless k is
+// over the failure limit, and records its outcome.
+func (d *Daemon) limited(k failureKey, attempt func() error) error {
+	if err := d.failures.allow(k); err != nil {
+		return err
+	}
+	err := attempt()
+	d.failures.record(k, err)
+	return err
+}
+
+// pruneLocked drops failures older than the window and returns what is left
+// of k's record (nil when nothing).
+func (l *failureLimiter) pruneLocked(k failureKey, now time.Time) *failureRecord {
+	rec := l.fails[k]
+	if rec == nil {
+		return nil
+	}
 	i := 0
-	for i < len(f) && now.Sub(f[i]) >= l.window {
+	for i < len(rec.times) && now.Sub(rec.times[i]) >= l.window {
 		i++
 	}
-	f = f[i:]
-	if len(f) == 0 {
-		delete(l.fails, key)
-	} else {
-		l.fails[key] = f
+	rec.times = rec.times[i:]
+	if len(rec.times) == 0 {
+		delete(l.fails, k)
+		return nil
 	}
-	return f
+	return rec
+}
+
+// classifyFailure says whether err counts against the limit (what a
+// guessing attacker causes, not a missing card or a daemon fault) and
+// whether the device's own counter spoke: a wrong PIN or PUK with the tries
+// left, or a blocked one.
+func classifyFailure(err error) (counts, deviceCounts bool) {
+	var wrong *hwerr.PINIncorrect
+	if errors.As(err, &wrong) {
+		return true, wrong.RetriesLeft >= 0
+	}
+	if errors.Is(err, hwerr.ErrPINBlocked) {
+		return true, true
+	}
+	var apiErr *ipc.Error
+	if errors.As(err, &apiErr) {
+		switch apiErr.Code {
+		case ipc.CodePINIncorrect:
+			return true, apiErr.RetriesLeft != nil
+		case ipc.CodePINBlocked:
+			return true, true
+		case ipc.CodeIdentityMismatch, ipc.CodeNotRegistered, ipc.CodeCertificateInvalid:
+			return true, false
+		}
+	}
+	return false, false
 }

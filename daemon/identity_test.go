@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store/boltstore"
@@ -208,29 +209,59 @@ func TestMapIdentity(t *testing.T) {
 	wantCode(t, mapIdentity(ctx, st, []string{"link"}, cert, "alice"), ipc.CodeIdentityMismatch)
 }
 
+// TestFailureLimiter: failures count per authenticator, target user and
+// secret; a success resets; failures the device counted itself (tries left
+// reported, or blocked) never make the limiter answer first.
 func TestFailureLimiter(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newFailureLimiter(3, time.Minute)
 	l.now = func() time.Time { return now }
+	alice := failureKey{"piv-1", "alice", secretPIN}
+	mismatch := ipc.Errorf(ipc.CodeIdentityMismatch, "not alice's")
 	for range 3 {
-		if err := l.allow("user:a"); err != nil {
+		if err := l.allow(alice); err != nil {
 			t.Fatal(err)
 		}
-		l.fail("user:a")
+		l.record(alice, mismatch)
 	}
-	wantCode(t, l.allow("user:a"), ipc.CodeTooManyAttempts)
-	if err := l.allow("user:b"); err != nil {
-		t.Fatal("another user is limited too")
+	wantCode(t, l.allow(alice), ipc.CodeTooManyAttempts)
+	for _, other := range []failureKey{{"piv-1", "bob", secretPIN}, {"piv-2", "alice", secretPIN}, {"piv-1", "alice", secretPUK}} {
+		if err := l.allow(other); err != nil {
+			t.Errorf("%+v is limited by alice's PIN failures on piv-1: %v", other, err)
+		}
 	}
 	now = now.Add(61 * time.Second)
-	if err := l.allow("user:a"); err != nil {
+	if err := l.allow(alice); err != nil {
 		t.Fatalf("failures outlived the window: %v", err)
 	}
-	l.fail("user:a")
-	l.reset("user:a")
+	l.record(alice, mismatch)
+	l.record(alice, errors.New("the reader went away")) // not a guess: not counted
+	l.record(alice, nil)
 	if len(l.fails) != 0 {
-		t.Fatal("reset kept failures")
+		t.Fatal("a success kept failures")
 	}
+
+	// The device's own counter answers first.
+	card := failureKey{"piv-3", "alice", secretPIN}
+	for left := 8; left > 0; left-- {
+		if err := l.allow(card); err != nil {
+			t.Fatalf("refused with %d tries left on the card: %v", left, err)
+		}
+		l.record(card, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: left - 1})
+	}
+	if err := l.allow(card); err != nil {
+		t.Fatalf("refused a blocked card, which answers pin_blocked itself: %v", err)
+	}
+	l.record(card, hwerr.ErrPINBlocked)
+	if err := l.allow(card); err != nil {
+		t.Fatalf("refused after pin_blocked: %v", err)
+	}
+	// A device that does not say how many tries are left is limited.
+	token := failureKey{"p11-1", "alice", secretPIN}
+	for range 3 {
+		l.record(token, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: -1})
+	}
+	wantCode(t, l.allow(token), ipc.CodeTooManyAttempts)
 }
 
 func TestSessionsEndAndZeroPIN(t *testing.T) {

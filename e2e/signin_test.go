@@ -233,22 +233,44 @@ func TestTrustAnchorsAndMapping(t *testing.T) {
 	}
 }
 
-// TestFailedSignInsAreLimited: after max_failures wrong PINs the daemon
-// refuses without touching the card, so the card keeps its last tries.
+// TestFailedSignInsAreLimited (issue 13, item 4): failures count per
+// authenticator and user, never per caller, so root (PAM) failing for one
+// user locks no other; and the limit never answers before the card: alice's
+// wrong PINs reach her card until the card itself blocks, and her PUK
+// unblocks it.
 func TestFailedSignInsAreLimited(t *testing.T) {
+	const bob = "bin" // uid 2
 	h := start(t, func(c *config.Config) { c.SignIn.MaxFailures = 2 })
-	c := h.insert(0, pivcard.Options{PINTries: 5})
-	h.register(c, alice)
-	for range 2 {
-		if _, err := h.signIn(alice, "999999"); apiCode(err) != ipc.CodePINIncorrect {
-			t.Fatalf("wrong PIN: %v", err)
+	ac := h.insert(0, pivcard.Options{PINTries: 5})
+	bc := h.insert(1, pivcard.Options{})
+	h.register(ac, alice)
+	h.register(bc, bob)
+	for left := 4; left >= 0; left-- {
+		_, err := h.signIn(alice, "999999")
+		want := ipc.CodePINIncorrect
+		if left == 0 {
+			want = ipc.CodePINBlocked
+		}
+		if apiCode(err) != want {
+			t.Fatalf("wrong PIN with %d tries left on the card: %v, want %s", left, err, want)
+		}
+		if st := cardPIN(t, ac); st.RetriesLeft != left {
+			t.Fatalf("card after the wrong PIN: %+v, want %d tries left", st, left)
 		}
 	}
-	if _, err := h.signIn(alice, pivcard.DefaultPIN); apiCode(err) != ipc.CodeTooManyAttempts {
-		t.Fatalf("over the limit: %v", err)
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("blocked card: %v, want pin_blocked from the card", err)
 	}
-	if st := cardPIN(t, c); st.RetriesLeft != 3 {
-		t.Fatalf("the refused attempt reached the card: %+v", st)
+	// root's failures for alice do not lock bob out.
+	if _, err := h.signIn(bob, pivcard.DefaultPIN); err != nil {
+		t.Fatalf("bob's sign-in after alice's failures: %v", err)
+	}
+	// The PUK path is counted apart and works.
+	if _, err := h.c.UnblockPIN(ctxT(t), ac.id, []byte(pivcard.DefaultPUK), []byte(pivcard.DefaultPIN)); err != nil {
+		t.Fatalf("unblock with the PUK: %v", err)
+	}
+	if _, err := h.signIn(alice, pivcard.DefaultPIN); err != nil {
+		t.Fatalf("sign-in after the unblock: %v", err)
 	}
 }
 

@@ -30,6 +30,9 @@ type CardOptions struct {
 	PIN, PUK string
 	// PINTries and PUKTries default to 3.
 	PINTries, PUKTries int
+	// HideTries makes the card keep its counters to itself, as some
+	// PKCS#11 tokens do: a wrong PIN does not say how many tries are left.
+	HideTries bool
 }
 
 // Card is a fake smart card below the backend interface: one P-256 key in
@@ -47,6 +50,7 @@ type Card struct {
 	pinLeft, pukLeft   int
 	pinTries, pukTries int
 	pinSeen, pukSeen   int
+	hideTries          bool
 }
 
 var cardSerial atomic.Uint64
@@ -62,12 +66,13 @@ func NewCard(opts CardOptions) (*Card, error) {
 		return nil, err
 	}
 	c := &Card{
-		id:    fmt.Sprintf("piv-fake%04d", cardSerial.Add(1)),
-		label: opts.Label,
-		key:   key,
-		pubPE: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
-		pin:   []byte(cmpOr(opts.PIN, PIN)),
-		puk:   []byte(cmpOr(opts.PUK, PUK)),
+		id:        fmt.Sprintf("piv-fake%04d", cardSerial.Add(1)),
+		label:     opts.Label,
+		key:       key,
+		pubPE:     string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
+		hideTries: opts.HideTries,
+		pin:       []byte(cmpOr(opts.PIN, PIN)),
+		puk:       []byte(cmpOr(opts.PUK, PUK)),
 	}
 	c.pinTries, c.pukTries = max(opts.PINTries, 0), max(opts.PUKTries, 0)
 	if c.pinTries == 0 {
@@ -136,7 +141,18 @@ func (c *Card) Info() ipc.Authenticator {
 
 func (c *Card) stateLocked() ipc.PINState {
 	left := c.pinLeft
+	if c.hideTries {
+		return ipc.PINState{Blocked: left == 0}
+	}
 	return ipc.PINState{RetriesLeft: &left, Blocked: left == 0}
+}
+
+// told is what a wrong secret answers about the tries left.
+func (c *Card) told(left int) int {
+	if c.hideTries {
+		return -1
+	}
+	return left
 }
 
 // PINState implements backend.Device.
@@ -154,7 +170,7 @@ func (c *Card) checkPINLocked(pin []byte) error {
 	}
 	if subtle.ConstantTimeCompare(pin, c.pin) != 1 {
 		c.pinLeft--
-		return &hwerr.PINIncorrect{What: "PIN", RetriesLeft: c.pinLeft}
+		return &hwerr.PINIncorrect{What: "PIN", RetriesLeft: c.told(c.pinLeft)}
 	}
 	c.pinLeft = c.pinTries
 	return nil
@@ -188,7 +204,7 @@ func (c *Card) UnblockPIN(_ context.Context, puk, newPIN []byte) error {
 	}
 	if subtle.ConstantTimeCompare(puk, c.puk) != 1 {
 		c.pukLeft--
-		return &hwerr.PINIncorrect{What: "PUK", RetriesLeft: c.pukLeft}
+		return &hwerr.PINIncorrect{What: "PUK", RetriesLeft: c.told(c.pukLeft)}
 	}
 	c.pukLeft = c.pukTries
 	c.pin = append([]byte(nil), newPIN...)
