@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store/boltstore"
@@ -286,5 +288,48 @@ func TestDeletingVirtualCardRemovesItsRegistrations(t *testing.T) {
 	}
 	if err := signVSC(t, h2, v3.ID, v3.PublicKey, vscPIN); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTPMLossAndReturn: the TPM (swtpm) is killed: card calls answer
+// backend_unavailable and status says down and why; it comes back: the
+// first call works. Status also shows the TPM's lockout parameters (swtpm's
+// defaults, untouched) and its room for cards.
+func TestTPMLossAndReturn(t *testing.T) {
+	sw := testenv.SWTPM(t)
+	h := start(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+	v := h.createVSC("laptop", false, nil)
+	st, err := h.c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := st.Backends["tpm"].TPM
+	if ts == nil || ts.Lockout.MaxTries != 3 || ts.Lockout.Failures != 0 || ts.Lockout.InLockout ||
+		ts.Cards != 1 || ts.MaxCards != 10 || ts.CardsLeft < 400 {
+		t.Fatalf("TPM status %+v: want swtpm's default lockout (3 tries), 1 card of 10, room for hundreds", ts)
+	}
+	if err := signVSC(t, h, v.ID, v.PublicKey, vscPIN); err != nil {
+		t.Fatal(err)
+	}
+	sw.Kill(t)
+	if err := signVSC(t, h, v.ID, v.PublicKey, vscPIN); apiCode(err) != ipc.CodeBackendUnavailable {
+		t.Fatalf("sign with the TPM gone: %v, want backend_unavailable", err)
+	}
+	st, err = h.c.Status(ctx)
+	if err != nil || st.Backends["tpm"].State != ipc.BackendDown || st.Backends["tpm"].Detail == "" {
+		t.Fatalf("status with the TPM gone: %+v, %v; want down with a reason", st.Backends["tpm"], err)
+	}
+	sw.Start(t)
+	if err := signVSC(t, h, v.ID, v.PublicKey, vscPIN); err != nil {
+		t.Fatalf("first sign after the TPM came back: %v", err)
+	}
+	if st, err := h.c.Status(ctx); err != nil || st.Backends["tpm"].State != ipc.BackendUp {
+		t.Fatalf("status after the TPM came back: %+v, %v", st.Backends["tpm"], err)
+	}
+	var wrong *hwerr.PINIncorrect
+	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("00000000"))); !errors.As(err, &wrong) || wrong.RetriesLeft != 4 {
+		t.Fatalf("wrong PIN after the return: %v, want 4 tries left", err)
 	}
 }

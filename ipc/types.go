@@ -41,6 +41,36 @@ type BackendStatus struct {
 	Manufacturer string `json:"manufacturer,omitempty"`
 	// Devices is the number of devices seen (fido2 keys, pkcs11 slots).
 	Devices *int `json:"devices,omitempty"`
+	// TPM is the TPM's lockout state and room for cards (tpm only, when
+	// it answers).
+	TPM *TPMStatus `json:"tpm,omitempty"`
+}
+
+// TPMStatus is what IT needs to know of the TPM behind virtual smart cards.
+type TPMStatus struct {
+	// Lockout is the TPM's dictionary-attack state. Virtual card PINs do
+	// not count towards it (each card counts its own tries in the TPM).
+	Lockout TPMLockout `json:"lockout"`
+	// Cards is how many virtual cards this device holds; MaxCards the most
+	// it may (config max_cards, never more than Cards+CardsLeft).
+	Cards    int `json:"cards"`
+	MaxCards int `json:"max_cards"`
+	// CardsLeft estimates how many more cards the TPM has room for (a TPM
+	// does not report free NV bytes; see docs/config.md).
+	CardsLeft int `json:"cards_left_estimate"`
+	// PersistentAvail is the TPM's own TPM_PT_HR_PERSISTENT_AVAIL.
+	PersistentAvail int `json:"persistent_avail"`
+}
+
+// TPMLockout is the TPM's dictionary-attack state (TPM_PT_MAX_AUTH_FAIL,
+// TPM_PT_LOCKOUT_COUNTER, TPM_PT_LOCKOUT_INTERVAL, TPM_PT_LOCKOUT_RECOVERY,
+// TPMA_PERMANENT inLockout).
+type TPMLockout struct {
+	MaxTries        uint32 `json:"max_tries"`
+	Failures        uint32 `json:"failures"`
+	IntervalSeconds uint32 `json:"interval_seconds"`
+	RecoverySeconds uint32 `json:"recovery_seconds"`
+	InLockout       bool   `json:"in_lockout"`
 }
 
 // Reader is one PC/SC reader in GET /v1/readers.

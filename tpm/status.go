@@ -123,3 +123,13 @@ func (t *TPM) propertiesLocked(pts ...tpm2.TPMPT) (map[tpm2.TPMPT]uint32, error)
 	}
 	return out, nil
 }
+
+// Ping checks that the TPM answers (one TPM2_GetCapability).
+func (t *TPM) Ping(ctx context.Context) error {
+	if err := t.lock(ctx); err != nil {
+		return err
+	}
+	defer t.unlock()
+	_, err := t.propertiesLocked(tpm2.TPMPTManufacturer)
+	return err
+}

@@ -89,6 +89,27 @@ func (s *SWTPMInstance) Signal(t testing.TB, sig os.Signal) {
 	}
 }
 
+// Kill ends swtpm at once (SIGKILL), as a TPM that goes away; its state
+// stays on disk. Start brings it back.
+func (s *SWTPMInstance) Kill(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd, s.done = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		t.Fatal("swtpm is not running")
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Start starts swtpm again after Kill, on the same state and ports.
+func (s *SWTPMInstance) Start(t testing.TB) {
+	t.Helper()
+	s.start(t)
+}
+
 func (s *SWTPMInstance) start(t testing.TB) {
 	t.Helper()
 	p := strconv.Itoa(s.port)

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/hwerr"
@@ -36,12 +37,18 @@ type Backend struct {
 	log   *slog.Logger
 
 	mu     sync.Mutex
-	tpm    *tpm.TPM // nil until Run opened it
+	tpm    *tpm.TPM // nil while the TPM is not connected
 	info   tpm.Info
+	lastOK time.Time     // when the TPM last answered
+	up     chan struct{} // closed while connected, replaced when lost
 	status ipc.BackendStatus
 	host   backend.Host
 	cards  map[string]*Device // by card id
 	first  backend.FirstScan
+	loaded bool // the cards were loaded from the store
+
+	kick chan struct{} // asks Run to reconnect now
+	lost chan struct{} // tells Run the TPM stopped answering
 }
 
 var (
@@ -54,6 +61,7 @@ var (
 // when the card is deleted.
 func New(cfg tpm.Config, reg store.Store, state store.DeviceState, log *slog.Logger) *Backend {
 	return &Backend{cfg: cfg, reg: reg, state: state, log: log, cards: map[string]*Device{},
+		up: make(chan struct{}), kick: make(chan struct{}, 1), lost: make(chan struct{}, 1),
 		status: ipc.BackendStatus{State: ipc.BackendDown, Detail: "starting"}}
 }
 
@@ -70,55 +78,13 @@ func (b *Backend) Status() ipc.BackendStatus {
 	return b.status
 }
 
-// Enumerated is closed once the TPM is open and the stored cards are
-// presented, or the TPM was found missing or unusable.
+// Enumerated is closed once the first connection to the TPM presented the
+// stored cards, or failed.
 func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
-
-// Run opens the TPM, presents the stored cards and keeps the TPM open until
-// ctx ends. A missing TPM is reported in Status; the rest of the daemon
-// keeps working.
-func (b *Backend) Run(ctx context.Context, host backend.Host) error {
-	t, err := tpm.Open(ctx, b.cfg)
-	if err != nil {
-		b.setStatus(ipc.BackendStatus{State: ipc.BackendAbsent, Detail: "no usable TPM: " + err.Error()})
-		b.log.Warn("TPM not available; virtual smart cards are off", "err", err)
-		b.first.Done()
-		<-ctx.Done()
-		return nil
-	}
-	defer t.Close()
-	info, err := t.Info(ctx)
-	if err != nil {
-		b.setStatus(ipc.BackendStatus{State: ipc.BackendDown, Detail: "TPM does not answer: " + err.Error()})
-		b.first.Done()
-		<-ctx.Done()
-		return nil
-	}
-	b.mu.Lock()
-	b.tpm, b.info, b.host = t, info, host
-	b.mu.Unlock()
-	if err := b.loadCards(ctx); err != nil {
-		b.setStatus(ipc.BackendStatus{State: ipc.BackendDown, Detail: err.Error()})
-		b.first.Done()
-		<-ctx.Done()
-		return nil
-	}
-	b.refreshStatus()
-	b.first.Done()
-	<-ctx.Done()
-	b.mu.Lock()
-	devs := slices.Collect(maps.Values(b.cards))
-	b.tpm, b.cards = nil, map[string]*Device{}
-	b.mu.Unlock()
-	for _, d := range devs {
-		host.Detach(d.id())
-	}
-	return nil
-}
 
 // loadCards presents every stored card of this device and removes TPM keys
 // that no stored card uses any more (left by a crash during create).
-func (b *Backend) loadCards(ctx context.Context) error {
+func (b *Backend) loadCards(ctx context.Context, t *tpm.TPM) error {
 	blobs, err := b.state.Cards(ctx)
 	if err != nil {
 		return fmt.Errorf("read virtual cards: %w", err)
@@ -131,7 +97,7 @@ func (b *Backend) loadCards(ctx context.Context) error {
 			continue
 		}
 		keep = append(keep, &c)
-		err := b.tpm.CheckCard(ctx, &c)
+		err := t.CheckCard(ctx, &c)
 		if errors.Is(err, hwerr.ErrRemoved) {
 			// Deleted from the TPM, and the daemon stopped before the
 			// registrations and the record went: finish the deletion.
@@ -145,14 +111,14 @@ func (b *Backend) loadCards(ctx context.Context) error {
 			b.log.Error("virtual card cannot be used on this device", "card", id, "err", err)
 			continue
 		}
-		tries, err := b.tpm.Tries(ctx, &c)
+		tries, err := t.Tries(ctx, &c)
 		if err != nil {
 			b.log.Error("virtual card counters do not read", "card", id, "err", err)
 			continue
 		}
 		b.attach(&c, tries)
 	}
-	if n, err := b.tpm.PruneOrphans(ctx, keep); err != nil {
+	if n, err := t.PruneOrphans(ctx, keep); err != nil {
 		b.log.Warn("prune unused TPM keys", "err", err)
 	} else if n > 0 {
 		b.log.Info("removed TPM keys of virtual cards that were never stored", "count", n)
@@ -168,29 +134,6 @@ func (b *Backend) attach(c *tpm.Card, tries tpm.Tries) {
 	host := b.host
 	b.mu.Unlock()
 	host.Attach(d)
-}
-
-func (b *Backend) setStatus(st ipc.BackendStatus) {
-	b.mu.Lock()
-	b.status = st
-	b.mu.Unlock()
-}
-
-func (b *Backend) refreshStatus() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := len(b.cards)
-	b.status = ipc.BackendStatus{State: ipc.BackendUp, Manufacturer: strings.TrimSpace(b.info.Manufacturer), Devices: &n}
-}
-
-// engine returns the open TPM, or backend_unavailable.
-func (b *Backend) engine() (*tpm.TPM, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.tpm == nil {
-		return nil, fmt.Errorf("TPM: %s: %w", b.status.Detail, hwerr.ErrUnavailable)
-	}
-	return b.tpm, nil
 }
 
 // save persists a card's record: when it is created and when a
@@ -217,7 +160,7 @@ func (b *Backend) device(id string) (*Device, error) {
 
 // Create provisions a new virtual card in the TPM and presents it.
 func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequest) (ipc.VirtualSmartcard, error) {
-	t, err := b.engine()
+	t, err := b.engine(ctx)
 	if err != nil {
 		return ipc.VirtualSmartcard{}, err
 	}
@@ -228,11 +171,16 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 	if err := t.CanCreate(len(existing)); err != nil {
 		return ipc.VirtualSmartcard{}, fmt.Errorf("%w: this device already holds %d virtual smart cards; delete one first", err, len(existing))
 	}
+	if st, err := t.State(ctx); err == nil && st.Capacity.CardsLeft == 0 {
+		return ipc.VirtualSmartcard{}, fmt.Errorf("this device's TPM has no room for another virtual smart card (%d on it); delete an unused one: %w",
+			len(existing), hwerr.ErrDeviceFull)
+	}
 	// The engine zeroes what it is given; the request wipes its own copy.
 	card, att, err := t.CreateCard(ctx, tpm.CreateOptions{
 		Label: req.Label, PIN: slices.Clone(req.PIN), PUK: slices.Clone(req.PUK),
 		Algorithm: req.Algorithm, Attest: req.Attest, Nonce: req.Nonce,
 	})
+	b.done(t, err)
 	if err != nil {
 		return ipc.VirtualSmartcard{}, err
 	}
@@ -246,7 +194,7 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 		tries.PUKLeft = -1
 	}
 	b.attach(card, tries)
-	b.refreshStatus()
+	b.refreshStatus(ctx)
 	out := describe(card, tries)
 	if att != nil {
 		out.Attestation = &ipc.KeyAttestation{
@@ -262,7 +210,7 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 
 // List describes every card presented from this device.
 func (b *Backend) List(ctx context.Context) ([]ipc.VirtualSmartcard, error) {
-	if _, err := b.engine(); err != nil {
+	if _, err := b.engine(ctx); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
@@ -291,7 +239,7 @@ func (b *Backend) Get(ctx context.Context, id string) (ipc.VirtualSmartcard, err
 // record. It cannot be undone; a kept copy of the record opens nothing. A
 // crash after the TPM step is completed at the next start (loadCards).
 func (b *Backend) Delete(ctx context.Context, id string) error {
-	t, err := b.engine()
+	t, err := b.engine(ctx)
 	if err != nil {
 		return err
 	}
@@ -307,7 +255,7 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 	host := b.host
 	b.mu.Unlock()
 	host.Detach(d.id())
-	b.refreshStatus()
+	b.refreshStatus(ctx)
 	b.log.Info("virtual smart card deleted", "card", d.card.ID)
 	return b.forget(ctx, d.card.ID)
 }

@@ -226,9 +226,10 @@ func (d *Device) destroy(ctx context.Context, t *tpm.TPM) error {
 	return nil
 }
 
-// do runs fn on the card with the card locked and the TPM open.
+// do runs fn on the card with the card locked and the TPM connected, and
+// tells the backend whether the TPM answered.
 func (d *Device) do(ctx context.Context, fn func(*tpm.TPM) error) error {
-	t, err := d.b.engine()
+	t, err := d.b.engine(ctx)
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,18 @@ func (d *Device) do(ctx context.Context, fn func(*tpm.TPM) error) error {
 	if d.gone {
 		return fmt.Errorf("virtual smart card deleted: %w", hwerr.ErrRemoved)
 	}
-	return fn(t)
+	err = fn(t)
+	d.b.done(t, err)
+	return err
+}
+
+// refreshTries reads the card's counters again (after a reconnection).
+func (d *Device) refreshTries(ctx context.Context, t *tpm.TPM) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if tries, err := t.Tries(ctx, d.card); err == nil {
+		d.tries = tries
+	}
 }
 
 // clone copies a secret for the engine, which zeroes what it is given: the
