@@ -135,6 +135,13 @@ type TPM struct {
 	// OwnerAuthFile holds the TPM's owner authorization value, for a TPM
 	// whose owner authorization IT set; empty for an empty one.
 	OwnerAuthFile string `toml:"owner_auth_file"`
+	// PresentReaders is how many virtual cards are presented to PC/SC
+	// applications as PIV cards in hwauthd's own readers; 0 turns it off.
+	PresentReaders int `toml:"present_readers"`
+	// ReaderSocket is where hwauthd serves its readers to pcscd's driver.
+	ReaderSocket string `toml:"reader_socket"`
+	// UnpresentedCards lists virtual cards (ids) kept API-only.
+	UnpresentedCards []string `toml:"unpresented_cards"`
 }
 
 // FIDO configures FIDO2 security keys.
@@ -294,13 +301,15 @@ func Defaults() Config {
 		PCSC:  PCSC{Enabled: true},
 		Store: Store{Backend: "bolt"},
 		TPM: TPM{
-			Enabled:      true,
-			Device:       "/dev/tpmrm0",
-			MaxCards:     10,
-			PINTries:     5,
-			PUKTries:     5,
-			MinPINLength: 8,
-			MaxPINLength: 127,
+			Enabled:        true,
+			Device:         "/dev/tpmrm0",
+			MaxCards:       10,
+			PINTries:       5,
+			PUKTries:       5,
+			MinPINLength:   8,
+			MaxPINLength:   127,
+			PresentReaders: 10,
+			ReaderSocket:   "/run/hwauthd/readers.sock",
 		},
 		FIDO: FIDO{
 			Enabled:      true,
@@ -436,6 +445,12 @@ func (c Config) Validate() error {
 	}
 	if c.TPM.MaxCards < 1 || c.TPM.MaxCards > 100 {
 		bad("tpm.max_cards", "must be between 1 and 100, got %d", c.TPM.MaxCards)
+	}
+	if c.TPM.PresentReaders < 0 || c.TPM.PresentReaders > 10 {
+		bad("tpm.present_readers", "must be between 0 and 10 (the readers /etc/reader.conf.d/hwauthd gives pcscd), got %d", c.TPM.PresentReaders)
+	}
+	if !filepath.IsAbs(c.TPM.ReaderSocket) {
+		bad("tpm.reader_socket", "must be an absolute path, got %q", c.TPM.ReaderSocket)
 	}
 	if c.TPM.PINTries < 1 || c.TPM.PINTries > 15 {
 		bad("tpm.pin_tries", "must be between 1 and 15, got %d", c.TPM.PINTries)

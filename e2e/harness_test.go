@@ -102,6 +102,9 @@ func newHarness(t testing.TB, mutate ...func(*config.Config)) *harness {
 	h.cfg.PKCS11.Enabled = false
 	// Likewise the TPM, unless a test gives it a swtpm (withTPM).
 	h.cfg.TPM.Enabled = false
+	// Each daemon serves its own virtual readers' socket (no test pcscd
+	// loads the driver for it; pcsc/vreader and tpm/vscpiv test that).
+	h.cfg.TPM.ReaderSocket = filepath.Join(h.dir, "readers.sock")
 	for _, m := range mutate {
 		m(&h.cfg)
 	}

@@ -21,6 +21,10 @@ const (
 	// EventTouchRequired tells clients to ask the person to touch the
 	// security key named in Authenticator: an operation is waiting for it.
 	EventTouchRequired = "touch-required"
+	// EventPINAttempt reports a PIN or PUK attempt made on a virtual smart
+	// card through its PC/SC reader, by an application other than hwauthd;
+	// Reason says its outcome.
+	EventPINAttempt = "pin-attempt"
 	// EventSnapshotDone marks the end of the initial snapshot of a stream:
 	// the events before it describe what is present now, those after it are
 	// live.

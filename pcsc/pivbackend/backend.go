@@ -18,6 +18,7 @@ import (
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc"
+	"github.com/hwauthd/hwauthd/pcsc/vreader"
 )
 
 // openTimeout bounds reading a newly inserted card (select, CHUID,
@@ -58,8 +59,12 @@ func New(log *slog.Logger) *Backend {
 func (b *Backend) OnChange(f func()) { b.onChange = append(b.onChange, f) }
 
 // ServesReader reports whether reader holds a card served as PIV, or one
-// being read to find out, so that other backends can show it once.
+// being read to find out, or is one of hwauthd's own readers (whose virtual
+// cards the TPM backend serves), so that other backends can show it once.
 func (b *Backend) ServesReader(reader string) bool {
+	if ownReader(reader) {
+		return true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_, ok := b.byReader[reader]
@@ -149,12 +154,19 @@ func (b *Backend) handle(ctx context.Context, host backend.Host, ev pcsc.Event) 
 		host.RemoveReader(ev.Reader)
 	case pcsc.CardInserted:
 		host.SetReader(ipc.Reader{Name: ev.Reader, CardPresent: true, ATR: hex.EncodeToString(ev.ATR)})
+		if ownReader(ev.Reader) {
+			return // a virtual card hwauthd itself presents: the TPM backend serves it
+		}
 		b.attach(ctx, host, ev.Reader, ev.ATR)
 	case pcsc.CardRemoved:
 		b.detach(host, ev.Reader)
 		host.SetReader(ipc.Reader{Name: ev.Reader})
 	}
 }
+
+// ownReader reports whether reader is one of hwauthd's own readers, in
+// which it presents virtual cards (package vreader).
+func ownReader(reader string) bool { return strings.HasPrefix(reader, vreader.FriendlyName+" ") }
 
 func (b *Backend) setUp(up bool) {
 	b.mu.Lock()

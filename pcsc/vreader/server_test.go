@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,35 +38,16 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(clientEnv); path != "" {
 		os.Exit(client(path))
 	}
-	var err error
-	if dir, err = os.MkdirTemp("", "hwauthd-vreader-"); err == nil {
-		err = os.Chmod(dir, 0o755)
-	}
-	if err == nil {
-		err = buildDriver(filepath.Join(dir, "libifdhwauthd.so"))
-	}
+	sock, err := testenv.WithReaderDriver(2, vreader.ReaderConf)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vreader test setup:", err)
 		os.Exit(1)
 	}
-	testenv.WithReaderConfig("hwauthd", vreader.ReaderConf(socket(), filepath.Join(dir, "libifdhwauthd.so"), 2))
-	testenv.AtExit(func() { os.RemoveAll(dir) })
+	dir = filepath.Dir(sock)
 	testenv.Main(m)
 }
 
 func socket() string { return filepath.Join(dir, "readers.sock") }
-
-// buildDriver compiles the reader driver as the Makefile does.
-func buildDriver(out string) error {
-	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "driver", "ifd-hwauthd.c")
-	cmd := exec.Command("gcc", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-fvisibility=hidden",
-		"-I/usr/include/PCSC", "-shared", "-Wl,-z,defs", "-o", out, src)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("gcc: %v\n%s", err, b)
-	}
-	return nil
-}
 
 // client connects as the reader driver would and reports the outcome.
 func client(path string) int {

@@ -11,12 +11,14 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,13 +32,24 @@ import (
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
 	"github.com/hwauthd/hwauthd/pcsc/vpcd"
+	"github.com/hwauthd/hwauthd/pcsc/vreader"
 	"github.com/hwauthd/hwauthd/store/boltstore"
 	"github.com/hwauthd/hwauthd/tpm"
 	"github.com/hwauthd/hwauthd/tpm/vscbackend"
 	"github.com/hwauthd/hwauthd/tpm/vscpiv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// readerSocket is where the private pcscd's hwauthd readers look for cards.
+var readerSocket string
+
+func TestMain(m *testing.M) {
+	var err error
+	if readerSocket, err = testenv.WithReaderDriver(2, vreader.ReaderConf); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testenv.Main(m)
+}
 
 // The card's PIN and PUK meet the TPM backend's default policy and fit a PIV
 // PIN (8 characters).
@@ -50,6 +63,7 @@ const (
 type host struct {
 	mu       sync.Mutex
 	devices  map[string]backend.Device
+	events   []ipc.Event
 	attached chan struct{}
 }
 
@@ -65,7 +79,16 @@ func (h *host) Attach(d backend.Device) {
 func (h *host) Detach(string)        {}
 func (h *host) SetReader(ipc.Reader) {}
 func (h *host) RemoveReader(string)  {}
-func (h *host) Publish(ipc.Event)    {}
+func (h *host) Publish(e ipc.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, e)
+}
+func (h *host) published() []ipc.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.events)
+}
 func (h *host) device(id string) backend.Device {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -76,6 +99,14 @@ func (h *host) device(id string) backend.Device {
 // virtual card, imports a certificate for its key and returns the card.
 func virtualCard(t *testing.T) (backend.Device, *x509.Certificate) {
 	t.Helper()
+	dev, cert, _, _ := runVirtualCard(t, nil)
+	return dev, cert
+}
+
+// runVirtualCard is virtualCard with the backend wrapped by wrap (when not
+// nil), returning also the host and the running backend.
+func runVirtualCard(t *testing.T, wrap func(backend.Backend) backend.Backend) (backend.Device, *x509.Certificate, *host, backend.Backend) {
+	t.Helper()
 	sw := testenv.SWTPM(t)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "hwauthd.db"), boltstore.Options{})
 	if err != nil {
@@ -84,12 +115,16 @@ func virtualCard(t *testing.T) (backend.Device, *x509.Certificate) {
 	t.Cleanup(func() { st.Close() })
 	b := vscbackend.New(tpm.Config{Simulator: sw.Addr()}, st, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	h := &host{devices: map[string]backend.Device{}, attached: make(chan struct{}, 1)}
+	var run backend.Backend = b
+	if wrap != nil {
+		run = wrap(b)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = b.Run(ctx, h) }()
+	go func() { defer close(done); _ = run.Run(ctx, h) }()
 	t.Cleanup(func() { cancel(); <-done })
 	deadline := time.Now().Add(30 * time.Second)
-	for b.Status().State != ipc.BackendUp {
+	for run.Status().State != ipc.BackendUp {
 		if time.Now().After(deadline) {
 			t.Fatalf("TPM backend: %+v", b.Status())
 		}
@@ -122,7 +157,7 @@ func virtualCard(t *testing.T) (backend.Device, *x509.Certificate) {
 		t.Fatalf("card %s not attached", vsc.ID)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	return dev, cert
+	return dev, cert, h, run
 }
 
 func raw(t *testing.T, c *pivcard.Card, hexAPDU string) uint16 {

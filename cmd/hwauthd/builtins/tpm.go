@@ -3,6 +3,7 @@ package builtins
 import (
 	"github.com/hwauthd/hwauthd/tpm"
 	"github.com/hwauthd/hwauthd/tpm/vscbackend"
+	"github.com/hwauthd/hwauthd/tpm/vscpiv"
 )
 
 func init() { tpmWiring = wireTPM }
@@ -27,6 +28,9 @@ func wireTPM(e env, set *Set) {
 		},
 		OwnerAuthFile: cfg.OwnerAuthFile,
 	}, e.reg, e.state, e.log.With("backend", "tpm"))
-	set.Backends = append(set.Backends, v)
+	// Virtual cards are also PIV cards in hwauthd's own pcscd readers.
+	set.Backends = append(set.Backends, vscpiv.Present(v, vscpiv.PresentConfig{
+		Readers: cfg.PresentReaders, Socket: cfg.ReaderSocket, Unpresented: cfg.UnpresentedCards,
+	}, e.log.With("backend", "tpm", "part", "pcsc-readers")))
 	set.VirtualCards = v
 }

@@ -1,0 +1,106 @@
+package vscpiv_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/pcsc"
+	"github.com/hwauthd/hwauthd/pcsc/vreader"
+	"github.com/hwauthd/hwauthd/tpm/vscpiv"
+)
+
+// TestPresentedThroughOwnReader runs the TPM backend wrapped by the
+// Presenter beside a private pcscd that loads hwauthd's reader driver: the
+// virtual card appears in hwauthd's first reader, OpenSC signs with its TPM
+// key after the card's PIN, and a wrong PIN through PC/SC counts on the
+// card's TPM counter and is published as a pin-attempt event.
+func TestPresentedThroughOwnReader(t *testing.T) {
+	const module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+	testenv.RequireBinaries(t, "pkcs11-tool")
+	testenv.RequireFiles(t, module)
+	p := testenv.PCSCD(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dev, cert, h, run := runVirtualCard(t, func(b backend.Backend) backend.Backend {
+		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 2, Socket: readerSocket}, log)
+	})
+	reader := vreader.FriendlyName + " 00 00"
+	deadline := time.Now().Add(10 * time.Second)
+	for { // pcscd polls the driver for presence; it offers no event here
+		c, err := pcsc.Connect(context.Background(), reader)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the virtual card never appeared in %s: %v", reader, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := run.Status(); !strings.Contains(st.Detail, "1 virtual cards presented") {
+		t.Errorf("status detail %q", st.Detail)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	digest := sha256.Sum256([]byte("through hwauthd's reader, signed in the TPM"))
+	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
+	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sign := func(pin string) ([]byte, error) {
+		return p.Command(ctx, "pkcs11-tool", "--module", module, "--login", "--pin", pin, "--sign", "--mechanism", "ECDSA",
+			"--id", "01", "--input-file", in, "--output-file", sigPath, "--signature-format", "openssl").CombinedOutput()
+	}
+	if out, err := sign(pin); err != nil {
+		t.Fatalf("pkcs11-tool: %v\n%s", err, out)
+	}
+	sig, err := os.ReadFile(sigPath)
+	if err != nil || !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
+		t.Fatalf("OpenSC's signature through hwauthd's reader does not verify (%v)", err)
+	}
+
+	before, _ := dev.PINState(ctx)
+	if out, err := sign(wrong); err == nil {
+		t.Fatalf("pkcs11-tool with a wrong PIN succeeded:\n%s", out)
+	}
+	after, _ := dev.PINState(ctx)
+	if *after.RetriesLeft != *before.RetriesLeft-1 {
+		t.Errorf("tries %d → %d: the wrong PIN through PC/SC did not count on the card", *before.RetriesLeft, *after.RetriesLeft)
+	}
+	var found bool
+	for _, e := range h.published() {
+		if e.Type == ipc.EventPINAttempt && e.Authenticator == dev.Info().ID && e.Reader == reader && strings.Contains(e.Reason, "wrong PIN") {
+			found = true
+		}
+		if strings.Contains(e.Reason, wrong) || strings.Contains(e.Reason, pin) {
+			t.Errorf("an event carries the PIN: %+v", e)
+		}
+	}
+	if !found {
+		t.Errorf("no pin-attempt event for the wrong PIN: %+v", h.published())
+	}
+}
+
+// TestPresentationOff: with no readers configured the cards stay API-only
+// and the status says so.
+func TestPresentationOff(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, _, _, run := runVirtualCard(t, func(b backend.Backend) backend.Backend {
+		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 0, Socket: readerSocket}, log)
+	})
+	if st := run.Status(); !strings.Contains(st.Detail, "API-only") {
+		t.Errorf("status detail %q", st.Detail)
+	}
+}
