@@ -15,7 +15,6 @@ import (
 	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
-	"github.com/hwauthd/hwauthd/pcsc"
 	"github.com/hwauthd/hwauthd/pcsc/vreader"
 	"github.com/hwauthd/hwauthd/tpm/vscpiv"
 )
@@ -35,15 +34,16 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 2, Socket: readerSocket}, log)
 	})
 	reader := vreader.FriendlyName + " 00 00"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	deadline := time.Now().Add(10 * time.Second)
 	for { // pcscd polls the driver for presence; it offers no event here
-		c, err := pcsc.Connect(context.Background(), reader)
-		if err == nil {
-			c.Close()
+		out, err := p.Command(ctx, "pkcs11-tool", "--module", module, "-L").CombinedOutput()
+		if err == nil && strings.Contains(string(out), "Virtual PIV") && strings.Contains(string(out), reader) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the virtual card never appeared in %s: %v", reader, err)
+			t.Fatalf("the virtual card never appeared in %s: %v\n%s", reader, err, out)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -51,8 +51,6 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 		t.Errorf("status detail %q", st.Detail)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	dir := t.TempDir()
 	digest := sha256.Sum256([]byte("through hwauthd's reader, signed in the TPM"))
 	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
