@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
+	"github.com/hwauthd/hwauthd/store"
 )
 
 // Identity links (R11): an admin links certificate identities to a local
@@ -45,7 +48,17 @@ func (d *Daemon) postLink(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d.log.Info("identity linked", "user", name, "identity", req.Identity, "by", by)
-	return server.WriteJSON(w, http.StatusCreated, ipc.Link{Identity: req.Identity, CreatedBy: by})
+	// The answer is the link as stored, with the store's creation time.
+	links, err := d.store.Links(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if l.Identity == req.Identity {
+			return server.WriteJSON(w, http.StatusCreated, ipc.Link{Identity: l.Identity, CreatedBy: l.CreatedBy, CreatedAt: l.CreatedAt})
+		}
+	}
+	return fmt.Errorf("link of %s to %s not found right after it was made", req.Identity, name)
 }
 
 func (d *Daemon) deleteLink(w http.ResponseWriter, r *http.Request) error {
@@ -54,7 +67,9 @@ func (d *Daemon) deleteLink(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	identity := r.PathValue("identity")
-	if err := d.store.RemoveLink(r.Context(), name, identity); err != nil {
+	if err := d.store.RemoveLink(r.Context(), name, identity); errors.Is(err, store.ErrNotFound) {
+		return ipc.Errorf(ipc.CodeNotFound, "%s is not linked to %s", identity, name)
+	} else if err != nil {
 		return err
 	}
 	d.log.Info("identity unlinked", "user", name, "identity", identity)

@@ -39,7 +39,8 @@ type BackendStatus struct {
 	Readers *int `json:"readers,omitempty"`
 	// Manufacturer is the TPM manufacturer (tpm only).
 	Manufacturer string `json:"manufacturer,omitempty"`
-	// Devices is the number of devices seen (fido2 keys, pkcs11 slots).
+	// Devices is the number of devices seen: fido2 keys, pkcs11 tokens, or
+	// for tpm the virtual smart cards in the TPM.
 	Devices *int `json:"devices,omitempty"`
 	// TPM is the TPM's lockout state and room for cards (tpm only, when
 	// it answers).

@@ -44,19 +44,23 @@ func printStatus(w io.Writer, st *ipc.Status) error {
 	slices.Sort(names)
 	for _, n := range names {
 		b := st.Backends[n]
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, b.State, backendDetail(b))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", n, b.State, backendDetail(n, b))
 	}
 	return tw.Flush()
 }
 
-// backendDetail summarises a backend's numbers and detail.
-func backendDetail(b ipc.BackendStatus) string {
+// backendDetail summarises the numbers and detail of backend name.
+func backendDetail(name string, b ipc.BackendStatus) string {
 	var parts []string
 	if b.Readers != nil {
 		parts = append(parts, plural(*b.Readers, "reader"))
 	}
 	if b.Devices != nil {
-		parts = append(parts, plural(*b.Devices, "device"))
+		what := "device"
+		if name == "tpm" {
+			what = "virtual card" // the TPM itself is one device
+		}
+		parts = append(parts, plural(*b.Devices, what))
 	}
 	if b.Manufacturer != "" {
 		parts = append(parts, "manufacturer "+b.Manufacturer)

@@ -154,7 +154,11 @@ func (b *Bus) Subscribe(since uint64, filter func(ipc.Event) bool, snapshot func
 // replayLocked returns the remembered events after since.
 func (b *Bus) replayLocked(since uint64) ([]ipc.Event, error) {
 	oldest := b.seq - uint64(len(b.ring)) + 1
-	if since > b.seq || since+1 < oldest {
+	if since > b.seq {
+		return nil, &ipc.Error{Code: ipc.CodeEventsExpired,
+			Message: fmt.Sprintf("event %d has not happened yet: the latest is %d (the daemon restarted since?); subscribe again without since", since, b.seq)}
+	}
+	if since+1 < oldest {
 		return nil, &ipc.Error{Code: ipc.CodeEventsExpired,
 			Message: fmt.Sprintf("events after %d are no longer kept (kept: %d to %d); subscribe again without since", since, oldest, b.seq)}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,11 +178,13 @@ func TestResume(t *testing.T) {
 	if _, err := b.Subscribe(6, nil, nil); err != nil {
 		t.Fatalf("since 6 with 7..10 kept: %v", err)
 	}
-	for _, since := range []uint64{5, 1, 11} {
+	// Both too old and not yet happened make the client start over, each
+	// said as it is.
+	for since, says := range map[uint64]string{5: "no longer kept", 1: "no longer kept", 11: "has not happened yet"} {
 		_, err := b.Subscribe(since, nil, nil)
 		var e *ipc.Error
-		if !errors.As(err, &e) || e.Code != ipc.CodeEventsExpired {
-			t.Errorf("Subscribe(since %d) = %v, want events_expired", since, err)
+		if !errors.As(err, &e) || e.Code != ipc.CodeEventsExpired || !strings.Contains(e.Message, says) {
+			t.Errorf("Subscribe(since %d) = %v, want events_expired saying %q", since, err, says)
 		}
 	}
 }
