@@ -354,20 +354,28 @@ func BenchmarkRegistry(b *testing.B) {
 				time.Sleep(time.Millisecond) // polling the starting daemon; the resolution of the measurement
 			}
 			first := time.Since(started)
-			samples := make([]time.Duration, 2000*benchScale/100)
-			for i := range samples {
-				user := accounts[rand.IntN(len(accounts))]
-				t0 := time.Now()
-				if _, err := h.c.Registrations(b.Context(), user); err != nil {
-					b.Fatalf("registrations of %s: %v", user, err)
+			// The first pass follows the cold start (the file's pages come
+			// from the disk as they are needed); the second finds them cached.
+			lookups := func() []time.Duration {
+				samples := make([]time.Duration, 2000*benchScale/100)
+				for i := range samples {
+					user := accounts[rand.IntN(len(accounts))]
+					t0 := time.Now()
+					if _, err := h.c.Registrations(b.Context(), user); err != nil {
+						b.Fatalf("registrations of %s: %v", user, err)
+					}
+					samples[i] = time.Since(t0)
 				}
-				samples[i] = time.Since(t0)
+				return samples
 			}
-			p50, p99 := percentile(samples, 50), percentile(samples, 99)
+			cold := lookups()
+			p50, p99 := percentile(cold, 50), percentile(cold, 99)
 			mem := procStatus(b, h.proc.Pid)
+			warm := lookups()
 			label := fmt.Sprintf("registry %d users: ", users)
 			printValue(label+"start to first answer (cold)", dur(first), "≤ 1 s")
-			printValue(label+"lookup p50 / p99", dur(p50)+" / "+dur(p99), "p99 ≤ 1 ms")
+			printValue(label+"lookup p50 / p99 after cold start", dur(p50)+" / "+dur(p99), "p99 ≤ 1 ms")
+			printValue(label+"lookup p50 / p99 warm", dur(percentile(warm, 50))+" / "+dur(percentile(warm, 99)), "p99 ≤ 1 ms")
 			printValue(label+"RssAnon (RssFile)", fmt.Sprintf("%d MB (%d MB)", mem["RssAnon"]>>10, mem["RssFile"]>>10), "RssAnon ≤ 64 MB")
 			b.ReportMetric(first.Seconds(), "s-to-first-answer")
 			b.ReportMetric(float64(p99.Microseconds()), "µs-p99")
