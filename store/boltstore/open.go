@@ -94,10 +94,14 @@ var (
 // Open opens the store at path, creating it (mode 0600, parent directory
 // 0700 when missing) when it does not exist. An existing file that is not a
 // valid store is refused with store.ErrCorrupt; a newer schema with
-// store.ErrSchemaTooNew; a file locked by another process with ErrLocked.
+// store.ErrSchemaTooNew; a file locked by another process with ErrLocked;
+// a directory or file that other users can write with ErrNotPrivate.
 func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = 2 * time.Second
+	}
+	if err := checkPrivate(path); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := create(path); err != nil {

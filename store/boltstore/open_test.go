@@ -290,3 +290,54 @@ func TestUncleanShutdownRunsTheFullCheck(t *testing.T) {
 	reopened.Close()
 	wantCorrupt(t, damaged)
 }
+
+// TestOpenRefusesAStoreOthersCanWrite (issue 13, item 8): a state directory
+// or database that other users can write is refused, naming the path and
+// its mode, before anything is read from it.
+func TestOpenRefusesAStoreOthersCanWrite(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	path := filepath.Join(state, "hwauthd.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, tc := range []struct {
+		path string
+		mode os.FileMode
+	}{{state, 0o777}, {state, 0o770}, {path, 0o666}, {path, 0o620}} {
+		good := os.FileMode(0o700)
+		if tc.path == path {
+			good = 0o600
+		}
+		if err := os.Chmod(tc.path, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(path, Options{})
+		want := fmt.Sprintf("%s has mode %04o", tc.path, tc.mode)
+		if !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s at %04o: Open = %v, want ErrNotPrivate saying %q", tc.path, tc.mode, err, want)
+		}
+		if err := os.Chmod(tc.path, good); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Another user's directory, even at 0700.
+	if os.Geteuid() == 0 {
+		if err := os.Chown(state, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(path, Options{}); !errors.Is(err, ErrNotPrivate) || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("a state directory owned by uid 65534: Open = %v", err)
+		}
+		if err := os.Chown(state, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatalf("private again: %v", err)
+	}
+	s.Close()
+}
