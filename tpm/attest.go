@@ -27,6 +27,9 @@ var ErrBadAttestation = errors.New("key attestation does not verify")
 type Attestation struct {
 	// AKPublic is the attestation key's public key, PKIX DER.
 	AKPublic []byte `json:"ak_public"`
+	// AKPublicArea is the attestation key's public area (TPMT_PUBLIC),
+	// whose name binds it in the EK exchange (AttestationRequest).
+	AKPublicArea []byte `json:"ak_public_area,omitempty"`
 	// KeyPublic is the certified key's public area (TPMT_PUBLIC).
 	KeyPublic []byte `json:"key_public"`
 	// CertifyInfo is the signed TPMS_ATTEST.
@@ -75,7 +78,8 @@ func (t *TPM) attestLocked(c *Card, nonce []byte) (*Attestation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode attestation key: %w: %v", hwerr.ErrProtocol, err)
 	}
-	return &Attestation{AKPublic: akDER, KeyPublic: c.KeyPublic, CertifyInfo: rsp.CertifyInfo.Bytes(), Signature: sig}, nil
+	return &Attestation{AKPublic: akDER, AKPublicArea: ak.OutPublic.Bytes(), KeyPublic: c.KeyPublic,
+		CertifyInfo: rsp.CertifyInfo.Bytes(), Signature: sig}, nil
 }
 
 // VerifyAttestation checks, in Go alone, that att proves that cardKey is a

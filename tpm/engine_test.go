@@ -56,12 +56,12 @@ func TestAttestation(t *testing.T) {
 		key   crypto.PublicKey
 		nonce []byte
 	}{
-		"flipped certify info": {Attestation{att.AKPublic, att.KeyPublic, flip(att.CertifyInfo, 40), att.Signature}, key, nonce},
-		"flipped signature":    {Attestation{att.AKPublic, att.KeyPublic, att.CertifyInfo, flip(att.Signature, 20)}, key, nonce},
-		"other card's public":  {Attestation{att.AKPublic, att2.KeyPublic, att.CertifyInfo, att.Signature}, cardKey(t, c2), nonce},
+		"flipped certify info": {Attestation{AKPublic: att.AKPublic, KeyPublic: att.KeyPublic, CertifyInfo: flip(att.CertifyInfo, 40), Signature: att.Signature}, key, nonce},
+		"flipped signature":    {Attestation{AKPublic: att.AKPublic, KeyPublic: att.KeyPublic, CertifyInfo: att.CertifyInfo, Signature: flip(att.Signature, 20)}, key, nonce},
+		"other card's public":  {Attestation{AKPublic: att.AKPublic, KeyPublic: att2.KeyPublic, CertifyInfo: att.CertifyInfo, Signature: att.Signature}, cardKey(t, c2), nonce},
 		"another key":          {*att, &otherKey.PublicKey, nonce},
 		"wrong nonce":          {*att, key, []byte("stale nonce")},
-		"signed by another AK": {Attestation{att.AKPublic, att2.KeyPublic, att2.CertifyInfo, att2.Signature}, cardKey(t, c2), nil},
+		"signed by another AK": {Attestation{AKPublic: att.AKPublic, KeyPublic: att2.KeyPublic, CertifyInfo: att2.CertifyInfo, Signature: att2.Signature}, cardKey(t, c2), nil},
 	} {
 		if name == "signed by another AK" {
 			// att2 is genuine (no nonce): it must verify, and fail with

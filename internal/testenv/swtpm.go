@@ -28,6 +28,7 @@ const swtpmStartTimeout = 10 * time.Second
 type SWTPMInstance struct {
 	port     int
 	stateDir string
+	caDir    string // the local EK CA (SWTPMWithEKCert), or empty
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd

@@ -1,0 +1,138 @@
+package tpm
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/asn1"
+	"fmt"
+	"slices"
+
+	"github.com/google/go-tpm/tpm2"
+)
+
+// oidSubjectAltName is the SAN extension, which EK certificates carry
+// critical with only a directoryName (TPM manufacturer, model, version;
+// TCG EK Credential Profile §3.2.9) that Go's x509 does not interpret.
+var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
+
+// attestationSecretSize is the size of the verifier's secret in a
+// challenge (at most a SHA-256 digest, the size of the EK's name hash).
+const attestationSecretSize = 32
+
+// VerifyAttestationRequest is the verifier's first step, in Go alone. It
+// checks that req's EK certificate chains to one of ekCAs (the TPM maker's
+// CA, root or intermediate), that the EK public area is the certificate's
+// key and a restricted decryption key that never leaves its TPM, that the
+// attestation key is a restricted signing key that never leaves its TPM,
+// and that it certified req.KeyPublic (VerifyAttestation's checks). It
+// returns the certified card key, and a challenge for the device with the
+// secret it hides, which the verifier keeps for CheckAttestationAnswer:
+// only the TPM holding that EK can open the challenge, and only for that
+// attestation key. Failures wrap ErrBadAttestation.
+func VerifyAttestationRequest(req *AttestationRequest, ekCAs []*x509.Certificate) (crypto.PublicKey, *AttestationChallenge, []byte, error) {
+	ekPub, err := verifyEK(req, ekCAs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	akPub, err := tpm2.Unmarshal[tpm2.TPMTPublic](req.AKPublic)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: parse attestation key: %v", ErrBadAttestation, err)
+	}
+	a := akPub.ObjectAttributes
+	if !a.FixedTPM || !a.FixedParent || !a.SensitiveDataOrigin || !a.Restricted || !a.SignEncrypt || a.Decrypt {
+		return nil, nil, nil, fmt.Errorf("%w: the attestation key is not a restricted signing key bound to its TPM", ErrBadAttestation)
+	}
+	ak, err := tpm2.Pub(*akPub)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: attestation key: %v", ErrBadAttestation, err)
+	}
+	akECDSA, ok := ak.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("%w: attestation key is %T, want ECDSA", ErrBadAttestation, ak)
+	}
+	sum := sha256.Sum256(req.CertifyInfo)
+	if !ecdsa.VerifyASN1(akECDSA, sum[:], req.Signature) {
+		return nil, nil, nil, fmt.Errorf("%w: signature", ErrBadAttestation)
+	}
+	name, err := certifiedName(req.CertifyInfo, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cardKey, err := publicKey(req.KeyPublic)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %v", ErrBadAttestation, err)
+	}
+	if err := checkCertifiedKey(req.KeyPublic, name, cardKey); err != nil {
+		return nil, nil, nil, err
+	}
+	akName, err := tpm2.ObjectName(akPub)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: attestation key name: %v", ErrBadAttestation, err)
+	}
+	enc, err := tpm2.ImportEncapsulationKey(ekPub)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: endorsement key: %v", ErrBadAttestation, err)
+	}
+	secret := make([]byte, attestationSecretSize)
+	_, _ = rand.Read(secret)
+	blob, encSecret, err := tpm2.CreateCredential(rand.Reader, enc, akName.Buffer, secret)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("make credential: %w", err)
+	}
+	return cardKey, &AttestationChallenge{CredentialBlob: blob, EncryptedSecret: encSecret}, secret, nil
+}
+
+// verifyEK checks the EK certificate's chain and that the EK public area
+// is its key and an endorsement-style key.
+func verifyEK(req *AttestationRequest, ekCAs []*x509.Certificate) (*tpm2.TPMTPublic, error) {
+	cert, err := x509.ParseCertificate(req.EKCertificate)
+	if err != nil {
+		return nil, fmt.Errorf("%w: parse EK certificate: %v", ErrBadAttestation, err)
+	}
+	cert.UnhandledCriticalExtensions = slices.DeleteFunc(cert.UnhandledCriticalExtensions,
+		func(o asn1.ObjectIdentifier) bool { return o.Equal(oidSubjectAltName) })
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	for _, c := range ekCAs {
+		if c.IsCA && string(c.RawIssuer) == string(c.RawSubject) {
+			roots.AddCert(c)
+		} else {
+			inter.AddCert(c)
+		}
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		return nil, fmt.Errorf("%w: the EK certificate does not chain to the EK CA: %v", ErrBadAttestation, err)
+	}
+	ekPub, err := tpm2.Unmarshal[tpm2.TPMTPublic](req.EKPublic)
+	if err != nil {
+		return nil, fmt.Errorf("%w: parse EK public area: %v", ErrBadAttestation, err)
+	}
+	a := ekPub.ObjectAttributes
+	if !a.FixedTPM || !a.FixedParent || !a.Restricted || !a.Decrypt || a.SignEncrypt {
+		return nil, fmt.Errorf("%w: the EK is not a restricted decryption key bound to its TPM", ErrBadAttestation)
+	}
+	ek, err := tpm2.Pub(*ekPub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: EK: %v", ErrBadAttestation, err)
+	}
+	eq, ok := ek.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !eq.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("%w: the EK public area is not the certificate's key", ErrBadAttestation)
+	}
+	return ekPub, nil
+}
+
+// CheckAttestationAnswer is the verifier's last step: answer (what
+// ActivateAttestation returned on the device) must be the secret of the
+// challenge the verifier made. An answer to another challenge (a replay)
+// fails with ErrBadAttestation.
+func CheckAttestationAnswer(secret, answer []byte) error {
+	if len(secret) != attestationSecretSize || subtle.ConstantTimeCompare(secret, answer) != 1 {
+		return fmt.Errorf("%w: the answer is not this challenge's secret", ErrBadAttestation)
+	}
+	return nil
+}
