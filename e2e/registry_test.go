@@ -214,3 +214,37 @@ func TestAnotherUserCannotReachYourData(t *testing.T) {
 		t.Fatalf("alice's card spent a try: %+v", st)
 	}
 }
+
+// TestSignInGroupCannotUseAnothersCard (issue 13, item 7): the sign-in
+// service signs users in and sees their registrations and sessions, but may
+// not change another user's PIN, sign with their card, set their default or
+// forget for them; none of its guesses reach the card.
+func TestSignInGroupCannotUseAnothersCard(t *testing.T) {
+	// mallory's primary group (nogroup, gid 65534) is the sign-in group.
+	h := start(t, func(c *config.Config) { c.Access.SignInGroup = "nogroup" })
+	mine := h.insert(0, pivcard.Options{Label: "Alice"})
+	reg := h.register(mine, alice)
+	const guess = "999999"
+	d := sha256.Sum256([]byte("x"))
+	calls := runAs(t, malloryUID, malloryUID, h.socket, []call{
+		{Method: "POST", Path: "/v1/authenticators/" + mine.id + "/pin/change", Body: fmt.Sprintf(`{"pin": %q, "new_pin": "654321"}`, guess)},
+		{Method: "POST", Path: "/v1/authenticators/" + mine.id + "/pin/verify", Body: fmt.Sprintf(`{"pin": %q}`, guess)},
+		{Method: "POST", Path: "/v1/authenticators/" + mine.id + "/sign", Body: fmt.Sprintf(`{"key": "9a", "algorithm": "ecdsa-sha256", "digest": %q, "pin": %q}`, base64.StdEncoding.EncodeToString(d[:]), guess)},
+		{Method: "PUT", Path: "/v1/users/" + alice + "/default", Body: fmt.Sprintf(`{"registration": %q}`, reg.ID)},
+		{Method: "POST", Path: "/v1/users/" + alice + "/forget"},
+		{Method: "GET", Path: "/v1/users/" + alice + "/registrations"},                                                    // allowed
+		{Method: "POST", Path: "/v1/sign-in", Body: fmt.Sprintf(`{"user": %q, "pin": %q}`, alice, pivcard.DefaultPIN)}, // allowed
+	})
+	for i, c := range calls {
+		want := "unauthorized"
+		if i >= 5 {
+			want = ""
+		}
+		if errorCode(c.Answer) != want {
+			t.Errorf("%s %s as the sign-in group: %d %s, want %q", c.Method, c.Path, c.Status, c.Answer, want)
+		}
+	}
+	if st := cardPIN(t, mine); st.RetriesLeft != 3 {
+		t.Fatalf("alice's card spent a try: %+v", st)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -331,5 +332,54 @@ func TestTPMLossAndReturn(t *testing.T) {
 	var wrong *hwerr.PINIncorrect
 	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("00000000"))); !errors.As(err, &wrong) || wrong.RetriesLeft != 4 {
 		t.Fatalf("wrong PIN after the return: %v, want 4 tries left", err)
+	}
+}
+
+// TestNoPINOracleOnAnotherUsersVirtualCard (issue 13, item 1): another
+// local user guessing the PIN of a virtual card registered to alice, by
+// registering it to herself or through verify and sign, reaches neither the
+// card's own try counter nor the TPM's dictionary-attack counter.
+func TestNoPINOracleOnAnotherUsersVirtualCard(t *testing.T) {
+	sw := testenv.SWTPM(t)
+	h := start(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+	v := h.createVSC("alice's", false, nil)
+	if _, err := h.c.Register(ctx, alice, ipc.RegisterRequest{Authenticator: v.ID, PIN: ipc.Secret(vscPIN)}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() (int, uint32) {
+		t.Helper()
+		a, err := h.c.Authenticator(ctx, v.ID)
+		if err != nil || a.PIN.RetriesLeft == nil {
+			t.Fatalf("virtual card PIN state: %+v %v", a, err)
+		}
+		st, err := h.c.Status(ctx)
+		if err != nil || st.Backends["tpm"].TPM == nil {
+			t.Fatalf("TPM status: %+v %v", st, err)
+		}
+		return *a.PIN.RetriesLeft, st.Backends["tpm"].TPM.Lockout.Failures
+	}
+	tries, failures := state()
+	d := sha256.Sum256([]byte("x"))
+	var calls []call
+	for _, guess := range []string{"11111111", "22222222", "33333333"} {
+		calls = append(calls,
+			call{Method: "POST", Path: "/v1/users/" + mallory + "/registrations", Body: fmt.Sprintf(`{"authenticator": %q, "pin": %q}`, v.ID, guess)},
+			call{Method: "POST", Path: "/v1/authenticators/" + v.ID + "/pin/verify", Body: fmt.Sprintf(`{"pin": %q}`, guess)},
+			call{Method: "POST", Path: "/v1/authenticators/" + v.ID + "/sign", Body: fmt.Sprintf(`{"key": "9a", "algorithm": "ecdsa-sha256", "digest": %q, "pin": %q}`, base64.StdEncoding.EncodeToString(d[:]), guess)},
+		)
+	}
+	for i, c := range runAs(t, malloryUID, malloryUID, h.socket, calls) {
+		want := "unauthorized"
+		if i%3 == 0 {
+			want = "registered_to_another_user"
+		}
+		if errorCode(c.Answer) != want {
+			t.Errorf("%s %s as %s: %d %s, want %s", c.Method, c.Path, mallory, c.Status, c.Answer, want)
+		}
+	}
+	if gotTries, gotFailures := state(); gotTries != tries || gotFailures != failures {
+		t.Fatalf("after the guesses: card tries %d -> %d, TPM lockout failures %d -> %d", tries, gotTries, failures, gotFailures)
 	}
 }
