@@ -232,7 +232,7 @@ func TestSignInGroupCannotUseAnothersCard(t *testing.T) {
 		{Method: "POST", Path: "/v1/authenticators/" + mine.id + "/sign", Body: fmt.Sprintf(`{"key": "9a", "algorithm": "ecdsa-sha256", "digest": %q, "pin": %q}`, base64.StdEncoding.EncodeToString(d[:]), guess)},
 		{Method: "PUT", Path: "/v1/users/" + alice + "/default", Body: fmt.Sprintf(`{"registration": %q}`, reg.ID)},
 		{Method: "POST", Path: "/v1/users/" + alice + "/forget"},
-		{Method: "GET", Path: "/v1/users/" + alice + "/registrations"},                                                    // allowed
+		{Method: "GET", Path: "/v1/users/" + alice + "/registrations"},                                                 // allowed
 		{Method: "POST", Path: "/v1/sign-in", Body: fmt.Sprintf(`{"user": %q, "pin": %q}`, alice, pivcard.DefaultPIN)}, // allowed
 	})
 	for i, c := range calls {
