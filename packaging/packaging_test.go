@@ -99,6 +99,8 @@ var shipped = []string{
 	"/lib/udev/rules.d/70-hwauthd-fido.rules",
 	"/usr/share/polkit-1/rules.d/50-hwauthd.rules",
 	"/usr/share/pam-configs/hwauthd",
+	"/usr/lib/pcsc/drivers/serial/libifdhwauthd.so",
+	"/etc/reader.conf.d/hwauthd",
 	"/usr/share/man/man8/hwauthd.8.gz",
 	"/usr/share/man/man1/hwauthctl.1.gz",
 	"/usr/share/man/man5/hwauthd.toml.5.gz",
@@ -129,7 +131,7 @@ func TestDebContents(t *testing.T) {
 			t.Errorf("Depends %q lacks %s", fields["Depends"], dep)
 		}
 	}
-	if conf := run(t, "dpkg-deb", "-I", deb, "conffiles"); strings.TrimSpace(conf) != "/etc/hwauthd/hwauthd.toml" {
+	if conf := run(t, "dpkg-deb", "-I", deb, "conffiles"); strings.TrimSpace(conf) != "/etc/hwauthd/hwauthd.toml\n/etc/reader.conf.d/hwauthd" {
 		t.Errorf("conffiles = %q", conf)
 	}
 	for _, s := range []string{"postinst", "prerm", "postrm"} {

@@ -38,12 +38,25 @@ build_binaries() {
 		install -m755 "$BINDIR/hwauthd" "$BINDIR/hwauthctl" "$BINDIR/hwauthd-pkcs11" \
 			"$BINDIR/hwauthd-pam-helper" "$BUILD/"
 		install -m644 "$BINDIR/pam_hwauth.so" "$BUILD/"
+		if [ -f "$BINDIR/libifdhwauthd.so" ]; then
+			install -m644 "$BINDIR/libifdhwauthd.so" "$BUILD/"
+		else
+			reader_driver "$BUILD"
+		fi
 		return
 	fi
 	CGO_ENABLED=1 "$GO" build -trimpath -buildmode=pie \
 		-ldflags "-s -w -X main.version=$VERSION" \
 		-o "$BUILD/" ./cmd/hwauthd ./cmd/hwauthctl ./cmd/hwauthd-pkcs11 ./cmd/hwauthd-pam-helper
 	pam_module "$BUILD" /usr/libexec/hwauthd/hwauthd-pam-helper
+	reader_driver "$BUILD"
+}
+
+# reader_driver builds pcscd's driver for hwauthd's readers into $1 (make
+# vreader-driver: hardened flags) and strips it.
+reader_driver() {
+	make --no-print-directory vreader-driver BUILD="$1" >/dev/null
+	strip --strip-unneeded "$1/libifdhwauthd.so"
 }
 
 # pam_module builds the C PAM module into $1 (make pam-module: hardened
@@ -108,6 +121,10 @@ install_files() {
 	# The module runs the helper from where this install puts it.
 	pam_module "$BUILD/prefix" "$PREFIX/libexec/hwauthd/hwauthd-pam-helper"
 	install -Dm644 "$BUILD/prefix/pam_hwauth.so" "$lib/security/pam_hwauth.so"
+	install -Dm644 "$BUILD/libifdhwauthd.so" "$lib/pcsc/drivers/serial/libifdhwauthd.so"
+	# pcscd reads /etc/reader.conf.d only; the driver path in it is the .deb's.
+	sed -e "s|/usr/lib/pcsc/drivers/serial/|$PREFIX/lib/pcsc/drivers/serial/|" packaging/pcscd/hwauthd |
+		install -Dm644 /dev/stdin "$d$SYSCONFDIR/reader.conf.d/hwauthd"
 	install -Dm644 packaging/pam/hwauth "$p/share/doc/hwauthd/examples/pam.d/hwauth"
 	install -Dm644 "$BUILD/copyright" "$p/share/doc/hwauthd/copyright"
 	install -Dm644 packaging/pam/pam-configs-hwauthd "$p/share/pam-configs/hwauthd"

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -224,5 +225,18 @@ func TestOtherUserCannotReachReader(t *testing.T) {
 	cmd.Env = append(os.Environ(), clientEnv+"="+socket())
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "served: ATR") {
 		t.Errorf("root client: %v %s", err, out)
+	}
+}
+
+// TestPackagedReaderConf: the reader.conf.d file the Debian package installs
+// is what ReaderConf gives for the installed paths and ten readers.
+func TestPackagedReaderConf(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "packaging", "pcscd", "hwauthd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := vreader.ReaderConf(vreader.DefaultSocket, vreader.DriverPath, vreader.MaxReaders); string(b) != want {
+		t.Errorf("packaging/pcscd/hwauthd differs from ReaderConf; regenerate it:\n%s", want)
 	}
 }
