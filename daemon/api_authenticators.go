@@ -99,14 +99,14 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 	if err := server.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	size, ok := backend.Algorithms[req.Algorithm]
+	alg, ok := backend.ParseSignAlgorithm(req.Algorithm)
 	switch {
 	case req.Key == "":
 		return ipc.Errorf(ipc.CodeBadRequest, "key is required (a slot such as 9a)")
 	case !ok:
 		return ipc.Errorf(ipc.CodeBadRequest, "algorithm %q is not one of ecdsa-sha256, ecdsa-sha384, rsa-pkcs1v15-sha256, rsa-pss-sha256", req.Algorithm)
-	case len(req.Digest) != size:
-		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", size, req.Algorithm, len(req.Digest))
+	case len(req.Digest) != alg.Hash().Size():
+		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", alg.Hash().Size(), alg, len(req.Digest))
 	}
 	return d.withDevice(r, secretPIN, func(ctx context.Context, id string, dev backend.Device) error {
 		pin := []byte(req.PIN)
@@ -115,7 +115,7 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 			pin = d.sessions.cachedPIN(d.callerOf(r).name, id)
 			defer clear(pin)
 		}
-		sig, err := dev.Sign(ctx, backend.SignRequest{Key: req.Key, Algorithm: req.Algorithm, Digest: req.Digest, PIN: pin})
+		sig, err := dev.Sign(ctx, backend.SignRequest{Key: req.Key, Algorithm: alg, Digest: req.Digest, PIN: pin})
 		if err != nil {
 			return err
 		}

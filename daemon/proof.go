@@ -26,17 +26,17 @@ type provenKey struct {
 }
 
 // proveAlgorithm picks the signing algorithm for a proof with pub.
-func proveAlgorithm(pub crypto.PublicKey) (alg string, hash crypto.Hash, err error) {
+func proveAlgorithm(pub crypto.PublicKey) (backend.SignAlgorithm, error) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
 		if k.Curve.Params().BitSize > 256 {
-			return "ecdsa-sha384", crypto.SHA384, nil
+			return backend.ECDSASHA384, nil
 		}
-		return "ecdsa-sha256", crypto.SHA256, nil
+		return backend.ECDSASHA256, nil
 	case *rsa.PublicKey:
-		return "rsa-pkcs1v15-sha256", crypto.SHA256, nil
+		return backend.RSAPKCS1v15SHA256, nil
 	}
-	return "", 0, fmt.Errorf("key type %T cannot prove possession", pub)
+	return "", fmt.Errorf("key type %T cannot prove possession", pub)
 }
 
 // challengeDigest returns the hash of a fresh random challenge.
@@ -54,7 +54,7 @@ func challengeDigest(h crypto.Hash) ([]byte, error) {
 }
 
 // verifySignature checks a signature made by backend.Device.Sign.
-func verifySignature(pub crypto.PublicKey, alg string, digest, sig []byte) error {
+func verifySignature(pub crypto.PublicKey, alg backend.SignAlgorithm, digest, sig []byte) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
 		if ecdsa.VerifyASN1(k, digest, sig) {
@@ -62,7 +62,7 @@ func verifySignature(pub crypto.PublicKey, alg string, digest, sig []byte) error
 		}
 	case *rsa.PublicKey:
 		switch alg {
-		case "rsa-pss-sha256":
+		case backend.RSAPSSSHA256:
 			if rsa.VerifyPSS(k, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil {
 				return nil
 			}
@@ -128,11 +128,11 @@ func proveKey(ctx context.Context, dev backend.Device, key ipc.Key, pin []byte, 
 	if want != nil {
 		check = want
 	}
-	alg, h, err := proveAlgorithm(check)
+	alg, err := proveAlgorithm(check)
 	if err != nil {
 		return pk, err
 	}
-	digest, err := challengeDigest(h)
+	digest, err := challengeDigest(alg.Hash())
 	if err != nil {
 		return pk, err
 	}

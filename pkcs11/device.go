@@ -178,7 +178,7 @@ func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	wreq := &wire.Request{Op: wire.OpSign, Token: d.tok.Ref(), KeyID: id, Algorithm: req.Algorithm, Digest: req.Digest, PIN: req.PIN}
+	wreq := &wire.Request{Op: wire.OpSign, Token: d.tok.Ref(), KeyID: id, Algorithm: string(req.Algorithm), Digest: req.Digest, PIN: req.PIN}
 	resp, err := d.b.call(ctx, wreq)
 	if len(req.PIN) > 0 {
 		d.notePINLocked(wire.OpSign, err)

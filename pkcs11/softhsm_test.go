@@ -99,7 +99,7 @@ func TestSignEachAlgorithm(t *testing.T) {
 	} {
 		t.Run(tc.alg, func(t *testing.T) {
 			pin := []byte(testPIN)
-			sig, err := d.Sign(context.Background(), backend.SignRequest{Key: tc.key, Algorithm: tc.alg, Digest: tc.digest, PIN: pin})
+			sig, err := d.Sign(context.Background(), backend.SignRequest{Key: tc.key, Algorithm: backend.SignAlgorithm(tc.alg), Digest: tc.digest, PIN: pin})
 			if err != nil {
 				t.Fatalf("Sign: %v", err)
 			}

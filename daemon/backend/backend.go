@@ -74,21 +74,12 @@ type Device interface {
 type SignRequest struct {
 	// Key is the slot or key id ("9a").
 	Key string
-	// Algorithm is one of the API's names: ecdsa-sha256, ecdsa-sha384,
-	// rsa-pkcs1v15-sha256, rsa-pss-sha256.
-	Algorithm string
+	// Algorithm is one of SignAlgorithms.
+	Algorithm SignAlgorithm
 	// Digest is the hash to sign.
 	Digest []byte
 	// PIN unlocks the key when it needs one; nil when the caller gave none.
 	PIN []byte
-}
-
-// Algorithms the API accepts for signing, with the digest length each needs.
-var Algorithms = map[string]int{
-	"ecdsa-sha256":        32,
-	"ecdsa-sha384":        48,
-	"rsa-pkcs1v15-sha256": 32,
-	"rsa-pss-sha256":      32,
 }
 
 // VirtualCards provisions TPM virtual smart cards (R3); the TPM backend

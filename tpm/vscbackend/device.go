@@ -2,9 +2,7 @@ package vscbackend
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -157,30 +155,17 @@ func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, err
 	if len(req.PIN) == 0 {
 		return nil, fmt.Errorf("signing with a virtual smart card: %w", hwerr.ErrPINRequired)
 	}
-	opts, err := signerOpts(req.Algorithm)
-	if err != nil {
-		return nil, err
+	opts := req.Algorithm.SignerOpts()
+	if opts == nil {
+		return nil, fmt.Errorf("algorithm %q: %w", req.Algorithm, hwerr.ErrNotSupported)
 	}
 	var sig []byte
-	err = d.do(ctx, func(t *tpm.TPM) error {
+	err := d.do(ctx, func(t *tpm.TPM) error {
 		var err error
 		sig, err = t.Sign(ctx, d.card, clone(req.PIN), req.Digest, opts)
 		return d.noteTries(err, pinTry)
 	})
 	return sig, err
-}
-
-// signerOpts maps the API's algorithm names to crypto.SignerOpts.
-func signerOpts(alg string) (crypto.SignerOpts, error) {
-	switch alg {
-	case "ecdsa-sha256", "rsa-pkcs1v15-sha256":
-		return crypto.SHA256, nil
-	case "ecdsa-sha384":
-		return crypto.SHA384, nil
-	case "rsa-pss-sha256":
-		return &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}, nil
-	}
-	return nil, fmt.Errorf("algorithm %q: %w", alg, hwerr.ErrNotSupported)
 }
 
 // csr builds a certificate signing request signed in the TPM.
