@@ -35,9 +35,16 @@ var dir string
 // named in it, asks for reader 0's ATR and prints what happened.
 const clientEnv = "VREADER_TEST_CLIENT"
 
+// impostorEnv makes the test binary a server on the socket named in it,
+// standing in for hwauthd: it reports how the reader driver treats it.
+const impostorEnv = "VREADER_TEST_IMPOSTOR"
+
 func TestMain(m *testing.M) {
 	if path := os.Getenv(clientEnv); path != "" {
 		os.Exit(client(path))
+	}
+	if path := os.Getenv(impostorEnv); path != "" {
+		os.Exit(impostor(path))
 	}
 	sock, err := testenv.WithReaderDriver(2, vreader.ReaderConf)
 	if err != nil {
@@ -49,6 +56,21 @@ func TestMain(m *testing.M) {
 }
 
 func socket() string { return filepath.Join(dir, "readers.sock") }
+
+// publicTestBinary copies the test binary where nobody may run it (go test
+// builds it in a directory only root can enter).
+func publicTestBinary(t *testing.T) string {
+	t.Helper()
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "vreader.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
 
 // client connects as the reader driver would and reports the outcome.
 func client(path string) int {
@@ -68,6 +90,32 @@ func client(path string) int {
 		return 0
 	}
 	fmt.Printf("served: ATR %X\n", atr)
+	return 0
+}
+
+// impostor listens on path and reports what the first connection does:
+// hwauthd's driver, seeing a server that is neither root nor hwauthd, hangs
+// up without saying which reader it is.
+func impostor(path string) int {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Println("listen:", err)
+		return 1
+	}
+	defer ln.Close()
+	ln.(*net.UnixListener).SetDeadline(time.Now().Add(10 * time.Second))
+	conn, err := ln.Accept()
+	if err != nil {
+		fmt.Println("no connection:", err)
+		return 1
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if hello, err := vpcd.ReadFrame(conn); err != nil {
+		fmt.Println("driver hung up:", err)
+	} else {
+		fmt.Printf("driver said %X\n", hello)
+	}
 	return 0
 }
 
@@ -192,14 +240,7 @@ func TestOtherUserCannotReachReader(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode %v, %v; want 0600", fi.Mode(), err)
 	}
-	self, err := os.ReadFile("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "vreader.test")
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := publicTestBinary(t)
 	asNobody := func() string {
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), clientEnv+"="+socket())
@@ -238,5 +279,27 @@ func TestPackagedReaderConf(t *testing.T) {
 	}
 	if want := vreader.ReaderConf(vreader.DefaultSocket, vreader.DriverPath, vreader.MaxReaders); string(b) != want {
 		t.Errorf("packaging/pcscd/hwauthd differs from ReaderConf; regenerate it:\n%s", want)
+	}
+}
+
+// TestDriverRefusesImpostor: another local user who manages to put a socket
+// where hwauthd's should be (here in a directory opened up on purpose)
+// cannot present a card: pcscd's driver checks the server's uid and hangs
+// up before it even says which reader it is.
+func TestDriverRefusesImpostor(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.PCSCD(t)
+	bin := publicTestBinary(t)
+	os.Remove(socket())
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o755); os.Remove(socket()) })
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), impostorEnv+"="+socket())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "driver hung up") {
+		t.Fatalf("impostor as nobody: %v\n%s", err, out)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"os"
@@ -69,6 +71,11 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 		t.Fatalf("OpenSC's signature through hwauthd's reader does not verify (%v)", err)
 	}
 
+	// ssh-keygen -D lists the TPM key as an ssh public key.
+	if out, err := p.Command(ctx, "ssh-keygen", "-D", module).CombinedOutput(); err != nil || !strings.Contains(string(out), sshKey(t, cert.PublicKey.(*ecdsa.PublicKey))) {
+		t.Errorf("ssh-keygen -D: %v\n%s\nwant %s", err, out, sshKey(t, cert.PublicKey.(*ecdsa.PublicKey)))
+	}
+
 	before, _ := dev.PINState(ctx)
 	if out, err := sign(wrong); err == nil {
 		t.Fatalf("pkcs11-tool with a wrong PIN succeeded:\n%s", out)
@@ -89,6 +96,21 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 	if !found {
 		t.Errorf("no pin-attempt event for the wrong PIN: %+v", h.published())
 	}
+}
+
+// sshKey is a P-256 key as ssh writes it (RFC 5656 §3.1).
+func sshKey(t *testing.T, k *ecdsa.PublicKey) string {
+	t.Helper()
+	point, err := k.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blob []byte
+	for _, f := range [][]byte{[]byte("ecdsa-sha2-nistp256"), []byte("nistp256"), point} {
+		blob = binary.BigEndian.AppendUint32(blob, uint32(len(f)))
+		blob = append(blob, f...)
+	}
+	return "ecdsa-sha2-nistp256 " + base64.StdEncoding.EncodeToString(blob)
 }
 
 // TestPresentationOff: with no readers configured the cards stay API-only
