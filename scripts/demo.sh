@@ -8,7 +8,12 @@ set -euo pipefail
 build=${1:-build}
 build=$(cd "$build" && pwd)
 ctl() { "$build/hwauthctl" --socket "$T/hwauthd.sock" "$@"; }
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Headings are bold on a terminal only: no escape codes in a log or a pipe.
+if [ -t 1 ]; then
+	say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+	say() { printf '\n== %s\n' "$*"; }
+fi
 run() { printf '$ hwauthctl'; printf ' %q' "$@"; printf '\n'; ctl "$@"; }
 die() { echo "demo: $*" >&2; exit 1; }
 

@@ -96,6 +96,9 @@ func nextStep(err error) string {
 	case errors.As(err, &e):
 		return e.Code.Hint()
 	case errors.As(err, &ue) || isCobraUsage(err):
+		if strings.Contains(err.Error(), "--help") {
+			return "" // the message names the help already
+		}
 		return "see hwauthctl --help"
 	}
 	return ""

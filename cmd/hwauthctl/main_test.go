@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -257,10 +258,13 @@ func TestSign(t *testing.T) {
 		t.Fatal(err)
 	}
 	sigFile := filepath.Join(t.TempDir(), "sig")
-	code, _, errOut = hw("", "sign", "piv-1", "--no-pin", "--file", file, "--out", sigFile)
+	code, out, errOut = hw("", "sign", "piv-1", "--no-pin", "--file", file, "--out", sigFile)
 	got, _ := os.ReadFile(sigFile)
 	if code != 0 || !bytes.Equal(got, append([]byte("sig:"), digest[:]...)) || len(f.lastSign.PIN) != 0 {
 		t.Fatalf("sign --file --out: %d %q %s, pin %q", code, got, errOut, []byte(f.lastSign.PIN))
+	}
+	if want := fmt.Sprintf("Wrote the signature (%d bytes, ecdsa-sha256 with key 9a) to %s.\n", len(got), sigFile); out != want {
+		t.Errorf("sign --out says %q, want %q", out, want)
 	}
 	usage := [][]string{
 		{"sign", "piv-1", "--no-pin"},

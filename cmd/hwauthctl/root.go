@@ -56,7 +56,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hwauthctl",
 		Short:         "Control hwauthd: smart cards, virtual smart cards and security keys",
-		Long:          "hwauthctl talks to the hwauthd daemon over its Unix socket.\n\nPINs and PUKs are asked on the terminal without echo, or read one per line\nfrom standard input with --pin-stdin; they are never accepted as arguments.\n\n" + exitCodesHelp,
+		Long:          "hwauthctl talks to the hwauthd daemon over its Unix socket.\n\nPINs and PUKs are asked on the terminal without echo, or read one per line\nfrom standard input with --pin-stdin; they are never accepted as arguments.\n\nIds of authenticators, registrations, sessions and virtual smart cards may\nbe shortened to any unique prefix, with or without the backend's prefix\n(\"show 3f2a\" for piv-3f2a...).\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,6 +73,7 @@ func newRootCmd(a *app) *cobra.Command {
 		registerCmd(a), registrationsCmd(a), unregisterCmd(a), defaultCmd(a),
 		signinCmd(a), signoutCmd(a), sessionsCmd(a), forgetCmd(a),
 		vscCmd(a), linkCmd(a), unlinkCmd(a), linksCmd(a), fidoCmd(a))
+	takeIDs(a, root)
 	return root
 }
 

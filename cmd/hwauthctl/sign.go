@@ -77,7 +77,7 @@ func (a *app) sign(cmd *cobra.Command, id string, f *signFlags) error {
 	if err != nil {
 		return err
 	}
-	return a.writeSignature(sig, f.out)
+	return a.writeSignature(sig, f)
 }
 
 // digest returns the digest named by the flags, checking its length.
@@ -118,16 +118,17 @@ func hashFile(path string, h crypto.Hash) ([]byte, error) {
 	return hh.Sum(nil), nil
 }
 
-// writeSignature prints the signature or writes it to out.
-func (a *app) writeSignature(sig []byte, out string) error {
-	if out != "" {
+// writeSignature prints the signature, or writes it to the --out file and
+// says so.
+func (a *app) writeSignature(sig []byte, f *signFlags) error {
+	if out := f.out; out != "" {
 		if err := os.WriteFile(out, sig, 0o644); err != nil {
 			return err
 		}
-		if a.json {
-			return a.printJSON(ipc.SignResponse{Signature: sig})
-		}
-		return nil
+		return a.output(ipc.SignResponse{Signature: sig}, func() error {
+			_, err := fmt.Fprintf(a.stdout, "Wrote the signature (%d bytes, %s with key %s) to %s.\n", len(sig), f.algorithm, f.key, out)
+			return err
+		})
 	}
 	return a.output(ipc.SignResponse{Signature: sig}, func() error {
 		_, err := fmt.Fprintln(a.stdout, base64.StdEncoding.EncodeToString(sig))

@@ -67,9 +67,17 @@ type UnreachableError struct {
 	Err    error
 }
 
-// Error says where the daemon was expected and suggests checking it runs.
+// Error says where the daemon was expected and what to check: that the
+// path is a socket, and that a daemon serves it (through hwauthd.socket for
+// the standard path).
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("cannot reach hwauthd at %s: %v: is it running? (systemctl status hwauthd.socket)", e.Socket, e.Err)
+	if fi, err := os.Stat(e.Socket); err == nil && fi.IsDir() {
+		return fmt.Sprintf("cannot reach hwauthd at %s: it is a directory; name the socket itself (the standard one is %s)", e.Socket, DefaultSocketPath)
+	}
+	if e.Socket == DefaultSocketPath {
+		return fmt.Sprintf("cannot reach hwauthd at %s: %v: is it running? (systemctl status hwauthd.socket)", e.Socket, e.Err)
+	}
+	return fmt.Sprintf("cannot reach hwauthd at %s: %v: is it running? (is a hwauthd started with --socket %s?)", e.Socket, e.Err, e.Socket)
 }
 
 // Unwrap returns the transport error.

@@ -83,8 +83,19 @@ func TestUnreachable(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
 	_, err := New(sock).Status(ctx(t))
 	var u *UnreachableError
-	if !errors.As(err, &u) || u.Socket != sock || !strings.Contains(err.Error(), "is it running?") {
+	if !errors.As(err, &u) || u.Socket != sock || !strings.Contains(err.Error(), "is it running?") ||
+		!strings.Contains(err.Error(), "started with --socket "+sock) || strings.Contains(err.Error(), "hwauthd.socket") {
 		t.Fatalf("Status on a missing socket = %v", err)
+	}
+	// A directory is not a socket: said so, not "connection refused".
+	dir := t.TempDir()
+	_, err = New(dir).Status(ctx(t))
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), dir+": it is a directory; name the socket itself") {
+		t.Fatalf("Status on a directory = %v", err)
+	}
+	// The standard socket is served through hwauthd.socket.
+	if msg := (&UnreachableError{Socket: DefaultSocketPath, Err: errors.New("x")}).Error(); !strings.Contains(msg, "systemctl status hwauthd.socket") {
+		t.Errorf("the standard socket's hint: %s", msg)
 	}
 }
 
