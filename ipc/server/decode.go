@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/hwauthd/hwauthd/ipc"
@@ -42,6 +43,8 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, nil
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	// The bytes it was read from are zeroed where net/http read them.
+	wipeRead(r, buf)
 	if err != nil {
 		clear(buf)
 		return nil, ipc.Errorf(ipc.CodeBadRequest, "cannot read the request body: %v", err)
@@ -61,13 +64,16 @@ func decodeBytes(buf []byte, v any) error {
 	if len(bytes.TrimSpace(buf)) == 0 {
 		return ipc.Errorf(ipc.CodeBadRequest, "request body is empty; expected a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(buf))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	// Unmarshal reads buf in place; a json.Decoder would copy it.
+	if err := json.Unmarshal(buf, v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) && strings.Contains(syn.Error(), "after top-level value") {
+			return ipc.Errorf(ipc.CodeBadRequest, "request body must hold exactly one JSON value")
+		}
 		return ipc.Errorf(ipc.CodeBadRequest, "%s", describeDecodeError(err))
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return ipc.Errorf(ipc.CodeBadRequest, "request body must hold exactly one JSON value")
+	if name, ok := unknownField(buf, reflect.TypeOf(v)); ok {
+		return ipc.Errorf(ipc.CodeBadRequest, "unknown field %q", name)
 	}
 	if key, dup := duplicateKey(buf); dup {
 		return ipc.Errorf(ipc.CodeBadRequest, "field %q appears more than once", key)

@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -139,4 +141,41 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("status %d", e.Status())
 		}
 	})
+}
+
+func TestUnknownField(t *testing.T) {
+	type inner struct {
+		A string `json:"a"`
+	}
+	type Embedded struct {
+		E int `json:"e"`
+	}
+	type outer struct {
+		Embedded
+		PIN   ipc.Secret       `json:"pin"`
+		In    inner            `json:"in"`
+		List  []inner          `json:"list"`
+		Map   map[string]inner `json:"map"`
+		Any   any              `json:"any"`
+		Raw   json.RawMessage  `json:"raw"`
+		Ptr   *inner           `json:"ptr"`
+		Skip  string           `json:"-"`
+		NoTag string
+	}
+	for body, want := range map[string]string{
+		`{"pin":"1","e":2,"in":{"a":"x"},"list":[{"a":"y"}],"map":{"k":{"a":"z"}},"any":{"q":1},"raw":{"r":[1,{"s":2}]},"ptr":{"a":"p"},"notag":"n"}`: "",
+		`{"PIN":"1"}`:                   "",
+		`{"pin":"1","pn":"2"}`:          "pn",
+		`{"in":{"a":"x","b":"y"}}`:      "b",
+		`{"list":[{"a":"x"},{"c":1}]}`:  "c",
+		`{"map":{"k":{"d":1}}}`:         "d",
+		`{"ptr":{"a":"\"}","f":1}}`:     "f",
+		`{"Skip":"x"}`:                  "Skip",
+		`{"pin":"\u0031\"x","g":[1,2]}`: "g",
+	} {
+		got, found := unknownField([]byte(body), reflect.TypeFor[*outer]())
+		if found != (want != "") || got != want {
+			t.Errorf("unknownField(%s) = %q %v, want %q", body, got, found, want)
+		}
+	}
 }

@@ -213,9 +213,20 @@ func (l *limitListener) refuse(c net.Conn, p Peer) {
 // closing it gives back its slot once.
 type peerConn struct {
 	net.Conn
-	peer Peer
-	lim  *connLimiter
-	once sync.Once
+	peer  Peer
+	lim   *connLimiter
+	once  sync.Once
+	reads readLog
+}
+
+// Read reads from the connection and remembers the buffer it filled, so
+// that a secret-carrying body can be zeroed where it was read (wipe.go).
+func (c *peerConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.reads.add(p[:n])
+	}
+	return n, err
 }
 
 // Close closes the connection and releases its slot.

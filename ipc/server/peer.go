@@ -40,6 +40,9 @@ func (p Peer) InGroup(gid uint32) bool {
 
 type peerKey struct{}
 
+// readLogKey carries the connection's readLog.
+type readLogKey struct{}
+
 // peerResult is what ConnContext stores: the peer, or why it is unknown.
 type peerResult struct {
 	peer Peer
@@ -66,6 +69,7 @@ func WithPeer(ctx context.Context, p Peer) context.Context {
 // when it was accepted.
 func connContext(ctx context.Context, c net.Conn) context.Context {
 	if pc, ok := c.(*peerConn); ok {
+		ctx = context.WithValue(ctx, readLogKey{}, &pc.reads)
 		return context.WithValue(ctx, peerKey{}, &peerResult{peer: pc.peer})
 	}
 	p, err := ReadPeer(c)

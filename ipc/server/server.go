@@ -208,6 +208,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 		rw := &responseWriter{ResponseWriter: w}
 		defer s.recoverPanic(rw, r)
 		r = r.WithContext(context.WithValue(r.Context(), requestEnvKey{}, s.requestEnv(rw, r)))
+		defer wipeUnreadBody(r)
 		if _, ok := rt.Access.(BodyAccess); ok {
 			// The checker reads the body: it is read once, here, and
 			// DecodeJSON decodes the same bytes, zeroed after the handler.

@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/pcsc/pivcard"
+)
+
+// randomPIN is an 8-digit PIN that appears nowhere else.
+func randomPIN(t testing.TB) string {
+	n, err := rand.Int(rand.Reader, big.NewInt(90_000_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.FormatInt(10_000_000+n.Int64(), 10)
+}
+
+// memoryHits scans every readable mapping of process pid (/proc/PID/maps,
+// read through /proc/PID/mem) for each needle and describes where each copy
+// lies.
+func memoryHits(t testing.TB, pid int, needles ...[]byte) []string {
+	t.Helper()
+	maps, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	mem, err := os.Open(fmt.Sprintf("/proc/%d/mem", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	var hits []string
+	sc := bufio.NewScanner(maps)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 5 || f[1][0] != 'r' {
+			continue
+		}
+		name := ""
+		if len(f) > 5 {
+			name = f[5]
+		}
+		if name == "[vvar]" || name == "[vsyscall]" || name == "[vvar_vclock]" {
+			continue
+		}
+		var lo, hi uint64
+		if _, err := fmt.Sscanf(f[0], "%x-%x", &lo, &hi); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, hi-lo)
+		n, err := mem.ReadAt(buf, int64(lo))
+		if err != nil && err != io.EOF && n == 0 {
+			continue // a mapping the kernel will not read (guard pages)
+		}
+		buf = buf[:n]
+		for i, needle := range needles {
+			for off := 0; ; {
+				j := bytes.Index(buf[off:], needle)
+				if j < 0 {
+					break
+				}
+				at := off + j
+				ctx := buf[max(0, at-400):min(len(buf), at+len(needle)+16)]
+				hits = append(hits, fmt.Sprintf("secret %d at %#x in %s %s: %q", i, lo+uint64(at), f[0], name, ctx))
+				off = at + 1
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return hits
+}
+
+// TestNoPINLeftInDaemonMemory: after a batch of PIN requests to a PIV card
+// and a TPM virtual card and a few hundred other requests (which make the
+// runtime collect garbage), no copy of either PIN is left anywhere in the
+// daemon's memory (issue #13, defect 6).
+func TestNoPINLeftInDaemonMemory(t *testing.T) {
+	testenv.RequireRoot(t)
+	sw := testenv.SWTPM(t)
+	h := startProcess(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+
+	pivPIN, vscPIN := randomPIN(t), randomPIN(t)
+	card := h.insert(0, pivcard.Options{PIN: pivPIN})
+	v, err := h.c.CreateVirtualSmartcard(ctx, ipc.VirtualSmartcardCreateRequest{
+		Label: "scan", PIN: ipc.Secret(vscPIN), PUK: ipc.Secret(randomPIN(t)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.waitPresent("the virtual card", func(id string) bool { return id == v.ID })
+
+	for range 10 {
+		for _, c := range []struct{ id, pin string }{{card.id, pivPIN}, {v.ID, vscPIN}} {
+			if _, err := h.c.VerifyPIN(ctx, c.id, []byte(c.pin)); err != nil {
+				t.Fatalf("verify %s: %v", c.id, err)
+			}
+			if _, err := h.c.Sign(ctx, c.id, ipc.SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: benchDigest, PIN: ipc.Secret(c.pin)}); err != nil {
+				t.Fatalf("sign %s: %v", c.id, err)
+			}
+		}
+	}
+	// Other requests, each on its own connection, keep the runtime
+	// allocating and collecting.
+	for range 300 {
+		if err := rootStatus(h.socket); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hits := memoryHits(t, h.proc.Pid, []byte(pivPIN), []byte(vscPIN)); len(hits) > 0 {
+		t.Errorf("%d copies of the PINs in the daemon's memory:\n%s", len(hits), strings.Join(hits, "\n"))
+	}
+}
