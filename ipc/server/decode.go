@@ -99,7 +99,8 @@ func PeekJSON(body []byte, v any) error {
 }
 
 // duplicateKey returns the first key that appears twice in one object of
-// the JSON text b (compared after unescaping, so "a" and "\u0061" are the
+// the JSON text b, compared as encoding/json matches them to fields: after
+// unescaping and without regard to case ("pin", "p\u0069n" and "PIN" are the
 // same key). It reads the values it skips in place, without copying them:
 // they may be PINs.
 func duplicateKey(b []byte) (string, bool) {
@@ -144,10 +145,11 @@ func duplicateKey(b []byte) (string, bool) {
 				if json.Unmarshal(b[i:end+1], &key) != nil {
 					key = string(b[i+1 : end])
 				}
-				if o.keys[key] {
+				folded := strings.ToLower(strings.ToUpper(key))
+				if o.keys[folded] {
 					return key, true
 				}
-				o.keys[key] = true
+				o.keys[folded] = true
 				o.expectKey = false
 			}
 			i = end

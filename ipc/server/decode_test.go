@@ -86,6 +86,8 @@ func TestDuplicateKey(t *testing.T) {
 		`{"s":"{\"a\":1,\"a\":2}"}`:                 "",
 		`[{"x":[1,{"y":1,"y":2}]}]`:                 "y",
 		`{"a":{"b":1},"a":{"b":1}}`:                 "a",
+		`{"pin":"1","PIN":"2"}`:                     "PIN",
+		`{"s":"1","\u017f":"2"}`:                    "ſ",
 		`{"k":"a,\"k\"","z":1}`:                     "",
 	} {
 		got, dup := duplicateKey([]byte(body))
@@ -116,6 +118,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"key":"9a","algorithm":"ecdsa-sha256","digest":"AQID","pin":"1234"}`,
 		`{"user":"alice","pin":"1234","authenticator":"piv-1"}`, `{"label":"x","pin":"1","puk":"2","algorithm":"ecc-p256"}`,
 		`{"pin":"\u00e9"}`, `{"pin":1}`, `[]`, `{`, ``,
+		`{"user":"a","user":"b","pin":"1"}`, `{"user":"a","us\u0065r":"b"}`, `{"user":"a\u0000b","pin":"1"}`,
 	}
 	for i, s := range seeds {
 		f.Add(uint8(i), []byte(s))
@@ -130,6 +133,21 @@ func FuzzDecodeRequest(f *testing.F) {
 		v := targets[int(which)%len(targets)]()
 		r := httptest.NewRequest("POST", "/v1/x", bytes.NewReader(body))
 		err := DecodeJSON(r, v)
+		// An access checker's peek at the user agrees with the handler's
+		// decoding whenever the handler accepts the body.
+		var peek struct {
+			User string `json:"user"`
+		}
+		peekErr := PeekJSON(body, &peek)
+		if peekErr != nil {
+			var e *ipc.Error
+			if !errors.As(peekErr, &e) || e.Code != ipc.CodeBadRequest {
+				t.Fatalf("PeekJSON error %T %v, want bad_request", peekErr, peekErr)
+			}
+		}
+		if in, ok := v.(*ipc.SignInRequest); ok && err == nil && (peekErr != nil || peek.User != in.User) {
+			t.Fatalf("DecodeJSON read user %q, PeekJSON %q (%v)", in.User, peek.User, peekErr)
+		}
 		if err == nil {
 			return
 		}
