@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -111,8 +112,10 @@ func (cn *conn) writeRequest(method, path string, body []byte) error {
 
 // roundTrip sends one request and reads the head of its answer. A kept
 // connection that fails while the request is written (the daemon closed it)
-// is replaced once: nothing reached the daemon. Nothing is retried once the
-// request is written, so a PIN is never sent twice.
+// is replaced once: nothing reached the daemon. Once the request is written,
+// only a GET, which changes nothing, is sent again (once, when a kept
+// connection ends without an answer); anything else is not, so a PIN is
+// never sent twice.
 func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		cn, reused, err := c.get(ctx)
@@ -132,11 +135,19 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, body []byte
 		if err != nil {
 			stop()
 			cn.Close()
+			if reused && attempt == 0 && method == http.MethodGet && ctx.Err() == nil && closedUnanswered(err) {
+				continue
+			}
 			return nil, err
 		}
 		resp.Body = &bodyReader{rc: resp.Body, cn: cn, c: c, stop: stop, keep: !resp.Close}
 		return resp, nil
 	}
+}
+
+// closedUnanswered tells whether a connection ended before any answer.
+func closedUnanswered(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // bodyReader is an answer's body: once read to its end and closed, its

@@ -150,3 +150,50 @@ func BenchmarkStatus(b *testing.B) {
 		}
 	}
 }
+
+// TestOnlyGETIsSentAgain: on a kept connection that the daemon ends after
+// reading the request, without an answer, a GET is sent again on a new
+// connection and answered; a PIN request is not sent again.
+func TestOnlyGETIsSentAgain(t *testing.T) {
+	var requests atomic.Int32
+	pins := make(chan struct{}, 4)
+	sock := rawServer(t, func(nc net.Conn) {
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		// Each connection answers its first request and drops the
+		// connection on its second one, unanswered.
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			requests.Add(1)
+			if req.Method == http.MethodPost {
+				pins <- struct{}{}
+			}
+			if i == 1 {
+				return
+			}
+			_, _ = nc.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n{\"version\":\"test\"}"))
+		}
+	})
+	c := New(sock)
+	for i := range 2 {
+		if st, err := c.Status(ctx(t)); err != nil || st.Version != "test" {
+			t.Fatalf("status %d: %+v, %v", i, st, err)
+		}
+	}
+	if n := requests.Load(); n != 3 {
+		t.Fatalf("the daemon received %d requests for two statuses, want 3 (one sent again)", n)
+	}
+	// The kept connection has answered once: the PIN request is its
+	// second, which it drops.
+	_, err := c.VerifyPIN(ctx(t), "piv/1", []byte("123456"))
+	var u *UnreachableError
+	if !errors.As(err, &u) {
+		t.Fatalf("VerifyPIN on a dropped connection = %v, want UnreachableError", err)
+	}
+	if len(pins) != 1 {
+		t.Fatalf("the PIN request reached the daemon %d times, want 1", len(pins))
+	}
+}
