@@ -102,6 +102,7 @@ var shipped = []string{
 	"/usr/lib/pcsc/drivers/serial/libifdhwauthd.so",
 	"/etc/reader.conf.d/hwauthd",
 	"/usr/share/man/man8/hwauthd.8.gz",
+	"/usr/share/man/man8/pam_hwauth.8.gz",
 	"/usr/share/man/man1/hwauthctl.1.gz",
 	"/usr/share/man/man5/hwauthd.toml.5.gz",
 	"/usr/share/bash-completion/completions/hwauthctl",

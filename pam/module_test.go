@@ -18,6 +18,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/pam/internal/fakeapi"
+	"github.com/hwauthd/hwauthd/pam/signin"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -318,5 +319,51 @@ func TestModuleHardened(t *testing.T) {
 	}
 	if !slices.Contains(checked, "__stack_chk_fail") || len(checked) < 2 {
 		t.Errorf("imports %v: want __stack_chk_fail and fortified functions", checked)
+	}
+}
+
+// TestManPage checks pam_hwauth(8) against the code: it documents exactly
+// the arguments ParseArgs knows, their defaults, and every result the
+// module returns.
+func TestManPage(t *testing.T) {
+	b, err := os.ReadFile("../docs/man/pam_hwauth.8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	opts, _, ok := strings.Cut(page[strings.Index(page, ".SH OPTIONS"):], "\n.SH ")
+	if !ok {
+		t.Fatal("no OPTIONS section")
+	}
+	var documented []string
+	for _, item := range strings.Split(opts, ".TP\n\\fB")[1:] {
+		name, _, _ := strings.Cut(item, "\\f") // \fBsocket=\fIPATH\fR, \fBdebug\fR
+		documented = append(documented, strings.TrimSuffix(name, "="))
+	}
+	_, err = signin.ParseArgs([]string{"no-such-argument"})
+	_, known, ok := strings.Cut(fmt.Sprint(err), "(known: ")
+	if !ok {
+		t.Fatalf("ParseArgs does not list the known arguments: %v", err)
+	}
+	var code []string
+	for a := range strings.SplitSeq(strings.TrimSuffix(known, ")"), ", ") {
+		name, _, _ := strings.Cut(a, "=")
+		code = append(code, name)
+	}
+	slices.Sort(documented)
+	slices.Sort(code)
+	if !slices.Equal(documented, code) {
+		t.Errorf("pam_hwauth(8) documents %v, ParseArgs knows %v", documented, code)
+	}
+	d := signin.DefaultOptions()
+	for _, want := range []string{fmt.Sprintf("(default %d;", int(d.InsertTimeout.Seconds())), "(default \\fB" + d.Socket + "\\fR)"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("pam_hwauth(8) lacks the default %q", want)
+		}
+	}
+	for r := signin.Success; r <= signin.SessionErr; r++ {
+		if !strings.Contains(page, ".TP\n"+r.String()+"\n") {
+			t.Errorf("pam_hwauth(8) does not list %v", r)
+		}
 	}
 }

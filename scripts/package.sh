@@ -75,7 +75,7 @@ generate() {
 	"$GO" run ./packaging/gencopyright -go "$GO" -head packaging/debian/copyright -o "$BUILD/copyright" \
 		"$BUILD/hwauthd" "$BUILD/hwauthctl" "$BUILD/hwauthd-pkcs11" "$BUILD/hwauthd-pam-helper"
 	mkdir -p "$BUILD/man"
-	for page in "$BUILD"/gen/docs/man/*; do
+	for page in "$BUILD"/gen/docs/man/* docs/man/pam_hwauth.8; do
 		gzip -9n <"$page" >"$BUILD/man/$(basename "$page").gz"
 	done
 }
@@ -138,7 +138,7 @@ install_files() {
 	install -Dm644 packaging/tmpfiles/hwauthd.conf "$lib/tmpfiles.d/hwauthd.conf"
 	install -Dm644 packaging/udev/70-hwauthd-fido.rules "$lib/udev/rules.d/70-hwauthd-fido.rules"
 	install -Dm644 packaging/polkit/50-hwauthd.rules "$p/share/polkit-1/rules.d/50-hwauthd.rules"
-	install -Dm644 -t "$p/share/man/man8" "$BUILD/man/hwauthd.8.gz"
+	install -Dm644 -t "$p/share/man/man8" "$BUILD/man/hwauthd.8.gz" "$BUILD/man/pam_hwauth.8.gz"
 	install -Dm644 -t "$p/share/man/man1" "$BUILD/man/hwauthctl.1.gz"
 	install -Dm644 -t "$p/share/man/man5" "$BUILD/man/hwauthd.toml.5.gz"
 	install -Dm644 "$BUILD/completions/hwauthctl" "$p/share/bash-completion/completions/hwauthctl"
