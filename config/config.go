@@ -213,9 +213,13 @@ func (p Policy) Missing(kinds []string) (count int, oneOf []string) {
 type SignIn struct {
 	// SessionLifetime is how long a session lasts after sign-in.
 	SessionLifetime Duration `toml:"session_lifetime"`
-	// RemovalPolicy is what removing the card does to its sessions: "none"
-	// or "sign-out".
+	// RemovalPolicy is what removing the card does to its sessions: "none",
+	// "sign-out" (hwauthd's sessions end), "lock" (systemd-logind locks the
+	// login sessions opened with it) or "logout" (logind terminates them).
 	RemovalPolicy string `toml:"removal_policy"`
+	// OpenTimeout is how long a pending session (a PAM sign-in) waits to be
+	// opened by the PAM session phase before it ends.
+	OpenTimeout Duration `toml:"open_timeout"`
 	// CachePIN keeps the PIN in memory for the session so signing within it
 	// needs no PIN.
 	CachePIN bool `toml:"cache_pin"`
@@ -236,6 +240,9 @@ type SignIn struct {
 	// FailureWindow is the period over which failures are counted.
 	FailureWindow Duration `toml:"failure_window"`
 }
+
+// RemovalPolicies are the values of SignIn.RemovalPolicy.
+var RemovalPolicies = []string{"none", "sign-out", "lock", "logout"}
 
 // MappingRules are the identity mapping rules SignIn.Mapping may name.
 var MappingRules = []string{"link", "upn", "email", "cn"}
@@ -330,6 +337,7 @@ func Defaults() Config {
 		SignIn: SignIn{
 			SessionLifetime: Duration{8 * time.Hour},
 			RemovalPolicy:   "none",
+			OpenTimeout:     Duration{time.Minute},
 			CRLFiles:        []string{},
 			Mapping:         []string{},
 			MaxFailures:     5,
@@ -497,8 +505,11 @@ func (c Config) Validate() error {
 	if c.SignIn.SessionLifetime.Duration < time.Minute || c.SignIn.SessionLifetime.Duration > 30*24*time.Hour {
 		bad("signin.session_lifetime", "must be between 1m and 720h, got %s", c.SignIn.SessionLifetime)
 	}
-	if c.SignIn.RemovalPolicy != "none" && c.SignIn.RemovalPolicy != "sign-out" {
-		bad("signin.removal_policy", "must be \"none\" or \"sign-out\", got %q", c.SignIn.RemovalPolicy)
+	if !slices.Contains(RemovalPolicies, c.SignIn.RemovalPolicy) {
+		bad("signin.removal_policy", "must be \"none\", \"sign-out\", \"lock\" or \"logout\", got %q", c.SignIn.RemovalPolicy)
+	}
+	if c.SignIn.OpenTimeout.Duration < time.Second || c.SignIn.OpenTimeout.Duration > 10*time.Minute {
+		bad("signin.open_timeout", "must be between 1s and 10m, got %s", c.SignIn.OpenTimeout)
 	}
 	if c.SignIn.TrustAnchors != "" && !filepath.IsAbs(c.SignIn.TrustAnchors) {
 		bad("signin.trust_anchors", "must be an absolute path, got %q", c.SignIn.TrustAnchors)

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
@@ -50,7 +51,11 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if d.cfg.SignIn.CachePIN {
 		cached = req.PIN
 	}
-	s, err := d.sessions.start(req.User, reg.AuthenticatorID, d.cfg.SignIn.SessionLifetime.Duration, cached)
+	lifetime := d.cfg.SignIn.SessionLifetime.Duration
+	if req.Pending {
+		lifetime = d.cfg.SignIn.OpenTimeout.Duration
+	}
+	s, err := d.sessions.start(req.User, reg.AuthenticatorID, lifetime, cached, req.Pending)
 	if err != nil {
 		return err
 	}
@@ -250,6 +255,26 @@ func (d *Daemon) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.sessions.end(id, endForgotten)
 	return server.WriteJSON(w, http.StatusOK, resp)
+}
+
+// postSessionOpen opens a pending session (the PAM session phase after a
+// PAM sign-in) for the full session lifetime and records the login session
+// it belongs to, which the removal policy locks or ends.
+func (d *Daemon) postSessionOpen(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.OpenSessionRequest
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.PID < 0 || len(req.LoginSession) > 64 || strings.ContainsFunc(req.LoginSession, func(c rune) bool { return c <= ' ' || c == '/' || c > '~' }) {
+		return ipc.Errorf(ipc.CodeBadRequest, "login_session must be a logind session id and pid a process id")
+	}
+	id := r.PathValue("id")
+	s, ok := d.sessions.open(id, d.cfg.SignIn.SessionLifetime.Duration, req)
+	if !ok {
+		return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
+	}
+	d.log.Info("session opened", "user", s.User, "session", s.ID, "login_session", s.LoginSession, "login_pid", s.LoginPID)
+	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: s})
 }
 
 // boolQuery reads an optional true/false query parameter.

@@ -20,6 +20,7 @@ import (
 	"github.com/hwauthd/hwauthd/daemon/events"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
+	"github.com/hwauthd/hwauthd/logind"
 	"github.com/hwauthd/hwauthd/store"
 )
 
@@ -42,6 +43,9 @@ type Options struct {
 	// ReadyTimeout bounds the wait for the backends' first enumeration
 	// before serving (DefaultReadyTimeout when 0).
 	ReadyTimeout time.Duration
+	// LoginSessions locks and ends login sessions for the removal policy;
+	// nil means systemd-logind on the system bus.
+	LoginSessions LoginSessions
 }
 
 // Daemon serves the API on a listener and runs the backends behind it.
@@ -62,6 +66,8 @@ type Daemon struct {
 	trust    *trust
 	streams  streamTracker // open event streams, drained at shutdown
 	blocked  blockedPINs   // authenticators announced as PIN-blocked
+	login    LoginSessions
+	removals sync.WaitGroup // logind calls of the removal policy in flight
 	vsc      backend.VirtualCards
 
 	readyTimeout time.Duration
@@ -106,6 +112,10 @@ func New(opts Options) (*Daemon, error) {
 
 		readyTimeout: cmp.Or(opts.ReadyTimeout, DefaultReadyTimeout),
 	}
+	d.login = opts.LoginSessions
+	if d.login == nil {
+		d.login = logind.New()
+	}
 	d.sessions = newSessions(d.sessionEnded)
 	d.rules.registeredTo = d.registeredTo
 	d.rules.sessionUser = func(id string) (string, bool) {
@@ -125,19 +135,6 @@ func (d *Daemon) sessionEnded(s ipc.Session, reason string) {
 // sessionEndedEvent is the event announcing that s ended for reason.
 func sessionEndedEvent(s ipc.Session, reason string) ipc.Event {
 	return ipc.Event{Type: ipc.EventSessionEnded, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reason: reason}
-}
-
-// authenticatorGone applies the removal policy to the sessions opened with
-// an authenticator that was removed; sessions that go on lose their cached
-// PIN either way.
-func (d *Daemon) authenticatorGone(id string) {
-	d.blocked.unmark(id)
-	onIt := func(s ipc.Session) bool { return s.Authenticator == id }
-	if d.cfg.SignIn.RemovalPolicy == "sign-out" {
-		d.sessions.endWhere(onIt, endRemoved)
-		return
-	}
-	d.sessions.dropPINsWhere(onIt)
 }
 
 // Manager returns the daemon's authenticator manager.
@@ -203,6 +200,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	// whatever its buffer, and ends. The server stops only when every
 	// stream has written it, or given up on a watcher that stopped reading
 	// (a stream's write deadline).
+	d.removals.Wait() // each bounded by api.request_timeout
 	ended := d.sessions.close()
 	final := make([]ipc.Event, 0, len(ended))
 	for _, s := range ended {

@@ -268,7 +268,7 @@ func TestSessionsEndAndZeroPIN(t *testing.T) {
 	ended := make(chan string, 4)
 	tab := newSessions(func(s ipc.Session, reason string) { ended <- s.ID + " " + reason })
 	pin := []byte("123456")
-	s, err := tab.start("alice", "piv-1", time.Hour, pin)
+	s, err := tab.start("alice", "piv-1", time.Hour, pin, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func TestSessionsEndAndZeroPIN(t *testing.T) {
 			t.Fatal("cached PIN not zeroed on sign-out")
 		}
 	}
-	short, err := tab.start("alice", "piv-1", 10*time.Millisecond, nil)
+	short, err := tab.start("alice", "piv-1", 10*time.Millisecond, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,7 @@ func (d *Daemon) routeTable() []route {
 		{"POST", "/v1/sign-in", signInAccess{a}, d.postSignIn},
 		{"GET", "/v1/sessions", sessionsAccess{a}, d.getSessions},
 		{"DELETE", "/v1/sessions/{id}", sessionAccess{a}, d.deleteSession},
+		{"POST", "/v1/sessions/{id}/open", sessionAccess{a}, d.postSessionOpen},
 	}
 }
 

@@ -19,6 +19,8 @@ const (
 	endShutdown    = "shutdown"
 	endForgotten   = "forget"
 	endUnregistred = "registration-removed"
+	endNotOpened   = "not-opened"
+	endLoggedOut   = "logged-out"
 )
 
 // sessions is the in-memory table of sign-in sessions (R8): a session
@@ -47,8 +49,9 @@ var errShuttingDown = ipc.Errorf(ipc.CodeBackendUnavailable, "hwauthd is shuttin
 
 // start opens a session that ends by itself after lifetime. pin, when not
 // nil, is copied and kept for the session. It fails after close, so that no
-// session outlives the daemon without its session-ended.
-func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin []byte) (ipc.Session, error) {
+// session outlives the daemon without its session-ended. A pending session
+// ends after lifetime with reason not-opened unless open extends it.
+func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin []byte, pending bool) (ipc.Session, error) {
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	now := time.Now().UTC().Truncate(time.Second)
@@ -58,7 +61,12 @@ func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin
 		Authenticator: authenticator,
 		StartedAt:     now,
 		ExpiresAt:     now.Add(lifetime),
+		Pending:       pending,
 	}}
+	reason := endExpired
+	if pending {
+		reason = endNotOpened
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -68,8 +76,26 @@ func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin
 		s.pin = slices.Clone(pin)
 	}
 	t.byID[s.ID] = s
-	s.timer = time.AfterFunc(lifetime, func() { t.end(s.ID, endExpired) })
+	s.timer = time.AfterFunc(lifetime, func() { t.end(s.ID, reason) })
 	return s.Session, nil
+}
+
+// open turns a pending session into an open one that lasts lifetime from
+// now, and records the login session it belongs to. It reports whether the
+// session exists.
+func (t *sessions) open(id string, lifetime time.Duration, login ipc.OpenSessionRequest) (ipc.Session, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s, ok := t.byID[id]
+	if !ok {
+		return ipc.Session{}, false
+	}
+	s.timer.Stop()
+	s.Pending = false
+	s.ExpiresAt = time.Now().UTC().Truncate(time.Second).Add(lifetime)
+	s.LoginSession, s.LoginPID = login.LoginSession, login.PID
+	s.timer = time.AfterFunc(lifetime, func() { t.end(id, endExpired) })
+	return s.Session, true
 }
 
 // close ends every session without announcing them and refuses new ones;

@@ -56,7 +56,7 @@ func shutdownRound(t *testing.T, round, watchers, nSessions int) {
 
 	want := map[string]bool{}
 	for i := range nSessions {
-		s, err := d.sessions.start("user", "piv:test", time.Hour, []byte{byte(i)})
+		s, err := d.sessions.start("user", "piv:test", time.Hour, []byte{byte(i)}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ func shutdownRound(t *testing.T, round, watchers, nSessions int) {
 			}
 		}
 	}
-	if _, err := d.sessions.start("user", "piv:test", time.Hour, nil); err == nil {
+	if _, err := d.sessions.start("user", "piv:test", time.Hour, nil, false); err == nil {
 		t.Errorf("round %d: a session started after shutdown", round)
 	}
 }

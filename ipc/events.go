@@ -7,15 +7,22 @@ import (
 
 // Event types of GET /v1/events (SPEC.md "The socket API").
 const (
-	EventReaderAdded         = "reader-added"
-	EventReaderRemoved       = "reader-removed"
-	EventCardInserted        = "card-inserted"
-	EventCardRemoved         = "card-removed"
-	EventKeyAttached         = "key-attached"
-	EventKeyDetached         = "key-detached"
-	EventPINBlocked          = "pin-blocked"
-	EventSessionStarted      = "session-started"
-	EventSessionEnded        = "session-ended"
+	EventReaderAdded    = "reader-added"
+	EventReaderRemoved  = "reader-removed"
+	EventCardInserted   = "card-inserted"
+	EventCardRemoved    = "card-removed"
+	EventKeyAttached    = "key-attached"
+	EventKeyDetached    = "key-detached"
+	EventPINBlocked     = "pin-blocked"
+	EventSessionStarted = "session-started"
+	EventSessionEnded   = "session-ended"
+	// EventSessionLocked: under removal policy "lock", logind locked the
+	// login session of Session (Data: {"login_session": id}).
+	EventSessionLocked = "session-locked"
+	// EventRemovalFailed: the removal policy could not lock or end the
+	// login session of Session; Reason is logind's answer (Data: {"action":
+	// "lock" or "logout", "login_session": id}).
+	EventRemovalFailed       = "removal-failed"
 	EventRegistrationAdded   = "registration-added"
 	EventRegistrationRemoved = "registration-removed"
 	// EventTouchRequired tells clients to ask the person to touch the

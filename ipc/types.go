@@ -437,6 +437,22 @@ type Session struct {
 	Authenticator string    `json:"authenticator"`
 	StartedAt     time.Time `json:"started_at"`
 	ExpiresAt     time.Time `json:"expires_at"`
+	// Pending is true until the session is opened (POST …/open); a pending
+	// session ends after signin.open_timeout (reason not-opened).
+	Pending bool `json:"pending,omitempty"`
+	// LoginSession is the systemd-logind session the sign-in opened, when
+	// known: its id (XDG_SESSION_ID), or LoginPID, a process in it.
+	LoginSession string `json:"login_session,omitempty"`
+	LoginPID     int    `json:"login_pid,omitempty"`
+}
+
+// OpenSessionRequest is the body of POST /v1/sessions/{id}/open: the login
+// session the sign-in opened, by id (XDG_SESSION_ID) or by a process in it
+// (the PAM application's pid), so that the removal policy can lock or end
+// it.
+type OpenSessionRequest struct {
+	LoginSession string `json:"login_session,omitempty"`
+	PID          int    `json:"pid,omitempty"`
 }
 
 // SessionsResponse is the answer of GET /v1/sessions.
@@ -450,6 +466,10 @@ type SignInRequest struct {
 	User          string `json:"user"`
 	PIN           Secret `json:"pin"`
 	Authenticator string `json:"authenticator,omitempty"`
+	// Pending asks for a session that lasts only until it is opened (POST
+	// /v1/sessions/{id}/open) or signin.open_timeout passes: a PAM stack
+	// that only authenticates (a screen locker) leaves none behind.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Wipe zeroes the secrets of the request.

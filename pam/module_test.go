@@ -75,6 +75,11 @@ func TestRightPIN(t *testing.T) {
 	if got := f.SignOuts(); !slices.Equal(got, []string{"s1"}) {
 		t.Fatalf("signed out %q, want [s1]", got)
 	}
+	// open_session opened the pending session with pamtester's pid, the
+	// process the login session is found by.
+	if got := f.Opens(); len(got) != 1 || got[0].PID <= 1 {
+		t.Fatalf("opened %+v, want one open with the application's pid", got)
+	}
 }
 
 func TestWrongPINShowsTriesLeft(t *testing.T) {

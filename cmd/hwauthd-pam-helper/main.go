@@ -41,6 +41,8 @@ func main() {
 	switch st.Op {
 	case "authenticate":
 		res = authenticate(c, st)
+	case "open_session":
+		res = openSession(c, st)
 	case "close_session":
 		res = closeSession(c, st)
 	default:
@@ -89,6 +91,28 @@ func authenticate(c *relay.Conn, st relay.Start) signin.Result {
 	}
 	c.Log(prio, fmt.Sprintf("user %s: %s (%s) authenticator=%s", st.User, out.Result, out.Reason, out.Authenticator))
 	return out.Result
+}
+
+// openSession opens the hwauthd session that authenticate kept, which is
+// pending until then (pam_sm_open_session), and records the login session
+// it belongs to by the PAM application's pid (the helper's parent): the
+// pam-auth-update stack runs pam_systemd last, so XDG_SESSION_ID does not
+// exist yet; hwauthd asks logind for that process's session when the
+// removal policy needs it.
+func openSession(c *relay.Conn, st relay.Start) signin.Result {
+	opts, ok := options(c, st)
+	if !ok {
+		return signin.ServiceErr
+	}
+	c.AllowSilence(opts.RequestTimeout + slack)
+	ctx, cancel := context.WithTimeout(context.Background(), opts.RequestTimeout)
+	defer cancel()
+	if _, err := client.New(opts.Socket).OpenSession(ctx, st.Session, ipc.OpenSessionRequest{PID: os.Getppid()}); err != nil {
+		c.Log(relay.LogWarning, "open hwauthd session "+st.Session+": "+err.Error())
+		return signin.SessionErr
+	}
+	c.Log(relay.LogInfo, "opened hwauthd session "+st.Session)
+	return signin.Success
 }
 
 // closeSession signs out of the hwauthd session that authenticate kept

@@ -67,6 +67,17 @@ func (c *Client) SignOut(ctx context.Context, id string) error {
 	return c.call(ctx, "DELETE", "/v1/sessions/"+esc(id), nil, nil)
 }
 
+// OpenSession opens a pending session for the full session lifetime and
+// records the login session it belongs to.
+func (c *Client) OpenSession(ctx context.Context, id string, req ipc.OpenSessionRequest) (*ipc.Session, error) {
+	body, err := jsonBody(req)
+	if err != nil {
+		return nil, err
+	}
+	var out ipc.SignInResponse
+	return &out.Session, c.call(ctx, "POST", "/v1/sessions/"+esc(id)+"/open", body, &out)
+}
+
 // SignOutAndForget ends a session and deletes its user's remembered sign-in
 // information; the answer says what was deleted.
 func (c *Client) SignOutAndForget(ctx context.Context, id string) (*ipc.ForgetResponse, error) {

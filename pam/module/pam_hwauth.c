@@ -563,10 +563,17 @@ static const char *hw_session(pam_handle_t *pamh)
 	return data;
 }
 
+/* open_session opens the pending hwauthd session that authenticate kept, so
+ * that it lasts (one that is never opened ends by itself). */
 HW_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)flags; (void)argc; (void)argv;
-	return hw_session(pamh) != NULL ? PAM_SUCCESS : PAM_IGNORE;
+	const char *session = hw_session(pamh);
+	const void *user = NULL;
+
+	if (session == NULL)
+		return PAM_IGNORE;
+	pam_get_item(pamh, PAM_USER, &user);
+	return hw_run(pamh, flags, "open_session", user, session, argc, argv);
 }
 
 HW_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)

@@ -88,13 +88,15 @@ const flagSilent = 0x8000
 
 // Start is the PAM call the module hands the helper.
 type Start struct {
-	// Op is the module function: "authenticate" or "close_session".
+	// Op is the module function: "authenticate", "open_session" or
+	// "close_session".
 	Op string
 	// User is PAM_USER ("" when the application has not set it).
 	User string
 	// Flags are the PAM flags of the call.
 	Flags int
-	// Session is the hwauthd session id kept by authenticate (close_session).
+	// Session is the hwauthd session id kept by authenticate (open_session,
+	// close_session).
 	Session string
 	// Args are the module arguments of the service line.
 	Args []string

@@ -125,7 +125,10 @@ func (m *Module) signIn(ctx context.Context, user string, auth choice) Outcome {
 	m.debug("signing in with " + auth.ID)
 	rctx, cancel := context.WithTimeout(ctx, m.Opts.RequestTimeout)
 	defer cancel()
-	sess, err := m.Client.SignIn(rctx, ipc.SignInRequest{User: user, PIN: ipc.Secret(pin), Authenticator: auth.ID})
+	// Pending: the session lasts only until the PAM session phase opens it
+	// (OpenSession), so an application that only authenticates leaves none
+	// behind.
+	sess, err := m.Client.SignIn(rctx, ipc.SignInRequest{User: user, PIN: ipc.Secret(pin), Authenticator: auth.ID, Pending: true})
 	if err != nil {
 		return m.failure(err, user)
 	}

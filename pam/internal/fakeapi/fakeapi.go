@@ -41,6 +41,7 @@ type Daemon struct {
 	tries    map[string]int
 	signIns  int
 	signOuts []string
+	opens    []ipc.OpenSessionRequest
 	last     map[string]string // user → authenticator signed in with last
 	unblock  bool              // policy.self_service_unblock
 	required int               // policy.required_count
@@ -120,6 +121,13 @@ func (d *Daemon) SignIns() int {
 	return d.signIns
 }
 
+// Opens returns the bodies of the session opens that arrived.
+func (d *Daemon) Opens() []ipc.OpenSessionRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]ipc.OpenSessionRequest(nil), d.opens...)
+}
+
 // SignOuts returns the ids of the sessions signed out.
 func (d *Daemon) SignOuts() []string {
 	d.mu.Lock()
@@ -136,6 +144,7 @@ func (d *Daemon) routes() []server.Route {
 		{Method: "GET", Pattern: "/v1/events", Access: server.Anyone, Handler: d.getEvents},
 		{Method: "POST", Pattern: "/v1/sign-in", Access: server.Root, Handler: d.postSignIn},
 		{Method: "DELETE", Pattern: "/v1/sessions/{id}", Access: server.Root, Handler: d.deleteSession},
+		{Method: "POST", Pattern: "/v1/sessions/{id}/open", Access: server.Root, Handler: d.postOpen},
 	}
 }
 
@@ -251,4 +260,15 @@ func (d *Daemon) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	d.signOuts = append(d.signOuts, r.PathValue("id"))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+func (d *Daemon) postOpen(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.OpenSessionRequest
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.opens = append(d.opens, req)
+	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: ipc.Session{ID: r.PathValue("id"), LoginPID: req.PID}})
 }
