@@ -18,8 +18,10 @@ import (
 const module = "github.com/hwauthd/hwauthd/"
 
 // core is the daemon without its hardware: the API, the route table and
-// sign-in, the registry, the configuration and the error vocabulary.
-var core = []string{module + "daemon/...", module + "ipc/...", module + "store/...", module + "config/...", module + "hwerr/..."}
+// sign-in, the registry, the configuration and the error vocabulary; and the
+// PAM helper, which runs for every sign-in through PAM.
+var core = []string{module + "daemon/...", module + "ipc/...", module + "store/...", module + "config/...", module + "hwerr/...",
+	module + "pam/...", module + "cmd/hwauthd-pam-helper"}
 
 // hardware are the packages that drive devices; the core reaches them only
 // through the daemon/backend contract.
