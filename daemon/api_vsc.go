@@ -137,3 +137,34 @@ func (d *Daemon) cfgPolicyKind(kind string) error {
 	}
 	return nil
 }
+
+// postVirtualCardAttestation starts the endorsement-key attestation
+// exchange: what the device tells the verifier.
+func (d *Daemon) postVirtualCardAttestation(w http.ResponseWriter, r *http.Request) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		req, err := v.AttestationRequest(ctx, r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, req)
+	})
+}
+
+// postVirtualCardAttestationActivate opens the verifier's challenge in the
+// TPM and answers with the secret it held.
+func (d *Daemon) postVirtualCardAttestationActivate(w http.ResponseWriter, r *http.Request) error {
+	var ch ipc.VSCAttestationChallenge
+	if err := server.DecodeJSON(r, &ch); err != nil {
+		return err
+	}
+	if len(ch.CredentialBlob) == 0 || len(ch.EncryptedSecret) == 0 {
+		return ipc.Errorf(ipc.CodeBadRequest, "credential_blob and encrypted_secret are required (the verifier's challenge)")
+	}
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		answer, err := v.ActivateAttestation(ctx, r.PathValue("id"), ch)
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, answer)
+	})
+}

@@ -42,6 +42,8 @@ func (d *Daemon) routeTable() []route {
 		{"DELETE", "/v1/virtual-smartcards/{id}", admin, d.deleteVirtualCard},
 		{"POST", "/v1/virtual-smartcards/{id}/csr", admin, d.postVirtualCardCSR},
 		{"PUT", "/v1/virtual-smartcards/{id}/certificate", admin, d.putVirtualCardCertificate},
+		{"POST", "/v1/virtual-smartcards/{id}/attestation", admin, d.postVirtualCardAttestation},
+		{"POST", "/v1/virtual-smartcards/{id}/attestation/activate", admin, d.postVirtualCardAttestationActivate},
 		// A user's registrations and remembered information.
 		{"GET", "/v1/users/{user}/registrations", selfOrSignIn, d.getRegistrations},
 		{"POST", "/v1/users/{user}/registrations", selfService, d.postRegistration},

@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -381,5 +383,55 @@ func TestNoPINOracleOnAnotherUsersVirtualCard(t *testing.T) {
 	}
 	if gotTries, gotFailures := state(); gotTries != tries || gotFailures != failures {
 		t.Fatalf("after the guesses: card tries %d -> %d, TPM lockout failures %d -> %d", tries, gotTries, failures, gotFailures)
+	}
+}
+
+// TestVirtualSmartcardAttestationWithCLI is IT's two-step attestation with
+// hwauthctl: the device writes a request, the verifier (no daemon) checks
+// it against the TPM maker's CA and writes a challenge, the device answers
+// it, the verifier accepts the answer and prints the card's key. Another
+// maker's CA and a replayed answer are refused.
+func TestVirtualSmartcardAttestationWithCLI(t *testing.T) {
+	sw := testenv.SWTPMWithEKCert(t)
+	h := start(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	v := h.createVSC("attested", false, nil)
+	dir := t.TempDir()
+	file := func(name string) string { return filepath.Join(dir, name) }
+	if err := os.WriteFile(file("ca.pem"), sw.EKCA(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file("other-ca.pem"), testenv.SWTPMWithEKCert(t).EKCA(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildCmd(t, "hwauthctl")
+	ctl := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"--socket", h.socket}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("hwauthctl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	fails := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"--socket", h.socket}, args...)...).CombinedOutput()
+		if err == nil {
+			t.Fatalf("hwauthctl %v succeeded:\n%s", args, out)
+		}
+		return string(out)
+	}
+	ctl("vsc", "attest", v.ID, "--out", file("request.json"))
+	if out := fails("vsc", "verify-attestation", "--ek-ca", file("other-ca.pem"), "--state", file("state"), file("request.json")); !strings.Contains(out, "EK CA") {
+		t.Fatalf("another maker's CA: %s", out)
+	}
+	ctl("vsc", "verify-attestation", "--ek-ca", file("ca.pem"), "--state", file("state"), "--out", file("challenge.json"), file("request.json"))
+	ctl("vsc", "attest", v.ID, "--challenge", file("challenge.json"), "--out", file("answer.json"))
+	// A second challenge for the same request: the first answer is a replay.
+	ctl("vsc", "verify-attestation", "--ek-ca", file("ca.pem"), "--state", file("state2"), "--out", file("challenge2.json"), file("request.json"))
+	fails("vsc", "verify-attestation", "--state", file("state2"), file("answer.json"))
+	out := ctl("vsc", "verify-attestation", "--state", file("state"), file("answer.json"))
+	if !strings.Contains(out, "Verified") || !strings.Contains(out, strings.TrimSpace(v.PublicKey)) {
+		t.Fatalf("verified output does not name the card's key:\n%s\nwant\n%s", out, v.PublicKey)
 	}
 }

@@ -351,6 +351,34 @@ type CSRResponse struct {
 	CSR string `json:"csr"`
 }
 
+// VSCAttestationRequest is the answer of POST
+// /v1/virtual-smartcards/{id}/attestation, the first step of the
+// attestation exchange (see tpm.AttestationRequest): the TPM's endorsement
+// key certificate (DER) and public area, the attestation key's public area,
+// the card key's public area, and the attestation key's TPM2_Certify
+// statement over it with its signature.
+type VSCAttestationRequest struct {
+	EKCertificate []byte `json:"ek_certificate"`
+	EKPublic      []byte `json:"ek_public"`
+	AKPublic      []byte `json:"ak_public"`
+	KeyPublic     []byte `json:"key_public"`
+	CertifyInfo   []byte `json:"certify_info"`
+	Signature     []byte `json:"signature"`
+}
+
+// VSCAttestationChallenge is the verifier's TPM2_MakeCredential output,
+// the body of POST /v1/virtual-smartcards/{id}/attestation/activate.
+type VSCAttestationChallenge struct {
+	CredentialBlob  []byte `json:"credential_blob"`
+	EncryptedSecret []byte `json:"encrypted_secret"`
+}
+
+// VSCAttestationAnswer is the secret the TPM found in the challenge, for the
+// verifier to compare with its own.
+type VSCAttestationAnswer struct {
+	Answer []byte `json:"answer"`
+}
+
 // CertificateImport is the body of PUT /v1/virtual-smartcards/{id}/certificate.
 type CertificateImport struct {
 	Certificate string `json:"certificate"`

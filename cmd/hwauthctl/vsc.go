@@ -19,17 +19,18 @@ import (
 // vscAlgorithms are the key algorithms of `vsc create --algorithm`.
 var vscAlgorithms = []string{ipc.VSCAlgECCP256, ipc.VSCAlgECCP384, ipc.VSCAlgRSA2048}
 
-// vscCmd is `hwauthctl vsc create|list|show|delete|csr|import-cert`.
+// vscCmd is `hwauthctl vsc create|list|show|delete|csr|import-cert|attest|verify-attestation`.
 func vscCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vsc",
 		Short: "Provision and manage TPM virtual smart cards on this device (admin)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError{errors.New("vsc needs a subcommand: create, list, show, delete, csr or import-cert")}
+			return usageError{errors.New("vsc needs a subcommand: create, list, show, delete, csr, import-cert, attest or verify-attestation")}
 		},
 	}
-	cmd.AddCommand(vscCreateCmd(a), vscListCmd(a), vscShowCmd(a), vscDeleteCmd(a), vscCSRCmd(a), vscImportCertCmd(a))
+	cmd.AddCommand(vscCreateCmd(a), vscListCmd(a), vscShowCmd(a), vscDeleteCmd(a), vscCSRCmd(a), vscImportCertCmd(a),
+		vscAttestCmd(a), vscVerifyAttestationCmd(a))
 	return cmd
 }
 

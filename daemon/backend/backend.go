@@ -98,6 +98,11 @@ type VirtualCards interface {
 	CSR(ctx context.Context, id string, req ipc.CSRRequest) (string, error)
 	// ImportCertificate stores the certificate issued for the card's key.
 	ImportCertificate(ctx context.Context, id, certificate string) (ipc.VirtualSmartcard, error)
+	// AttestationRequest starts the endorsement-key attestation exchange
+	// for a card's key.
+	AttestationRequest(ctx context.Context, id string) (ipc.VSCAttestationRequest, error)
+	// ActivateAttestation opens a verifier's challenge with the TPM.
+	ActivateAttestation(ctx context.Context, id string, ch ipc.VSCAttestationChallenge) (ipc.VSCAttestationAnswer, error)
 }
 
 // SecurityKey is a FIDO2 security key: a Device (PIN state, verify and

@@ -47,3 +47,21 @@ func (c *Client) ImportVirtualSmartcardCertificate(ctx context.Context, id, cert
 	var out ipc.VirtualSmartcard
 	return &out, c.call(ctx, "PUT", "/v1/virtual-smartcards/"+esc(id)+"/certificate", body, &out)
 }
+
+// VirtualSmartcardAttestation starts the endorsement-key attestation
+// exchange for a card (admin).
+func (c *Client) VirtualSmartcardAttestation(ctx context.Context, id string) (*ipc.VSCAttestationRequest, error) {
+	var out ipc.VSCAttestationRequest
+	return &out, c.call(ctx, "POST", "/v1/virtual-smartcards/"+esc(id)+"/attestation", nil, &out)
+}
+
+// ActivateVirtualSmartcardAttestation opens a verifier's challenge in the
+// card's TPM (admin).
+func (c *Client) ActivateVirtualSmartcardAttestation(ctx context.Context, id string, ch ipc.VSCAttestationChallenge) (*ipc.VSCAttestationAnswer, error) {
+	body, err := json.Marshal(ch)
+	if err != nil {
+		return nil, err
+	}
+	var out ipc.VSCAttestationAnswer
+	return &out, c.call(ctx, "POST", "/v1/virtual-smartcards/"+esc(id)+"/attestation/activate", body, &out)
+}

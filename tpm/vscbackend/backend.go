@@ -322,3 +322,39 @@ func (b *Backend) ImportCertificate(ctx context.Context, id string, certPEM stri
 	*d.card = next
 	return describe(d.card, d.tries), nil
 }
+
+// AttestationRequest starts the EK attestation exchange for a card: the
+// TPM's EK certificate, the attestation key and its certification of the
+// card key (tpm.AttestationRequest).
+func (b *Backend) AttestationRequest(ctx context.Context, id string) (ipc.VSCAttestationRequest, error) {
+	d, err := b.device(id)
+	if err != nil {
+		return ipc.VSCAttestationRequest{}, err
+	}
+	var req *tpm.AttestationRequest
+	err = d.do(ctx, func(t *tpm.TPM) error {
+		var err error
+		req, err = t.AttestationRequest(ctx, d.card)
+		return err
+	})
+	if err != nil {
+		return ipc.VSCAttestationRequest{}, err
+	}
+	return ipc.VSCAttestationRequest(*req), nil
+}
+
+// ActivateAttestation opens a verifier's challenge with the TPM's EK and
+// attestation key; the answer goes back to the verifier.
+func (b *Backend) ActivateAttestation(ctx context.Context, id string, ch ipc.VSCAttestationChallenge) (ipc.VSCAttestationAnswer, error) {
+	d, err := b.device(id)
+	if err != nil {
+		return ipc.VSCAttestationAnswer{}, err
+	}
+	var answer []byte
+	err = d.do(ctx, func(t *tpm.TPM) error {
+		var err error
+		answer, err = t.ActivateAttestation(ctx, tpm.AttestationChallenge(ch))
+		return err
+	})
+	return ipc.VSCAttestationAnswer{Answer: answer}, err
+}
