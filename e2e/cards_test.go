@@ -370,6 +370,8 @@ func TestBadRequestsKeepTheDaemonServing(t *testing.T) {
 		{"unknown field", `{"pin": "123456", "pim": 1}`, http.StatusBadRequest, "bad_request"},
 		{"two values", `{"pin": "123456"} {}`, http.StatusBadRequest, "bad_request"},
 		{"empty PIN", `{"pin": ""}`, http.StatusBadRequest, "bad_request"},
+		{"PIN given twice", `{"pin": "999999", "pin": "123456"}`, http.StatusBadRequest, "bad_request"},
+		{"PIN given twice in another case", `{"pin": "999999", "PIN": "123456"}`, http.StatusBadRequest, "bad_request"},
 		{"oversized", `{"pin": "` + strings.Repeat("1", 1<<20) + `"}`, http.StatusRequestEntityTooLarge, "too_large"},
 	} {
 		status, answer, err := do(hc, "POST", path, tc.body)
@@ -387,6 +389,12 @@ func TestBadRequestsKeepTheDaemonServing(t *testing.T) {
 		{"GET", "/v1/nothing", "not_found"},
 		{"DELETE", "/v1/status", "method_not_allowed"},
 		{"GET", "/v1/authenticators/piv-0000", "not_found"},
+		// Not in canonical form: the envelope, not a redirect.
+		{"GET", "/v1/x/../status", "bad_request"},
+		{"GET", "//v1/status", "bad_request"},
+		{"GET", "/v1/./status", "bad_request"},
+		// A NUL byte does not make a shorter account name.
+		{"GET", "/v1/users/" + alice + "%00/registrations", "bad_request"},
 	} {
 		if _, answer, _ := do(hc, tc.method, tc.path, ""); errorCode(answer) != tc.code {
 			t.Errorf("%s %s: %s", tc.method, tc.path, answer)
