@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/config"
-	"github.com/hwauthd/hwauthd/fido/softkey"
-	"github.com/hwauthd/hwauthd/fido/vfidotest"
+	"github.com/hwauthd/hwauthd/fido/fidotest/softkey"
+	"github.com/hwauthd/hwauthd/fido/fidotest/vfido"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -29,9 +29,9 @@ func withFIDO(dir string) func(*config.Config) {
 }
 
 // plug starts a software key and makes the daemon see it.
-func (h *harness) plug(dir string, opts softkey.Options) (*vfidotest.Device, string) {
+func (h *harness) plug(dir string, opts softkey.Options) (*vfido.Device, string) {
 	h.t.Helper()
-	dev := vfidotest.Start(h.t, opts)
+	dev := vfido.Start(h.t, opts)
 	if err := os.WriteFile(filepath.Join(dir, "hidraw0"), nil, 0o600); err != nil {
 		h.t.Fatal(err)
 	}

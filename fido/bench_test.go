@@ -5,13 +5,13 @@ import (
 
 	libfido2 "github.com/keys-pub/go-libfido2"
 
-	"github.com/hwauthd/hwauthd/fido/softkey"
-	"github.com/hwauthd/hwauthd/fido/vfidotest"
+	"github.com/hwauthd/hwauthd/fido/fidotest/softkey"
+	"github.com/hwauthd/hwauthd/fido/fidotest/vfido"
 )
 
 // benchKey makes a soft key with one credential for the benchmarks.
-func benchKey(b *testing.B) (*vfidotest.Device, *Key, []byte) {
-	d := vfidotest.Start(b, softkey.Options{})
+func benchKey(b *testing.B) (*vfido.Device, *Key, []byte) {
+	d := vfido.Start(b, softkey.Options{})
 	k, err := New(Config{}).Open(d.Path)
 	if err != nil {
 		b.Fatal(err)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/hwauthd/hwauthd/fido/softkey"
-	"github.com/hwauthd/hwauthd/fido/vfidotest"
+	"github.com/hwauthd/hwauthd/fido/fidotest/softkey"
+	"github.com/hwauthd/hwauthd/fido/fidotest/vfido"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 )
@@ -47,7 +47,7 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 // that this backend then uses.
 func TestFido2ToolsCrossCheck(t *testing.T) {
 	testenv.RequireBinaries(t, "fido2-token", "fido2-cred", "fido2-assert")
-	so := vfidotest.BuildPreload(t)
+	so := vfido.BuildPreload(t)
 	d, k := openKey(t, Config{}, softkey.Options{AAGUID: [16]byte{0x5e, 0xc0}})
 	ctx := ctxT(t)
 

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/fido/softkey"
-	"github.com/hwauthd/hwauthd/fido/vfidotest"
+	"github.com/hwauthd/hwauthd/fido/fidotest/softkey"
+	"github.com/hwauthd/hwauthd/fido/fidotest/vfido"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/hwerr"
 )
@@ -20,9 +20,9 @@ const testRP = "pam://testhost"
 // pin returns a fresh PIN buffer (the backend zeroes the ones it is given).
 func pin(s string) []byte { return []byte(s) }
 
-func openKey(t *testing.T, cfg Config, opts softkey.Options) (*vfidotest.Device, *Key) {
+func openKey(t *testing.T, cfg Config, opts softkey.Options) (*vfido.Device, *Key) {
 	t.Helper()
-	d := vfidotest.Start(t, opts)
+	d := vfido.Start(t, opts)
 	k, err := New(cfg).Open(d.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +242,7 @@ func TestCounterRegressionIsDetected(t *testing.T) {
 }
 
 // waitTouchRequest waits until the soft key asks for a touch.
-func waitTouchRequest(t *testing.T, d *vfidotest.Device) {
+func waitTouchRequest(t *testing.T, d *vfido.Device) {
 	t.Helper()
 	select {
 	case <-d.Key.TouchRequests():
@@ -253,7 +253,7 @@ func waitTouchRequest(t *testing.T, d *vfidotest.Device) {
 
 // touchOnce grants one touch when the key next asks for one (or gives up
 // after a while so that no goroutine outlives a failed test for long).
-func touchOnce(d *vfidotest.Device, touch chan<- struct{}) {
+func touchOnce(d *vfido.Device, touch chan<- struct{}) {
 	go func() {
 		select {
 		case <-d.Key.TouchRequests():

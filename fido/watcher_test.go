@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hwauthd/hwauthd/fido/softkey"
-	"github.com/hwauthd/hwauthd/fido/vfidotest"
+	"github.com/hwauthd/hwauthd/fido/fidotest/softkey"
+	"github.com/hwauthd/hwauthd/fido/fidotest/vfido"
 )
 
 func nextEvent(t *testing.T, events <-chan Event) Event {
@@ -30,7 +30,7 @@ func nextEvent(t *testing.T, events <-chan Event) Event {
 // interposed libfido2 manifest.
 func TestWatcherHotplug(t *testing.T) {
 	dev := t.TempDir()
-	a := vfidotest.Start(t, softkey.Options{})
+	a := vfido.Start(t, softkey.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	events := make(chan Event, 8)
 	done := make(chan error, 1)
@@ -38,7 +38,7 @@ func TestWatcherHotplug(t *testing.T) {
 	if e := nextEvent(t, events); e.Kind != Attached || e.Device.Path != a.Path {
 		t.Fatalf("initial event %v %+v", e.Kind, e.Device)
 	}
-	b := vfidotest.Start(t, softkey.Options{})
+	b := vfido.Start(t, softkey.Options{})
 	node := filepath.Join(dev, "hidraw7")
 	if err := os.WriteFile(node, nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -209,3 +209,21 @@ func TestGoModListsWhatIsLinked(t *testing.T) {
 		}
 	}
 }
+
+// testOnly are the packages that exist for tests: emulators, fakes and test
+// stacks. Their paths say so (…test, …/fidotest/…, internal/testenv).
+var testOnly = []string{module + "internal/testenv", module + "fido/fidotest/", module + "daemon/daemontest", module + "ipc/apitest", module + "pam/internal/fakeapi", module + "pam/internal/fakehelper"}
+
+// TestProgramsLinkNoTestCode: no program the package ships links a
+// test-only package (the FIDO2 interposer above all: TESTING.md says
+// production binaries never link it).
+func TestProgramsLinkNoTestCode(t *testing.T) {
+	programs := []string{module + "cmd/hwauthd", module + "cmd/hwauthctl", module + "cmd/hwauthd-pkcs11", module + "cmd/hwauthd-pam-helper"}
+	for _, p := range list(t, []string{"CGO_ENABLED=1"}, programs...) {
+		for _, bad := range testOnly {
+			if p.ImportPath == bad || strings.HasSuffix(bad, "/") && strings.HasPrefix(p.ImportPath, bad) {
+				t.Errorf("a shipped program links the test-only package %s", p.ImportPath)
+			}
+		}
+	}
+}

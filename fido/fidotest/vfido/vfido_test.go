@@ -1,4 +1,4 @@
-package vfidotest
+package vfido
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 
 	libfido2 "github.com/keys-pub/go-libfido2"
 
-	"github.com/hwauthd/hwauthd/fido/softkey"
+	"github.com/hwauthd/hwauthd/fido/fidotest/softkey"
 )
 
 // TestInterposition checks that the executable's fido_dev_info_manifest and

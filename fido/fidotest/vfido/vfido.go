@@ -1,10 +1,10 @@
-// Package vfidotest is TEST-ONLY: importing it links vfido.c into the test
+// Package vfido is TEST-ONLY: importing it links vfido.c into the test
 // binary, whose fido_dev_open and fido_dev_info_manifest then interpose over
 // libfido2's, so unmodified go-libfido2 and the real libfido2 reach software
-// authenticators (fido/softkey) on SOCK_SEQPACKET sockets. It also builds the
+// authenticators (fido/fidotest/softkey) on SOCK_SEQPACKET sockets. It also builds the
 // same C file as an LD_PRELOAD library for Debian's fido2-tools. Import it
 // only from _test.go files; production binaries must never link it.
-package vfidotest
+package vfido
 
 /*
 #cgo CFLAGS: -I/usr/include/fido
@@ -24,7 +24,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hwauthd/hwauthd/fido/softkey"
+	"github.com/hwauthd/hwauthd/fido/fidotest/softkey"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 )
 

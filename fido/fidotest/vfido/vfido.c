@@ -1,6 +1,6 @@
 /*
  * vfido.c: a TEST-ONLY interposer that lets unmodified libfido2 clients talk
- * to the in-repo software authenticator (fido/softkey).
+ * to the in-repo software authenticator (fido/fidotest/softkey).
  *
  * It defines fido_dev_open and fido_dev_info_manifest. For device paths of
  * the form "vfido:/path/to/key.sock" it installs fido_dev_set_io_functions
@@ -9,7 +9,7 @@
  * dlsym(RTLD_NEXT, ...). fido_dev_info_manifest appends one entry per socket
  * listed in $HWAUTHD_VFIDO (comma separated) after the real devices.
  *
- * It is compiled two ways: into the cgo package fido/vfidotest (in-process
+ * It is compiled two ways: into the cgo package fido/fidotest/vfido (in-process
  * tests; the executable's definitions interpose over libfido2.so's), and as
  * an LD_PRELOAD shared object for Debian's fido2-token/-cred/-assert.
  * Reads time out (HWAUTHD_VFIDO_TIMEOUT_MS, default 5000) so a broken peer
