@@ -317,6 +317,10 @@ func Defaults() Config {
 			MaxPINLength:   127,
 			PresentReaders: 10,
 			ReaderSocket:   "/run/hwauthd/readers.sock",
+			// Empty, not nil: what the shipped file's "= []" decodes to.
+			PINRequiredClasses:  []string{},
+			PINForbiddenClasses: []string{},
+			UnpresentedCards:    []string{},
 		},
 		FIDO: FIDO{
 			Enabled:      true,
@@ -374,7 +378,7 @@ func Parse(text []byte, cfg *Config) error {
 		for i, k := range und {
 			keys[i] = k.String()
 		}
-		return fmt.Errorf("unknown key(s): %s (see docs/config.md)", strings.Join(keys, ", "))
+		return fmt.Errorf("unknown key(s): %s (see hwauthd.toml(5))", strings.Join(keys, ", "))
 	}
 	return cfg.Validate()
 }

@@ -119,7 +119,7 @@ var codes = map[Code]codeInfo{
 	CodeTooManyAttempts:         {http.StatusTooManyRequests, "wait and try again later", nil},
 	CodePossibleClone:           {http.StatusForbidden, "contact your administrator: the key may have been cloned", nil},
 	CodeDeviceError:             {http.StatusBadGateway, "remove and re-insert the authenticator; replace it if this persists", hwerr.ErrProtocol},
-	CodeMethodNotAllowed:        {http.StatusMethodNotAllowed, "see docs/api.md for the methods of this path", nil},
+	CodeMethodNotAllowed:        {http.StatusMethodNotAllowed, "see /usr/share/doc/hwauthd/api.md.gz for the methods of this path", nil},
 	CodeTooLarge:                {http.StatusRequestEntityTooLarge, "send a smaller request", nil},
 	CodeInternal:                {http.StatusInternalServerError, "retry; if it persists, report it with the hwauthd log", nil},
 }

@@ -110,6 +110,8 @@ var shipped = []string{
 	"/usr/share/fish/vendor_completions.d/hwauthctl.fish",
 	"/usr/share/doc/hwauthd/copyright",
 	"/usr/share/doc/hwauthd/changelog.gz",
+	"/usr/share/doc/hwauthd/api.md.gz",
+	"/usr/share/man/man8/hwauthd-pkcs11.8.gz",
 }
 
 func TestDebContents(t *testing.T) {

@@ -88,6 +88,8 @@ changelog() {
 		printf '  * Built from commit %s.\n\n' "$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 		printf ' -- %s  %s\n' "$DEB_MAINTAINER" "$date"
 	} | gzip -9n >"$BUILD/changelog.gz"
+	# The API reference, which error hints point at.
+	gzip -9n <docs/api.md >"$BUILD/api.md.gz"
 }
 
 stage() {
@@ -127,6 +129,7 @@ install_files() {
 		install -Dm644 /dev/stdin "$d$SYSCONFDIR/reader.conf.d/hwauthd"
 	install -Dm644 packaging/pam/hwauth "$p/share/doc/hwauthd/examples/pam.d/hwauth"
 	install -Dm644 "$BUILD/copyright" "$p/share/doc/hwauthd/copyright"
+	install -Dm644 "$BUILD/api.md.gz" "$p/share/doc/hwauthd/api.md.gz"
 	install -Dm644 packaging/pam/pam-configs-hwauthd "$p/share/pam-configs/hwauthd"
 	install -Dm644 "$BUILD/gen/packaging/hwauthd.toml" "$d$SYSCONFDIR/hwauthd/hwauthd.toml"
 	for unit in hwauthd.service hwauthd.socket; do
@@ -138,7 +141,7 @@ install_files() {
 	install -Dm644 packaging/tmpfiles/hwauthd.conf "$lib/tmpfiles.d/hwauthd.conf"
 	install -Dm644 packaging/udev/70-hwauthd-fido.rules "$lib/udev/rules.d/70-hwauthd-fido.rules"
 	install -Dm644 packaging/polkit/50-hwauthd.rules "$p/share/polkit-1/rules.d/50-hwauthd.rules"
-	install -Dm644 -t "$p/share/man/man8" "$BUILD/man/hwauthd.8.gz" "$BUILD/man/pam_hwauth.8.gz"
+	install -Dm644 -t "$p/share/man/man8" "$BUILD/man/hwauthd.8.gz" "$BUILD/man/pam_hwauth.8.gz" "$BUILD/man/hwauthd-pkcs11.8.gz"
 	install -Dm644 -t "$p/share/man/man1" "$BUILD/man/hwauthctl.1.gz"
 	install -Dm644 -t "$p/share/man/man5" "$BUILD/man/hwauthd.toml.5.gz"
 	install -Dm644 "$BUILD/completions/hwauthctl" "$p/share/bash-completion/completions/hwauthctl"

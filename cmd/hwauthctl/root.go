@@ -65,6 +65,9 @@ func newRootCmd(a *app) *cobra.Command {
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// The package installs the completion scripts (see hwauthctl(1), FILES):
+	// cobra's command that prints them stays, out of the help and the page.
+	root.CompletionOptions.HiddenDefaultCmd = true
 	f := root.PersistentFlags()
 	f.StringVar(&a.socket, "socket", client.DefaultSocket(), "path of hwauthd's socket (env "+client.SocketEnv+")")
 	f.BoolVar(&a.json, "json", false, "print the API's JSON instead of text")

@@ -27,11 +27,13 @@ const (
 	ConfigPagePath    = "docs/man/hwauthd.toml.5"
 	DaemonPagePath    = "docs/man/hwauthd.8"
 	CLIPagePath       = "docs/man/hwauthctl.1"
+	HelperPagePath    = "docs/man/hwauthd-pkcs11.8"
 )
 
-// helpEnv points the programs at a socket that cannot exist, so that asking
-// them for help never reaches a running daemon.
-var helpEnv = []string{"HWAUTHD_SOCKET=/nonexistent/hwauthd-gendocs.sock"}
+// helpEnv clears the socket variable of the environment gendocs runs in, so
+// that the pages show the programs' real defaults. Help never contacts the
+// daemon.
+var helpEnv = []string{"HWAUTHD_SOCKET="}
 
 // Generate renders the default configuration file and the man pages, keyed
 // by their paths relative to the repository root.
@@ -58,6 +60,7 @@ func Generate(ctx context.Context, in Inputs) (map[string][]byte, error) {
 			return nil, err
 		}
 		out[DaemonPagePath] = DaemonPage(flags)
+		out[HelperPagePath] = HelperPage()
 	}
 	if in.Hwauthctl != "" {
 		cmds, err := WalkHelp(ctx, in.Hwauthctl, helpEnv)

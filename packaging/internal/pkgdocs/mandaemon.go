@@ -85,7 +85,39 @@ func DaemonPage(flags []Flag) []byte {
 	r.tagged("/lib/systemd/system/hwauthd.socket, hwauthd.service", "the systemd units.")
 	r.section("signals")
 	r.tagged("SIGTERM, SIGINT", "stop: end every session and exit.")
+	r.section("exit status")
+	r.tagged("0", "stopped by a signal, cleanly.")
+	r.tagged("1", "could not start (configuration, socket, state) or failed while serving; the reason is on standard error.")
 	r.section("see also")
-	r.WriteString("\\fBhwauthctl\\fR(1), \\fBhwauthd.toml\\fR(5), \\fBpcscd\\fR(8), \\fBsystemd.socket\\fR(5)\n")
+	r.WriteString("\\fBhwauthctl\\fR(1), \\fBhwauthd.toml\\fR(5), \\fBhwauthd-pkcs11\\fR(8), \\fBpcscd\\fR(8), \\fBsystemd.socket\\fR(5)\n")
+	return r.Bytes()
+}
+
+// HelperPage renders hwauthd-pkcs11(8), the page of the PKCS#11 helper
+// that hwauthd starts (it has no options of its own).
+func HelperPage() []byte {
+	var r roff
+	r.header("hwauthd-pkcs11", "8", "System Manager's Manual")
+	r.section("name")
+	r.WriteString("hwauthd-pkcs11 \\- hwauthd's helper process for PKCS#11 modules\n")
+	r.section("synopsis")
+	r.WriteString("\\fBhwauthd-pkcs11\\fR\n")
+	r.section("description")
+	r.prose("**hwauthd-pkcs11** loads the PKCS#11 modules that hwauthd(8) uses for smart cards it does not " +
+		"serve as PIV (the modules of `[pkcs11] modules` in hwauthd.toml(5), OpenSC's by default) and answers " +
+		"the daemon's requests to list tokens, verify PINs and sign. The daemon starts it with one end of a " +
+		"private socket pair on file descriptor 3 and restarts it when it dies; a module that crashes or " +
+		"hangs so takes down only this process, never the daemon.")
+	r.prose("It is not meant to be run by hand: started without the daemon's socket it says so and exits " +
+		"with status 2. It runs as the daemon's user, refuses core dumps and tracing (PINs pass through it), " +
+		"and exits when the daemon closes the socket.")
+	r.section("exit status")
+	r.tagged("0", "the daemon closed the socket.")
+	r.tagged("1", "the exchange with the daemon failed.")
+	r.tagged("2", "no socket on file descriptor 3: not started by hwauthd.")
+	r.section("files")
+	r.tagged("/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so", "OpenSC's module, loaded when the configuration names none.")
+	r.section("see also")
+	r.WriteString("\\fBhwauthd\\fR(8), \\fBhwauthd.toml\\fR(5), \\fBpkcs11-tool\\fR(1)\n")
 	return r.Bytes()
 }
