@@ -405,7 +405,8 @@ func FuzzCertificatePEM(f *testing.F) {
 }
 
 // TestHelpWithoutDaemon checks that help needs no daemon and keeps cobra's
-// template and completion command, which the man page generator reads.
+// template, which the man page generator reads, and that the completion
+// command, hidden from help, still writes the scripts the package installs.
 func TestHelpWithoutDaemon(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
 	for _, args := range [][]string{{"--help"}, {"vsc", "--help"}, {"fido", "pin", "set", "--help"}, {"unregister", "--help"}} {
@@ -417,10 +418,17 @@ func TestHelpWithoutDaemon(t *testing.T) {
 	}
 	var out strings.Builder
 	run(t.Context(), []string{"--socket", sock, "--help"}, strings.NewReader(""), &out, &out)
-	for _, want := range []string{"completion ", "register ", "unregister ", "signin ", "vsc ", "links ", "fido "} {
+	for _, want := range []string{"register ", "unregister ", "signin ", "vsc ", "links ", "fido "} {
 		if !strings.Contains(out.String(), "\n  "+want) {
 			t.Errorf("--help lacks %q", want)
 		}
+	}
+	if strings.Contains(out.String(), "\n  completion ") {
+		t.Error("--help lists cobra's completion command")
+	}
+	var script strings.Builder
+	if code := run(t.Context(), []string{"completion", "bash"}, strings.NewReader(""), &script, &script); code != 0 || !strings.Contains(script.String(), "__start_hwauthctl") {
+		t.Errorf("completion bash: exit %d\n%.200s", code, script.String())
 	}
 	code := run(t.Context(), []string{"--socket", sock, "registrations"}, strings.NewReader(""), &out, &out)
 	if code != exitUnreachable {
