@@ -51,6 +51,10 @@ type failureRecord struct {
 	deviceCounts bool
 }
 
+// sweepAt is the number of keys at which record drops every expired one:
+// keys are pruned when touched, and a key nobody touches again would stay.
+const sweepAt = 4096
+
 func newFailureLimiter(max int, window time.Duration) *failureLimiter {
 	return &failureLimiter{max: max, window: window, now: time.Now, fails: map[failureKey]*failureRecord{}}
 }
@@ -90,6 +94,11 @@ func (l *failureLimiter) record(k failureKey, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	if len(l.fails) >= sweepAt {
+		for old := range l.fails {
+			l.pruneLocked(old, now)
+		}
+	}
 	rec := l.pruneLocked(k, now)
 	if rec == nil {
 		rec = &failureRecord{}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -304,5 +305,23 @@ func TestSessionsEndAndZeroPIN(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("session did not expire")
+	}
+}
+
+// TestFailureLimiterForgetsExpiredKeys: keys nobody touches again do not
+// pile up.
+func TestFailureLimiterForgetsExpiredKeys(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newFailureLimiter(3, time.Minute)
+	l.now = func() time.Time { return now }
+	mismatch := ipc.Errorf(ipc.CodeIdentityMismatch, "no")
+	for i := range 2 * sweepAt {
+		if i == sweepAt {
+			now = now.Add(2 * time.Minute)
+		}
+		l.record(failureKey{fmt.Sprint("piv-", i), "alice", secretPIN}, mismatch)
+	}
+	if len(l.fails) > sweepAt {
+		t.Fatalf("%d keys kept, want at most %d", len(l.fails), sweepAt)
 	}
 }
