@@ -18,6 +18,7 @@ import (
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/pam/relay"
 	"github.com/hwauthd/hwauthd/pam/signin"
+	"golang.org/x/sys/unix"
 )
 
 // slack is added to the helper's own timeouts when it tells the module how
@@ -26,6 +27,9 @@ import (
 const slack = 5 * time.Second
 
 func main() {
+	// The PIN passes through this process: no core dumps, no ptrace by
+	// other processes of the user.
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	f := os.NewFile(relay.ChannelFD, "pam_hwauth")
 	if f == nil {
 		fmt.Fprintln(os.Stderr, "hwauthd-pam-helper: run by pam_hwauth.so only (no socket on fd 3)")
