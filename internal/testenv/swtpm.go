@@ -32,7 +32,7 @@ type SWTPMInstance struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	done chan struct{}
+	done <-chan struct{}
 }
 
 // SWTPM starts a private swtpm on a free loopback port pair with a fresh
@@ -121,16 +121,15 @@ func (s *SWTPMInstance) start(t testing.TB) {
 		"--ctrl", "type=tcp,port="+ctrl+",bindaddr=127.0.0.1",
 		"--flags", "not-need-init,startup-clear",
 		"--log", "file="+filepath.Join(filepath.Dir(s.stateDir), "swtpm.log"))
-	// swtpm dies with the test binary, even when that is killed.
+	// swtpm dies with the test binary, even when that is killed. Pdeathsig
+	// fires when the forking thread ends, and Go ends a thread whose locked
+	// goroutine returns (DialReader's does): startLocked forks from a
+	// thread kept alive until swtpm exits.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	done, err := startLocked(cmd)
+	if err != nil {
 		t.Fatalf("start swtpm: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
 	s.mu.Lock()
 	s.cmd, s.done = cmd, done
 	s.mu.Unlock()

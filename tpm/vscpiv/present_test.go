@@ -27,8 +27,8 @@ import (
 // key after the card's PIN, and a wrong PIN through PC/SC counts on the
 // card's TPM counter and is published as a pin-attempt event.
 func TestPresentedThroughOwnReader(t *testing.T) {
-	const module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-	testenv.RequireBinaries(t, "pkcs11-tool")
+	module := openscModule
+	testenv.RequireBinaries(t, "pkcs11-tool", "ssh-keygen")
 	testenv.RequireFiles(t, module)
 	p := testenv.PCSCD(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -38,17 +38,7 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 	reader := vreader.FriendlyName + " 00 00"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	for { // pcscd polls the driver for presence; it offers no event here
-		out, err := p.Command(ctx, "pkcs11-tool", "--module", module, "-L").CombinedOutput()
-		if err == nil && strings.Contains(string(out), "Virtual PIV") && strings.Contains(string(out), reader) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the virtual card never appeared in %s: %v\n%s", reader, err, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitToken(ctx, t, p, reader, "Virtual PIV")
 	if st := run.Status(); !strings.Contains(st.Detail, "1 virtual cards presented") {
 		t.Errorf("status detail %q", st.Detail)
 	}
@@ -60,7 +50,7 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	sign := func(pin string) ([]byte, error) {
-		return p.Command(ctx, "pkcs11-tool", "--module", module, "--login", "--pin", pin, "--sign", "--mechanism", "ECDSA",
+		return p.Command(ctx, "pkcs11-tool", "--module", module, "--slot-description", reader, "--login", "--pin", pin, "--sign", "--mechanism", "ECDSA",
 			"--id", "01", "--input-file", in, "--output-file", sigPath, "--signature-format", "openssl").CombinedOutput()
 	}
 	if out, err := sign(pin); err != nil {

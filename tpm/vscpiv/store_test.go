@@ -246,9 +246,8 @@ func TestVirtualCardAsPIV(t *testing.T) {
 // pcscd's vpcd reader: OpenSC's pkcs11-tool finds it as a PIV card and signs
 // with the TPM key after the card's PIN.
 func TestVirtualCardThroughOpenSC(t *testing.T) {
-	const module = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
 	testenv.RequireBinaries(t, "pkcs11-tool")
-	testenv.RequireFiles(t, module)
+	testenv.RequireFiles(t, openscModule)
 	p := testenv.PCSCD(t)
 	dev, cert := virtualCard(t)
 	card := pivcard.NewApplet(vscpiv.New(dev, nil))
@@ -265,17 +264,9 @@ func TestVirtualCardThroughOpenSC(t *testing.T) {
 	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out []byte
-	var err error
-	deadline := time.Now().Add(30 * time.Second)
-	for { // until pcscd has seen the card: it offers no event to wait on here
-		out, err = p.Command(ctx, "pkcs11-tool", "--module", module, "--login", "--pin", pin, "--sign", "--mechanism", "ECDSA",
-			"--id", "01", "--input-file", in, "--output-file", sigPath, "--signature-format", "openssl").CombinedOutput()
-		if err == nil || time.Now().After(deadline) || !strings.Contains(string(out), "No slot") && !strings.Contains(string(out), "No token") {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitToken(ctx, t, p, p.ReaderName(0), "Virtual PIV")
+	out, err := p.Command(ctx, "pkcs11-tool", "--module", openscModule, "--slot-description", p.ReaderName(0), "--login", "--pin", pin, "--sign", "--mechanism", "ECDSA",
+		"--id", "01", "--input-file", in, "--output-file", sigPath, "--signature-format", "openssl").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pkcs11-tool: %v\n%s", err, out)
 	}
@@ -283,4 +274,36 @@ func TestVirtualCardThroughOpenSC(t *testing.T) {
 	if err != nil || !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
 		t.Fatalf("OpenSC's signature with the TPM key does not verify (%v)", err)
 	}
+}
+
+// openscModule is OpenSC's PKCS#11 module, an independent PIV client.
+const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
+
+// waitToken waits, with a deadline, until OpenSC shows a token labelled
+// label in reader: pcscd polls for cards and offers no event to wait on.
+func waitToken(ctx context.Context, t *testing.T, p *testenv.PCSC, reader, label string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := p.Command(ctx, "pkcs11-tool", "--module", openscModule, "-T").CombinedOutput()
+		if err == nil && slotHasToken(string(out), reader, label) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no token %q in %s: %v\n%s", label, reader, err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// slotHasToken reports whether pkcs11-tool -T's listing shows the token
+// label in the slot of reader.
+func slotHasToken(listing, reader, label string) bool {
+	for _, slot := range strings.Split(listing, "Slot ")[1:] {
+		first, rest, _ := strings.Cut(slot, "\n")
+		if strings.Contains(first, reader) && strings.Contains(rest, "token label") && strings.Contains(rest, label) {
+			return true
+		}
+	}
+	return false
 }
