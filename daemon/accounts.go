@@ -18,6 +18,9 @@ type Accounts interface {
 	UserName(uid uint32) (name string, ok bool)
 	// UserExists reports whether an account has the login name.
 	UserExists(name string) bool
+	// UserID returns the uid of the account name; ok is false when the
+	// database does not know it.
+	UserID(name string) (uid uint32, ok bool)
 	// GroupID resolves a group name; ok is false for an unknown group.
 	GroupID(name string) (gid uint32, ok bool)
 }
@@ -38,6 +41,16 @@ func (SystemAccounts) UserName(uid uint32) (string, bool) {
 func (SystemAccounts) UserExists(name string) bool {
 	_, err := user.Lookup(name)
 	return err == nil
+}
+
+// UserID looks name up.
+func (SystemAccounts) UserID(name string) (uint32, bool) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, false
+	}
+	uid, err := strconv.ParseUint(u.Uid, 10, 32)
+	return uint32(uid), err == nil
 }
 
 // GroupID looks a group name up.

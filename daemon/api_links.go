@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/hwauthd/hwauthd/ipc"
@@ -13,7 +14,12 @@ import (
 
 // Identity links (R11): an admin links certificate identities to a local
 // account, so one account can sign in with cards issued to several of the
-// person's identities (the "link" mapping rule).
+// person's identities (the "link" mapping rule). Users list their own links
+// and, under policy.self_service, remove them. With account linking off (no
+// "link" rule) links are kept but inert, and status and the list say so.
+
+// linking reports whether account linking is on.
+func (d *Daemon) linking() bool { return slices.Contains(d.cfg.SignIn.Mapping, "link") }
 
 func (d *Daemon) getLinks(w http.ResponseWriter, r *http.Request) error {
 	name, err := d.account(r.PathValue("user"))
@@ -24,9 +30,9 @@ func (d *Daemon) getLinks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := ipc.LinksResponse{User: name, Links: make([]ipc.Link, 0, len(links))}
+	resp := ipc.LinksResponse{User: name, Links: make([]ipc.Link, 0, len(links)), Linking: d.linking()}
 	for _, l := range links {
-		resp.Links = append(resp.Links, ipc.Link{Identity: l.Identity, CreatedBy: l.CreatedBy, CreatedAt: l.CreatedAt})
+		resp.Links = append(resp.Links, ipc.Link{Identity: l.Identity, CreatedBy: l.CreatedBy, CreatedAt: l.CreatedAt, Stale: !linkIsFor(l, d.accounts, name)})
 	}
 	return server.WriteJSON(w, http.StatusOK, resp)
 }
@@ -44,7 +50,11 @@ func (d *Daemon) postLink(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	by := d.actingUser(r)
-	if err := d.store.AddLink(r.Context(), name, req.Identity, by); err != nil {
+	uid, ok := d.accounts.UserID(name)
+	if !ok {
+		return ipc.Errorf(ipc.CodeNotFound, "no account %q on this machine", name)
+	}
+	if err := d.store.AddLink(r.Context(), name, uid, req.Identity, by); err != nil {
 		return err
 	}
 	d.log.Info("identity linked", "user", name, "identity", req.Identity, "by", by)

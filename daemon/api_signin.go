@@ -137,7 +137,7 @@ func (d *Daemon) proveCard(ctx context.Context, dev backend.Device, reg store.Re
 	if err := d.trust.check(cert, time.Now()); err != nil {
 		return err
 	}
-	if err := mapIdentity(ctx, d.store, d.cfg.SignIn.Mapping, cert, req.User); err != nil {
+	if err := mapIdentity(ctx, d.store, d.accounts, d.cfg.SignIn.Mapping, cert, req.User); err != nil {
 		return err
 	}
 	registered, err := x509.ParsePKIXPublicKey(reg.PublicKey)

@@ -18,6 +18,7 @@ func (d *Daemon) getStatus(w http.ResponseWriter, r *http.Request) error {
 		Policy: ipc.StatusPolicy{
 			SelfService:        d.cfg.Policy.SelfService,
 			SelfServiceUnblock: d.cfg.Policy.SelfServiceUnblock,
+			Linking:            d.linking(),
 		},
 	}
 	for name, on := range map[string]bool{"pcsc": d.cfg.PCSC.Enabled, "pkcs11": d.cfg.PKCS11.Enabled,

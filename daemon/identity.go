@@ -129,8 +129,9 @@ func certIdentities(cert *x509.Certificate) []string {
 }
 
 // mapIdentity checks that cert maps to user by one of the configured rules
-// (R11). With no rules configured every certificate maps.
-func mapIdentity(ctx context.Context, st store.Store, rules []string, cert *x509.Certificate, user string) error {
+// (R11). With no rules configured every certificate maps. A link counts only
+// for the account it was made for (linkIsFor).
+func mapIdentity(ctx context.Context, st store.Store, accounts Accounts, rules []string, cert *x509.Certificate, user string) error {
 	if len(rules) == 0 {
 		return nil
 	}
@@ -141,7 +142,7 @@ func mapIdentity(ctx context.Context, st store.Store, rules []string, cert *x509
 	for _, rule := range rules {
 		if rule == "link" {
 			for _, id := range ids {
-				if linked, err := st.LinkedUser(ctx, id); err == nil && linked == user {
+				if l, err := st.LinkOf(ctx, id); err == nil && linkIsFor(l, accounts, user) {
 					return nil
 				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
@@ -157,6 +158,21 @@ func mapIdentity(ctx context.Context, st store.Store, rules []string, cert *x509
 		}
 	}
 	return ipc.Errorf(ipc.CodeIdentityMismatch, "the card's certificate (%s) does not belong to %s; use your own card or ask IT to link its identity to your account", cert.Subject.CommonName, user)
+}
+
+// linkIsFor reports whether link l belongs to the account user as it is
+// now: same name and, when the link recorded one, same uid, so that an
+// account deleted and created again under the same name does not inherit
+// the links of the old one.
+func linkIsFor(l store.Link, accounts Accounts, user string) bool {
+	if l.User != user {
+		return false
+	}
+	if l.UID == nil {
+		return true
+	}
+	uid, ok := accounts.UserID(user)
+	return ok && uid == *l.UID
 }
 
 // accountPart is the part of a UPN or e-mail address before the @.

@@ -166,6 +166,24 @@ func TestTrustChecks(t *testing.T) {
 	}
 }
 
+// uidAccounts is an account database of names and uids.
+type uidAccounts map[string]uint32
+
+func (a uidAccounts) UserName(uid uint32) (string, bool) {
+	for n, u := range a {
+		if u == uid {
+			return n, true
+		}
+	}
+	return "", false
+}
+func (a uidAccounts) UserExists(name string) bool { _, ok := a[name]; return ok }
+func (a uidAccounts) UserID(name string) (uint32, bool) {
+	uid, ok := a[name]
+	return uid, ok
+}
+func (a uidAccounts) GroupID(string) (uint32, bool) { return 0, false }
+
 func TestMapIdentity(t *testing.T) {
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "r.db"), boltstore.Options{})
 	if err != nil {
@@ -173,6 +191,7 @@ func TestMapIdentity(t *testing.T) {
 	}
 	defer st.Close()
 	ctx := context.Background()
+	accounts := uidAccounts{"alice": 1000, "bob": 1001, "work": 1002}
 	ca := newTestCA(t, "CA")
 	cert := ca.issue(t, leafOpts{cn: "Alice Example", email: "alice@example.org", upn: "alice@CORP.EXAMPLE"})
 	if got, _ := certutil.UPNs(cert); len(got) != 1 || got[0] != "alice@CORP.EXAMPLE" {
@@ -191,7 +210,7 @@ func TestMapIdentity(t *testing.T) {
 		{[]string{"cn", "email"}, "alice", true},
 		{[]string{"link"}, "work", false},
 	} {
-		err := mapIdentity(ctx, st, tc.rules, cert, tc.user)
+		err := mapIdentity(ctx, st, accounts, tc.rules, cert, tc.user)
 		if tc.ok && err != nil {
 			t.Errorf("rules %v user %s: %v", tc.rules, tc.user, err)
 		}
@@ -201,13 +220,17 @@ func TestMapIdentity(t *testing.T) {
 	}
 	// R11: link the card's UPN to another account; one account may hold
 	// several identities.
-	if err := st.AddLink(ctx, "work", "upn:alice@CORP.EXAMPLE", "root"); err != nil {
+	if err := st.AddLink(ctx, "work", accounts["work"], "upn:alice@CORP.EXAMPLE", "root"); err != nil {
 		t.Fatal(err)
 	}
-	if err := mapIdentity(ctx, st, []string{"link"}, cert, "work"); err != nil {
+	if err := mapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"); err != nil {
 		t.Errorf("linked identity refused: %v", err)
 	}
-	wantCode(t, mapIdentity(ctx, st, []string{"link"}, cert, "alice"), ipc.CodeIdentityMismatch)
+	wantCode(t, mapIdentity(ctx, st, accounts, []string{"link"}, cert, "alice"), ipc.CodeIdentityMismatch)
+	// The account is deleted and another created under the same name: it
+	// does not inherit the link.
+	accounts["work"] = 1003
+	wantCode(t, mapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"), ipc.CodeIdentityMismatch)
 }
 
 // TestFailureLimiter: failures count per authenticator, target user and

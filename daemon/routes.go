@@ -52,9 +52,9 @@ func (d *Daemon) routeTable() []route {
 		{"POST", "/v1/users/{user}/forget", self, d.postForget},
 		{"GET", "/v1/users/{user}/requirements", selfOrSignIn, d.getRequirements},
 		// Identity links.
-		{"GET", "/v1/users/{user}/links", admin, d.getLinks},
+		{"GET", "/v1/users/{user}/links", self, d.getLinks},
 		{"POST", "/v1/users/{user}/links", admin, d.postLink},
-		{"DELETE", "/v1/users/{user}/links/{identity}", admin, d.deleteLink},
+		{"DELETE", "/v1/users/{user}/links/{identity}", selfService, d.deleteLink},
 		// Sign-in and sessions.
 		{"POST", "/v1/sign-in", signInAccess{a}, d.postSignIn},
 		{"GET", "/v1/sessions", sessionsAccess{a}, d.getSessions},

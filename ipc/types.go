@@ -26,6 +26,9 @@ type StatusPolicy struct {
 	SelfService bool `json:"self_service"`
 	// SelfServiceUnblock: users unblock their own PINs with the PUK.
 	SelfServiceUnblock bool `json:"self_service_unblock"`
+	// Linking: account linking is on (the "link" rule of signin.mapping);
+	// when off, identity links are kept but not used to sign in.
+	Linking bool `json:"linking"`
 }
 
 // BackendStatus is the state of one backend ("pcsc", "pkcs11", "tpm",
@@ -541,6 +544,9 @@ type Link struct {
 	Identity  string    `json:"identity"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// Stale: the link was made for an earlier account of the same name
+	// (another uid); it is not used to sign in. Remove it, or link again.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // LinkRequest is the body of POST /v1/users/{user}/links.
@@ -552,4 +558,7 @@ type LinkRequest struct {
 type LinksResponse struct {
 	User  string `json:"user"`
 	Links []Link `json:"links"`
+	// Linking is false when account linking is off (no "link" rule in
+	// signin.mapping): the links are kept but not used to sign in.
+	Linking bool `json:"linking"`
 }

@@ -106,6 +106,10 @@ type Link struct {
 	Identity string
 	// User is the local account name.
 	User string
+	// UID is the account's uid when it was linked: the link belongs to that
+	// account, not to a later one created under the same name. Nil for
+	// links made before uids were recorded, which match by name only.
+	UID *uint32
 	// CreatedBy is the account name (or "uid:N") of the caller who linked it.
 	CreatedBy string
 	// CreatedAt is when the link was made.
@@ -148,15 +152,17 @@ type Store interface {
 	MarkUsed(ctx context.Context, user, id string, at time.Time, signCount uint32) error
 	// CountRegistrations returns how many registrations the user has.
 	CountRegistrations(ctx context.Context, user string) (int, error)
-	// AddLink links identity to user (R11). Linking it again to the same
-	// user is not an error; linking it to another user is ErrAlreadyLinked.
-	AddLink(ctx context.Context, user, identity, createdBy string) error
+	// AddLink links identity to user, whose uid is uid (R11). Linking it
+	// again to the same user is not an error and records uid (an account
+	// created again takes the link back); linking it to another user is
+	// ErrAlreadyLinked.
+	AddLink(ctx context.Context, user string, uid uint32, identity, createdBy string) error
 	// RemoveLink removes the link of identity to user, or returns ErrNotFound.
 	RemoveLink(ctx context.Context, user, identity string) error
 	// Links lists the user's identity links sorted by identity.
 	Links(ctx context.Context, user string) ([]Link, error)
-	// LinkedUser returns the user an identity is linked to, or ErrNotFound.
-	LinkedUser(ctx context.Context, identity string) (string, error)
+	// LinkOf returns the link of an identity, or ErrNotFound.
+	LinkOf(ctx context.Context, identity string) (Link, error)
 	// Remember stores one item of remembered sign-in information for the
 	// user (R8), such as the last authenticator used. It must not hold
 	// secrets.

@@ -320,7 +320,8 @@ func TestLinkCommands(t *testing.T) {
 	runCases(t, hw, []cliCase{
 		{"links", "", []string{"links", "--user", "alice"}, 0, "upn:alice@example.com  root        2026-01-02", ""},
 		{"links none", "", []string{"links", "--user", "bob"}, 0, "No identity is linked to bob.", ""},
-		{"links needs --user", "", []string{"links"}, exitUsage, "", `required flag(s) "user" not set`},
+		{"links: your own", "", []string{"links"}, 0, "upn:alice@example.com  root        2026-01-02", ""},
+		{"links: linking off is said", "", []string{"links"}, 0, "Account linking is off", ""},
 		{"link", "", []string{"link", "--user", "alice", subject}, 0, "Linked " + subject + " to alice.", ""},
 		{"link bad identity", "", []string{"link", "--user", "alice", "alice@example.com"}, exitUsage, "", "must be upn:NAME, email:ADDRESS, cn:NAME or subject:DN"},
 		{"link empty value", "", []string{"link", "--user", "alice", "email: "}, exitUsage, "", "must be upn:NAME"},

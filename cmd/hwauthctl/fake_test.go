@@ -271,7 +271,7 @@ func (f *fakeAPI) linkRoutes() []server.Route {
 	return []server.Route{
 		f.route("GET", "/v1/users/{user}/links", func(s *fakeState, w http.ResponseWriter, r *http.Request) error {
 			u := r.PathValue("user")
-			return server.WriteJSON(w, 200, ipc.LinksResponse{User: u, Links: s.links[u]})
+			return server.WriteJSON(w, 200, ipc.LinksResponse{User: u, Links: s.links[u], Linking: u != "alice"})
 		}),
 		f.route("POST", "/v1/users/{user}/links", func(s *fakeState, w http.ResponseWriter, r *http.Request) error {
 			var req ipc.LinkRequest

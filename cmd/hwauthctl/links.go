@@ -57,41 +57,52 @@ func requiredUserFlag(cmd *cobra.Command, name *string) {
 	_ = cmd.MarkFlagRequired("user")
 }
 
-// unlinkCmd is `hwauthctl unlink --user U IDENTITY`.
+// unlinkCmd is `hwauthctl unlink [--user U] IDENTITY`.
 func unlinkCmd(a *app) *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
-		Use:   "unlink --user USER IDENTITY",
-		Short: "Remove the link of a certificate identity to a local account (admin)",
+		Use:   "unlink [--user USER] IDENTITY",
+		Short: "Remove the link of a certificate identity to an account (yours when self-service allows; admin)",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.client().Unlink(cmd.Context(), name, args[0]); err != nil {
+			u, err := accountOrSelf(name)
+			if err != nil {
+				return err
+			}
+			if err := a.client().Unlink(cmd.Context(), u, args[0]); err != nil {
 				return err
 			}
 			if a.json {
 				return nil
 			}
-			_, err := fmt.Fprintf(a.stdout, "Unlinked %s from %s.\n", args[0], name)
+			_, err = fmt.Fprintf(a.stdout, "Unlinked %s from %s.\n", args[0], u)
 			return err
 		},
 	}
-	requiredUserFlag(cmd, &name)
+	userFlag(cmd, &name)
 	return cmd
 }
 
-// linksCmd is `hwauthctl links --user U`.
+// linksCmd is `hwauthctl links [--user U]`.
 func linksCmd(a *app) *cobra.Command {
 	var name string
 	cmd := &cobra.Command{
-		Use:   "links --user USER",
-		Short: "List the certificate identities linked to a local account (admin)",
+		Use:   "links [--user USER]",
+		Short: "List the certificate identities linked to an account (yours; any for admins)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ls, err := a.client().Links(cmd.Context(), name)
+			u, err := accountOrSelf(name)
+			if err != nil {
+				return err
+			}
+			ls, err := a.client().Links(cmd.Context(), u)
 			if err != nil {
 				return err
 			}
 			return a.output(ls, func() error {
+				if !ls.Linking {
+					fmt.Fprintln(a.stdout, "Account linking is off (no \"link\" rule in signin.mapping): these links are not used to sign in.")
+				}
 				if len(ls.Links) == 0 {
 					_, err := fmt.Fprintf(a.stdout, "No identity is linked to %s.\n", ls.User)
 					return err
@@ -105,6 +116,6 @@ func linksCmd(a *app) *cobra.Command {
 			})
 		},
 	}
-	requiredUserFlag(cmd, &name)
+	userFlag(cmd, &name)
 	return cmd
 }

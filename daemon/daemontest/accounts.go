@@ -75,6 +75,26 @@ func (a *Accounts) UserExists(name string) bool {
 	return ok
 }
 
+// UserID implements daemon.Accounts.
+func (a *Accounts) UserID(name string) (uint32, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p, ok := a.users[name]
+	return p.UID, ok
+}
+
+// Recreate deletes user and creates an account of the same name with a new
+// uid, as an administrator who deletes an account and adds another.
+func (a *Accounts) Recreate(user string) server.Peer {
+	a.mu.Lock()
+	if p, ok := a.users[user]; ok {
+		delete(a.byUID, p.UID)
+		delete(a.users, user)
+	}
+	a.mu.Unlock()
+	return a.Add(user)
+}
+
 // GroupID implements daemon.Accounts.
 func (a *Accounts) GroupID(name string) (uint32, bool) {
 	a.mu.Lock()

@@ -13,7 +13,7 @@ import (
 )
 
 // AddLink implements store.Store.
-func (s *Store) AddLink(ctx context.Context, user, identity, createdBy string) error {
+func (s *Store) AddLink(ctx context.Context, user string, uid uint32, identity, createdBy string) error {
 	if err := store.CheckLink(user, identity); err != nil {
 		return err
 	}
@@ -27,9 +27,13 @@ func (s *Store) AddLink(ctx context.Context, user, identity, createdBy string) e
 			if l.User != user {
 				return store.ErrAlreadyLinked
 			}
-			return nil
+			if l.UID != nil && *l.UID == uid {
+				return nil
+			}
+			// Linked again for the account as it is now (a stale or older
+			// link): it takes this uid.
 		}
-		b, err := json.Marshal(link{User: user, CreatedBy: createdBy, CreatedAt: store.Timestamp(time.Now())})
+		b, err := json.Marshal(link{User: user, UID: &uid, CreatedBy: createdBy, CreatedAt: store.Timestamp(time.Now())})
 		if err != nil {
 			return err
 		}
@@ -87,22 +91,22 @@ func (s *Store) Links(ctx context.Context, user string) ([]store.Link, error) {
 	return out, nil
 }
 
-// LinkedUser implements store.Store.
-func (s *Store) LinkedUser(ctx context.Context, identity string) (string, error) {
-	var user string
+// LinkOf implements store.Store.
+func (s *Store) LinkOf(ctx context.Context, identity string) (store.Link, error) {
+	var l store.Link
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketLinks).Get([]byte(identity))
 		if v == nil {
 			return store.ErrNotFound
 		}
-		l, err := decodeLink(identity, v)
-		user = l.User
+		var err error
+		l, err = decodeLink(identity, v)
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("linked user: %w", err)
+		return store.Link{}, fmt.Errorf("link of identity: %w", err)
 	}
-	return user, nil
+	return l, nil
 }
 
 // Remember implements store.Store.

@@ -90,6 +90,7 @@ func checkRecord(rec record) error {
 // link is an identity link as stored in the links bucket.
 type link struct {
 	User      string    `json:"user"`
+	UID       *uint32   `json:"uid,omitempty"`
 	CreatedBy string    `json:"created_by,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
@@ -103,5 +104,5 @@ func decodeLink(identity string, b []byte) (store.Link, error) {
 	if err := store.CheckName("user", l.User); err != nil {
 		return store.Link{}, fmt.Errorf("%w: link record: %w", store.ErrCorrupt, err)
 	}
-	return store.Link{Identity: identity, User: l.User, CreatedBy: l.CreatedBy, CreatedAt: store.Timestamp(l.CreatedAt)}, nil
+	return store.Link{Identity: identity, User: l.User, UID: l.UID, CreatedBy: l.CreatedBy, CreatedAt: store.Timestamp(l.CreatedAt)}, nil
 }

@@ -13,14 +13,15 @@ import (
 
 // AddLink implements store.Store in one statement: the insert either
 // creates the link or returns the user it already has.
-func (s *Store) AddLink(ctx context.Context, user, identity, createdBy string) error {
+func (s *Store) AddLink(ctx context.Context, user string, uid uint32, identity, createdBy string) error {
 	if err := store.CheckLink(user, identity); err != nil {
 		return err
 	}
 	var owner string
-	err := s.pool.QueryRow(ctx, `INSERT INTO links (identity, user_name, created_by, created_at)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (identity) DO UPDATE SET identity = EXCLUDED.identity
-		RETURNING user_name`, identity, user, createdBy, store.Timestamp(time.Now())).Scan(&owner)
+	err := s.pool.QueryRow(ctx, `INSERT INTO links (identity, user_name, uid, created_by, created_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identity) DO UPDATE SET uid = CASE
+			WHEN links.user_name = EXCLUDED.user_name THEN EXCLUDED.uid ELSE links.uid END
+		RETURNING user_name`, identity, user, int64(uid), createdBy, store.Timestamp(time.Now())).Scan(&owner)
 	if err == nil && owner != user {
 		err = store.ErrAlreadyLinked
 	}
@@ -51,37 +52,48 @@ func (s *Store) Links(ctx context.Context, user string) ([]store.Link, error) {
 	if store.CheckName("user", user) != nil {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT identity, user_name, created_by, created_at FROM links
+	rows, err := s.pool.Query(ctx, `SELECT identity, user_name, uid, created_by, created_at FROM links
 		WHERE user_name = $1 ORDER BY identity COLLATE "C"`, user)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Link, error) {
-		var l store.Link
-		err := row.Scan(&l.Identity, &l.User, &l.CreatedBy, &l.CreatedAt)
-		l.CreatedAt = store.Timestamp(l.CreatedAt)
-		return l, err
-	})
+	out, err := pgx.CollectRows(rows, scanLink)
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
 	}
 	return out, nil
 }
 
-// LinkedUser implements store.Store.
-func (s *Store) LinkedUser(ctx context.Context, identity string) (string, error) {
+// LinkOf implements store.Store.
+func (s *Store) LinkOf(ctx context.Context, identity string) (store.Link, error) {
 	if store.CheckName("identity", identity) != nil {
-		return "", fmt.Errorf("linked user: %w", store.ErrNotFound)
+		return store.Link{}, fmt.Errorf("link of identity: %w", store.ErrNotFound)
 	}
-	var user string
-	err := s.pool.QueryRow(ctx, `SELECT user_name FROM links WHERE identity = $1`, identity).Scan(&user)
+	rows, err := s.pool.Query(ctx, `SELECT identity, user_name, uid, created_by, created_at FROM links WHERE identity = $1`, identity)
+	if err != nil {
+		return store.Link{}, fmt.Errorf("link of identity: %w", err)
+	}
+	l, err := pgx.CollectExactlyOneRow(rows, scanLink)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return "", fmt.Errorf("linked user: %w", err)
+		return store.Link{}, fmt.Errorf("link of identity: %w", err)
 	}
-	return user, nil
+	return l, nil
+}
+
+// scanLink reads a row of identity, user_name, uid, created_by, created_at.
+func scanLink(row pgx.CollectableRow) (store.Link, error) {
+	var l store.Link
+	var uid *int64
+	err := row.Scan(&l.Identity, &l.User, &uid, &l.CreatedBy, &l.CreatedAt)
+	l.CreatedAt = store.Timestamp(l.CreatedAt)
+	if uid != nil {
+		u := uint32(*uid)
+		l.UID = &u
+	}
+	return l, err
 }
 
 // Remember implements store.Store.

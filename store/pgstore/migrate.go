@@ -60,6 +60,9 @@ CREATE TABLE remembered (
 	PRIMARY KEY (user_name, key)
 );
 `,
+	// 2: the uid of a link's account, so that an account created again
+	// under the same name does not inherit the links (NULL: made before).
+	`ALTER TABLE links ADD COLUMN uid bigint CHECK (uid BETWEEN 0 AND 4294967295);`,
 }
 
 // SchemaVersion is the schema version this package migrates to.

@@ -12,22 +12,33 @@ import (
 func testLinks(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	for _, id := range []string{"upn:alice@example.com", "email:alice@home.example"} {
-		if err := s.AddLink(ctx, "alice", id, "root"); err != nil {
+		if err := s.AddLink(ctx, "alice", 1001, id, "root"); err != nil {
 			t.Fatalf("AddLink(%s): %v", id, err)
 		}
 	}
-	if err := s.AddLink(ctx, "alice", "upn:alice@example.com", "root"); err != nil {
+	if err := s.AddLink(ctx, "alice", 1001, "upn:alice@example.com", "root"); err != nil {
 		t.Errorf("AddLink again to the same user: %v", err)
 	}
-	wantErr(t, "AddLink to another user", s.AddLink(ctx, "bob", "upn:alice@example.com", "root"), store.ErrAlreadyLinked)
-	wantErr(t, "AddLink(empty identity)", s.AddLink(ctx, "bob", "", "root"), store.ErrInvalid)
+	wantErr(t, "AddLink to another user", s.AddLink(ctx, "bob", 1002, "upn:alice@example.com", "root"), store.ErrAlreadyLinked)
+	// alice's account created again (uid 1003) and the identity linked
+	// again: the link takes the new uid.
+	if err := s.AddLink(ctx, "alice", 1003, "email:alice@home.example", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := s.LinkOf(ctx, "email:alice@home.example"); err != nil || l.UID == nil || *l.UID != 1003 {
+		t.Fatalf("linked again: %+v %v", l, err)
+	}
+	if err := s.AddLink(ctx, "alice", 1001, "email:alice@home.example", "root"); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "AddLink(empty identity)", s.AddLink(ctx, "bob", 1002, "", "root"), store.ErrInvalid)
 	links, err := s.Links(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
 	for _, l := range links {
-		if l.User != "alice" || l.CreatedBy != "root" || l.CreatedAt.IsZero() {
+		if l.User != "alice" || l.UID == nil || *l.UID != 1001 || l.CreatedBy != "root" || l.CreatedAt.IsZero() {
 			t.Errorf("link %+v", l)
 		}
 		got = append(got, l.Identity)
@@ -35,19 +46,19 @@ func testLinks(t *testing.T, s store.Store) {
 	if want := []string{"email:alice@home.example", "upn:alice@example.com"}; !slices.Equal(got, want) {
 		t.Errorf("Links = %v, want %v", got, want)
 	}
-	if u, err := s.LinkedUser(ctx, "upn:alice@example.com"); err != nil || u != "alice" {
-		t.Errorf("LinkedUser = %q, %v; want alice", u, err)
+	if l, err := s.LinkOf(ctx, "upn:alice@example.com"); err != nil || l.User != "alice" || l.UID == nil || *l.UID != 1001 {
+		t.Errorf("LinkOf = %+v, %v; want alice, uid 1001", l, err)
 	}
-	_, err = s.LinkedUser(ctx, "upn:nobody@example.com")
-	wantErr(t, "LinkedUser(unknown)", err, store.ErrNotFound)
+	_, err = s.LinkOf(ctx, "upn:nobody@example.com")
+	wantErr(t, "LinkOf(unknown)", err, store.ErrNotFound)
 	wantErr(t, "RemoveLink by another user", s.RemoveLink(ctx, "bob", "upn:alice@example.com"), store.ErrNotFound)
 	if err := s.RemoveLink(ctx, "alice", "upn:alice@example.com"); err != nil {
 		t.Fatalf("RemoveLink: %v", err)
 	}
-	_, err = s.LinkedUser(ctx, "upn:alice@example.com")
-	wantErr(t, "LinkedUser(removed)", err, store.ErrNotFound)
+	_, err = s.LinkOf(ctx, "upn:alice@example.com")
+	wantErr(t, "LinkOf(removed)", err, store.ErrNotFound)
 	wantErr(t, "RemoveLink again", s.RemoveLink(ctx, "alice", "upn:alice@example.com"), store.ErrNotFound)
-	if err := s.AddLink(ctx, "bob", "upn:alice@example.com", "root"); err != nil {
+	if err := s.AddLink(ctx, "bob", 1002, "upn:alice@example.com", "root"); err != nil {
 		t.Errorf("AddLink after removal: %v", err)
 	}
 	if links, _ := s.Links(ctx, "alice"); len(links) != 1 {
@@ -58,7 +69,7 @@ func testLinks(t *testing.T, s store.Store) {
 func testRemember(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := add(t, s, reg("alice", "piv-1", "9a"))
-	if err := s.AddLink(ctx, "alice", "upn:alice@example.com", "root"); err != nil {
+	if err := s.AddLink(ctx, "alice", 1001, "upn:alice@example.com", "root"); err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range map[string]string{"last_authenticator": "piv-1", "last_reader": "Test PCD 00 00"} {
@@ -92,8 +103,8 @@ func testRemember(t *testing.T, s store.Store) {
 	if _, err := s.Registration(ctx, "alice", a.ID); err != nil {
 		t.Errorf("Forget removed a registration: %v", err)
 	}
-	if u, err := s.LinkedUser(ctx, "upn:alice@example.com"); err != nil || u != "alice" {
-		t.Errorf("Forget removed a link: %q, %v", u, err)
+	if l, err := s.LinkOf(ctx, "upn:alice@example.com"); err != nil || l.User != "alice" {
+		t.Errorf("Forget removed a link: %+v, %v", l, err)
 	}
 	if err := s.Forget(ctx, "nobody"); err != nil {
 		t.Errorf("Forget(nobody): %v", err)
