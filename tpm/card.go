@@ -235,18 +235,26 @@ func publicKey(tpmtPublic []byte) (crypto.PublicKey, error) {
 // checkCardLocked checks that card can be used here: its format, its
 // device, its indices (errCardGone when deleted).
 func (t *TPM) checkCardLocked(card *Card) error {
-	if card.Format != CardFormat {
-		return fmt.Errorf("virtual smart card record format %d (this version reads %d); delete the card and create it again: %w",
-			card.Format, CardFormat, hwerr.ErrInvalidInput)
-	}
-	if card.DeviceID != t.deviceID {
-		return errWrongDevice
+	if err := t.checkRecord(card); err != nil {
+		return err
 	}
 	if err := t.checkIndexLocked(&card.PIN); err != nil {
 		return err
 	}
 	if card.PUK != nil {
 		return t.checkIndexLocked(card.PUK)
+	}
+	return nil
+}
+
+// checkRecord checks what the record alone says: its format and device.
+func (t *TPM) checkRecord(card *Card) error {
+	if card.Format != CardFormat {
+		return fmt.Errorf("virtual smart card record format %d (this version reads %d); delete the card and create it again: %w",
+			card.Format, CardFormat, hwerr.ErrInvalidInput)
+	}
+	if card.DeviceID != t.deviceID {
+		return errWrongDevice
 	}
 	return nil
 }

@@ -124,6 +124,12 @@ func (t *TPM) VerifyPIN(ctx context.Context, card *Card, pin []byte) error {
 // policy session s on the card's index of kind, authorized with secret in
 // a salted HMAC session, and turns the TPM's answer into the PIN errors.
 func (t *TPM) policySecretLocked(s tpm2.Session, card *Card, kind secretKind, secret []byte) error {
+	return t.policySecretOnLocked(s.Handle(), s.NonceTPM(), card, kind, secret)
+}
+
+// policySecretOnLocked is policySecretLocked on the policy session with
+// handle h and last nonce.
+func (t *TPM) policySecretOnLocked(h tpm2.TPMHandle, nonce tpm2.TPM2BNonce, card *Card, kind secretKind, secret []byte) error {
 	if len(secret) == 0 {
 		return fmt.Errorf("verify %s: %w", kind, hwerr.ErrPINRequired)
 	}
@@ -138,8 +144,8 @@ func (t *TPM) policySecretLocked(s tpm2.Session, card *Card, kind secretKind, se
 	defer clear(auth)
 	_, err := tpm2.PolicySecret{
 		AuthHandle:    tpm2.AuthHandle{Handle: tpm2.TPMHandle(x.Handle), Name: x.named().Name, Auth: t.saltedSession(auth)},
-		PolicySession: s.Handle(),
-		NonceTPM:      s.NonceTPM(),
+		PolicySession: h,
+		NonceTPM:      nonce,
 	}.Execute(t.tr)
 	if err == nil {
 		return nil
@@ -148,7 +154,16 @@ func (t *TPM) policySecretLocked(s tpm2.Session, card *Card, kind secretKind, se
 }
 
 // secretErrorLocked maps a failed authorization with a PIN or PUK index.
+// The index's name is checked here, on the failure path: a PolicySecret
+// that succeeded was computed over the recorded name, so it was the card's
+// index; a failed one may have met a deleted or replaced index.
 func (t *TPM) secretErrorLocked(kind secretKind, x *NVIndex, err error) error {
+	if errors.Is(err, tpm2.TPMRCHandle) {
+		return errCardGone
+	}
+	if cerr := t.checkIndexLocked(x); cerr != nil {
+		return cerr
+	}
 	switch {
 	case errors.Is(err, tpm2.TPMRCBadAuth), errors.Is(err, tpm2.TPMRCAuthFail):
 		c, rerr := t.readCounterLocked(x)

@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/hwauthd/hwauthd/hwerr"
 )
@@ -38,34 +39,49 @@ func (t *TPM) Sign(ctx context.Context, card *Card, pin []byte, digest []byte, o
 	return t.signLocked(card, pin, digest, scheme)
 }
 
-// signLocked checks the card, loads its key (or finds it loaded) and
-// signs digest with pin's authorization.
+// signLocked loads the card's key (or finds it loaded) and signs digest
+// with pin's authorization, in four TPM commands when the key is loaded:
+// two session starts, TPM2_PolicySecret and TPM2_Sign, after which the TPM
+// flushes both sessions itself. The PIN index's name is not read first:
+// the PolicySecret HMAC covers the recorded name, and the failure path
+// checks it (secretErrorLocked).
 func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme tpm2.TPMTSigScheme) ([]byte, error) {
-	if err := t.checkCardLocked(card); err != nil {
+	if err := t.checkRecord(card); err != nil {
 		return nil, err
 	}
 	key, err := t.cardKeyLocked(card)
 	if err != nil {
 		return nil, err
 	}
-	var sig []byte
-	err = t.withPolicyLocked(func(s tpm2.Session) error {
-		return t.policySecretLocked(s, card, pinSecret, pin)
-	}, func(s tpm2.Session) error {
-		rsp, err := tpm2.Sign{
-			KeyHandle:  tpm2.AuthHandle{Handle: key.Handle, Name: key.Name, Auth: s},
-			Digest:     tpm2.TPM2BDigest{Buffer: digest},
-			InScheme:   scheme,
-			Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-		}.Execute(t.tr)
-		if err != nil {
-			t.dropKeyLocked()
-			return fmt.Errorf("sign: %w", classify(err))
-		}
-		sig, err = encodeSignature(&rsp.Signature)
-		return err
+	var pinErr error
+	policy := tpm2.Policy(tpm2.TPMAlgSHA256, 16, func(_ transport.TPM, h tpm2.TPMISHPolicy, nonce tpm2.TPM2BNonce) error {
+		pinErr = t.policySecretOnLocked(tpm2.TPMHandle(h), nonce, card, pinSecret, pin)
+		return pinErr
 	})
-	return sig, err
+	rsp, err := tpm2.Sign{
+		KeyHandle:  tpm2.AuthHandle{Handle: key.Handle, Name: key.Name, Auth: policy},
+		Digest:     tpm2.TPM2BDigest{Buffer: digest},
+		InScheme:   scheme,
+		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
+	}.Execute(t.tr)
+	if pinErr != nil {
+		t.flushPolicyLocked(policy)
+		return nil, pinErr
+	}
+	if err != nil {
+		t.flushPolicyLocked(policy)
+		t.dropKeyLocked()
+		return nil, fmt.Errorf("sign: %w", classify(err))
+	}
+	return encodeSignature(&rsp.Signature)
+}
+
+// flushPolicyLocked flushes a one-shot policy session whose policy or
+// command failed (go-tpm leaves it loaded when its callback fails).
+func (t *TPM) flushPolicyLocked(s tpm2.Session) {
+	if h := s.Handle(); h != tpm2.TPMRHNull {
+		t.flushLocked(h)
+	}
 }
 
 // signScheme picks the TPMT_SIG_SCHEME for a key of alg, checking that
