@@ -176,6 +176,13 @@ func pamProfile(t *testing.T, o *overlay) {
 	if sess := o.must(t, "cat /etc/pam.d/common-session"); !strings.Contains(sess, "optional\tpam_hwauth.so") {
 		t.Fatalf("common-session:\n%s", sess)
 	}
+	// The installed module runs the installed helper: with no daemon on
+	// the socket, the helper says so and the stack goes on to the password
+	// (which stdin does not give).
+	out, err := o.exec("printf '@include common-auth\\n' >/etc/pam.d/hwtest; pamtester hwtest root authenticate </dev/null")
+	if err == nil || !strings.Contains(out, "(hwauthd) is not running") {
+		t.Fatalf("pamtester through the installed module: %v\n%s", err, out)
+	}
 }
 
 // verifyUnits runs systemd-analyze verify on the installed units, inside the
