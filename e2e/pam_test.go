@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/internal/testenv"
@@ -87,5 +89,45 @@ func TestPAMRegistrationRequired(t *testing.T) {
 	if err == nil || !strings.Contains(out, "You haven't set up the security info required by your organization: you need one more smart card, virtual smart card or security key.") ||
 		!strings.Contains(out, "cannot retrieve authentication info") || strings.Contains(out, "PIN for") {
 		t.Fatalf("registration required: %v\n%s", err, out)
+	}
+}
+
+// TestPAMAuthenticateOnly: an application that only authenticates (a screen
+// locker: no open_session, no close_session) leaves no hwauthd session
+// behind; one that opens the session keeps it, opened with the
+// application's process so that the removal policy can find its login
+// session.
+func TestPAMAuthenticateOnly(t *testing.T) {
+	h := start(t, func(c *config.Config) { c.SignIn.OpenTimeout = config.Duration{Duration: time.Second} })
+	env := testenv.PAM(t)
+	so := testenv.PAMModule(t)
+	env.WriteService(t, "hwtest",
+		"auth required "+so+" socket="+h.socket+" timeout=1",
+		"session optional "+so+" socket="+h.socket)
+	c := h.insert(0, pivcard.Options{})
+	h.register(c, "root")
+
+	out, err := env.Run(ctxT(t), "hwtest", "root", pivcard.DefaultPIN+"\n", "authenticate")
+	if err != nil {
+		t.Fatalf("authenticate: %v\n%s", err, out)
+	}
+	started := h.waitFor("session-started", func(e ipc.Event) bool { return e.Type == ipc.EventSessionStarted && e.User == "root" })
+	ended := h.waitFor("session-ended", func(e ipc.Event) bool { return e.Type == ipc.EventSessionEnded && e.Session == started.Session })
+	if ended.Reason != "not-opened" {
+		t.Fatalf("authenticate-only session ended with %q", ended.Reason)
+	}
+
+	out, err = env.Run(ctxT(t), "hwtest", "root", pivcard.DefaultPIN+"\n", "authenticate", "open_session")
+	if err != nil {
+		t.Fatalf("authenticate, open_session: %v\n%s", err, out)
+	}
+	started = h.waitFor("session-started", func(e ipc.Event) bool { return e.Type == ipc.EventSessionStarted && e.User == "root" })
+	sessions, err := h.c.Sessions(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(sessions, func(s ipc.Session) bool { return s.ID == started.Session })
+	if i < 0 || sessions[i].Pending || sessions[i].LoginPID <= 1 || !sessions[i].ExpiresAt.After(time.Now().Add(time.Hour)) {
+		t.Fatalf("opened session: %+v", sessions)
 	}
 }
