@@ -123,6 +123,7 @@ func New(opts Options) (*Daemon, error) {
 		return s.User, ok
 	}
 	d.manager.onDetach = d.authenticatorGone
+	d.manager.identify = d.checkBinding
 	return d, nil
 }
 

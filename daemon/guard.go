@@ -27,6 +27,9 @@ type guardedDevice struct {
 	inner backend.Device
 	log   *slog.Logger
 	id    string
+	// check, when set, runs before a secret is sent to the device and
+	// refuses a device that is not the one it claims to be.
+	check func(ctx context.Context, info ipc.Authenticator) error
 	// sem holds one token while an operation is inside the device.
 	sem chan struct{}
 
@@ -46,10 +49,11 @@ var (
 	_ backend.SecurityKey = (*guardedKey)(nil)
 )
 
-// guard wraps d; a security key stays one.
-func guard(d backend.Device, log *slog.Logger) backend.Device {
+// guard wraps d; a security key stays one. check (may be nil) runs before
+// every secret sent to d.
+func guard(d backend.Device, log *slog.Logger, check func(context.Context, ipc.Authenticator) error) backend.Device {
 	info := d.Info()
-	g := &guardedDevice{inner: d, log: log, id: info.ID, sem: make(chan struct{}, 1), info: info}
+	g := &guardedDevice{inner: d, log: log, id: info.ID, sem: make(chan struct{}, 1), info: info, check: check}
 	if k, ok := d.(backend.SecurityKey); ok {
 		return &guardedKey{guardedDevice: g, key: k}
 	}
@@ -64,22 +68,40 @@ func (g *guardedDevice) errWedged() error {
 	return ipc.Errorf(ipc.CodeBusy, "authenticator %s stopped answering; hwauthd is waiting for it to recover. Try again in a moment, or remove and re-insert it", g.id)
 }
 
-// do runs op on the device within ctx.
-func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) error) error {
+// withSecret runs op like do, after the identity check.
+func (g *guardedDevice) withSecret(ctx context.Context, op func(ctx context.Context) error, wipe func()) error {
+	if g.check != nil {
+		if err := g.check(ctx, g.Info()); err != nil {
+			wipe()
+			return err
+		}
+	}
+	return g.do(ctx, op, wipe)
+}
+
+// do runs op on the device within ctx. wipe (nil: nothing to wipe) clears
+// op's copies of secrets once op has ended, or at once when op never runs.
+func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) error, wipe func()) error {
+	if wipe == nil {
+		wipe = func() {}
+	}
 	g.mu.Lock()
 	wedged := g.wedged
 	g.mu.Unlock()
 	if wedged {
+		wipe()
 		return g.errWedged()
 	}
 	select {
 	case g.sem <- struct{}{}:
 	case <-ctx.Done():
+		wipe()
 		return ctx.Err()
 	}
 	done := make(chan error, 1)
 	go func() {
 		err := op(ctx)
+		wipe()
 		info := g.inner.Info()
 		g.mu.Lock()
 		g.info = info
@@ -128,77 +150,90 @@ func (g *guardedDevice) PINState(ctx context.Context) (st ipc.PINState, err erro
 	err = g.do(ctx, func(ctx context.Context) (err error) {
 		st, err = g.inner.PINState(ctx)
 		return err
-	})
+	}, nil)
 	return st, err
+}
+
+// secrets clones each secret for an operation and returns the clones and
+// the function that wipes them.
+func secrets(in ...[]byte) ([][]byte, func()) {
+	out := make([][]byte, len(in))
+	for i, b := range in {
+		out[i] = bytes.Clone(b)
+	}
+	return out, func() {
+		for _, b := range out {
+			clear(b)
+		}
+	}
 }
 
 // VerifyPIN checks pin on the device.
 func (g *guardedDevice) VerifyPIN(ctx context.Context, pin []byte) error {
-	pin = bytes.Clone(pin)
-	return g.do(ctx, func(ctx context.Context) error {
-		defer clear(pin)
-		return g.inner.VerifyPIN(ctx, pin)
-	})
+	s, wipe := secrets(pin)
+	return g.withSecret(ctx, func(ctx context.Context) error {
+		return g.inner.VerifyPIN(ctx, s[0])
+	}, wipe)
 }
 
 // ChangePIN replaces the PIN.
 func (g *guardedDevice) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
-	oldPIN, newPIN = bytes.Clone(oldPIN), bytes.Clone(newPIN)
-	return g.do(ctx, func(ctx context.Context) error {
-		defer clear(oldPIN)
-		defer clear(newPIN)
-		return g.inner.ChangePIN(ctx, oldPIN, newPIN)
-	})
+	s, wipe := secrets(oldPIN, newPIN)
+	return g.withSecret(ctx, func(ctx context.Context) error {
+		return g.inner.ChangePIN(ctx, s[0], s[1])
+	}, wipe)
 }
 
 // UnblockPIN resets the retry counter with the PUK.
 func (g *guardedDevice) UnblockPIN(ctx context.Context, puk, newPIN []byte) error {
-	puk, newPIN = bytes.Clone(puk), bytes.Clone(newPIN)
-	return g.do(ctx, func(ctx context.Context) error {
-		defer clear(puk)
-		defer clear(newPIN)
-		return g.inner.UnblockPIN(ctx, puk, newPIN)
-	})
+	s, wipe := secrets(puk, newPIN)
+	return g.withSecret(ctx, func(ctx context.Context) error {
+		return g.inner.UnblockPIN(ctx, s[0], s[1])
+	}, wipe)
 }
 
-// Sign signs a digest.
+// Sign signs a digest; with a PIN, after the identity check.
 func (g *guardedDevice) Sign(ctx context.Context, req backend.SignRequest) (sig []byte, err error) {
-	req.PIN = bytes.Clone(req.PIN)
-	err = g.do(ctx, func(ctx context.Context) (err error) {
-		defer clear(req.PIN)
+	op := func(ctx context.Context) (err error) {
 		sig, err = g.inner.Sign(ctx, req)
 		return err
-	})
+	}
+	if len(req.PIN) == 0 {
+		err = g.do(ctx, op, nil)
+		return sig, err
+	}
+	s, wipe := secrets(req.PIN)
+	req.PIN = s[0]
+	err = g.withSecret(ctx, op, wipe)
 	return sig, err
 }
 
 // SetPIN sets a security key's first PIN.
 func (g *guardedKey) SetPIN(ctx context.Context, newPIN []byte) error {
-	newPIN = bytes.Clone(newPIN)
-	return g.do(ctx, func(ctx context.Context) error {
-		defer clear(newPIN)
-		return g.key.SetPIN(ctx, newPIN)
-	})
+	s, wipe := secrets(newPIN)
+	return g.withSecret(ctx, func(ctx context.Context) error {
+		return g.key.SetPIN(ctx, s[0])
+	}, wipe)
 }
 
 // MakeCredential creates a credential.
 func (g *guardedKey) MakeCredential(ctx context.Context, req backend.MakeCredential) (c backend.Credential, err error) {
-	req.PIN = bytes.Clone(req.PIN)
-	err = g.do(ctx, func(ctx context.Context) (err error) {
-		defer clear(req.PIN)
+	s, wipe := secrets(req.PIN)
+	req.PIN = s[0]
+	err = g.withSecret(ctx, func(ctx context.Context) (err error) {
 		c, err = g.key.MakeCredential(ctx, req)
 		return err
-	})
+	}, wipe)
 	return c, err
 }
 
 // GetAssertion asks for an assertion.
 func (g *guardedKey) GetAssertion(ctx context.Context, req backend.GetAssertion) (a backend.Assertion, err error) {
-	req.PIN = bytes.Clone(req.PIN)
-	err = g.do(ctx, func(ctx context.Context) (err error) {
-		defer clear(req.PIN)
+	s, wipe := secrets(req.PIN)
+	req.PIN = s[0]
+	err = g.withSecret(ctx, func(ctx context.Context) (err error) {
 		a, err = g.key.GetAssertion(ctx, req)
 		return err
-	})
+	}, wipe)
 	return a, err
 }

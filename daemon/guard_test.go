@@ -35,7 +35,7 @@ func (d *stuckDevice) VerifyPIN(ctx context.Context, pin []byte) error {
 // the caller wiped its own; when it answers, it is used again.
 func TestGuardKeepsTheDeadline(t *testing.T) {
 	inner := &stuckDevice{entered: make(chan struct{}, 1), release: make(chan struct{}), got: make(chan []byte, 2)}
-	g := guard(inner, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	g := guard(inner, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 
 	pin := []byte("123456")
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -26,6 +27,9 @@ type Manager struct {
 	bus *events.Bus
 	// onDetach, when set, is called after a device is detached, without mu.
 	onDetach func(id string)
+	// identify, when set, runs before a secret is sent to a device and
+	// refuses one that is not the authenticator it claims to be.
+	identify func(ctx context.Context, info ipc.Authenticator) error
 
 	mu      sync.Mutex
 	devices map[string]backend.Device
@@ -49,12 +53,24 @@ func NewManager(log *slog.Logger, bus *events.Bus) *Manager {
 // a request past its deadline nor the manager's lock.
 func (m *Manager) Attach(d backend.Device) {
 	info := d.Info()
-	g := guard(d, m.log)
+	g := guard(d, m.log, m.checkIdentity)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.devices[info.ID] = g
 	m.log.Info("authenticator present", "id", info.ID, "kind", info.Kind, "reader", info.Reader)
 	m.bus.Publish(attachEvent(info, true))
+	if info.CardAuthentication == ipc.CardAuthFailed {
+		m.log.Warn("card failed its card-authentication challenge; it gets no PIN", "id", info.ID, "reader", info.Reader)
+		m.bus.Publish(ipc.Event{Type: ipc.EventAuthenticatorMismatch, Authenticator: info.ID, Reader: info.Reader, Reason: reasonCardAuthFailed})
+	}
+}
+
+// checkIdentity runs the daemon's identity check, if any.
+func (m *Manager) checkIdentity(ctx context.Context, info ipc.Authenticator) error {
+	if m.identify == nil {
+		return nil
+	}
+	return m.identify(ctx, info)
 }
 
 // Detach removes a device that is gone and announces it.

@@ -47,6 +47,8 @@ const (
 	CodeRegistrationRequired Code = "registration_required"
 	// CodeCertificateInvalid: the card's certificate is expired, malformed or not issued by a trusted authority; ask IT for a new certificate.
 	CodeCertificateInvalid Code = "certificate_invalid"
+	// CodeAuthenticatorMismatch: the card claims the id of a registered authenticator but its keys are not the registered ones (a copied card); it was sent no PIN. Use your own card, and tell IT.
+	CodeAuthenticatorMismatch Code = "authenticator_mismatch"
 	// CodeIdentityMismatch: the card's identity does not map to this user; use your own card or ask IT to link the identity.
 	CodeIdentityMismatch Code = "identity_mismatch"
 	// CodeBusy: the authenticator is in use by another operation; try again in a moment.
@@ -106,6 +108,7 @@ var codes = map[Code]codeInfo{
 	CodeKindNotAllowed:          {http.StatusForbidden, "your organisation does not allow this kind of authenticator; use another one", nil},
 	CodeRegistrationRequired:    {http.StatusForbidden, "set up the security info your organisation requires first", nil},
 	CodeCertificateInvalid:      {http.StatusUnprocessableEntity, "ask IT for a new certificate on the card", nil},
+	CodeAuthenticatorMismatch:   {http.StatusForbidden, "this card is not the one registered under its id and was sent no PIN; use your own card and tell IT", nil},
 	CodeIdentityMismatch:        {http.StatusForbidden, "use your own card, or ask IT to link its identity to your account", nil},
 	CodeBusy:                    {http.StatusConflict, "the authenticator is in use; try again in a moment", hwerr.ErrBusy},
 	CodeBackendUnavailable:      {http.StatusServiceUnavailable, "check that the smart card service (pcscd), the TPM or the key is available, then retry", hwerr.ErrUnavailable},

@@ -7,15 +7,19 @@ import (
 
 // Event types of GET /v1/events (SPEC.md "The socket API").
 const (
-	EventReaderAdded    = "reader-added"
-	EventReaderRemoved  = "reader-removed"
-	EventCardInserted   = "card-inserted"
-	EventCardRemoved    = "card-removed"
-	EventKeyAttached    = "key-attached"
-	EventKeyDetached    = "key-detached"
-	EventPINBlocked     = "pin-blocked"
-	EventSessionStarted = "session-started"
-	EventSessionEnded   = "session-ended"
+	EventReaderAdded   = "reader-added"
+	EventReaderRemoved = "reader-removed"
+	EventCardInserted  = "card-inserted"
+	EventCardRemoved   = "card-removed"
+	EventKeyAttached   = "key-attached"
+	EventKeyDetached   = "key-detached"
+	EventPINBlocked    = "pin-blocked"
+	// EventAuthenticatorMismatch reports a card that is not the one it
+	// claims to be: it failed its card-authentication challenge, or its keys
+	// are not those of the registration with its id. It gets no PIN.
+	EventAuthenticatorMismatch = "authenticator-mismatch"
+	EventSessionStarted        = "session-started"
+	EventSessionEnded          = "session-ended"
 	// EventSessionLocked: under removal policy "lock", logind locked the
 	// login session of Session (Data: {"login_session": id}).
 	EventSessionLocked = "session-locked"

@@ -105,6 +105,12 @@ const (
 	BackendFIDO2  = "fido2"
 )
 
+// Values of Authenticator.CardAuthentication.
+const (
+	CardAuthVerified = "verified"
+	CardAuthFailed   = "failed"
+)
+
 // Authenticator is a present authenticator, in GET /v1/authenticators and
 // GET /v1/authenticators/{id}.
 type Authenticator struct {
@@ -116,8 +122,16 @@ type Authenticator struct {
 	Serial  string `json:"serial,omitempty"`
 	// Device identifies the TPM of a virtual smart card (its endorsement
 	// key hash); empty for other kinds.
-	Device string   `json:"device,omitempty"`
-	PIN    PINState `json:"pin"`
+	// For a PIV card whose card-authentication key (slot 9E) answered the
+	// challenge at insertion, Device is "piv-9e:" and the SHA-256 of that
+	// key (PKIX DER) in hex: the card's own identity, which registrations
+	// record.
+	Device string `json:"device,omitempty"`
+	// CardAuthentication is "verified" when a PIV card proved at insertion
+	// that it holds its card-authentication key (slot 9E), "failed" when it
+	// did not (it gets no PIN), empty when it has no such key.
+	CardAuthentication string   `json:"card_authentication,omitempty"`
+	PIN                PINState `json:"pin"`
 	// FIDO describes a security key (kind security-key) as it describes
 	// itself (authenticatorGetInfo).
 	FIDO *FIDOInfo `json:"fido,omitempty"`

@@ -202,6 +202,12 @@ func (b *Backend) attach(ctx context.Context, host backend.Host, reader string, 
 		return
 	}
 	b.mu.Lock()
+	for _, other := range b.byReader {
+		if other.id == dev.id {
+			dev.distinguish()
+			break
+		}
+	}
 	b.byReader[reader] = dev
 	b.mu.Unlock()
 	host.Attach(dev)
@@ -223,6 +229,31 @@ func (b *Backend) detach(host backend.Host, reader string) {
 	}
 	dev.Close()
 	host.Detach(dev.Info().ID)
+	b.restoreID(host, dev.id)
+}
+
+// restoreID gives a card that had to take a distinguished id (another card
+// with its GUID was present) its GUID-based id back once that other card,
+// gone now, held it.
+func (b *Backend) restoreID(host backend.Host, gone string) {
+	b.mu.Lock()
+	var twin *Device
+	for _, d := range b.byReader {
+		if d.base == gone && d.id != d.base {
+			twin = d
+			break
+		}
+	}
+	var old string
+	if twin != nil {
+		old = twin.id
+		twin.setID(gone)
+	}
+	b.mu.Unlock()
+	if twin != nil {
+		host.Detach(old)
+		host.Attach(twin)
+	}
 }
 
 func (b *Backend) closeAll(host backend.Host) {

@@ -36,6 +36,10 @@ const idleRelease = 2 * time.Second
 // status it did not create (another application's login) as it found it.
 type Device struct {
 	reader string
+	// id is the authenticator id, set before the device is attached; the
+	// backend reads and changes it under its own lock. base is the
+	// GUID-based id, which id differs from while another card has it.
+	id, base string
 
 	mu     sync.Mutex // held for every card operation; guards the fields below
 	tx     connection
@@ -91,6 +95,7 @@ func Open(ctx context.Context, reader string) (*Device, error) {
 		return nil, err
 	}
 	d.armIdleLocked()
+	d.id, d.base = d.info.ID, d.info.ID
 	return d, nil
 }
 
@@ -128,6 +133,8 @@ func (d *Device) readLocked(ctx context.Context, reader string) error {
 		d.certs[key.ID] = cert
 		info.Keys = append(info.Keys, key)
 	}
+	// Before any PIN: is it the card it claims to be (cardauth.go)?
+	d.challengeCardAuthLocked(ctx, &info)
 	d.info = info
 	d.info.PIN, _ = d.pinStateLocked(ctx)
 	return nil

@@ -44,6 +44,9 @@ type Options struct {
 	Slots              []SlotSpec
 	// Serial is the FASC-N credential number, 6 digits; random when empty.
 	Serial string
+	// GUID is the CHUID GUID, 16 bytes; random when empty. Tests give a
+	// card another card's GUID to play an impostor.
+	GUID []byte
 }
 
 // SlotSpec asks for a key in a slot. Key is generated when nil; the
@@ -111,6 +114,9 @@ func New(opts Options) (*Card, error) {
 	}
 	if st.GUID, err = randomBytes(16); err != nil {
 		return nil, err
+	}
+	if len(opts.GUID) == 16 {
+		st.GUID = bytes.Clone(opts.GUID)
 	}
 	if st.FASCN, err = newFASCN(opts.Serial); err != nil {
 		return nil, err

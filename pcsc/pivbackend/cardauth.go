@@ -1,0 +1,111 @@
+package pivbackend
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/pcsc/piv"
+)
+
+// A card's GUID (CHUID) and certificates are public: any card can copy them
+// (issue #13, defect 3). What a copy cannot have is the private key of the
+// card-authentication slot 9E, which signs without a PIN (SP 800-73-4 Part 1
+// §3.2.4). Once per insertion, before any PIN is sent, a card with a 9E
+// certificate is challenged: it signs a fresh random digest, which must
+// verify with that certificate's key. A card that passes is identified by
+// that key (Device "piv-9e:<sha256>", which registrations record); one that
+// fails is marked so and gets no PIN from the daemon.
+
+// CardAuthDevicePrefix starts the Device of a PIV card identified by its
+// card-authentication key.
+const CardAuthDevicePrefix = "piv-9e:"
+
+// challengeCardAuthLocked challenges slot 9E, if the card has a certificate
+// there, and records the outcome in info.
+func (d *Device) challengeCardAuthLocked(ctx context.Context, info *ipc.Authenticator) {
+	cert, ok := d.certs[piv.SlotCardAuthentication.String()]
+	if !ok {
+		return
+	}
+	alg, hash := cardAuthAlgorithm(cert.PublicKey)
+	if alg == "" {
+		return // a key PIV cannot sign with here: nothing is claimed
+	}
+	info.CardAuthentication = ipc.CardAuthFailed
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return
+	}
+	h := hash.New()
+	h.Write(nonce)
+	digest := h.Sum(nil)
+	sig, err := d.client.Sign(ctx, piv.SlotCardAuthentication, alg, digest)
+	if err != nil || !verifies(cert.PublicKey, hash, digest, sig) {
+		return
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	info.CardAuthentication = ipc.CardAuthVerified
+	info.Device = CardAuthDevicePrefix + hex.EncodeToString(sum[:])
+}
+
+// cardAuthAlgorithm picks the signature scheme for a 9E key.
+func cardAuthAlgorithm(pub crypto.PublicKey) (piv.Algorithm, crypto.Hash) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve.Params().BitSize > 256 {
+			return piv.ECDSASHA384, crypto.SHA384
+		}
+		return piv.ECDSASHA256, crypto.SHA256
+	case *rsa.PublicKey:
+		if k.N.BitLen() == 2048 {
+			return piv.RSAPKCS1v15SHA256, crypto.SHA256
+		}
+	}
+	return "", 0
+}
+
+// verifies checks a card's signature over digest with pub.
+func verifies(pub crypto.PublicKey, hash crypto.Hash, digest, sig []byte) bool {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		return ecdsa.VerifyASN1(k, digest, sig)
+	case *rsa.PublicKey:
+		return rsa.VerifyPKCS1v15(k, hash, digest, sig) == nil
+	}
+	return false
+}
+
+// keysFingerprint is a short hash of the card's key material and its reader,
+// which tells apart two present cards that give the same GUID.
+func keysFingerprint(info ipc.Authenticator) string {
+	h := sha256.New()
+	for _, k := range info.Keys {
+		h.Write([]byte(k.PublicKey))
+	}
+	h.Write([]byte(info.Reader))
+	return hex.EncodeToString(h.Sum(nil)[:4])
+}
+
+// distinguish gives d, not attached yet, an id of its own when another
+// present card already has its GUID-based id: both stay listed, and neither
+// one's removal takes the other from the list.
+func (d *Device) distinguish() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.info.ID += "-" + keysFingerprint(d.info)
+	d.id = d.info.ID
+}
+
+// setID changes the device's id (restoreID), with the backend's lock held.
+func (d *Device) setID(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.info.ID = id
+	d.id = id
+}
