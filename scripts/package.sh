@@ -12,7 +12,8 @@
 #
 # Environment: BUILD (default build), VERSION (default from git), GO,
 # DEB_MAINTAINER, DESTDIR, PREFIX (default /usr/local), SYSCONFDIR (default /etc), BINDIR
-# (take hwauthd and hwauthctl already built there instead of building them).
+# (take hwauthd and hwauthctl already built there instead of building them),
+# PAMDIR (default /lib/MULTIARCH/security, where libpam looks for modules).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ BUILD=$(realpath -m "${BUILD:-build}")
 PREFIX=${PREFIX:-/usr/local}
 SYSCONFDIR=${SYSCONFDIR:-/etc}
 DESTDIR=${DESTDIR:-}
+PAMDIR=${PAMDIR:-/lib/$(gcc -print-multiarch)/security}
 
 version() {
 	local when hash
@@ -45,8 +47,14 @@ build_binaries() {
 		fi
 		return
 	fi
-	CGO_ENABLED=1 "$GO" build -trimpath -buildmode=pie \
-		-ldflags "-s -w -X main.version=$VERSION" \
+	# Hardened as Debian builds C (dpkg-buildflags, hardening=+all): PIE,
+	# full RELRO (-z relro -z now), _FORTIFY_SOURCE and the stack protector
+	# for the cgo code, linked by the system linker with those flags.
+	local cflags ldflags
+	cflags="$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CPPFLAGS) $(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get CFLAGS)"
+	ldflags=$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --get LDFLAGS)
+	CGO_ENABLED=1 CGO_CFLAGS="$cflags" CGO_LDFLAGS="$ldflags" "$GO" build -trimpath -buildmode=pie \
+		-ldflags "-s -w -linkmode=external -X main.version=$VERSION" \
 		-o "$BUILD/" ./cmd/hwauthd ./cmd/hwauthctl ./cmd/hwauthd-pkcs11 ./cmd/hwauthd-pam-helper
 	pam_module "$BUILD" /usr/libexec/hwauthd/hwauthd-pam-helper
 	reader_driver "$BUILD"
@@ -112,7 +120,13 @@ deb() {
 }
 
 # install copies what the .deb holds into $DESTDIR, with the programs under
-# $PREFIX and the units rewritten to run them from there.
+# $PREFIX and the units rewritten to run them from there. What is read only
+# from fixed places goes there whatever the prefix: the PAM module into
+# $PAMDIR (libpam looks nowhere else for a module named without a path),
+# the polkit rule into $SYSCONFDIR/polkit-1/rules.d (polkit reads that and
+# /usr/share/polkit-1/rules.d only), zsh's completion into site-functions
+# below /usr (vendor-completions is read only there). systemd, sysusers.d,
+# tmpfiles.d and udev read /usr/local/lib as well as /usr/lib.
 install_files() {
 	stage
 	local d=$DESTDIR p=$DESTDIR$PREFIX lib=$DESTDIR$PREFIX/lib
@@ -122,7 +136,7 @@ install_files() {
 	install -Dm755 "$BUILD/hwauthd-pam-helper" "$p/libexec/hwauthd/hwauthd-pam-helper"
 	# The module runs the helper from where this install puts it.
 	pam_module "$BUILD/prefix" "$PREFIX/libexec/hwauthd/hwauthd-pam-helper"
-	install -Dm644 "$BUILD/prefix/pam_hwauth.so" "$lib/security/pam_hwauth.so"
+	install -Dm644 "$BUILD/prefix/pam_hwauth.so" "$d$PAMDIR/pam_hwauth.so"
 	install -Dm644 "$BUILD/libifdhwauthd.so" "$lib/pcsc/drivers/serial/libifdhwauthd.so"
 	# pcscd reads /etc/reader.conf.d only; the driver path in it is the .deb's.
 	sed -e "s|/usr/lib/pcsc/drivers/serial/|$PREFIX/lib/pcsc/drivers/serial/|" packaging/pcscd/hwauthd |
@@ -140,14 +154,22 @@ install_files() {
 	install -Dm644 packaging/sysusers/hwauthd.conf "$lib/sysusers.d/hwauthd.conf"
 	install -Dm644 packaging/tmpfiles/hwauthd.conf "$lib/tmpfiles.d/hwauthd.conf"
 	install -Dm644 packaging/udev/70-hwauthd-fido.rules "$lib/udev/rules.d/70-hwauthd-fido.rules"
-	install -Dm644 packaging/polkit/50-hwauthd.rules "$p/share/polkit-1/rules.d/50-hwauthd.rules"
+	if [ "$PREFIX" = /usr ]; then
+		install -Dm644 packaging/polkit/50-hwauthd.rules "$p/share/polkit-1/rules.d/50-hwauthd.rules"
+		install -Dm644 "$BUILD/completions/_hwauthctl" "$p/share/zsh/vendor-completions/_hwauthctl"
+	else
+		install -Dm644 packaging/polkit/50-hwauthd.rules "$d$SYSCONFDIR/polkit-1/rules.d/50-hwauthd.rules"
+		install -Dm644 "$BUILD/completions/_hwauthctl" "$p/share/zsh/site-functions/_hwauthctl"
+	fi
 	install -Dm644 -t "$p/share/man/man8" "$BUILD/man/hwauthd.8.gz" "$BUILD/man/pam_hwauth.8.gz" "$BUILD/man/hwauthd-pkcs11.8.gz"
 	install -Dm644 -t "$p/share/man/man1" "$BUILD/man/hwauthctl.1.gz"
 	install -Dm644 -t "$p/share/man/man5" "$BUILD/man/hwauthd.toml.5.gz"
 	install -Dm644 "$BUILD/completions/hwauthctl" "$p/share/bash-completion/completions/hwauthctl"
-	install -Dm644 "$BUILD/completions/_hwauthctl" "$p/share/zsh/vendor-completions/_hwauthctl"
 	install -Dm644 "$BUILD/completions/hwauthctl.fish" "$p/share/fish/vendor_completions.d/hwauthctl.fish"
 	echo "installed into ${DESTDIR:-/}; as root run: systemd-sysusers; systemd-tmpfiles --create; udevadm control --reload-rules; systemctl daemon-reload; systemctl enable --now hwauthd.socket"
+	if [ "$PREFIX" != /usr ]; then
+		echo "pam-auth-update reads /usr/share/pam-configs only: to use its profile, copy $PREFIX/share/pam-configs/hwauthd there (or include $PREFIX/share/doc/hwauthd/examples/pam.d/hwauth by hand)"
+	fi
 }
 
 docs() {
