@@ -3,21 +3,16 @@ package helper
 import (
 	"fmt"
 
+	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/pkcs11/p11crypto"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
 	"github.com/miekg/pkcs11"
 )
 
-// signMechanism is how one API algorithm maps onto PKCS#11.
-type signMechanism struct {
-	keyType uint
-	digest  int
-	// mechanism builds the mechanism and the data C_Sign gets from the digest.
-	mechanism func(digest []byte) ([]*pkcs11.Mechanism, []byte, error)
-	// ecdsa is true when the signature must be converted from r||s to DER.
-	ecdsa bool
-}
+// signMechanism builds the PKCS#11 mechanism of one API algorithm and the
+// data C_Sign gets from the digest.
+type signMechanism func(digest []byte) ([]*pkcs11.Mechanism, []byte, error)
 
 // ecdsaMechanism signs the digest itself with CKM_ECDSA (PKCS#11 v2.40
 // §2.3.6).
@@ -28,32 +23,37 @@ func ecdsaMechanism(digest []byte) ([]*pkcs11.Mechanism, []byte, error) {
 // mechanisms maps the API's signing algorithms to PKCS#11 mechanisms. The
 // daemon hands over a digest, so the hashing mechanisms (CKM_SHA256_RSA_PKCS
 // and friends) cannot be used.
-var mechanisms = map[string]signMechanism{
-	"ecdsa-sha256": {keyType: pkcs11.CKK_EC, digest: 32, mechanism: ecdsaMechanism, ecdsa: true},
-	"ecdsa-sha384": {keyType: pkcs11.CKK_EC, digest: 48, mechanism: ecdsaMechanism, ecdsa: true},
+var mechanisms = map[backend.SignAlgorithm]signMechanism{
+	backend.ECDSASHA256: ecdsaMechanism,
+	backend.ECDSASHA384: ecdsaMechanism,
 	// CKM_RSA_PKCS over the DigestInfo (PKCS#11 v2.40 §2.1.6, RFC 8017 §9.2).
-	"rsa-pkcs1v15-sha256": {keyType: pkcs11.CKK_RSA, digest: 32, mechanism: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
+	backend.RSAPKCS1v15SHA256: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
 		di, err := p11crypto.DigestInfoSHA256(d)
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)}, di, err
-	}},
+	},
 	// CKM_RSA_PKCS_PSS over the digest with SHA-256, MGF1-SHA-256 and a 32-byte
 	// salt (PKCS#11 v2.40 §2.1.14).
-	"rsa-pss-sha256": {keyType: pkcs11.CKK_RSA, digest: 32, mechanism: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
+	backend.RSAPSSSHA256: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
 		params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 32)
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params)}, d, nil
-	}},
+	},
 }
 
 // sign answers OpSign: it logs in with the PIN, finds the private key by
 // CKA_ID, signs (C_SignInit, then C_Login(CKU_CONTEXT_SPECIFIC) for a key
 // with CKA_ALWAYS_AUTHENTICATE, then C_Sign) and logs out.
 func (s *Server) sign(req *wire.Request) ([]byte, error) {
-	mech, ok := mechanisms[req.Algorithm]
+	alg, _ := backend.ParseSignAlgorithm(req.Algorithm)
+	mech, ok := mechanisms[alg]
 	if !ok {
 		return nil, fmt.Errorf("algorithm %q: %w", req.Algorithm, hwerr.ErrNotSupported)
 	}
-	if len(req.Digest) != mech.digest {
-		return nil, fmt.Errorf("%s needs a %d-byte digest: %w", req.Algorithm, mech.digest, hwerr.ErrInvalidInput)
+	if len(req.Digest) != alg.Hash().Size() {
+		return nil, fmt.Errorf("%s needs a %d-byte digest: %w", alg, alg.Hash().Size(), hwerr.ErrInvalidInput)
+	}
+	keyType := uint(pkcs11.CKK_EC)
+	if alg.RSA() {
+		keyType = pkcs11.CKK_RSA
 	}
 	t, err := s.open(req.Token, false)
 	if err != nil {
@@ -65,11 +65,11 @@ func (s *Server) sign(req *wire.Request) ([]byte, error) {
 			return nil, err
 		}
 	}
-	key, alwaysAuth, err := t.privateKey(req.KeyID, mech.keyType)
+	key, alwaysAuth, err := t.privateKey(req.KeyID, keyType)
 	if err != nil {
 		return nil, err
 	}
-	m, data, err := mech.mechanism(req.Digest)
+	m, data, err := mech(req.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, hwerr.ErrInvalidInput)
 	}
@@ -85,7 +85,7 @@ func (s *Server) sign(req *wire.Request) ([]byte, error) {
 	if err != nil {
 		return nil, classify("C_Sign", err)
 	}
-	if mech.ecdsa {
+	if !alg.RSA() { // ECDSA: r||s to DER
 		return p11crypto.ECDSASignatureDER(sig)
 	}
 	return sig, nil
