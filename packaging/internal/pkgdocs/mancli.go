@@ -55,7 +55,7 @@ func CLIPage(program string, cmds []Command) []byte {
 	r.tagged("/usr/share/bash-completion/completions/hwauthctl, /usr/share/zsh/vendor-completions/_hwauthctl, /usr/share/fish/vendor_completions.d/hwauthctl.fish",
 		"shell completions of commands, options and the ids of the running daemon's authenticators, registrations, sessions and virtual smart cards.")
 	r.section("see also")
-	r.WriteString("\\fBhwauthd\\fR(8), \\fBhwauthd.toml\\fR(5), \\fBhwauthd-pkcs11\\fR(8), \\fBpcscd\\fR(8)\n")
+	r.WriteString("\\fBhwauthd\\fR(8), \\fBhwauthd.toml\\fR(5), \\fBhwauthd-pkcs11\\fR(8), \\fBpam_hwauth\\fR(8), \\fBpcscd\\fR(8)\n")
 	return r.Bytes()
 }
 

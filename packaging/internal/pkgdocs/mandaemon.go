@@ -89,7 +89,7 @@ func DaemonPage(flags []Flag) []byte {
 	r.tagged("0", "stopped by a signal, cleanly.")
 	r.tagged("1", "could not start (configuration, socket, state) or failed while serving; the reason is on standard error.")
 	r.section("see also")
-	r.WriteString("\\fBhwauthctl\\fR(1), \\fBhwauthd.toml\\fR(5), \\fBhwauthd-pkcs11\\fR(8), \\fBpcscd\\fR(8), \\fBsystemd.socket\\fR(5)\n")
+	r.WriteString("\\fBhwauthctl\\fR(1), \\fBhwauthd.toml\\fR(5), \\fBhwauthd-pkcs11\\fR(8), \\fBpam_hwauth\\fR(8), \\fBpcscd\\fR(8), \\fBsystemd.socket\\fR(5)\n")
 	return r.Bytes()
 }
 
