@@ -3,6 +3,7 @@ package tpm
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/hex"
@@ -50,6 +51,9 @@ type Card struct {
 	ApprovalTicket []byte `json:"approval_ticket"`
 	// Salt is mixed into the PIN and PUK before they become authValues.
 	Salt []byte `json:"salt"`
+	// AdminKeyPublic is the admin key's public area (TPMT_PUBLIC), empty
+	// for a card without admin key (see AdminChallenge).
+	AdminKeyPublic []byte `json:"admin_key_public,omitempty"`
 
 	// KeyPublic and KeyPrivate are the signing key's TPM2B_PUBLIC and
 	// TPM2B_PRIVATE contents (TPMT_PUBLIC; the wrapped private area). The
@@ -76,6 +80,9 @@ type CreateOptions struct {
 	PIN, PUK []byte
 	// Algorithm is AlgECCP256 (when empty), AlgECCP384 or AlgRSA2048.
 	Algorithm string
+	// AdminKey, when set, is IT's ECDSA P-256 admin key: responses signed
+	// with it to the card's challenges unblock the PIN (AdminUnblock).
+	AdminKey *ecdsa.PublicKey
 	// Attest asks for a TPM2_Certify statement over the new key.
 	Attest bool
 	// Nonce is the verifier's qualifying data for the attestation, at
@@ -164,7 +171,15 @@ func (t *TPM) createCardLocked(c *Card, opts CreateOptions) (*Attestation, error
 		return nil, err
 	}
 	c.ApproverName = approver.name
-	branches, err := pinIndexBranches(pukName, approver.name)
+	var adminName []byte
+	if opts.AdminKey != nil {
+		pub, name, err := adminKeyPublic(opts.AdminKey)
+		if err != nil {
+			return nil, err
+		}
+		c.AdminKeyPublic, adminName = tpm2.Marshal(pub), name
+	}
+	branches, err := pinIndexBranches(pukName, approver.name, adminName)
 	if err != nil {
 		return nil, err
 	}

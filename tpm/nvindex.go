@@ -136,6 +136,10 @@ func ccAssertion(cc tpm2.TPMCC) tpm2.PolicyCommandCode { return tpm2.PolicyComma
 //     a new PIN. A policy cannot name the index it belongs to (its name
 //     covers the policy), hence the indirection; the approval key's private
 //     half is thrown away once it signed that one policy.
+//  5. (PIN index) TPM2_PolicySigned by the card's admin key +
+//     TPM2_NV_ChangeAuth: IT's challenge-response unblock sets a new PIN.
+//  6. (PIN index) TPM2_PolicySigned by the admin key + TPM2_NV_Write: and
+//     resets the count (see adminkey.go).
 //
 // There is deliberately no PolicyAuthValue branch: a TPM checks pinLimit
 // only when the authValue authorizes in an HMAC or password session, not
@@ -177,7 +181,7 @@ func commonBranches() ([][]byte, error) {
 // pinIndexBranches are the branches of a PIN index's policy (see the
 // list above). With no PUK (pukName nil) the PUK branches are
 // replaced by unreachable random digests, keeping the numbering.
-func pinIndexBranches(pukName, approverName []byte) ([][]byte, error) {
+func pinIndexBranches(pukName, approverName, adminName []byte) ([][]byte, error) {
 	common, err := commonBranches()
 	if err != nil {
 		return nil, err
@@ -195,7 +199,11 @@ func pinIndexBranches(pukName, approverName []byte) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(common, pw, pc, ap), nil
+	admin, err := adminBranches(adminName)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(common, pw, pc, ap), admin...), nil
 }
 
 // approvedChangePolicy is the policy the approval key signs:

@@ -70,7 +70,8 @@ type TPM struct {
 	ownerAuthValue []byte
 	deviceID       string
 	srk            storageKey
-	key            *loadedKey // the card key kept loaded, or nil
+	key            *loadedKey              // the card key kept loaded, or nil
+	admin          map[string]pendingAdmin // open admin challenges by card id
 }
 
 // Open opens the TPM named by cfg, computes its device identity and returns
@@ -100,6 +101,7 @@ func open(ctx context.Context, tc transport.TPMCloser, cfg Config) (*TPM, error)
 		closer:         tc,
 		policy:         cfg.Policy.withDefaults(),
 		ownerAuthValue: slices.Clone(cfg.OwnerAuth),
+		admin:          map[string]pendingAdmin{},
 	}
 	if err := t.lock(ctx); err != nil {
 		tc.Close()
@@ -150,6 +152,9 @@ func (t *TPM) Close() error {
 	t.sem <- struct{}{}
 	defer t.unlock()
 	t.dropKeyLocked()
+	for id := range t.admin {
+		t.dropAdminLocked(id)
+	}
 	return t.closer.Close()
 }
 
@@ -245,7 +250,7 @@ func propText(v uint32) string {
 // without resource manager, such as swtpm); through /dev/tpmrm0 there are
 // none to see. The TPM has one owner, so nothing of anyone else's is lost.
 func (t *TPM) flushStaleLocked() error {
-	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000} { // TPM_HT_TRANSIENT, TPM_HT_LOADED_SESSION
+	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000, 0x03000000} { // TPM_HT_TRANSIENT, _LOADED_SESSION, _SAVED_SESSION
 		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(first), PropertyCount: 64}.Execute(t.tr)
 		if err != nil {
 			return fmt.Errorf("list loaded handles: %w", classify(err))
