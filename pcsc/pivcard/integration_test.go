@@ -242,23 +242,34 @@ func TestOpenSC(t *testing.T) {
 			t.Errorf("pkcs11-tool -O lacks %q:\n%s", want, out)
 		}
 	}
-	dir := t.TempDir()
 	digest := sha256.Sum256([]byte("signed through OpenSC"))
+	if !openscSignVerifies(t, p, card, piv.SlotAuthentication, digest[:]) {
+		t.Error("OpenSC's signature does not verify against the 9A certificate")
+	}
+}
+
+// openscSignVerifies has pkcs11-tool sign digest with the slot's key
+// (CKM_ECDSA, raw r‖s) and reports whether the signature verifies against
+// the slot's certificate.
+func openscSignVerifies(t *testing.T, p *testenv.PCSC, card *pivcard.Card, slot piv.Slot, digest []byte) bool {
+	t.Helper()
+	ids := map[piv.Slot]string{piv.SlotAuthentication: "01", piv.SlotSignature: "02", piv.SlotKeyManagement: "03"}
+	dir := t.TempDir()
 	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
-	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
+	if err := os.WriteFile(in, digest, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	run(t, p, "pkcs11-tool", "--module", openscModule, "--login", "--pin", pivcard.DefaultPIN,
-		"--sign", "--mechanism", "ECDSA", "--id", "01", "--input-file", in, "--output-file", sigPath)
+		"--sign", "--mechanism", "ECDSA", "--id", ids[slot], "--input-file", in, "--output-file", sigPath)
 	raw, err := os.ReadFile(sigPath)
-	if err != nil || len(raw) != 64 {
-		t.Fatalf("raw ECDSA signature of %d bytes, %v", len(raw), err)
+	cert, _ := x509.ParseCertificate(card.Certificate(slot))
+	pub := cert.PublicKey.(*ecdsa.PublicKey)
+	size := (pub.Curve.Params().BitSize + 7) / 8
+	if err != nil || len(raw) != 2*size {
+		t.Fatalf("raw ECDSA signature of %d bytes, %v; want %d", len(raw), err, 2*size)
 	}
-	cert, _ := x509.ParseCertificate(card.Certificate(piv.SlotAuthentication))
-	r, s := new(big.Int).SetBytes(raw[:32]), new(big.Int).SetBytes(raw[32:])
-	if !ecdsa.Verify(cert.PublicKey.(*ecdsa.PublicKey), digest[:], r, s) {
-		t.Error("OpenSC's signature does not verify against the 9A certificate")
-	}
+	r, s := new(big.Int).SetBytes(raw[:size]), new(big.Int).SetBytes(raw[size:])
+	return ecdsa.Verify(pub, digest, r, s)
 }
 
 // TestYubicoPIVTool has yubico-piv-tool, a second independent client, show
@@ -364,21 +375,8 @@ func TestOpenSCShortECDSAInput(t *testing.T) {
 	testenv.RequireFiles(t, openscModule)
 	card := fullCard(t)
 	insert(t, p, card)
-	dir := t.TempDir()
 	digest := sha256.Sum256([]byte("short input through OpenSC"))
-	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
-	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run(t, p, "pkcs11-tool", "--module", openscModule, "--login", "--pin", pivcard.DefaultPIN,
-		"--sign", "--mechanism", "ECDSA", "--id", "02", "--input-file", in, "--output-file", sigPath)
-	raw, err := os.ReadFile(sigPath)
-	if err != nil || len(raw) != 96 {
-		t.Fatalf("raw P-384 signature of %d bytes, %v", len(raw), err)
-	}
-	cert, _ := x509.ParseCertificate(card.Certificate(piv.SlotSignature))
-	r, s := new(big.Int).SetBytes(raw[:48]), new(big.Int).SetBytes(raw[48:])
-	if !ecdsa.Verify(cert.PublicKey.(*ecdsa.PublicKey), digest[:], r, s) {
+	if !openscSignVerifies(t, p, card, piv.SlotSignature, digest[:]) {
 		t.Error("OpenSC's P-384 signature over a SHA-256 digest does not verify")
 	}
 }
