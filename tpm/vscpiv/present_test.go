@@ -18,6 +18,7 @@ import (
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/vreader"
+	"github.com/hwauthd/hwauthd/tpm/vscbackend"
 	"github.com/hwauthd/hwauthd/tpm/vscpiv"
 )
 
@@ -111,6 +112,28 @@ func TestPresentationOff(t *testing.T) {
 		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 0, Socket: readerSocket}, log)
 	})
 	if st := run.Status(); !strings.Contains(st.Detail, "API-only") {
+		t.Errorf("status detail %q", st.Detail)
+	}
+}
+
+// TestPresentationFull: with one reader, a second virtual card stays
+// API-only and the status counts both.
+func TestPresentationFull(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var inner *vscbackend.Backend
+	_, _, h, run := runVirtualCard(t, func(b backend.Backend) backend.Backend {
+		inner = b.(*vscbackend.Backend)
+		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 1, Socket: readerSocket}, log)
+	})
+	ctx := context.Background()
+	second, err := inner.Create(ctx, ipc.VirtualSmartcardCreateRequest{Label: "Second", PIN: ipc.Secret(pin), PUK: ipc.Secret(puk)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.device(second.ID) == nil {
+		t.Fatal("second card not attached")
+	}
+	if st := run.Status(); !strings.Contains(st.Detail, "1 virtual cards presented to PC/SC applications as PIV cards (at most 1); 1 API-only") {
 		t.Errorf("status detail %q", st.Detail)
 	}
 }
