@@ -104,24 +104,26 @@ func authenticate(c *relay.Conn, st relay.Start) signin.Result {
 // exist yet; hwauthd asks logind for that process's session when the
 // removal policy needs it.
 func openSession(c *relay.Conn, st relay.Start) signin.Result {
-	opts, ok := options(c, st)
-	if !ok {
-		return signin.ServiceErr
-	}
-	c.AllowSilence(opts.RequestTimeout + slack)
-	ctx, cancel := context.WithTimeout(context.Background(), opts.RequestTimeout)
-	defer cancel()
-	if _, err := client.New(opts.Socket).OpenSession(ctx, st.Session, ipc.OpenSessionRequest{PID: os.Getppid()}); err != nil {
-		c.Log(relay.LogWarning, "open hwauthd session "+st.Session+": "+err.Error())
-		return signin.SessionErr
-	}
-	c.Log(relay.LogInfo, "opened hwauthd session "+st.Session)
-	return signin.Success
+	return sessionCall(c, st, "opened", func(ctx context.Context, hw *client.Client) error {
+		_, err := hw.OpenSession(ctx, st.Session, ipc.OpenSessionRequest{PID: os.Getppid()})
+		return err
+	})
 }
 
 // closeSession signs out of the hwauthd session that authenticate kept
-// (pam_sm_close_session).
+// (pam_sm_close_session); one that already ended is fine.
 func closeSession(c *relay.Conn, st relay.Start) signin.Result {
+	return sessionCall(c, st, "signed out of", func(ctx context.Context, hw *client.Client) error {
+		if err := hw.SignOut(ctx, st.Session); !client.IsCode(err, ipc.CodeNotFound) {
+			return err
+		}
+		return nil
+	})
+}
+
+// sessionCall makes one request about the kept session within the request
+// timeout and logs how it went ("<done> hwauthd session ID").
+func sessionCall(c *relay.Conn, st relay.Start, done string, call func(context.Context, *client.Client) error) signin.Result {
 	opts, ok := options(c, st)
 	if !ok {
 		return signin.ServiceErr
@@ -129,11 +131,10 @@ func closeSession(c *relay.Conn, st relay.Start) signin.Result {
 	c.AllowSilence(opts.RequestTimeout + slack)
 	ctx, cancel := context.WithTimeout(context.Background(), opts.RequestTimeout)
 	defer cancel()
-	err := client.New(opts.Socket).SignOut(ctx, st.Session)
-	if err != nil && !client.IsCode(err, ipc.CodeNotFound) {
-		c.Log(relay.LogWarning, "sign-out of hwauthd session "+st.Session+": "+err.Error())
+	if err := call(ctx, client.New(opts.Socket)); err != nil {
+		c.Log(relay.LogWarning, "hwauthd session "+st.Session+" not "+done+": "+err.Error())
 		return signin.SessionErr
 	}
-	c.Log(relay.LogInfo, "signed out of hwauthd session "+st.Session)
+	c.Log(relay.LogInfo, done+" hwauthd session "+st.Session)
 	return signin.Success
 }

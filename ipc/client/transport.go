@@ -176,6 +176,15 @@ func (b *bodyReader) Close() error {
 		return nil
 	}
 	b.done = true
+	if !b.eof {
+		// Closed before its end (an event stream): net/http's body would
+		// read on to the end first, which for a stream is when the daemon
+		// stops. The connection goes at once instead.
+		b.stop()
+		b.cn.Close()
+		b.rc.Close()
+		return nil
+	}
 	err := b.rc.Close()
 	if b.stop() && b.keep && b.eof && err == nil {
 		b.c.put(b.cn)

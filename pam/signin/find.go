@@ -97,11 +97,8 @@ func (m *Module) findAuthenticator(ctx context.Context, user string, regs *ipc.R
 	if err != nil {
 		return choice{}, m.failure(err, user), false
 	}
-	if c, ok := pick(present, regs); ok {
-		return c, Outcome{}, true
-	}
-	if a, ok := foreign(present, regs.Registrations); ok {
-		return choice{}, m.notTheirs(user, a), false
+	if c, out, ok, decided := m.settle(user, present, regs); decided {
+		return c, out, ok
 	}
 	if m.Opts.InsertTimeout > 0 {
 		c, out, ok := m.waitForInsertion(ctx, user, regs)
@@ -133,13 +130,23 @@ func (m *Module) askForCard(ctx context.Context, user string, regs *ipc.Registra
 	if err != nil {
 		return choice{}, m.failure(err, user), false
 	}
-	if c, ok := pick(present, regs); ok {
-		return c, Outcome{}, true
-	}
-	if a, ok := foreign(present, regs.Registrations); ok {
-		return choice{}, m.notTheirs(user, a), false
+	if c, out, ok, decided := m.settle(user, present, regs); decided {
+		return c, out, ok
 	}
 	return choice{}, Outcome{Result: AuthInfoUnavail, Reason: "no card: the password was chosen"}, false
+}
+
+// settle decides on the present authenticators: one of the user's (ok), or
+// another person's card or key (refused); decided is false when neither is
+// there yet.
+func (m *Module) settle(user string, present []ipc.Authenticator, regs *ipc.RegistrationsResponse) (c choice, out Outcome, ok, decided bool) {
+	if c, ok := pick(present, regs); ok {
+		return c, Outcome{}, true, true
+	}
+	if a, ok := foreign(present, regs.Registrations); ok {
+		return choice{}, m.notTheirs(user, a), false, true
+	}
+	return choice{}, Outcome{}, false, false
 }
 
 // notTheirs fails because the present authenticator a is not registered to
@@ -178,11 +185,8 @@ func (m *Module) waitForInsertion(ctx context.Context, user string, regs *ipc.Re
 		if err != nil {
 			return choice{}, m.waitFailure(wctx, err, user), false
 		}
-		if c, ok := pick(present, regs); ok {
-			return c, Outcome{}, true
-		}
-		if a, ok := foreign(present, regs.Registrations); ok {
-			return choice{}, m.notTheirs(user, a), false
+		if c, out, ok, decided := m.settle(user, present, regs); decided {
+			return c, out, ok
 		}
 	}
 }

@@ -207,8 +207,14 @@ func TestInsertDuringWait(t *testing.T) {
 				}
 			}()
 			cv := &conv{answers: [][]byte{[]byte("123456")}, infos: infos}
+			start := time.Now()
 			out := module(c, cv, 10*time.Second).Authenticate(testCtx(t), "alice")
 			<-done
+			// The card ends the wait: the person is not kept waiting for
+			// the rest of it.
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("the wait went on for %v after the card came", d)
+			}
 			wantRes, wantAuth := Success, "piv-1"
 			if name != "registered" {
 				wantRes, wantAuth = AuthErr, "piv-2"
