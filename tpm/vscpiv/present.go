@@ -56,6 +56,22 @@ func (p *Presenter) IDPrefix() string {
 	return ""
 }
 
+var (
+	_ backend.IDPrefixer = (*Presenter)(nil)
+	_ backend.Enumerator = (*Presenter)(nil)
+)
+
+// Enumerated is the wrapped backend's, so the daemon's readiness still waits
+// for the virtual cards; presentation itself never holds it up.
+func (p *Presenter) Enumerated() <-chan struct{} {
+	if e, ok := p.Backend.(backend.Enumerator); ok {
+		return e.Enumerated()
+	}
+	done := make(chan struct{})
+	close(done)
+	return done
+}
+
 // Run serves the readers and runs the wrapped backend until ctx ends.
 func (p *Presenter) Run(ctx context.Context, host backend.Host) error {
 	if p.cfg.Readers > 0 {

@@ -130,6 +130,15 @@ func TestPresentationFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, ok := run.(backend.Enumerator); !ok {
+		t.Error("the Presenter hides the TPM backend's first enumeration from the daemon's readiness")
+	} else {
+		select {
+		case <-run.(backend.Enumerator).Enumerated():
+		default:
+			t.Error("Enumerated not closed although the backend presented its cards")
+		}
+	}
 	if h.device(second.ID) == nil {
 		t.Fatal("second card not attached")
 	}
