@@ -17,8 +17,10 @@ import (
 // ends first. An operation still running at the deadline leaves the device
 // wedged: later requests are answered busy at once, without queueing behind
 // it, and Info answers from the last description, until the operation
-// returns in the background (the card is answered or removed, the TPM
-// thaws). Other devices and routes never wait for a wedged one.
+// returns in the background (the card answers or is removed; a device that
+// implements backend.Recoverer, a TPM virtual card, is made to give up by
+// closing its connection, and its backend reconnects). Other devices and
+// routes never wait for a wedged one.
 //
 // Secrets given to an operation are copied for it and the copy is wiped
 // when the operation ends, so the caller may wipe its own at once even when
@@ -119,9 +121,13 @@ func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			g.mu.Lock()
+			first := !g.wedged
 			g.wedged = true
 			g.mu.Unlock()
 			g.log.Warn("authenticator stopped answering; its operation goes on in the background", "id", g.id)
+			if r, ok := g.inner.(backend.Recoverer); ok && first {
+				go r.Recover()
+			}
 		}
 		return ctx.Err()
 	}

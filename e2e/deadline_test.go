@@ -123,8 +123,9 @@ func TestHungCardKeepsTheDeadline(t *testing.T) {
 
 // TestFrozenTPMKeepsTheDeadline: a TPM that stops answering (swtpm under
 // SIGSTOP) costs a virtual card's signature request_timeout and answers
-// timeout, while a smart card and status are served; after SIGCONT the
-// virtual card signs again.
+// timeout, while a smart card and status are served; in the background the
+// hung command's connection is closed and the backend reconnects, so after
+// SIGCONT the virtual card signs again.
 func TestFrozenTPMKeepsTheDeadline(t *testing.T) {
 	sw := testenv.SWTPM(t)
 	h := start(t, withTPM(sw), withRequestTimeout(deadlineTimeout))
@@ -157,6 +158,22 @@ func TestFrozenTPMKeepsTheDeadline(t *testing.T) {
 	}
 	if err := signAndVerify(t, h, card, piv.SlotAuthentication, "ecdsa-sha256"); err != nil {
 		t.Fatalf("smart card while the TPM is frozen: %v", err)
+	}
+	// Recovered in the background while still frozen: the connection under
+	// the hung command is closed and the backend says it is reconnecting.
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		st, err := h.c.Status(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Backends["tpm"].State != ipc.BackendUp {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the frozen TPM's backend still says up: %+v", st.Backends["tpm"])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	thaw()

@@ -158,6 +158,11 @@ func (t *TPM) Close() error {
 	return t.closer.Close()
 }
 
+// Abort closes the connection to the TPM without waiting for the operation
+// in progress, which then fails with hwerr.ErrUnavailable; t is unusable
+// afterwards. It unsticks an operation on a TPM that stopped answering.
+func (t *TPM) Abort() error { return t.closer.Close() }
+
 // Policy returns the PIN rules and limits in force (defaults filled in).
 func (t *TPM) Policy() Policy { return t.policy }
 

@@ -70,6 +70,14 @@ type Device interface {
 	Sign(ctx context.Context, req SignRequest) ([]byte, error)
 }
 
+// Recoverer is implemented by devices that can unstick an operation that
+// stopped answering (the daemon calls Recover in the background once the
+// request waiting for it has timed out): Recover makes that operation fail
+// soon, e.g. by closing the connection under it, and the backend reconnects.
+type Recoverer interface {
+	Recover()
+}
+
 // SignRequest asks a device for a signature.
 type SignRequest struct {
 	// Key is the slot or key id ("9a").

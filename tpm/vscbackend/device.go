@@ -98,6 +98,21 @@ func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
 	return pinState(d.tries), nil
 }
 
+var _ backend.Recoverer = (*Device)(nil)
+
+// Recover unsticks an operation on a TPM that stopped answering: the
+// connection under it is closed, the operation fails as unavailable, and
+// Run reconnects.
+func (d *Device) Recover() {
+	d.b.mu.Lock()
+	t := d.b.tpm
+	d.b.mu.Unlock()
+	if t != nil {
+		d.b.log.Warn("closing the connection to a TPM that stopped answering")
+		_ = t.Abort()
+	}
+}
+
 // VerifyPIN has the TPM check the PIN against the card's PIN index.
 func (d *Device) VerifyPIN(ctx context.Context, pin []byte) error {
 	return d.do(ctx, func(t *tpm.TPM) error {
