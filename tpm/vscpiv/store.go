@@ -155,7 +155,14 @@ func (s *Store) Sign(sl piv.Slot, challenge, pin []byte) ([]byte, error) {
 	}
 	c, cancel := ctx()
 	defer cancel()
-	return s.card.Sign(c, req)
+	sig, err := s.card.Sign(c, req)
+	var wrong *hwerr.PINIncorrect
+	if errors.As(err, &wrong) || errors.Is(err, hwerr.ErrPINBlocked) {
+		// The PIN verified in this card session no longer opens the key
+		// (changed through the API since): the TPM counted a try.
+		s.attempt("PIN", err)
+	}
+	return sig, err
 }
 
 // unpad strips the FF padding of a PIN or PUK as the card receives it; the

@@ -224,6 +224,29 @@ func TestVirtualCardAsPIV(t *testing.T) {
 		t.Errorf("tries after a good PIN: %d, want %d restored", *st.RetriesLeft, *before.RetriesLeft)
 	}
 
+	// The PIN changed through the API while this card session is verified:
+	// the next signature costs one TPM try, is refused and ends the session,
+	// so no further try is spent.
+	if err := cl.VerifyPIN(ctx, []byte(pin)); err != nil {
+		t.Fatal(err)
+	}
+	const newPIN = "87651234"
+	if err := dev.ChangePIN(ctx, []byte(pin), []byte(newPIN)); err != nil {
+		t.Fatal(err)
+	}
+	attempts = nil
+	for range 2 {
+		if _, err := cl.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, digest[:]); !errors.Is(err, hwerr.ErrPINRequired) {
+			t.Fatalf("sign after the PIN changed elsewhere: %v, want PIN required", err)
+		}
+	}
+	if st, _ := dev.PINState(ctx); *st.RetriesLeft != *before.RetriesLeft-1 {
+		t.Errorf("tries %d after two refused signatures, want %d (one spent)", *st.RetriesLeft, *before.RetriesLeft-1)
+	}
+	if len(attempts) != 1 || !errors.As(attempts[0].Err, &pinErr) {
+		t.Errorf("attempts reported: %+v, want the one try the TPM counted", attempts)
+	}
+
 	for name, a := range map[string]string{
 		"GENERATE":           "0047009A05AC03800111",
 		"PUT DATA":           "00DB3FFF0A5C035FC10553037001FF",
