@@ -179,7 +179,15 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	}
 	wg.Go(func() { d.watchdog(runCtx) })
 	if slow := d.awaitEnumeration(ctx); len(slow) > 0 {
-		d.log.Warn("serving before every backend has enumerated its devices", "starting", slow, "waited", d.readyTimeout)
+		still := d.stillStarting()
+		d.log.Warn("serving before every backend has enumerated its devices", "starting", still, "waited", d.readyTimeout)
+		// systemctl status shows it until the last one is done.
+		d.notify(server.NotifyStatus("serving; still starting: " + still))
+		wg.Go(func() {
+			if d.awaitAll(runCtx) {
+				d.notify(server.NotifyStatus("serving"))
+			}
+		})
 	}
 
 	serveCtx, stopServing := context.WithCancel(context.Background())

@@ -36,6 +36,38 @@ func (d *Daemon) awaitEnumeration(ctx context.Context) []string {
 	return nil
 }
 
+// awaitAll waits, without a bound, until every backend has enumerated once;
+// it reports false when ctx ended first.
+func (d *Daemon) awaitAll(ctx context.Context) bool {
+	for _, b := range d.backends {
+		if e, ok := b.(backend.Enumerator); ok {
+			select {
+			case <-e.Enumerated():
+			case <-ctx.Done():
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// stillStarting names the backends still in their first enumeration, each
+// with what it says it is doing: "pcsc (reading the card in Reader 0)".
+func (d *Daemon) stillStarting() string {
+	var parts []string
+	for _, b := range d.backends {
+		if !enumerated(b) {
+			detail := strings.TrimPrefix(strings.TrimPrefix(backendStatus(b).Detail, "starting"), ": ")
+			if detail == "" {
+				parts = append(parts, b.Name())
+			} else {
+				parts = append(parts, b.Name()+" ("+detail+")")
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // starting lists the backends that have not finished their first
 // enumeration.
 func (d *Daemon) starting() []string {

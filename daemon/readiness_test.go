@@ -99,6 +99,7 @@ func TestFirstAnswerWaitsForEnumeration(t *testing.T) {
 // daemon serves, and the status shows the backend that is still starting
 // and what it is doing; the others are shown as they are.
 func TestReadyTimeoutNamesBackendStillStarting(t *testing.T) {
+	notes := notifySocket(t)
 	slow, quick := &slowBackend{name: "pcsc"}, &slowBackend{name: "fido2"}
 	quick.first.Done()
 	c := runDaemon(t, 50*time.Millisecond, slow, quick)
@@ -113,8 +114,45 @@ func TestReadyTimeoutNamesBackendStillStarting(t *testing.T) {
 	if got := st.Backends["fido2"]; got.State != ipc.BackendUp {
 		t.Errorf("fido2 = %+v, want up", got)
 	}
+	// systemd is told as well, and told again when the backend is done.
+	for _, want := range []string{"STATUS=serving; still starting: pcsc (reading the card in Reader 0)", "READY=1"} {
+		if got := nextNote(t, notes); got != want {
+			t.Errorf("sd_notify %q, want %q", got, want)
+		}
+	}
 	slow.first.Done()
+	if got := nextNote(t, notes); got != "STATUS=serving" {
+		t.Errorf("sd_notify after the backend enumerated: %q", got)
+	}
 	if st, err = c.Status(context.Background()); err != nil || st.Backends["pcsc"].State != ipc.BackendUp {
 		t.Errorf("after enumeration pcsc = %+v, %v", st.Backends["pcsc"], err)
 	}
+}
+
+// notifySocket points NOTIFY_SOCKET at a datagram socket of the test, as
+// systemd does for a Type=notify service, and returns it.
+func notifySocket(t *testing.T) *net.UnixConn {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	t.Setenv("NOTIFY_SOCKET", path)
+	return conn
+}
+
+// nextNote returns the next sd_notify message.
+func nextNote(t *testing.T, conn *net.UnixConn) string {
+	t.Helper()
+	if err := conn.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	n, err := conn.Read(buf)
+	if err != nil {
+		t.Fatalf("no sd_notify message: %v", err)
+	}
+	return string(buf[:n])
 }
