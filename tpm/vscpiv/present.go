@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/hwerr"
@@ -24,6 +25,10 @@ type PresentConfig struct {
 	Socket string
 	// Unpresented lists card ids kept API-only.
 	Unpresented []string
+	// Owners lists the users a card is registered to, who receive the
+	// events of PIN attempts made through PC/SC; nil, or no owner, makes
+	// them events without a user.
+	Owners func(ctx context.Context, id string) ([]string, error)
 }
 
 // Presenter wraps the TPM backend: as its virtual cards attach, each is
@@ -141,7 +146,11 @@ func (p *Presenter) attach(host backend.Host, d backend.Device) {
 		p.apiOnly++
 		return
 	}
-	store := New(d, func(a Attempt) { host.Publish(p.attemptEvent(info.ID, a)) })
+	store := New(d, func(a Attempt) {
+		for _, e := range p.attemptEvents(info.ID, a) {
+			host.Publish(e)
+		}
+	})
 	i, err := p.srv.Present(pivcard.NewApplet(store))
 	if err != nil {
 		p.apiOnly++
@@ -170,9 +179,13 @@ func (p *Presenter) detach(id string) {
 // readerName is the name pcscd gives reader i of hwauthd's readers.
 func readerName(i int) string { return fmt.Sprintf("%s %02X 00", vreader.FriendlyName, i) }
 
-// attemptEvent words a PIN or PUK attempt through PC/SC for the event
-// stream; the PIN itself never appears.
-func (p *Presenter) attemptEvent(id string, a Attempt) ipc.Event {
+// ownersTimeout bounds the registry lookup of a card's owners.
+const ownersTimeout = 5 * time.Second
+
+// attemptEvents words a PIN or PUK attempt through PC/SC for the event
+// stream, one event for each user the card is registered to; the PIN itself
+// never appears.
+func (p *Presenter) attemptEvents(id string, a Attempt) []ipc.Event {
 	p.mu.Lock()
 	i, ok := p.presented[id]
 	p.mu.Unlock()
@@ -190,7 +203,26 @@ func (p *Presenter) attemptEvent(id string, a Attempt) ipc.Event {
 	case a.Err != nil:
 		reason = a.What + " not checked: " + a.Err.Error()
 	}
-	return ipc.Event{Type: ipc.EventPINAttempt, Authenticator: id, Reader: reader, Reason: reason}
+	e := ipc.Event{Type: ipc.EventPINAttempt, Authenticator: id, Reader: reader, Reason: reason}
+	var owners []string
+	if p.cfg.Owners != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), ownersTimeout)
+		var err error
+		owners, err = p.cfg.Owners(ctx, id)
+		cancel()
+		if err != nil {
+			p.log.Warn("owners of a virtual card unknown; PIN attempt event goes to everyone", "card", id, "err", err)
+		}
+	}
+	if len(owners) == 0 {
+		return []ipc.Event{e}
+	}
+	events := make([]ipc.Event, 0, len(owners))
+	for _, u := range owners {
+		e.User = u
+		events = append(events, e)
+	}
+	return events
 }
 
 // presentingHost passes the backend's calls on and presents or withdraws

@@ -34,7 +34,8 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 	p := testenv.PCSCD(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dev, cert, h, run := runVirtualCard(t, func(b backend.Backend) backend.Backend {
-		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 2, Socket: readerSocket}, log)
+		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 2, Socket: readerSocket,
+			Owners: func(context.Context, string) ([]string, error) { return []string{"alice"}, nil }}, log)
 	})
 	reader := vreader.FriendlyName + " 00 00"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -77,7 +78,7 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 	}
 	var found bool
 	for _, e := range h.published() {
-		if e.Type == ipc.EventPINAttempt && e.Authenticator == dev.Info().ID && e.Reader == reader && strings.Contains(e.Reason, "wrong PIN") {
+		if e.Type == ipc.EventPINAttempt && e.Authenticator == dev.Info().ID && e.Reader == reader && strings.Contains(e.Reason, "wrong PIN") && e.User == "alice" {
 			found = true
 		}
 		if strings.Contains(e.Reason, wrong) || strings.Contains(e.Reason, pin) {

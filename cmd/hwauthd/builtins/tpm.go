@@ -1,6 +1,8 @@
 package builtins
 
 import (
+	"context"
+
 	"github.com/hwauthd/hwauthd/tpm"
 	"github.com/hwauthd/hwauthd/tpm/vscbackend"
 	"github.com/hwauthd/hwauthd/tpm/vscpiv"
@@ -31,6 +33,14 @@ func wireTPM(e env, set *Set) {
 	// Virtual cards are also PIV cards in hwauthd's own pcscd readers.
 	set.Backends = append(set.Backends, vscpiv.Present(v, vscpiv.PresentConfig{
 		Readers: cfg.PresentReaders, Socket: cfg.ReaderSocket, Unpresented: cfg.UnpresentedCards,
+		Owners: func(ctx context.Context, id string) ([]string, error) {
+			regs, err := e.reg.FindByAuthenticator(ctx, id)
+			users := make([]string, 0, len(regs))
+			for _, r := range regs {
+				users = append(users, r.User)
+			}
+			return users, err
+		},
 	}, e.log.With("backend", "tpm", "part", "pcsc-readers")))
 	set.VirtualCards = v
 }
