@@ -74,14 +74,14 @@ func (d *Daemon) missingMessage(count int, oneOf []string) string {
 	} else if len(oneOf) > 0 {
 		what += ", one of them a " + kindWords(oneOf)
 	}
-	how := "Register it with hwauthctl register, then sign in again."
+	how := "register it with hwauthctl register, then sign in again"
 	if count > 1 {
-		how = "Register them with hwauthctl register, then sign in again."
+		how = "register them with hwauthctl register, then sign in again"
 	}
 	if !d.cfg.Policy.SelfService {
-		how = "Ask your administrator to register it for you."
+		how = "ask your administrator to register it for you"
 	}
-	return fmt.Sprintf("You haven't set up the security info required by your organization: you need %s. %s", what, how)
+	return fmt.Sprintf("You haven't set up the security info required by your organization: you need %s, so %s.", what, how)
 }
 
 // kindWords names authenticator kinds for people: "smart card or virtual

@@ -59,11 +59,11 @@ func TestPAMSignIn(t *testing.T) {
 		}
 	}
 	// The try that blocks already says so, and who can help.
-	if out, err = pam("999999"); err == nil || !strings.Contains(out, "Your PIN is blocked. Contact your administrator") {
+	if out, err = pam("999999"); err == nil || !strings.Contains(out, "Your PIN is blocked: ask your administrator") {
 		t.Fatalf("third wrong PIN: %v\n%s", err, out)
 	}
 	out, err = pam(pivcard.DefaultPIN)
-	if err == nil || !strings.Contains(out, "Your PIN is blocked. Contact your administrator") {
+	if err == nil || !strings.Contains(out, "Your PIN is blocked: ask your administrator") {
 		t.Fatalf("blocked PIN: %v\n%s", err, out)
 	}
 
@@ -86,7 +86,7 @@ func TestPAMRegistrationRequired(t *testing.T) {
 	env := testenv.PAM(t)
 	env.WriteService(t, "hwtest", "auth required "+testenv.PAMModule(t)+" socket="+h.socket+" timeout=1")
 	out, err := env.Run(ctxT(t), "hwtest", "root", "123456\n")
-	if err == nil || !strings.Contains(out, "You haven't set up the security info required by your organization: you need one more smart card, virtual smart card or security key.") ||
+	if err == nil || !strings.Contains(out, "You haven't set up the security info required by your organization: you need one more smart card, virtual smart card or security key, so register it with hwauthctl register, then sign in again.") ||
 		!strings.Contains(out, "cannot retrieve authentication info") || strings.Contains(out, "PIN for") {
 		t.Fatalf("registration required: %v\n%s", err, out)
 	}

@@ -140,7 +140,7 @@ func TestRequiredMethods(t *testing.T) {
 	a := h.insert(0, pivcard.Options{})
 	req, err := h.c.Requirements(ctx, alice)
 	if err != nil || req.Satisfied || req.MissingCount != 2 || req.RequiredCount != 2 || len(req.MissingOneOf) != 2 ||
-		req.Message != "You haven't set up the security info required by your organization: you need two more smart cards, virtual smart cards or security keys, one of them a smart card or virtual smart card. Register them with hwauthctl register, then sign in again." {
+		req.Message != "You haven't set up the security info required by your organization: you need two more smart cards, virtual smart cards or security keys, one of them a smart card or virtual smart card, so register them with hwauthctl register, then sign in again." {
 		t.Fatalf("nothing registered: %+v %v", req, err)
 	}
 	h.register(a, alice)

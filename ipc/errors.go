@@ -297,9 +297,9 @@ func pinIncorrect(pi *hwerr.PINIncorrect) *Error {
 func PINBlockedAdvice(a Authenticator, selfService bool) (how, msg string) {
 	switch {
 	case a.Kind == KindSecurityKey:
-		return "administrator", "The PIN of your security key is blocked. A security key has no PUK: only a reset, which deletes its credentials, makes it usable again. Contact your administrator."
+		return "administrator", "The PIN of your security key is blocked, and as a key has no PUK only a reset that deletes its credentials can help: ask your administrator."
 	case selfService:
-		return "puk", fmt.Sprintf("Your PIN is blocked. Unblock it with your PUK: hwauthctl pin unblock %s. If you do not have your PUK, contact your administrator.", a.ID)
+		return "puk", fmt.Sprintf("Your PIN is blocked: unblock it with your PUK (hwauthctl pin unblock %s), or ask your administrator if you do not have it.", a.ID)
 	}
-	return "administrator", "Your PIN is blocked. Contact your administrator to unblock it."
+	return "administrator", "Your PIN is blocked: ask your administrator to unblock it."
 }

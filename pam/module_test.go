@@ -86,7 +86,7 @@ func TestWrongPINShowsTriesLeft(t *testing.T) {
 	f := aliceWithCard(t)
 	env := stack(t, f, "timeout=1")
 	out, err := env.Run(testCtx(t), "hwtest", "alice", "654321\n")
-	wantFailure(t, out, err, "Wrong PIN. 2 tries left.", "Authentication failure")
+	wantFailure(t, out, err, "Wrong PIN, 2 tries left.", "Authentication failure")
 	if strings.Contains(out, "654321") || f.SignIns() != 1 {
 		t.Fatalf("PIN echoed or retried (%d sign-ins):\n%s", f.SignIns(), out)
 	}
@@ -99,7 +99,7 @@ func TestBlockedPINSaysHowToUnblock(t *testing.T) {
 		env.Run(testCtx(t), "hwtest", "alice", "000000\n")
 	}
 	out, err := env.Run(testCtx(t), "hwtest", "alice", "123456\n")
-	wantFailure(t, out, err, "Your PIN is blocked", "Contact your administrator")
+	wantFailure(t, out, err, "Your PIN is blocked", "ask your administrator")
 }
 
 func TestUnregisteredCard(t *testing.T) {

@@ -49,8 +49,8 @@ func (r Result) String() string {
 
 // The messages shown to the person for the outcomes of SPEC.md R2 and R10.
 const (
-	msgUnreachable = "The smart card service (hwauthd) is not running. Sign in another way or contact your administrator."
-	msgNoAnswer    = "The smart card service (hwauthd) did not answer in time. Try again."
+	msgUnreachable = "The smart card service (hwauthd) is not running, so sign in another way or ask your administrator."
+	msgNoAnswer    = "The smart card service (hwauthd) did not answer in time, so try again."
 )
 
 // wrongPIN is the message after a wrong PIN: the tries left are never
@@ -60,9 +60,9 @@ func wrongPIN(retries *int) string {
 	case retries == nil:
 		return "Wrong PIN."
 	case *retries == 1:
-		return "Wrong PIN. 1 try left."
+		return "Wrong PIN, 1 try left."
 	default:
-		return fmt.Sprintf("Wrong PIN. %d tries left.", *retries)
+		return fmt.Sprintf("Wrong PIN, %d tries left.", *retries)
 	}
 }
 

@@ -69,7 +69,7 @@ func TestWrongPIN(t *testing.T) {
 	if out.Result != AuthErr || out.Reason != string(ipc.CodePINIncorrect) {
 		t.Fatalf("outcome %+v", out)
 	}
-	if !slices.Equal(cv.shown, []string{"error: Wrong PIN. 2 tries left."}) {
+	if !slices.Equal(cv.shown, []string{"error: Wrong PIN, 2 tries left."}) {
 		t.Fatalf("shown %q", cv.shown)
 	}
 	if len(cv.prompts) != 1 || f.SignIns() != 1 {
@@ -77,7 +77,7 @@ func TestWrongPIN(t *testing.T) {
 	}
 	cv = &conv{answers: [][]byte{[]byte("000001")}}
 	module(c, cv, time.Second).Authenticate(testCtx(t), "alice")
-	if !slices.Equal(cv.shown, []string{"error: Wrong PIN. 1 try left."}) {
+	if !slices.Equal(cv.shown, []string{"error: Wrong PIN, 1 try left."}) {
 		t.Fatalf("second wrong PIN shown %q", cv.shown)
 	}
 }
@@ -92,7 +92,7 @@ func TestBlockedPIN(t *testing.T) {
 	if out.Result != AuthErr || out.Reason != string(ipc.CodePINBlocked) {
 		t.Fatalf("outcome %+v", out)
 	}
-	if !slices.Equal(cv.shown, []string{"error: Your PIN is blocked. Contact your administrator to unblock it."}) {
+	if !slices.Equal(cv.shown, []string{"error: Your PIN is blocked: ask your administrator to unblock it."}) {
 		t.Fatalf("shown %q", cv.shown)
 	}
 	// When the listing already says blocked, no PIN is asked for, and the
@@ -105,7 +105,7 @@ func TestBlockedPIN(t *testing.T) {
 	if out.Result != AuthErr || len(cv.prompts) != 0 || f.SignIns() != before {
 		t.Fatalf("blocked in listing: %+v, prompts %q, sign-ins %d→%d", out, cv.prompts, before, f.SignIns())
 	}
-	if len(cv.shown) != 1 || !strings.Contains(cv.shown[0], "Unblock it with your PUK: hwauthctl pin unblock piv-1") {
+	if len(cv.shown) != 1 || !strings.Contains(cv.shown[0], "unblock it with your PUK (hwauthctl pin unblock piv-1)") {
 		t.Fatalf("shown %q", cv.shown)
 	}
 }
@@ -322,7 +322,7 @@ func TestClassify(t *testing.T) {
 		want Result
 		msg  string
 	}{
-		{&ipc.Error{Code: ipc.CodePINIncorrect, RetriesLeft: &two}, AuthErr, "Wrong PIN. 2 tries left."},
+		{&ipc.Error{Code: ipc.CodePINIncorrect, RetriesLeft: &two}, AuthErr, "Wrong PIN, 2 tries left."},
 		{&ipc.Error{Code: ipc.CodePINIncorrect}, AuthErr, "Wrong PIN."},
 		{ipc.Errorf(ipc.CodeIdentityMismatch, "x"), AuthErr, "This card is not registered to alice."},
 		{ipc.Errorf(ipc.CodeRegistrationRequired, "Set up your security info first."), AuthInfoUnavail, "Set up your security info first."},

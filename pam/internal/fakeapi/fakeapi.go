@@ -167,7 +167,7 @@ func (d *Daemon) getRequirements(w http.ResponseWriter, r *http.Request) error {
 	req.MissingCount = max(d.required-req.Registered, 0)
 	req.Satisfied = req.MissingCount == 0
 	if !req.Satisfied {
-		req.Message = "You haven't set up the security info required by your organization: you need one more smart card, virtual smart card or security key. Register it with hwauthctl register, then sign in again."
+		req.Message = "You haven't set up the security info required by your organization: you need one more smart card, virtual smart card or security key, so register it with hwauthctl register, then sign in again."
 	}
 	return server.WriteJSON(w, http.StatusOK, req)
 }
