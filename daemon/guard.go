@@ -70,20 +70,27 @@ func (g *guardedDevice) errWedged() error {
 	return ipc.Errorf(ipc.CodeBusy, "authenticator %s stopped answering; hwauthd is waiting for it to recover. Try again in a moment, or remove and re-insert it", g.id)
 }
 
+// result is what an operation returns.
+type result struct {
+	v   any
+	err error
+}
+
 // withSecret runs op like do, after the identity check.
-func (g *guardedDevice) withSecret(ctx context.Context, op func(ctx context.Context) error, wipe func()) error {
+func (g *guardedDevice) withSecret(ctx context.Context, op func(ctx context.Context) (any, error), wipe func()) (any, error) {
 	if g.check != nil {
 		if err := g.check(ctx, g.Info()); err != nil {
 			wipe()
-			return err
+			return nil, err
 		}
 	}
 	return g.do(ctx, op, wipe)
 }
 
-// do runs op on the device within ctx. wipe (nil: nothing to wipe) clears
-// op's copies of secrets once op has ended, or at once when op never runs.
-func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) error, wipe func()) error {
+// do runs op on the device within ctx and returns what op returned, or
+// ctx's error when ctx ended first. wipe (nil: nothing to wipe) clears op's
+// copies of secrets once op has ended, or at once when op never runs.
+func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) (any, error), wipe func()) (any, error) {
 	if wipe == nil {
 		wipe = func() {}
 	}
@@ -92,17 +99,17 @@ func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) err
 	g.mu.Unlock()
 	if wedged {
 		wipe()
-		return g.errWedged()
+		return nil, g.errWedged()
 	}
 	select {
 	case g.sem <- struct{}{}:
 	case <-ctx.Done():
 		wipe()
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	done := make(chan error, 1)
+	done := make(chan result, 1)
 	go func() {
-		err := op(ctx)
+		v, err := op(ctx)
 		wipe()
 		info := g.inner.Info()
 		g.mu.Lock()
@@ -113,11 +120,11 @@ func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) err
 		}
 		g.mu.Unlock()
 		<-g.sem
-		done <- err
+		done <- result{v, err}
 	}()
 	select {
-	case err := <-done:
-		return err
+	case r := <-done:
+		return r.v, r.err
 	case <-ctx.Done():
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			g.mu.Lock()
@@ -129,9 +136,18 @@ func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) err
 				go r.Recover()
 			}
 		}
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
+
+// as returns v as a T, or T's zero value.
+func as[T any](v any, err error) (T, error) {
+	t, _ := v.(T)
+	return t, err
+}
+
+// errOnly adapts an operation that returns only an error.
+func errOnly(f func() error) (any, error) { return nil, f() }
 
 // Info describes the device; while an operation is inside it, the
 // description it left last time.
@@ -152,12 +168,10 @@ func (g *guardedDevice) Info() ipc.Authenticator {
 }
 
 // PINState reads the retry counter.
-func (g *guardedDevice) PINState(ctx context.Context) (st ipc.PINState, err error) {
-	err = g.do(ctx, func(ctx context.Context) (err error) {
-		st, err = g.inner.PINState(ctx)
-		return err
-	}, nil)
-	return st, err
+func (g *guardedDevice) PINState(ctx context.Context) (ipc.PINState, error) {
+	return as[ipc.PINState](g.do(ctx, func(ctx context.Context) (any, error) {
+		return g.inner.PINState(ctx)
+	}, nil))
 }
 
 // secrets clones each secret for an operation and returns the clones and
@@ -177,69 +191,63 @@ func secrets(in ...[]byte) ([][]byte, func()) {
 // VerifyPIN checks pin on the device.
 func (g *guardedDevice) VerifyPIN(ctx context.Context, pin []byte) error {
 	s, wipe := secrets(pin)
-	return g.withSecret(ctx, func(ctx context.Context) error {
-		return g.inner.VerifyPIN(ctx, s[0])
+	_, err := g.withSecret(ctx, func(ctx context.Context) (any, error) {
+		return errOnly(func() error { return g.inner.VerifyPIN(ctx, s[0]) })
 	}, wipe)
+	return err
 }
 
 // ChangePIN replaces the PIN.
 func (g *guardedDevice) ChangePIN(ctx context.Context, oldPIN, newPIN []byte) error {
 	s, wipe := secrets(oldPIN, newPIN)
-	return g.withSecret(ctx, func(ctx context.Context) error {
-		return g.inner.ChangePIN(ctx, s[0], s[1])
+	_, err := g.withSecret(ctx, func(ctx context.Context) (any, error) {
+		return errOnly(func() error { return g.inner.ChangePIN(ctx, s[0], s[1]) })
 	}, wipe)
+	return err
 }
 
 // UnblockPIN resets the retry counter with the PUK.
 func (g *guardedDevice) UnblockPIN(ctx context.Context, puk, newPIN []byte) error {
 	s, wipe := secrets(puk, newPIN)
-	return g.withSecret(ctx, func(ctx context.Context) error {
-		return g.inner.UnblockPIN(ctx, s[0], s[1])
+	_, err := g.withSecret(ctx, func(ctx context.Context) (any, error) {
+		return errOnly(func() error { return g.inner.UnblockPIN(ctx, s[0], s[1]) })
 	}, wipe)
+	return err
 }
 
 // Sign signs a digest; with a PIN, after the identity check.
-func (g *guardedDevice) Sign(ctx context.Context, req backend.SignRequest) (sig []byte, err error) {
-	op := func(ctx context.Context) (err error) {
-		sig, err = g.inner.Sign(ctx, req)
-		return err
-	}
+func (g *guardedDevice) Sign(ctx context.Context, req backend.SignRequest) ([]byte, error) {
 	if len(req.PIN) == 0 {
-		err = g.do(ctx, op, nil)
-		return sig, err
+		return as[[]byte](g.do(ctx, func(ctx context.Context) (any, error) { return g.inner.Sign(ctx, req) }, nil))
 	}
 	s, wipe := secrets(req.PIN)
 	req.PIN = s[0]
-	err = g.withSecret(ctx, op, wipe)
-	return sig, err
+	return as[[]byte](g.withSecret(ctx, func(ctx context.Context) (any, error) { return g.inner.Sign(ctx, req) }, wipe))
 }
 
 // SetPIN sets a security key's first PIN.
 func (g *guardedKey) SetPIN(ctx context.Context, newPIN []byte) error {
 	s, wipe := secrets(newPIN)
-	return g.withSecret(ctx, func(ctx context.Context) error {
-		return g.key.SetPIN(ctx, s[0])
+	_, err := g.withSecret(ctx, func(ctx context.Context) (any, error) {
+		return errOnly(func() error { return g.key.SetPIN(ctx, s[0]) })
 	}, wipe)
+	return err
 }
 
 // MakeCredential creates a credential.
-func (g *guardedKey) MakeCredential(ctx context.Context, req backend.MakeCredential) (c backend.Credential, err error) {
+func (g *guardedKey) MakeCredential(ctx context.Context, req backend.MakeCredential) (backend.Credential, error) {
 	s, wipe := secrets(req.PIN)
 	req.PIN = s[0]
-	err = g.withSecret(ctx, func(ctx context.Context) (err error) {
-		c, err = g.key.MakeCredential(ctx, req)
-		return err
-	}, wipe)
-	return c, err
+	return as[backend.Credential](g.withSecret(ctx, func(ctx context.Context) (any, error) {
+		return g.key.MakeCredential(ctx, req)
+	}, wipe))
 }
 
 // GetAssertion asks for an assertion.
-func (g *guardedKey) GetAssertion(ctx context.Context, req backend.GetAssertion) (a backend.Assertion, err error) {
+func (g *guardedKey) GetAssertion(ctx context.Context, req backend.GetAssertion) (backend.Assertion, error) {
 	s, wipe := secrets(req.PIN)
 	req.PIN = s[0]
-	err = g.withSecret(ctx, func(ctx context.Context) (err error) {
-		a, err = g.key.GetAssertion(ctx, req)
-		return err
-	}, wipe)
-	return a, err
+	return as[backend.Assertion](g.withSecret(ctx, func(ctx context.Context) (any, error) {
+		return g.key.GetAssertion(ctx, req)
+	}, wipe))
 }
