@@ -40,7 +40,9 @@ func (d *Daemon) postVirtualCard(w http.ResponseWriter, r *http.Request) error {
 	if err := d.cfgPolicyKind(ipc.KindVirtualSmartcard); err != nil {
 		return err
 	}
-	if err := errorsJoin(requireSecret("pin", req.PIN), requireSecret("puk", req.PUK)); err != nil {
+	// The PUK is optional unless tpm.require_puk says otherwise; the
+	// backend applies the PIN policy.
+	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
 	}
 	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
@@ -166,5 +168,37 @@ func (d *Daemon) postVirtualCardAttestationActivate(w http.ResponseWriter, r *ht
 			return err
 		}
 		return server.WriteJSON(w, http.StatusOK, answer)
+	})
+}
+
+// postVirtualCardUnblock is the admin-key unblock: without responses it
+// answers the card's challenge; with the admin key's responses and a new
+// PIN it unblocks the card and answers it.
+func (d *Daemon) postVirtualCardUnblock(w http.ResponseWriter, r *http.Request) error {
+	var req ipc.VSCUnblockRequest
+	defer req.Wipe()
+	if err := server.DecodeJSON(r, &req); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+		if len(req.Responses) == 0 {
+			ch, err := v.AdminChallenge(ctx, id)
+			if err != nil {
+				return err
+			}
+			return server.WriteJSON(w, http.StatusOK, ch)
+		}
+		if err := requireSecret("new_pin", req.NewPIN); err != nil {
+			return err
+		}
+		if err := v.AdminUnblock(ctx, id, req.Responses, req.NewPIN); err != nil {
+			return err
+		}
+		card, err := v.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, card)
 	})
 }

@@ -44,6 +44,7 @@ func (d *Daemon) routeTable() []route {
 		{"PUT", "/v1/virtual-smartcards/{id}/certificate", admin, d.putVirtualCardCertificate},
 		{"POST", "/v1/virtual-smartcards/{id}/attestation", admin, d.postVirtualCardAttestation},
 		{"POST", "/v1/virtual-smartcards/{id}/attestation/activate", admin, d.postVirtualCardAttestationActivate},
+		{"POST", "/v1/virtual-smartcards/{id}/unblock", admin, d.postVirtualCardUnblock},
 		// A user's registrations and remembered information.
 		{"GET", "/v1/users/{user}/registrations", selfOrSignIn, d.getRegistrations},
 		{"POST", "/v1/users/{user}/registrations", selfService, d.postRegistration},

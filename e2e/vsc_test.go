@@ -435,3 +435,65 @@ func TestVirtualSmartcardAttestationWithCLI(t *testing.T) {
 		t.Fatalf("verified output does not name the card's key:\n%s\nwant\n%s", out, v.PublicKey)
 	}
 }
+
+// TestVirtualSmartcardAdminKeyUnblock: IT creates a card with an admin key
+// (hwauthctl vsc create --admin-key); once its PIN is blocked, hwauthctl vsc
+// unblock with the admin key's private half answers the card's challenge
+// and sets a new PIN; another key is refused and leaves the card blocked.
+func TestVirtualSmartcardAdminKeyUnblock(t *testing.T) {
+	sw := testenv.SWTPM(t)
+	h := start(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	writeKey := func(name string) string {
+		k := mustKey(t)
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubDER, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		priv, pub := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".pub.pem")
+		if err := os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return priv
+	}
+	admin, other := writeKey("admin"), writeKey("other")
+	bin := buildCmd(t, "hwauthctl")
+	ctl := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"--socket", h.socket, "--json", "--pin-stdin"}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := ctl(vscPIN+"\n", "vsc", "create", "--label", "kiosk", "--no-puk", "--admin-key", strings.TrimSuffix(admin, ".pem")+".pub.pem")
+	if err != nil {
+		t.Fatalf("vsc create --admin-key: %v\n%s", err, out)
+	}
+	var v ipc.VirtualSmartcard
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for range 5 {
+		_ = pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("00000000")))
+	}
+	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte(vscPIN))); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("card not blocked: %v", err)
+	}
+	if out, err := ctl("13572468\n13572468\n", "vsc", "unblock", v.ID, "--admin-key", other); err == nil || !strings.Contains(out, "admin key") {
+		t.Fatalf("unblock with another key: %v\n%s", err, out)
+	}
+	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte(vscPIN))); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("a refused unblock changed the card: %v", err)
+	}
+	if out, err := ctl("13572468\n13572468\n", "vsc", "unblock", v.ID, "--admin-key", admin); err != nil || strings.Contains(out, "13572468") {
+		t.Fatalf("vsc unblock: %v\n%s", err, out)
+	}
+	if err := signVSC(t, h, v.ID, v.PublicKey, "13572468"); err != nil {
+		t.Fatalf("sign with the new PIN: %v", err)
+	}
+}

@@ -305,6 +305,10 @@ type VirtualSmartcardCreateRequest struct {
 	// Nonce is qualifying data from IT that the statement must include, so
 	// it cannot be replayed (at most 64 bytes).
 	Nonce []byte `json:"nonce,omitempty"`
+	// AdminKey is IT's admin key (PEM, ECDSA P-256 public key): responses
+	// signed with it to the card's challenges unblock the PIN
+	// (POST /v1/virtual-smartcards/{id}/unblock). Optional.
+	AdminKey string `json:"admin_key,omitempty"`
 }
 
 // Wipe zeroes the secrets of the request.
@@ -366,6 +370,25 @@ func (r *CSRRequest) Wipe() { r.PIN.Wipe() }
 // CSRResponse carries a PEM certificate signing request signed in the TPM.
 type CSRResponse struct {
 	CSR string `json:"csr"`
+}
+
+// VSCUnblockRequest is the body of POST /v1/virtual-smartcards/{id}/unblock:
+// empty, it asks for a challenge; with the admin key's responses to it and
+// a new PIN, it unblocks the card.
+type VSCUnblockRequest struct {
+	Responses [][]byte `json:"responses,omitempty"`
+	NewPIN    Secret   `json:"new_pin,omitempty"`
+}
+
+// Wipe zeroes the secrets of the request.
+func (r *VSCUnblockRequest) Wipe() { r.NewPIN.Wipe() }
+
+// VSCUnblockChallenge is the card's challenge: two nonces, each to be
+// signed with the admin key (ECDSA P-256, SHA-256 over the nonce and four
+// zero bytes; tpm.SignAdminChallenge) before ExpiresAt.
+type VSCUnblockChallenge struct {
+	Challenges [][]byte  `json:"challenges"`
+	ExpiresAt  time.Time `json:"expires_at"`
 }
 
 // VSCAttestationRequest is the answer of POST

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -14,29 +15,32 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/tpm"
 )
 
 // vscAlgorithms are the key algorithms of `vsc create --algorithm`.
 var vscAlgorithms = []string{ipc.VSCAlgECCP256, ipc.VSCAlgECCP384, ipc.VSCAlgRSA2048}
 
-// vscCmd is `hwauthctl vsc create|list|show|delete|csr|import-cert|attest|verify-attestation`.
+// vscCmd is `hwauthctl vsc create|list|show|delete|csr|import-cert|attest|verify-attestation|unblock`.
 func vscCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vsc",
 		Short: "Provision and manage TPM virtual smart cards on this device (admin)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageError{errors.New("vsc needs a subcommand: create, list, show, delete, csr, import-cert, attest or verify-attestation")}
+			return usageError{errors.New("vsc needs a subcommand: create, list, show, delete, csr, import-cert, attest, verify-attestation or unblock")}
 		},
 	}
 	cmd.AddCommand(vscCreateCmd(a), vscListCmd(a), vscShowCmd(a), vscDeleteCmd(a), vscCSRCmd(a), vscImportCertCmd(a),
-		vscAttestCmd(a), vscVerifyAttestationCmd(a))
+		vscAttestCmd(a), vscVerifyAttestationCmd(a), vscUnblockCmd(a))
 	return cmd
 }
 
 // vscCreateCmd is `hwauthctl vsc create --label L [--algorithm A] [--attest]`.
 func vscCreateCmd(a *app) *cobra.Command {
 	var req ipc.VirtualSmartcardCreateRequest
+	var adminKey string
+	var noPUK bool
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a virtual smart card in this device's TPM (asks for its new PIN and PUK)",
@@ -48,26 +52,37 @@ func vscCreateCmd(a *app) *cobra.Command {
 			if !slices.Contains(vscAlgorithms, req.Algorithm) {
 				return usageError{fmt.Errorf("unknown algorithm %q; use one of %v", req.Algorithm, vscAlgorithms)}
 			}
-			return a.vscCreate(cmd, req)
+			if adminKey != "" {
+				b, err := os.ReadFile(adminKey)
+				if err != nil {
+					return err
+				}
+				req.AdminKey = string(b)
+			}
+			return a.vscCreate(cmd, req, noPUK)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&req.Label, "label", "", "name of the card (required)")
 	fl.StringVar(&req.Algorithm, "algorithm", ipc.VSCAlgECCP256, "key algorithm: ecc-p256, ecc-p384 or rsa-2048")
 	fl.BoolVar(&req.Attest, "attest", false, "also return a TPM2_Certify attestation of the new key")
+	fl.StringVar(&adminKey, "admin-key", "", "PEM `file` of IT's admin public key (ECDSA P-256): its holder can unblock the card (vsc unblock)")
+	fl.BoolVar(&noPUK, "no-puk", false, "create the card without PUK (when policy allows; unblock then needs the admin key or a new card)")
 	_ = cmd.MarkFlagRequired("label")
 	return cmd
 }
 
 // vscCreate asks for the PIN and PUK and creates the card.
-func (a *app) vscCreate(cmd *cobra.Command, req ipc.VirtualSmartcardCreateRequest) error {
+func (a *app) vscCreate(cmd *cobra.Command, req ipc.VirtualSmartcardCreateRequest, noPUK bool) error {
 	defer req.Wipe()
 	var err error
 	if req.PIN, err = a.secrets.readChosen("PIN"); err != nil {
 		return err
 	}
-	if req.PUK, err = a.secrets.readChosen("PUK"); err != nil {
-		return err
+	if !noPUK {
+		if req.PUK, err = a.secrets.readChosen("PUK"); err != nil {
+			return err
+		}
 	}
 	card, err := a.client().CreateVirtualSmartcard(cmd.Context(), req)
 	if err != nil {
@@ -274,4 +289,78 @@ func certificatePEM(b []byte) (string, error) {
 		return "", errors.New("holds no certificate (neither a PEM CERTIFICATE block nor DER)")
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b})), nil
+}
+
+// vscUnblockCmd is `hwauthctl vsc unblock ID --admin-key KEY.pem`: the
+// admin-key unblock, challenge and response in one go.
+func vscUnblockCmd(a *app) *cobra.Command {
+	var keyFile string
+	cmd := &cobra.Command{
+		Use:   "unblock ID --admin-key KEY.pem",
+		Short: "Unblock a virtual smart card with IT's admin key (asks for the new PIN)",
+		Long: "unblock asks the card for a challenge, signs it with the admin key's private half\n" +
+			"(PEM, ECDSA P-256; it never leaves this program) and sets the new PIN. The TPM checks the\n" +
+			"signature; hwauthd never holds the admin key.",
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key, err := readAdminPrivateKey(keyFile)
+			if err != nil {
+				return err
+			}
+			newPIN, err := a.secrets.readNew("new PIN")
+			if err != nil {
+				return err
+			}
+			req := ipc.VSCUnblockRequest{NewPIN: newPIN}
+			defer req.Wipe()
+			c := a.client()
+			ch, err := c.VirtualSmartcardAdminChallenge(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if len(ch.Challenges) != 2 {
+				return fmt.Errorf("the card sent %d challenges, want 2", len(ch.Challenges))
+			}
+			sigs, err := tpm.SignAdminChallenge(key, tpm.AdminChallenge{Challenges: [2][]byte{ch.Challenges[0], ch.Challenges[1]}})
+			if err != nil {
+				return err
+			}
+			req.Responses = sigs[:]
+			card, err := c.UnblockVirtualSmartcard(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			return a.output(card, func() error {
+				_, err := fmt.Fprintf(a.stdout, "Unblocked %s (%s); its new PIN is set.\n", card.Label, card.ID)
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "admin-key", "", "PEM `file` of the admin key's private half (required)")
+	_ = cmd.MarkFlagRequired("admin-key")
+	return cmd
+}
+
+// readAdminPrivateKey reads an ECDSA private key (PKCS #8 or SEC 1 PEM).
+func readAdminPrivateKey(file string) (*ecdsa.PrivateKey, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	for rest := b; ; {
+		var blk *pem.Block
+		blk, rest = pem.Decode(rest)
+		if blk == nil {
+			return nil, fmt.Errorf("%s: no PEM private key", file)
+		}
+		if k, err := x509.ParsePKCS8PrivateKey(blk.Bytes); err == nil {
+			if ec, ok := k.(*ecdsa.PrivateKey); ok {
+				return ec, nil
+			}
+			return nil, fmt.Errorf("%s: the admin key must be ECDSA P-256, not %T", file, k)
+		}
+		if ec, err := x509.ParseECPrivateKey(blk.Bytes); err == nil {
+			return ec, nil
+		}
+	}
 }

@@ -111,6 +111,11 @@ type VirtualCards interface {
 	AttestationRequest(ctx context.Context, id string) (ipc.VSCAttestationRequest, error)
 	// ActivateAttestation opens a verifier's challenge with the TPM.
 	ActivateAttestation(ctx context.Context, id string, ch ipc.VSCAttestationChallenge) (ipc.VSCAttestationAnswer, error)
+	// AdminChallenge opens an admin-key unblock of a card.
+	AdminChallenge(ctx context.Context, id string) (ipc.VSCUnblockChallenge, error)
+	// AdminUnblock unblocks a card with the admin key's responses; the
+	// secrets stay the caller's to wipe.
+	AdminUnblock(ctx context.Context, id string, responses [][]byte, newPIN []byte) error
 }
 
 // SecurityKey is a FIDO2 security key: a Device (PIN state, verify and

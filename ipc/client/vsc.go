@@ -65,3 +65,17 @@ func (c *Client) ActivateVirtualSmartcardAttestation(ctx context.Context, id str
 	var out ipc.VSCAttestationAnswer
 	return &out, c.call(ctx, "POST", "/v1/virtual-smartcards/"+esc(id)+"/attestation/activate", body, &out)
 }
+
+// VirtualSmartcardAdminChallenge asks a card for an admin-key unblock
+// challenge (admin).
+func (c *Client) VirtualSmartcardAdminChallenge(ctx context.Context, id string) (*ipc.VSCUnblockChallenge, error) {
+	var out ipc.VSCUnblockChallenge
+	return &out, c.call(ctx, "POST", "/v1/virtual-smartcards/"+esc(id)+"/unblock", []byte("{}"), &out)
+}
+
+// UnblockVirtualSmartcard unblocks a card with the admin key's responses
+// to its challenge and sets a new PIN (admin).
+func (c *Client) UnblockVirtualSmartcard(ctx context.Context, id string, req ipc.VSCUnblockRequest) (*ipc.VirtualSmartcard, error) {
+	var out ipc.VirtualSmartcard
+	return &out, c.callSecret(ctx, "POST", "/v1/virtual-smartcards/"+esc(id)+"/unblock", &req, &out)
+}

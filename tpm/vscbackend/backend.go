@@ -7,6 +7,7 @@ package vscbackend
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -176,9 +177,13 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 			len(existing), hwerr.ErrDeviceFull)
 	}
 	// The engine zeroes what it is given; the request wipes its own copy.
+	adminKey, err := parseAdminKey(req.AdminKey)
+	if err != nil {
+		return ipc.VirtualSmartcard{}, err
+	}
 	card, att, err := t.CreateCard(ctx, tpm.CreateOptions{
 		Label: req.Label, PIN: slices.Clone(req.PIN), PUK: slices.Clone(req.PUK),
-		Algorithm: req.Algorithm, Attest: req.Attest, Nonce: req.Nonce,
+		Algorithm: req.Algorithm, Attest: req.Attest, Nonce: req.Nonce, AdminKey: adminKey,
 	})
 	b.done(t, err)
 	if err != nil {
@@ -357,4 +362,59 @@ func (b *Backend) ActivateAttestation(ctx context.Context, id string, ch ipc.VSC
 		return err
 	})
 	return ipc.VSCAttestationAnswer{Answer: answer}, err
+}
+
+// parseAdminKey reads an admin key given as a PEM public key (none when
+// empty).
+func parseAdminKey(p string) (*ecdsa.PublicKey, error) {
+	if p == "" {
+		return nil, nil
+	}
+	blk, _ := pem.Decode([]byte(p))
+	if blk == nil {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key must be a PEM public key")
+	}
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key: %v", err)
+	}
+	key, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key must be an ECDSA P-256 key, got %T", pub)
+	}
+	return key, nil
+}
+
+// AdminChallenge opens an admin-key unblock of a card (tpm.AdminChallenge).
+func (b *Backend) AdminChallenge(ctx context.Context, id string) (ipc.VSCUnblockChallenge, error) {
+	d, err := b.device(id)
+	if err != nil {
+		return ipc.VSCUnblockChallenge{}, err
+	}
+	var ch tpm.AdminChallenge
+	err = d.do(ctx, func(t *tpm.TPM) error {
+		var err error
+		ch, err = t.AdminChallenge(ctx, d.card)
+		return err
+	})
+	return ipc.VSCUnblockChallenge{Challenges: ch.Challenges[:], ExpiresAt: ch.Expires}, err
+}
+
+// AdminUnblock unblocks a card with the admin key's responses to its
+// challenge and sets newPIN (tpm.AdminUnblock).
+func (b *Backend) AdminUnblock(ctx context.Context, id string, responses [][]byte, newPIN []byte) error {
+	if len(responses) != 2 {
+		return ipc.Errorf(ipc.CodeBadRequest, "responses must hold the two signed challenges")
+	}
+	d, err := b.device(id)
+	if err != nil {
+		return err
+	}
+	return d.do(ctx, func(t *tpm.TPM) error {
+		err := t.AdminUnblock(ctx, d.card, [2][]byte{responses[0], responses[1]}, clone(newPIN))
+		if err == nil {
+			d.tries.PINLeft = d.card.PINTries
+		}
+		return err
+	})
 }
