@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hwauthd/hwauthd/config"
@@ -132,5 +133,46 @@ func TestSecurityKeyTouchCancelAndUnplug(t *testing.T) {
 	dev.Unplug()
 	if err := <-done; apiCode(err) != ipc.CodeAuthenticatorRemoved {
 		t.Fatalf("unplugged during the wait: %v", err)
+	}
+}
+
+// TestSecurityKeyPINBlocks: the wrong PIN that blocks a security key's PIN
+// (the eighth, with a power cycle after each three, as a person re-plugging
+// the key would) answers pin_blocked with the pin-blocked event and advice
+// that fits a key (no PUK: a reset, through the administrator); the next
+// try answers pin_blocked again, without a second event.
+func TestSecurityKeyPINBlocks(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, withFIDO(dir))
+	ctx := ctxT(t)
+	dev, id := h.plug(dir, softkey.Options{})
+	if _, err := h.c.SetPIN(ctx, id, []byte("4321")); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for try := 1; try <= 8; try++ {
+		err = pinOp(h.c.VerifyPIN(ctx, id, []byte("0000")))
+		switch {
+		case try%3 == 0:
+			// The third in a row blocks PIN auth until the key is
+			// re-plugged (the try still counts).
+			if apiCode(err) != ipc.CodeLockout || dev.Key.PINRetries() != 8-try {
+				t.Fatalf("wrong PIN %d: %v, %d tries left", try, err, dev.Key.PINRetries())
+			}
+			dev.Key.PowerCycle()
+		case try < 8 && !containsRetries(err, 8-try):
+			t.Fatalf("wrong PIN %d: %v", try, err)
+		}
+	}
+	var apiErr *ipc.Error
+	if !errorsAs(err, &apiErr) || apiErr.Code != ipc.CodePINBlocked || apiErr.Details["unblock"] != "administrator" || !strings.Contains(apiErr.Message, "reset") {
+		t.Fatalf("the try that blocks: %#v", err)
+	}
+	h.waitFor("pin-blocked", func(e ipc.Event) bool { return e.Type == ipc.EventPINBlocked && e.Authenticator == id })
+	if dev.Key.PINRetries() != 0 {
+		t.Fatalf("the key has %d tries left", dev.Key.PINRetries())
+	}
+	if err := pinOp(h.c.VerifyPIN(ctx, id, []byte("4321"))); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("after blocking: %v", err)
 	}
 }
