@@ -183,3 +183,16 @@ func TestParsePKCS1v15SHA256(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePKCS1v15SHA256 checks that the block parser never panics and
+// that whatever it accepts is the block pkcs1v15SHA256 builds for it.
+func FuzzParsePKCS1v15SHA256(f *testing.F) {
+	f.Add(pkcs1v15SHA256(bytes.Repeat([]byte{1}, 32), 256))
+	f.Add([]byte{0, 1, 0xFF, 0})
+	f.Fuzz(func(t *testing.T, em []byte) {
+		digest, ok := ParsePKCS1v15SHA256(em)
+		if ok && !bytes.Equal(pkcs1v15SHA256(digest, len(em)), em) {
+			t.Fatalf("accepted %X, which is not the block of its digest", em)
+		}
+	})
+}
