@@ -67,7 +67,7 @@ type Daemon struct {
 	streams  streamTracker // open event streams, drained at shutdown
 	blocked  blockedPINs   // authenticators announced as PIN-blocked
 	login    LoginSessions
-	removals sync.WaitGroup // logind calls of the removal policy in flight
+	removals removals // logind calls of the removal policy in flight
 	vsc      backend.VirtualCards
 
 	readyTimeout time.Duration
@@ -209,7 +209,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	// whatever its buffer, and ends. The server stops only when every
 	// stream has written it, or given up on a watcher that stopped reading
 	// (a stream's write deadline).
-	d.removals.Wait() // each bounded by api.request_timeout
+	d.removals.close() // each call is bounded by api.request_timeout
 	ended := d.sessions.close()
 	final := make([]ipc.Event, 0, len(ended))
 	for _, s := range ended {

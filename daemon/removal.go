@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/user"
 	"strconv"
+	"sync"
 
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/logind"
@@ -16,6 +17,31 @@ import (
 type LoginSessions interface {
 	Lock(ctx context.Context, t logind.Target) (string, error)
 	Terminate(ctx context.Context, t logind.Target) (string, error)
+}
+
+// removals runs the logind calls of the removal policy in their own
+// goroutines, and lets shutdown wait for them and refuse new ones.
+type removals struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// run starts fn unless shutdown has begun.
+func (r *removals) run(fn func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.wg.Go(fn)
+	}
+}
+
+// close refuses new calls and waits for those under way.
+func (r *removals) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.wg.Wait()
 }
 
 // authenticatorGone applies the removal policy to the sessions opened with
@@ -34,7 +60,7 @@ func (d *Daemon) authenticatorGone(id string) {
 		return
 	case "lock", "logout":
 		for _, s := range d.sessions.list(onIt) {
-			d.removals.Go(func() { d.removeLogin(s, d.cfg.SignIn.RemovalPolicy) })
+			d.removals.run(func() { d.removeLogin(s, d.cfg.SignIn.RemovalPolicy) })
 		}
 	}
 	d.sessions.dropPINsWhere(onIt)
