@@ -409,7 +409,7 @@ func BenchmarkIdle(b *testing.B) {
 }
 
 // procStatus reads the kB fields of /proc/PID/status.
-func procStatus(b *testing.B, pid int) map[string]int64 {
+func procStatus(b testing.TB, pid int) map[string]int64 {
 	text, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		b.Fatal(err)

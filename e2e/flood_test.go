@@ -146,24 +146,7 @@ func runFlooder() int {
 }
 
 // rssMB is the resident memory of process pid, in MB.
-func rssMB(t testing.TB, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb / 1024
-		}
-	}
-	t.Fatalf("no VmRSS in /proc/%d/status", pid)
-	return 0
-}
+func rssMB(t testing.TB, pid int) int64 { return procStatus(t, pid)["VmRSS"] >> 10 }
 
 // rootStatus asks for /v1/status on a fresh connection, as each PAM
 // process does, and closes it.
