@@ -106,6 +106,22 @@ type PKCS11 struct {
 	RequestTimeout Duration `toml:"request_timeout"`
 }
 
+// PIVMaxPINLength is the most a PIV VERIFY carries (SP 800-73-4: 8 bytes).
+const PIVMaxPINLength = 8
+
+// EffectiveMaxPINLength is max_pin_length, or when it is 0 (the default)
+// 8 while virtual cards are presented as PIV cards and 127 (as on Windows)
+// otherwise.
+func (t TPM) EffectiveMaxPINLength() int {
+	switch {
+	case t.MaxPINLength != 0:
+		return t.MaxPINLength
+	case t.PresentReaders > 0:
+		return PIVMaxPINLength
+	}
+	return 127
+}
+
 // PINClasses are the character classes of PIN rules (tpm.CharClasses).
 var PINClasses = []string{"digit", "lower", "upper", "special"}
 
@@ -123,7 +139,8 @@ type TPM struct {
 	// PINTries and PUKTries are a new card's retry counters.
 	PINTries int `toml:"pin_tries"`
 	PUKTries int `toml:"puk_tries"`
-	// MinPINLength and MaxPINLength bound a card's PIN and PUK, in bytes.
+	// MinPINLength and MaxPINLength bound a card's PIN and PUK, in bytes;
+	// MaxPINLength 0 is EffectiveMaxPINLength's choice.
 	MinPINLength int `toml:"min_pin_length"`
 	MaxPINLength int `toml:"max_pin_length"`
 	// PINRequiredClasses and PINForbiddenClasses are character classes
@@ -314,7 +331,6 @@ func Defaults() Config {
 			PINTries:       5,
 			PUKTries:       5,
 			MinPINLength:   8,
-			MaxPINLength:   127,
 			PresentReaders: 10,
 			ReaderSocket:   "/run/hwauthd/readers.sock",
 			// Empty, not nil: what the shipped file's "= []" decodes to.
@@ -473,8 +489,11 @@ func (c Config) Validate() error {
 	if c.TPM.MinPINLength < 4 || c.TPM.MinPINLength > 127 {
 		bad("tpm.min_pin_length", "must be between 4 and 127, got %d", c.TPM.MinPINLength)
 	}
-	if c.TPM.MaxPINLength < c.TPM.MinPINLength || c.TPM.MaxPINLength > 127 {
-		bad("tpm.max_pin_length", "must be between min_pin_length (%d) and 127, got %d", c.TPM.MinPINLength, c.TPM.MaxPINLength)
+	switch maxPIN := c.TPM.EffectiveMaxPINLength(); {
+	case maxPIN < c.TPM.MinPINLength || maxPIN > 127:
+		bad("tpm.max_pin_length", "must be between min_pin_length (%d) and 127, got %d", c.TPM.MinPINLength, maxPIN)
+	case c.TPM.PresentReaders > 0 && maxPIN > PIVMaxPINLength:
+		bad("tpm.max_pin_length", "must be at most %d while virtual cards are presented as PIV cards (present_readers > 0): a PIV VERIFY carries %d bytes", PIVMaxPINLength, PIVMaxPINLength)
 	}
 	for _, k := range append(slices.Clone(c.TPM.PINRequiredClasses), c.TPM.PINForbiddenClasses...) {
 		if !slices.Contains(PINClasses, k) {

@@ -20,7 +20,7 @@ func wireTPM(e env, set *Set) {
 		Simulator: cfg.Simulator,
 		Policy: tpm.Policy{
 			MinPINLength:     cfg.MinPINLength,
-			MaxPINLength:     cfg.MaxPINLength,
+			MaxPINLength:     cfg.EffectiveMaxPINLength(),
 			RequiredClasses:  cfg.PINRequiredClasses,
 			ForbiddenClasses: cfg.PINForbiddenClasses,
 			RequirePUK:       cfg.RequirePUK,
