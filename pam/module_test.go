@@ -372,3 +372,25 @@ func TestManPage(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenSessionSendsLoginSession: when XDG_SESSION_ID is in the PAM
+// environment at open_session (pam_systemd ran before the module; here
+// pam_env stands for it), the module hands it to hwauthd with the
+// application's pid.
+func TestOpenSessionSendsLoginSession(t *testing.T) {
+	f := aliceWithCard(t)
+	env := testenv.PAM(t)
+	conf := filepath.Join(t.TempDir(), "pam_env.conf")
+	if err := os.WriteFile(conf, []byte("XDG_SESSION_ID DEFAULT=c7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line := testenv.PAMModule(t) + " socket=" + f.Socket + " timeout=1"
+	env.WriteService(t, "hwtest", "auth required "+line, "session required pam_env.so readenv=0 conffile="+conf, "session optional "+line)
+	out, err := env.Run(testCtx(t), "hwtest", "alice", "123456\n", "authenticate", "open_session")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if got := f.Opens(); len(got) != 1 || got[0].LoginSession != "c7" || got[0].PID <= 1 {
+		t.Fatalf("opened %+v, want login session c7 and the application's pid", got)
+	}
+}

@@ -99,13 +99,13 @@ func authenticate(c *relay.Conn, st relay.Start) signin.Result {
 
 // openSession opens the hwauthd session that authenticate kept, which is
 // pending until then (pam_sm_open_session), and records the login session
-// it belongs to by the PAM application's pid (the helper's parent): the
-// pam-auth-update stack runs pam_systemd last, so XDG_SESSION_ID does not
-// exist yet; hwauthd asks logind for that process's session when the
-// removal policy needs it.
+// it belongs to: XDG_SESSION_ID when pam_systemd ran before the module, and
+// always the PAM application's pid (the helper's parent), since the
+// pam-auth-update stack runs pam_systemd last; hwauthd asks logind for that
+// process's session when the removal policy needs it.
 func openSession(c *relay.Conn, st relay.Start) signin.Result {
 	return sessionCall(c, st, "opened", func(ctx context.Context, hw *client.Client) error {
-		_, err := hw.OpenSession(ctx, st.Session, ipc.OpenSessionRequest{PID: os.Getppid()})
+		_, err := hw.OpenSession(ctx, st.Session, ipc.OpenSessionRequest{LoginSession: st.LoginSession, PID: os.Getppid()})
 		return err
 	})
 }

@@ -48,7 +48,7 @@
 #define HW_EXPORT __attribute__((visibility("default")))
 
 #define HW_SESSION_KEY "hwauthd_session"
-#define HW_PROTOCOL "1"
+#define HW_PROTOCOL "2"
 #define HW_CHANNEL_FD 3
 #define HW_MAX_PAYLOAD 8192
 #define HW_HEADER 5
@@ -435,12 +435,13 @@ static int hw_handle(struct hw_call *c, char type, const char *p, size_t n, int 
 }
 
 /* hw_start_payload builds the start frame: protocol version, operation,
- * user, flags, session id and the module arguments, each NUL-terminated. */
+ * user, flags, session id, login session id (XDG_SESSION_ID) and the module
+ * arguments, each NUL-terminated. */
 static char *hw_start_payload(const char *op, const char *user, int flags, const char *session,
-			      int argc, const char **argv, size_t *n)
+			      const char *login, int argc, const char **argv, size_t *n)
 {
 	char flagbuf[16];
-	const char *fixed[5];
+	const char *fixed[6];
 	size_t len = 0, off = 0;
 	char *p;
 	int i;
@@ -451,7 +452,8 @@ static char *hw_start_payload(const char *op, const char *user, int flags, const
 	fixed[2] = user != NULL ? user : "";
 	fixed[3] = flagbuf;
 	fixed[4] = session != NULL ? session : "";
-	for (i = 0; i < 5; i++)
+	fixed[5] = login != NULL ? login : "";
+	for (i = 0; i < 6; i++)
 		len += strlen(fixed[i]) + 1;
 	for (i = 0; i < argc; i++)
 		len += strlen(argv[i]) + 1;
@@ -460,8 +462,8 @@ static char *hw_start_payload(const char *op, const char *user, int flags, const
 	p = malloc(len);
 	if (p == NULL)
 		return NULL;
-	for (i = 0; i < 5 + argc; i++) {
-		const char *s = i < 5 ? fixed[i] : argv[i - 5];
+	for (i = 0; i < 6 + argc; i++) {
+		const char *s = i < 6 ? fixed[i] : argv[i - 6];
 		size_t l = strlen(s) + 1;
 
 		memcpy(p + off, s, l);
@@ -473,12 +475,12 @@ static char *hw_start_payload(const char *op, const char *user, int flags, const
 
 /* hw_run runs the helper for one operation and returns its PAM result. */
 static int hw_run(pam_handle_t *pamh, int flags, const char *op, const char *user, const char *session,
-		  int argc, const char **argv)
+		  const char *login, int argc, const char **argv)
 {
 	struct hw_call c = { .pamh = pamh, .flags = flags, .pid = -1, .pidfd = -1, .fd = -1, .silence = HW_START_MS };
 	int result = PAM_SYSTEM_ERR, done = 0;
 	size_t n;
-	char *start = hw_start_payload(op, user, flags, session, argc, argv, &n);
+	char *start = hw_start_payload(op, user, flags, session, login, argc, argv, &n);
 
 	if (start == NULL) {
 		pam_syslog(pamh, LOG_ERR, "arguments too long");
@@ -539,7 +541,7 @@ HW_EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const
 		pam_syslog(pamh, LOG_ERR, "cannot determine the user name");
 		return rc != PAM_SUCCESS ? rc : PAM_USER_UNKNOWN;
 	}
-	return hw_run(pamh, flags, "authenticate", user, NULL, argc, argv);
+	return hw_run(pamh, flags, "authenticate", user, NULL, NULL, argc, argv);
 }
 
 HW_EXPORT int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
@@ -573,7 +575,8 @@ HW_EXPORT int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const
 	if (session == NULL)
 		return PAM_IGNORE;
 	pam_get_item(pamh, PAM_USER, &user);
-	return hw_run(pamh, flags, "open_session", user, session, argc, argv);
+	/* The login session, when pam_systemd ran before this module. */
+	return hw_run(pamh, flags, "open_session", user, session, pam_getenv(pamh, "XDG_SESSION_ID"), argc, argv);
 }
 
 HW_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
@@ -584,5 +587,5 @@ HW_EXPORT int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, cons
 	if (session == NULL)
 		return PAM_IGNORE;
 	pam_get_item(pamh, PAM_USER, &user);
-	return hw_run(pamh, flags, "close_session", user, session, argc, argv);
+	return hw_run(pamh, flags, "close_session", user, session, NULL, argc, argv);
 }

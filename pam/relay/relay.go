@@ -13,7 +13,8 @@
 // MaxPayload bytes of payload:
 //
 //	module → helper  'I' start: NUL-terminated fields: protocol version,
-//	                     operation, user, flags, session id, module arguments…
+//	                     operation, user, flags, session id, login session
+//	                     (XDG_SESSION_ID at open_session), module arguments…
 //	                 'R' a prompt's answer   'K' message shown
 //	                 'X' the conversation failed: its error text
 //	helper → module  'C' style byte + text (answered with R, K or X)
@@ -42,7 +43,7 @@ import (
 const ChannelFD = 3
 
 // Version is the protocol version in the Start frame.
-const Version = "1"
+const Version = "2"
 
 // MaxPayload is the largest payload of a frame, either way.
 const MaxPayload = 8192
@@ -98,6 +99,9 @@ type Start struct {
 	// Session is the hwauthd session id kept by authenticate (open_session,
 	// close_session).
 	Session string
+	// LoginSession is XDG_SESSION_ID of the PAM environment at
+	// open_session ("" when pam_systemd has not run before the module).
+	LoginSession string
 	// Args are the module arguments of the service line.
 	Args []string
 }
@@ -185,7 +189,7 @@ func ParseStart(p []byte) (Start, error) {
 		fields = append(fields, string(p[:i]))
 		p = p[i+1:]
 	}
-	if len(fields) < 5 {
+	if len(fields) < 6 {
 		return Start{}, fmt.Errorf("%w: start frame of %d fields", ErrProtocol, len(fields))
 	}
 	if fields[0] != Version {
@@ -195,7 +199,7 @@ func ParseStart(p []byte) (Start, error) {
 	if _, err := fmt.Sscanf(fields[3], "%d", &flags); err != nil || fmt.Sprint(flags) != fields[3] {
 		return Start{}, fmt.Errorf("%w: flags %q", ErrProtocol, fields[3])
 	}
-	return Start{Op: fields[1], User: fields[2], Flags: flags, Session: fields[4], Args: fields[5:]}, nil
+	return Start{Op: fields[1], User: fields[2], Flags: flags, Session: fields[4], LoginSession: fields[5], Args: fields[6:]}, nil
 }
 
 // converse sends a message of style and reads the module's answer: the

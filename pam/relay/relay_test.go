@@ -28,7 +28,7 @@ func frame(typ byte, payload string) []byte {
 
 func TestStart(t *testing.T) {
 	m := &module{}
-	m.in.Write(frame('I', "1\x00authenticate\x00alice\x0032768\x00\x00timeout=1\x00debug\x00"))
+	m.in.Write(frame('I', "2\x00authenticate\x00alice\x0032768\x00\x00\x00timeout=1\x00debug\x00"))
 	st, err := New(m).ReadStart()
 	if err != nil {
 		t.Fatal(err)
@@ -37,10 +37,10 @@ func TestStart(t *testing.T) {
 		t.Fatalf("start %+v", st)
 	}
 	for _, bad := range []string{
-		"2\x00authenticate\x00alice\x000\x00\x00", // other version
-		"1\x00authenticate\x00alice\x000\x00",     // too few fields
-		"1\x00authenticate\x00alice\x00x\x00\x00", // flags
-		"1\x00authenticate\x00alice\x000\x00s",    // unterminated
+		"1\x00authenticate\x00alice\x000\x00\x00\x00", // other version
+		"2\x00authenticate\x00alice\x000\x00\x00",     // too few fields
+		"2\x00authenticate\x00alice\x00x\x00\x00\x00", // flags
+		"2\x00authenticate\x00alice\x000\x00\x00s",    // unterminated
 	} {
 		if _, err := ParseStart([]byte(bad)); !errors.Is(err, ErrProtocol) {
 			t.Errorf("ParseStart(%q) = %v, want ErrProtocol", bad, err)
@@ -111,7 +111,7 @@ func TestEveryResultHasACode(t *testing.T) {
 // frame and the answer to a prompt never panic, and oversized frames are
 // refused.
 func FuzzRead(f *testing.F) {
-	f.Add(frame('I', "1\x00authenticate\x00alice\x000\x00\x00debug\x00"))
+	f.Add(frame('I', "2\x00authenticate\x00alice\x000\x00\x00\x00debug\x00"))
 	f.Add(frame('R', "123456"))
 	f.Add([]byte{'R', 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
