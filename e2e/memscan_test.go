@@ -85,9 +85,10 @@ func memoryHits(t testing.TB, pid int, needles ...[]byte) []string {
 }
 
 // TestNoPINLeftInDaemonMemory: after a batch of PIN requests to a PIV card
-// and a TPM virtual card and a few hundred other requests (which make the
-// runtime collect garbage), no copy of either PIN is left anywhere in the
-// daemon's memory (issue #13, defect 6).
+// and a TPM virtual card (verify, sign, registration, sign-in, PIN change,
+// PUK unblock) and a few hundred other requests (which make the runtime
+// collect garbage), no copy of any of their PINs and PUKs is left anywhere
+// in the daemon's memory (issue #13, defect 6).
 func TestNoPINLeftInDaemonMemory(t *testing.T) {
 	testenv.RequireRoot(t)
 	sw := testenv.SWTPM(t)
@@ -95,10 +96,10 @@ func TestNoPINLeftInDaemonMemory(t *testing.T) {
 	h.waitBackendUp("tpm")
 	ctx := ctxT(t)
 
-	pivPIN, vscPIN := randomPIN(t), randomPIN(t)
-	card := h.insert(0, pivcard.Options{PIN: pivPIN})
+	pivPIN, pivPUK, vscPIN, vscPUK := randomPIN(t), randomPIN(t), randomPIN(t), randomPIN(t)
+	card := h.insert(0, pivcard.Options{PIN: pivPIN, PUK: pivPUK})
 	v, err := h.c.CreateVirtualSmartcard(ctx, ipc.VirtualSmartcardCreateRequest{
-		Label: "scan", PIN: ipc.Secret(vscPIN), PUK: ipc.Secret(randomPIN(t)),
+		Label: "scan", PIN: ipc.Secret(vscPIN), PUK: ipc.Secret(vscPUK),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +116,23 @@ func TestNoPINLeftInDaemonMemory(t *testing.T) {
 			}
 		}
 	}
+	// Every other route that carries a secret: registration and sign-in,
+	// a PIN change and back, an unblock with the PUK.
+	if _, err := h.c.Register(ctx, "root", ipc.RegisterRequest{Authenticator: card.id, PIN: ipc.Secret(pivPIN)}); err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if _, err := h.c.SignIn(ctx, ipc.SignInRequest{User: "root", PIN: ipc.Secret(pivPIN), Authenticator: card.id}); err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+	newPIN := randomPIN(t)
+	for _, c := range []struct{ id, pin, puk string }{{card.id, pivPIN, pivPUK}, {v.ID, vscPIN, vscPUK}} {
+		if _, err := h.c.ChangePIN(ctx, c.id, []byte(c.pin), []byte(newPIN)); err != nil {
+			t.Fatalf("change the PIN of %s: %v", c.id, err)
+		}
+		if _, err := h.c.UnblockPIN(ctx, c.id, []byte(c.puk), []byte(c.pin)); err != nil {
+			t.Fatalf("unblock %s: %v", c.id, err)
+		}
+	}
 	// Other requests, each on its own connection, keep the runtime
 	// allocating and collecting.
 	for range 300 {
@@ -122,7 +140,8 @@ func TestNoPINLeftInDaemonMemory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if hits := memoryHits(t, h.proc.Pid, []byte(pivPIN), []byte(vscPIN)); len(hits) > 0 {
-		t.Errorf("%d copies of the PINs in the daemon's memory:\n%s", len(hits), strings.Join(hits, "\n"))
+	secrets := [][]byte{[]byte(pivPIN), []byte(vscPIN), []byte(pivPUK), []byte(vscPUK), []byte(newPIN)}
+	if hits := memoryHits(t, h.proc.Pid, secrets...); len(hits) > 0 {
+		t.Errorf("%d copies of the PINs and PUKs in the daemon's memory (secrets: PIV PIN, virtual card PIN, PIV PUK, virtual card PUK, changed PIN):\n%s", len(hits), strings.Join(hits, "\n"))
 	}
 }
