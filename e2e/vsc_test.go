@@ -497,3 +497,52 @@ func TestVirtualSmartcardAdminKeyUnblock(t *testing.T) {
 		t.Fatalf("sign with the new PIN: %v", err)
 	}
 }
+
+// TestVirtualCardBlocksOnItsOwnCounter is the case through the
+// daemon on swtpm at its default lockout (3 tries, never raised): five
+// wrong PINs block one card with pin_blocked, a second card of the same
+// TPM still signs, the TPM's lockout counter does not move, and the PUK
+// unblocks the first.
+func TestVirtualCardBlocksOnItsOwnCounter(t *testing.T) {
+	sw := testenv.SWTPM(t)
+	h := start(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+	a, b := h.createVSC("first", false, nil), h.createVSC("second", false, nil)
+	lockout := func() ipc.TPMLockout {
+		t.Helper()
+		st, err := h.c.Status(ctx)
+		if err != nil || st.Backends["tpm"].TPM == nil {
+			t.Fatalf("status: %+v %v", st, err)
+		}
+		return st.Backends["tpm"].TPM.Lockout
+	}
+	before := lockout()
+	if before.MaxTries >= 5 {
+		t.Fatalf("swtpm's lockout threshold is %d; five wrong PINs must exceed it for this test to mean anything", before.MaxTries)
+	}
+	var wrong *hwerr.PINIncorrect
+	for left := 4; left >= 1; left-- {
+		if err := pinOp(h.c.VerifyPIN(ctx, a.ID, []byte("00000000"))); !errors.As(err, &wrong) || wrong.RetriesLeft != left {
+			t.Fatalf("wrong PIN: %v, want %d left", err, left)
+		}
+	}
+	if err := pinOp(h.c.VerifyPIN(ctx, a.ID, []byte("00000000"))); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("fifth wrong PIN: %v, want pin_blocked", err)
+	}
+	if err := signVSC(t, h, a.ID, a.PublicKey, vscPIN); apiCode(err) != ipc.CodePINBlocked {
+		t.Fatalf("right PIN on the blocked card: %v", err)
+	}
+	if err := signVSC(t, h, b.ID, b.PublicKey, vscPIN); err != nil {
+		t.Fatalf("the other card: %v", err)
+	}
+	if after := lockout(); after.Failures != before.Failures || after.InLockout {
+		t.Fatalf("TPM lockout %+v -> %+v: card PINs reached the machine-wide counter", before, after)
+	}
+	if err := pinOp(h.c.UnblockPIN(ctx, a.ID, []byte(vscPUK), []byte("86420864"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := signVSC(t, h, a.ID, a.PublicKey, "86420864"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -98,3 +98,46 @@ func FuzzImportCertificate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAttestationRequest feeds attestation requests (from a device the
+// verifier does not trust yet) to VerifyAttestationRequest: it must never
+// panic, and with no EK CA at all nothing verifies.
+func FuzzAttestationRequest(f *testing.F) {
+	keyPub, _ := seedPublic(f)
+	f.Add([]byte{0x30, 0x82, 0x01, 0x00}, keyPub, keyPub, keyPub, []byte{0xff, 0x54, 0x43, 0x47}, []byte{0x30, 0x06})
+	f.Fuzz(func(t *testing.T, cert, ekPub, akPub, keyPublic, info, sig []byte) {
+		req := &AttestationRequest{EKCertificate: cert, EKPublic: ekPub, AKPublic: akPub,
+			KeyPublic: keyPublic, CertifyInfo: info, Signature: sig}
+		if _, _, _, err := VerifyAttestationRequest(req, nil); err == nil {
+			t.Fatal("a request verified without any EK CA")
+		}
+	})
+}
+
+// FuzzAdminResponse feeds admin-key responses (from the API) to the
+// signature parser: it must not panic, and what it accepts is a P-256
+// signature of two 32-byte halves.
+func FuzzAdminResponse(f *testing.F) {
+	f.Add([]byte{0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01})
+	f.Add([]byte{0x30, 0x00})
+	f.Fuzz(func(t *testing.T, der []byte) {
+		sig, err := ecdsaSignature(der)
+		if err != nil {
+			return
+		}
+		ecc, err := sig.Signature.ECDSA()
+		if err != nil || len(ecc.SignatureR.Buffer) != 32 || len(ecc.SignatureS.Buffer) != 32 {
+			t.Fatalf("accepted %x as %+v, %v", der, ecc, err)
+		}
+	})
+}
+
+// FuzzChangeAuthResponse feeds TPM2_NV_ChangeAuth response bodies to
+// their parser: it must not panic.
+func FuzzChangeAuthResponse(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, rest []byte) {
+		sess := []tpm2.Session{&heldPolicy{}, &heldPolicy{}}
+		_ = validateChangeAuth(rest, nil, sess)
+	})
+}
