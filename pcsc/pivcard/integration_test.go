@@ -405,8 +405,14 @@ func TestGnuTLSAndOpenSSLSignWithP384(t *testing.T) {
 	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run(t, p, "openssl", "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign",
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	openssl := p.Command(ctx, "openssl", "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign",
 		"-inkey", "pkcs11:id=%01;type=private;pin-value="+pivcard.DefaultPIN, "-in", in, "-out", sigPath)
+	openssl.Env = append(openssl.Env, testenv.OpenSSLPKCS11Env(t, openscModule))
+	if out, err := openssl.CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkeyutl: %v\n%s", err, out)
+	}
 	sig, err := os.ReadFile(sigPath)
 	if err != nil {
 		t.Fatal(err)

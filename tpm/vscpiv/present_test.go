@@ -29,8 +29,8 @@ import (
 // card's TPM counter and is published as a pin-attempt event.
 func TestPresentedThroughOwnReader(t *testing.T) {
 	module := openscModule
-	testenv.RequireBinaries(t, "pkcs11-tool", "ssh-keygen")
-	testenv.RequireFiles(t, module)
+	testenv.RequireBinaries(t, "pkcs11-tool", "ssh-keygen", "p11tool", "openssl", "yubico-piv-tool")
+	testenv.RequireFiles(t, module, "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so")
 	p := testenv.PCSCD(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dev, cert, h, run := runVirtualCard(t, func(b backend.Backend) backend.Backend {
@@ -66,6 +66,27 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 	// ssh-keygen -D lists the TPM key as an ssh public key.
 	if out, err := p.Command(ctx, "ssh-keygen", "-D", module).CombinedOutput(); err != nil || !strings.Contains(string(out), sshKey(t, cert.PublicKey.(*ecdsa.PublicKey))) {
 		t.Errorf("ssh-keygen -D: %v\n%s\nwant %s", err, out, sshKey(t, cert.PublicKey.(*ecdsa.PublicKey)))
+	}
+
+	// GnuTLS's p11tool and OpenSSL's PKCS#11 engine sign with it too, and
+	// yubico-piv-tool reads it as a PIV card.
+	// OpenSC names the token after the certificate's CN.
+	key := "pkcs11:token=Virtual%20PIV%20user;id=%01;type=private"
+	if out, err := p.Command(ctx, "p11tool", "--provider", module, "--login", "--set-pin", pin, "--test-sign", key).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "Verifying against public key in the token... ok") {
+		t.Errorf("p11tool --test-sign: %v\n%s", err, out)
+	}
+	openssl := p.Command(ctx, "openssl", "pkeyutl", "-engine", "pkcs11", "-keyform", "engine", "-sign",
+		"-inkey", key+";pin-value="+pin, "-in", in, "-out", sigPath)
+	openssl.Env = append(openssl.Env, testenv.OpenSSLPKCS11Env(t, module))
+	if out, err := openssl.CombinedOutput(); err != nil {
+		t.Errorf("openssl pkeyutl: %v\n%s", err, out)
+	} else if sig, err := os.ReadFile(sigPath); err != nil || !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
+		t.Errorf("OpenSSL's signature with the TPM key does not verify (%v)", err)
+	}
+	if out, err := p.Command(ctx, "yubico-piv-tool", "-r", vreader.FriendlyName, "-a", "status").CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "Slot 9a") || !strings.Contains(string(out), "Virtual PIV user") {
+		t.Errorf("yubico-piv-tool -a status: %v\n%s", err, out)
 	}
 
 	before, _ := dev.PINState(ctx)
