@@ -201,6 +201,12 @@ func TestCardInOwnReader(t *testing.T) {
 		t.Errorf("pkcs11-tool -L: %v\n%s", err, out)
 	}
 
+	// pcscd numbers hwauthd's readers in their first pair of digits, which
+	// the TPM backend's events name.
+	if out, err := p.Command(ctx, "opensc-tool", "-l").CombinedOutput(); err != nil || !strings.Contains(string(out), vreader.FriendlyName+" 01 00") {
+		t.Errorf("opensc-tool -l lacks %q: %v\n%s", vreader.FriendlyName+" 01 00", err, out)
+	}
+
 	srv.Withdraw(i)
 	waitCard(t, reader, false)
 	if _, err := srv.Present(card); err != nil {
