@@ -148,6 +148,17 @@ func FuzzDecodeRequest(f *testing.F) {
 		if in, ok := v.(*ipc.SignInRequest); ok && err == nil && (peekErr != nil || peek.User != in.User) {
 			t.Fatalf("DecodeJSON read user %q, PeekJSON %q (%v)", in.User, peek.User, peekErr)
 		}
+		// unknownField agrees with json.Decoder's DisallowUnknownFields,
+		// which DecodeJSON no longer uses because it copies the body.
+		if json.Unmarshal(body, targets[int(which)%len(targets)]()) == nil {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			decErr := dec.Decode(targets[int(which)%len(targets)]())
+			name, unknown := unknownField(body, reflect.TypeOf(v))
+			if want := decErr != nil && strings.Contains(decErr.Error(), "unknown field"); unknown != want {
+				t.Fatalf("unknownField(%q) = %q %v, json.Decoder says %v", body, name, unknown, decErr)
+			}
+		}
 		if err == nil {
 			return
 		}
