@@ -192,6 +192,7 @@ func (t *TPM) AdminUnblock(ctx context.Context, card *Card, responses [2][]byte,
 }
 
 func (t *TPM) adminUnblockLocked(card *Card, p pendingAdmin, responses [2][]byte, newPIN []byte) error {
+	t.dropPINSessionLocked() // two challenge sessions and the encryption session need the slots
 	pub, err := tpm2.Unmarshal[tpm2.TPMTPublic](card.AdminKeyPublic)
 	if err != nil {
 		return fmt.Errorf("card admin key: %w: %v", hwerr.ErrInvalidInput, err)

@@ -20,7 +20,8 @@
 // Every use of the key is preceded by TPM2_PolicySecret on the PIN index,
 // authorized with the PIN in an HMAC session salted with the storage key
 // (so neither the PIN's authValue nor an HMAC that could be brute-forced
-// offline crosses the bus). The TPM checks and counts it: a wrong PIN
+// offline crosses the bus; the engine keeps that session loaded, see
+// pinSession). The TPM checks and counts it: a wrong PIN
 // increments pinCount before the TPM answers, a right one resets it, and
 // at pinLimit the TPM refuses the index's authValue altogether. The index
 // is exempt from dictionary-attack logic, so the card blocks on its own
@@ -60,9 +61,11 @@
 //
 // # Concurrency and slots
 //
-// A *TPM serializes all commands (see TPM). It keeps at most one card key
-// loaded between operations, so that signing in a row with one card costs
-// no TPM2_Load; an operation loads at most two more objects (swtpm has
-// three transient slots) and flushes them and its sessions before
-// returning.
+// A *TPM serializes all commands (see TPM). Between operations it keeps at
+// most one card key loaded, so that signing in a row with one card costs
+// no TPM2_Load, and the salted PIN session, so that a PIN check costs no
+// ECDH; an operation loads at most two more objects (swtpm has three
+// transient slots) and two more sessions (three loaded sessions; the admin
+// unblock, which needs three, drops the PIN session first) and flushes
+// them before returning.
 package tpm

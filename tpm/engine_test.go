@@ -279,13 +279,13 @@ func countLoaded(t *testing.T, tp *TPM) int {
 
 // TestOpenFlushesStale: objects and sessions a killed owner left in swtpm
 // are flushed by the next Open; operations leave nothing loaded but the
-// one card key kept for the next signature.
+// one card key and the PIN session kept for the next signature.
 func TestOpenFlushesStale(t *testing.T) {
 	s, tp := newSim(t)
 	c := createCard(t, tp, AlgECCP256)
 	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
-	if n := countLoaded(t, tp); n != 1 {
-		t.Fatalf("%d objects or sessions left loaded after create and sign, want the cached key", n)
+	if n := countLoaded(t, tp); n != 2 {
+		t.Fatalf("%d objects or sessions left loaded after create and sign, want the cached key and PIN session", n)
 	}
 	if err := tp.lock(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -297,8 +297,8 @@ func TestOpenFlushesStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp.unlock()
-	if n := countLoaded(t, tp); n != 3 {
-		t.Fatalf("%d loaded, want the cached key and the 2 left behind", n)
+	if n := countLoaded(t, tp); n != 4 {
+		t.Fatalf("%d loaded, want the cached key, the PIN session and the 2 left behind", n)
 	}
 	tp.Close()
 	again := openSim(t, s, Policy{})

@@ -142,13 +142,26 @@ func (t *TPM) policySecretOnLocked(h tpm2.TPMHandle, nonce tpm2.TPM2BNonce, card
 	}
 	auth := card.authValue(kind, secret)
 	defer clear(auth)
-	_, err := tpm2.PolicySecret{
-		AuthHandle:    tpm2.AuthHandle{Handle: tpm2.TPMHandle(x.Handle), Name: x.named().Name, Auth: t.saltedSession(auth)},
-		PolicySession: h,
-		NonceTPM:      nonce,
-	}.Execute(t.tr)
+	ps, err := t.pinSessionLocked()
+	if err != nil {
+		return err
+	}
+	err = ps.withAuth(auth, func() error {
+		_, err := tpm2.PolicySecret{
+			AuthHandle:    tpm2.AuthHandle{Handle: tpm2.TPMHandle(x.Handle), Name: x.named().Name, Auth: ps},
+			PolicySession: h,
+			NonceTPM:      nonce,
+		}.Execute(t.tr)
+		return err
+	})
 	if err == nil {
 		return nil
+	}
+	var rc tpm2.TPMRC
+	if !errors.As(err, &rc) {
+		// No answer, or one that does not authenticate: the session's
+		// state is unknown.
+		t.pin = nil
 	}
 	return t.secretErrorLocked(kind, x, err)
 }

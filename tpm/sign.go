@@ -40,9 +40,10 @@ func (t *TPM) Sign(ctx context.Context, card *Card, pin []byte, digest []byte, o
 }
 
 // signLocked loads the card's key (or finds it loaded) and signs digest
-// with pin's authorization, in four TPM commands when the key is loaded:
-// two session starts, TPM2_PolicySecret and TPM2_Sign, after which the TPM
-// flushes both sessions itself. The PIN index's name is not read first:
+// with pin's authorization, in three TPM commands when the key and the PIN
+// session are loaded: a policy session start, TPM2_PolicySecret (the PIN
+// in the held salted session) and TPM2_Sign, after which the TPM flushes
+// the policy session itself. The PIN index's name is not read first:
 // the PolicySecret HMAC covers the recorded name, and the failure path
 // checks it (secretErrorLocked).
 func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme tpm2.TPMTSigScheme) ([]byte, error) {

@@ -71,6 +71,7 @@ type TPM struct {
 	deviceID       string
 	srk            storageKey
 	key            *loadedKey              // the card key kept loaded, or nil
+	pin            *pinSession             // the PIN session kept loaded, or nil
 	admin          map[string]pendingAdmin // open admin challenges by card id
 }
 
@@ -152,6 +153,7 @@ func (t *TPM) Close() error {
 	t.sem <- struct{}{}
 	defer t.unlock()
 	t.dropKeyLocked()
+	t.dropPINSessionLocked()
 	for id := range t.admin {
 		t.dropAdminLocked(id)
 	}
