@@ -21,6 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport/tcp"
+
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
@@ -544,5 +547,57 @@ func TestVirtualCardBlocksOnItsOwnCounter(t *testing.T) {
 	}
 	if err := signVSC(t, h, a.ID, a.PublicKey, "86420864"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFullTPMAnswersTPMFull: on a TPM whose NV memory other software
+// filled, creating cards ends in tpm_full (507), worded for IT, not the
+// user's limit of five; status's estimate of cards left reaches 0.
+func TestFullTPMAnswersTPMFull(t *testing.T) {
+	sw := testenv.SWTPM(t)
+	fillNV(t, sw)
+	h := start(t, withTPM(sw))
+	h.waitBackendUp("tpm")
+	ctx := ctxT(t)
+	var err error
+	n := 0
+	for ; n < 50; n++ {
+		_, err = h.c.CreateVirtualSmartcard(ctx, ipc.VirtualSmartcardCreateRequest{
+			Label: fmt.Sprintf("card %d", n), PIN: ipc.Secret(vscPIN), PUK: ipc.Secret(vscPUK)})
+		if err != nil {
+			break
+		}
+	}
+	var e *ipc.Error
+	if !errors.As(err, &e) || e.Code != ipc.CodeTPMFull || e.Status() != 507 || strings.Contains(e.Message, "your authenticators") {
+		t.Fatalf("create on a full TPM (after %d cards): %v, want tpm_full (507) for IT", n, err)
+	}
+	st, err := h.c.Status(ctx)
+	if err != nil || st.Backends["tpm"].TPM == nil || st.Backends["tpm"].TPM.CardsLeft != 0 || st.Backends["tpm"].TPM.MaxCards != n {
+		t.Fatalf("status on a full TPM: %+v %v; want 0 cards left, max_cards capped at %d", st.Backends["tpm"].TPM, err, n)
+	}
+}
+
+// fillNV fills a TPM's NV memory with large indices, as other software
+// could, before hwauthd starts.
+func fillNV(t *testing.T, sw *testenv.SWTPMInstance) {
+	t.Helper()
+	tr, err := tcp.Open(tcp.Config{CommandAddress: sw.Addr(), PlatformAddress: sw.PlatformAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for h := tpm2.TPMHandle(0x01000000); ; h++ {
+		_, err := tpm2.NVDefineSpace{
+			AuthHandle: tpm2.TPMRHOwner,
+			PublicInfo: tpm2.New2B(tpm2.TPMSNVPublic{NVIndex: h, NameAlg: tpm2.TPMAlgSHA256,
+				Attributes: tpm2.TPMANV{OwnerWrite: true, OwnerRead: true, NT: tpm2.TPMNTOrdinary}, DataSize: 2048}),
+		}.Execute(tr)
+		if errors.Is(err, tpm2.TPMRCNVSpace) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -47,6 +47,7 @@ type Backend struct {
 	cards  map[string]*Device // by card id
 	first  backend.FirstScan
 	loaded bool // the cards were loaded from the store
+	full   bool // the TPM refused a card for want of room (until one is deleted)
 
 	kick chan struct{} // asks Run to reconnect now
 	lost chan struct{} // tells Run the TPM stopped answering
@@ -172,7 +173,10 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 	if err := t.CanCreate(len(existing)); err != nil {
 		return ipc.VirtualSmartcard{}, fmt.Errorf("%w: this device already holds %d virtual smart cards; delete one first", err, len(existing))
 	}
-	if st, err := t.State(ctx); err == nil && st.Capacity.CardsLeft == 0 {
+	b.mu.Lock()
+	full := b.full
+	b.mu.Unlock()
+	if st, err := t.State(ctx); full || (err == nil && st.Capacity.CardsLeft == 0) {
 		return ipc.VirtualSmartcard{}, fmt.Errorf("this device's TPM has no room for another virtual smart card (%d on it); delete an unused one: %w",
 			len(existing), hwerr.ErrDeviceFull)
 	}
@@ -186,6 +190,13 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 		Algorithm: req.Algorithm, Attest: req.Attest, Nonce: req.Nonce, AdminKey: adminKey,
 	})
 	b.done(t, err)
+	if errors.Is(err, hwerr.ErrDeviceFull) {
+		// The TPM's word beats the estimate, which is coarse near full.
+		b.mu.Lock()
+		b.full = true
+		b.mu.Unlock()
+		b.refreshStatus(ctx)
+	}
 	if err != nil {
 		return ipc.VirtualSmartcard{}, err
 	}
@@ -257,6 +268,7 @@ func (b *Backend) Delete(ctx context.Context, id string) error {
 	}
 	b.mu.Lock()
 	delete(b.cards, d.card.ID)
+	b.full = false
 	host := b.host
 	b.mu.Unlock()
 	host.Detach(d.id())

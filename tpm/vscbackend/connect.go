@@ -286,11 +286,14 @@ func (b *Backend) done(t *tpm.TPM, err error) {
 // cards, and caps the card limit at what the TPM can hold.
 func (b *Backend) refreshStatus(ctx context.Context) {
 	b.mu.Lock()
-	t, info, n := b.tpm, b.info, len(b.cards)
+	t, info, n, full := b.tpm, b.info, len(b.cards), b.full
 	b.mu.Unlock()
 	st := ipc.BackendStatus{State: ipc.BackendUp, Manufacturer: strings.TrimSpace(info.Manufacturer), Devices: &n}
 	if t != nil {
 		if s, err := t.State(ctx); err == nil {
+			if full {
+				s.Capacity.CardsLeft = 0
+			}
 			st.TPM = tpmStatus(s, n, t.Policy().MaxCards)
 			b.warnCapacity(t.Policy().MaxCards, st.TPM)
 		} else {
