@@ -112,13 +112,15 @@ func (c *Card) Transmit(ctx context.Context, apdu []byte) ([]byte, error) {
 // that no other application's commands interleave with fn's; the transaction
 // ends with SCARD_LEAVE_CARD. Waiting for another application's transaction
 // ends with hwerr.ErrBusy when ctx ends first. fn uses the Card's own methods;
-// the transaction ends even if fn panics.
+// the transaction ends even if fn panics. A reset that pcsc-lite reports only
+// as the transaction ends came after fn's last command was answered: it does
+// not fail fn's result (the next command starts from the reset card).
 func (c *Card) Transaction(ctx context.Context, fn func() error) (err error) {
 	if err := c.beginTransaction(ctx); err != nil {
 		return err
 	}
 	defer func() {
-		if endErr := c.endTransaction(); endErr != nil && err == nil {
+		if endErr := c.endTransaction(); endErr != nil && err == nil && !errors.Is(endErr, ErrCardReset) {
 			err = endErr
 		}
 	}()
@@ -174,7 +176,17 @@ func (c *Card) endTransaction() error {
 	if c.gone {
 		return fmt.Errorf("end transaction: %w", ErrClosed)
 	}
-	if err := c.handle.EndTransaction(scard.LeaveCard); err != nil {
+	err := c.handle.EndTransaction(scard.LeaveCard)
+	if errors.Is(err, scard.ErrResetCard) {
+		// pcsc-lite refused to end it until the reset is acknowledged;
+		// the transaction is still held until it does end.
+		err = c.failureLocked("end transaction", err)
+		if rerr := c.handle.EndTransaction(scard.LeaveCard); rerr != nil {
+			return c.failureLocked("end transaction", rerr)
+		}
+		return err
+	}
+	if err != nil {
 		return c.failureLocked("end transaction", err)
 	}
 	return nil

@@ -57,12 +57,9 @@ type Device struct {
 var _ backend.Device = (*Device)(nil)
 
 // connection is the transmitter under the Device's piv.Client: the current
-// PC/SC connection, nil while released, and the count of APDUs the card
-// answered in the current attempt, which tells whether a reset by another
-// application came before anything reached the card.
+// PC/SC connection, nil while released.
 type connection struct {
 	card *pcsc.Card
-	sent int
 }
 
 // Transmit implements apdu.Transmitter.
@@ -70,11 +67,7 @@ func (c *connection) Transmit(ctx context.Context, b []byte) ([]byte, error) {
 	if c.card == nil {
 		return nil, fmt.Errorf("transmit: %w", pcsc.ErrClosed)
 	}
-	resp, err := c.card.Transmit(ctx, b)
-	if err == nil {
-		c.sent++
-	}
-	return resp, err
+	return c.card.Transmit(ctx, b)
 }
 
 // Open connects to the card in reader, selects the PIV application and reads
@@ -264,7 +257,9 @@ func (d *Device) doWithPIN(ctx context.Context, fn func() error) error {
 		if before.Verified {
 			return err
 		}
-		if lerr := d.client.Logout(ctx); lerr != nil && err == nil && !errors.Is(lerr, hwerr.ErrNotSupported) {
+		// A reset reported by the logout already dropped the PIN status.
+		lerr := d.client.Logout(ctx)
+		if lerr != nil && err == nil && !errors.Is(lerr, hwerr.ErrNotSupported) && !errors.Is(lerr, pcsc.ErrCardReset) {
 			err = fmt.Errorf("drop PIN status: %w", lerr)
 		}
 		return err
@@ -302,14 +297,39 @@ func (d *Device) do(ctx context.Context, fn func() error) error {
 	})
 }
 
+// resetAttempts is how many times one request starts over after other
+// applications reset the card under it; past that it fails with
+// hwerr.ErrBusy. Each attempt spends no PIN try (see transactLocked), so the
+// bound only keeps a request from chasing a card that is reset without end.
+const resetAttempts = 4
+
 // transactLocked connects when needed and runs fn in a PC/SC transaction.
-// When another application reset the card (yubico-piv-tool disconnects with
-// a reset) before any of fn's commands reached it, no PIN try was spent and
-// nothing was done: fn runs once more, in a new transaction. A reset after
-// the card answered part of fn fails with hwerr.ErrBusy, as the daemon never
-// repeats a PIN operation by itself.
+// When another application reset the card during fn (yubico-piv-tool
+// disconnects with a reset), fn runs again from the start, SELECT and PIN
+// included, in a new transaction: the reset spent no PIN try. Why that holds:
+//
+//   - pcsc-lite refuses a command on a handle whose card was reset since its
+//     last command (SCARD_W_RESET_CARD, checked before the command goes to
+//     the reader), and the reader's lock keeps a reset from cutting into an
+//     exchange: the command that reports the reset never reached the card.
+//   - Every PIN command before it was answered. A wrong PIN or PUK ends fn
+//     with the card's answer at once (SP 800-73-4 part 2, 3.2.1: only a
+//     failed VERIFY decrements the retry counter, answering 63CX), so a
+//     request that spent a try is never repeated. A VERIFY answered 9000
+//     spent none (success resets the counter); the reset only cleared the
+//     security status it set (a reset returns the card to its initial
+//     state: no application selected beyond the default, no PIN verified),
+//     which the next attempt sets again with the same PIN.
+//
+// So one request spends at most one try however often it starts over. A PIN
+// command whose answer is lost for another reason (the card pulled, a reader
+// error mid-exchange) has an unknown outcome: it is never repeated, and the
+// request fails with that error. fn must not run a command with a lasting
+// effect (CHANGE REFERENCE DATA, RESET RETRY COUNTER) before another that may
+// report a reset; doWithPIN's logout, the only command after them, treats a
+// reset as done (the reset logged the card out).
 func (d *Device) transactLocked(ctx context.Context, fn func() error) error {
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		if d.tx.card == nil {
 			card, err := pcsc.Connect(ctx, d.reader)
 			if err != nil {
@@ -317,7 +337,6 @@ func (d *Device) transactLocked(ctx context.Context, fn func() error) error {
 			}
 			d.tx.card = card
 		}
-		d.tx.sent = 0
 		err := d.tx.card.Transaction(ctx, fn)
 		if errors.Is(err, hwerr.ErrRemoved) || errors.Is(err, hwerr.ErrUnavailable) || errors.Is(err, pcsc.ErrClosed) {
 			d.releaseLocked() // the next operation connects afresh
@@ -325,10 +344,10 @@ func (d *Device) transactLocked(ctx context.Context, fn func() error) error {
 		switch {
 		case !errors.Is(err, pcsc.ErrCardReset):
 			return err
-		case d.tx.sent == 0 && attempt == 0:
+		case attempt < resetAttempts:
 			continue
 		default:
-			return fmt.Errorf("another application reset the card during the request; try again: %w", hwerr.ErrBusy)
+			return fmt.Errorf("other applications reset the card %d times during the request; try again: %w", attempt, hwerr.ErrBusy)
 		}
 	}
 }
