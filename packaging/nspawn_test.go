@@ -21,7 +21,9 @@ import (
 // The Debian release the system test boots, and the packages its root file
 // system holds besides the .deb's own dependencies: an init, D-Bus, the
 // vpcd reader driver for the emulated card, OpenSC's opensc-tool to see the
-// card as pcscd does, and pamtester for the PAM stack.
+// card as pcscd does, pamtester for the PAM stack, and pam_systemd and
+// polkitd so that logind registers login sessions and asks polkit before
+// it locks one for hwauthd.
 const (
 	rootfsSuite = "bookworm"
 	// rootfsLayout changes the cache key when the way the tree is made
@@ -29,7 +31,7 @@ const (
 	rootfsLayout = "1"
 )
 
-var rootfsBase = []string{"systemd", "systemd-sysv", "dbus", "pcscd", "vsmartcard-vpcd", "opensc", "pamtester"}
+var rootfsBase = []string{"systemd", "systemd-sysv", "dbus", "libpam-systemd", "polkitd", "pcscd", "vsmartcard-vpcd", "opensc", "pamtester"}
 
 // rootfsCacheDir is where the root file systems are kept between runs
 // (HWAUTHD_TEST_CACHE overrides it). It is outside the build directory on

@@ -56,6 +56,9 @@ func TestUnderSystemd(t *testing.T) {
 	}
 
 	c.insertCard(t)
+	if st := c.unit(t, "hwauthd.service"); st["ActiveState"] != "inactive" {
+		t.Fatalf("hwauthd.service is %s before the first request", st["ActiveState"])
+	}
 	id := c.checkFirstAnswer(t)
 	c.checkNotify(t)
 	c.checkSecurity(t)
@@ -63,6 +66,7 @@ func TestUnderSystemd(t *testing.T) {
 	c.checkWatchdog(t)
 	c.checkStop(t)
 	c.checkUpgrade(t)
+	c.checkRemovalLock(t, id)
 	c.checkPurge(t)
 }
 
@@ -99,10 +103,11 @@ func (c *container) ctl(t *testing.T, v any, stdin string, args ...string) {
 
 // insertCard runs the emulated PIV card as a service of the container and
 // waits until pcscd shows it in the vpcd reader. pcscd starts through its
-// own socket when opensc-tool first asks.
+// own socket when opensc-tool first asks. The card keeps its state in a
+// file: inserted again after `systemctl stop pivcard`, it is the same card.
 func (c *container) insertCard(t *testing.T) {
 	t.Helper()
-	c.sh(t, "systemd-run --unit=pivcard /mnt/share/pivcard --vpcd 127.0.0.1:35963")
+	c.sh(t, "systemd-run --unit=pivcard /mnt/share/pivcard --vpcd 127.0.0.1:35963 --state /var/lib/pivcard.state")
 	waitFor(t, "the card in "+vpcdReader, c.nspawn, func() bool {
 		out, _ := c.try("opensc-tool -l")
 		for _, l := range strings.Split(out, "\n") {
@@ -112,9 +117,6 @@ func (c *container) insertCard(t *testing.T) {
 		}
 		return false
 	})
-	if st := c.unit(t, "hwauthd.service"); st["ActiveState"] != "inactive" {
-		t.Fatalf("hwauthd.service is %s before the first request", st["ActiveState"])
-	}
 }
 
 // checkFirstAnswer sends the request that starts the daemon and checks that
