@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
@@ -51,7 +52,7 @@ func (d *Daemon) postPINVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
 	}
-	return d.withDevice(r, secretPIN, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.VerifyPIN(ctx, req.PIN); err != nil {
 			return err
 		}
@@ -68,7 +69,7 @@ func (d *Daemon) postPINChange(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("pin", req.PIN), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, secretPIN, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.ChangePIN(ctx, req.PIN, req.NewPIN); err != nil {
 			return err
 		}
@@ -85,7 +86,7 @@ func (d *Daemon) postPINUnblock(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("puk", req.PUK), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, secretPUK, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, signin.SecretPUK, func(ctx context.Context, id string, dev backend.Device) error {
 		if err := dev.UnblockPIN(ctx, req.PUK, req.NewPIN); err != nil {
 			return err
 		}
@@ -108,11 +109,11 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 	case len(req.Digest) != alg.Hash().Size():
 		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", alg.Hash().Size(), alg, len(req.Digest))
 	}
-	return d.withDevice(r, secretPIN, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev backend.Device) error {
 		pin := []byte(req.PIN)
 		if len(pin) == 0 && d.cfg.SignIn.CachePIN {
 			// Within a session with signin.cache_pin on, no PIN is needed.
-			pin = d.sessions.cachedPIN(d.callerOf(r).name, id)
+			pin = d.sessions.CachedPIN(d.callerOf(r).name, id)
 			defer clear(pin)
 		}
 		sig, err := dev.Sign(ctx, backend.SignRequest{Key: req.Key, Algorithm: alg, Digest: req.Digest, PIN: pin})
@@ -141,7 +142,7 @@ func (d *Daemon) withDevice(r *http.Request, secret string, fn func(ctx context.
 		return fn(ctx, id, dev)
 	}
 	before := dev.Info() // the PIN state as listed, before this try
-	return d.limited(failureKey{id, d.actingUser(r), secret}, func() error {
+	return d.failures.Do(signin.Key{Authenticator: id, User: d.actingUser(r), Secret: secret}, func() error {
 		return d.pinOutcome(fn(ctx, id, dev), before)
 	})
 }

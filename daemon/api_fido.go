@@ -12,6 +12,7 @@ import (
 	"net/http"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
@@ -129,7 +130,7 @@ func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, backe
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
 	before := sk.Info() // the PIN state as listed, before this try
-	return d.limited(failureKey{id, d.actingUser(r), secretPIN}, func() error {
+	return d.failures.Do(signin.Key{Authenticator: id, User: d.actingUser(r), Secret: signin.SecretPIN}, func() error {
 		return d.pinOutcome(fn(ctx, sk), before)
 	})
 }
@@ -138,7 +139,7 @@ func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, backe
 // and returns the registration to store.
 func (d *Daemon) registerSecurityKey(ctx context.Context, sk backend.SecurityKey, user string, pin []byte) (store.Registration, error) {
 	userID := sha256.Sum256([]byte("hwauthd user " + user))
-	cdh, err := challengeDigest(crypto.SHA256)
+	cdh, err := signin.ChallengeDigest(crypto.SHA256)
 	if err != nil {
 		return store.Registration{}, err
 	}
@@ -163,7 +164,7 @@ func (d *Daemon) proveSecurityKey(ctx context.Context, sk backend.SecurityKey, r
 	if err != nil {
 		return 0, fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
 	}
-	cdh, err := challengeDigest(crypto.SHA256)
+	cdh, err := signin.ChallengeDigest(crypto.SHA256)
 	if err != nil {
 		return 0, err
 	}

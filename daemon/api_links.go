@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -32,7 +33,7 @@ func (d *Daemon) getLinks(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := ipc.LinksResponse{User: name, Links: make([]ipc.Link, 0, len(links)), Linking: d.linking()}
 	for _, l := range links {
-		resp.Links = append(resp.Links, ipc.Link{Identity: l.Identity, CreatedBy: l.CreatedBy, CreatedAt: l.CreatedAt, Stale: !linkIsFor(l, d.accounts, name)})
+		resp.Links = append(resp.Links, ipc.Link{Identity: l.Identity, CreatedBy: l.CreatedBy, CreatedAt: l.CreatedAt, Stale: !signin.LinkIsFor(l, d.accounts, name)})
 	}
 	return server.WriteJSON(w, http.StatusOK, resp)
 }

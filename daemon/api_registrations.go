@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -89,7 +90,7 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
 	var reg store.Registration
-	err = d.limited(failureKey{info.ID, name, secretPIN}, func() error {
+	err = d.failures.Do(signin.Key{Authenticator: info.ID, User: name, Secret: signin.SecretPIN}, func() error {
 		var err error
 		reg, err = d.proveForRegistration(ctx, dev, name, req.PIN)
 		return d.pinOutcome(err, info)
@@ -119,11 +120,11 @@ func (d *Daemon) proveForRegistration(ctx context.Context, dev backend.Device, u
 	if sk, ok := dev.(backend.SecurityKey); ok {
 		return d.registerSecurityKey(ctx, sk, user, pin)
 	}
-	key, err := deviceKey(dev.Info(), "")
+	key, err := signin.DeviceKey(dev.Info(), "")
 	if err != nil {
 		return store.Registration{}, err
 	}
-	proven, err := proveKey(ctx, dev, key, pin, nil)
+	proven, err := signin.ProveKey(ctx, dev, key, pin, nil)
 	if err != nil {
 		return store.Registration{}, err
 	}
@@ -147,9 +148,9 @@ func (d *Daemon) deleteRegistration(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	d.log.Info("registration removed", "user", name, "registration", id, "authenticator", reg.AuthenticatorID)
-	d.sessions.endWhere(func(s ipc.Session) bool {
+	d.sessions.EndWhere(func(s ipc.Session) bool {
 		return s.User == name && s.Authenticator == reg.AuthenticatorID
-	}, endUnregistred)
+	}, signin.EndUnregistered)
 	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationRemoved, User: name, Authenticator: reg.AuthenticatorID, Data: registrationData(id)})
 	return server.WriteJSON(w, http.StatusOK, ipc.RegistrationRemoved{Removed: id, Default: newDefault})
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -55,7 +56,7 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	if req.Pending {
 		lifetime = d.cfg.SignIn.OpenTimeout.Duration
 	}
-	s, err := d.sessions.start(req.User, reg.AuthenticatorID, lifetime, cached, req.Pending)
+	s, err := d.sessions.Start(req.User, reg.AuthenticatorID, lifetime, cached, req.Pending)
 	if err != nil {
 		return err
 	}
@@ -87,13 +88,13 @@ func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (_ store.Reg
 	if req.Authenticator != "" {
 		// Naming authenticators that are not the user's spends no try, but
 		// counts as a failure for the named one.
-		named := failureKey{req.Authenticator, req.User, secretPIN}
-		if err := d.failures.allow(named); err != nil {
+		named := signin.Key{Authenticator: req.Authenticator, User: req.User, Secret: signin.SecretPIN}
+		if err := d.failures.Allow(named); err != nil {
 			return store.Registration{}, nil, 0, err
 		}
 		defer func() {
 			if e, ok := errors.AsType[*ipc.Error](err); ok && e.Code == ipc.CodeNotRegistered {
-				d.failures.record(named, err)
+				d.failures.Record(named, err)
 			}
 		}()
 	}
@@ -106,7 +107,7 @@ func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (_ store.Reg
 	}
 	before := dev.Info() // the PIN state as listed, before this try
 	var counter uint32
-	err = d.limited(failureKey{reg.AuthenticatorID, req.User, secretPIN}, func() error {
+	err = d.failures.Do(signin.Key{Authenticator: reg.AuthenticatorID, User: req.User, Secret: signin.SecretPIN}, func() error {
 		if sk, ok := dev.(backend.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
 			var err error
 			counter, err = d.proveSecurityKey(ctx, sk, reg, req.PIN)
@@ -123,28 +124,28 @@ func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (_ store.Reg
 // card that would be refused spends no PIN try.
 func (d *Daemon) proveCard(ctx context.Context, dev backend.Device, reg store.Registration, req ipc.SignInRequest) error {
 	info := dev.Info()
-	key, err := deviceKey(info, reg.KeyID)
+	key, err := signin.DeviceKey(info, reg.KeyID)
 	if err != nil {
 		return err
 	}
-	cert, err := keyCertificate(key)
+	cert, err := signin.KeyCertificate(key)
 	if err != nil {
 		return err
 	}
 	if d.trust != nil && cert == nil {
 		return ipc.Errorf(ipc.CodeCertificateInvalid, "key %s of %s has no certificate to check against the trust anchors", key.ID, info.ID)
 	}
-	if err := d.trust.check(cert, time.Now()); err != nil {
+	if err := d.trust.Check(cert, time.Now()); err != nil {
 		return err
 	}
-	if err := mapIdentity(ctx, d.store, d.accounts, d.cfg.SignIn.Mapping, cert, req.User); err != nil {
+	if err := signin.MapIdentity(ctx, d.store, d.accounts, d.cfg.SignIn.Mapping, cert, req.User); err != nil {
 		return err
 	}
 	registered, err := x509.ParsePKIXPublicKey(reg.PublicKey)
 	if err != nil {
 		return fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
 	}
-	_, err = proveKey(ctx, dev, key, req.PIN, registered)
+	_, err = signin.ProveKey(ctx, dev, key, req.PIN, registered)
 	return err
 }
 
@@ -198,19 +199,6 @@ func (d *Daemon) lastAuthenticator(ctx context.Context, user string) string {
 	return remembered[rememberLastAuthenticator]
 }
 
-// keyCertificate parses a key's certificate, nil when it has none.
-func keyCertificate(k ipc.Key) (*x509.Certificate, error) {
-	pk, err := parseKey(k)
-	if err != nil || pk.Certificate == nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(pk.Certificate)
-	if err != nil {
-		return nil, ipc.Errorf(ipc.CodeCertificateInvalid, "the card's certificate does not parse: %v", err)
-	}
-	return cert, nil
-}
-
 // getSessions lists the sessions the caller may see: sign-in services and
 // admins every user's (narrowed by ?user=), others their own.
 func (d *Daemon) getSessions(w http.ResponseWriter, r *http.Request) error {
@@ -223,7 +211,7 @@ func (d *Daemon) getSessions(w http.ResponseWriter, r *http.Request) error {
 	if !c.seesEveryUser() && c.name == "" {
 		match = func(ipc.Session) bool { return false }
 	}
-	return server.WriteJSON(w, http.StatusOK, ipc.SessionsResponse{Sessions: d.sessions.list(match)})
+	return server.WriteJSON(w, http.StatusOK, ipc.SessionsResponse{Sessions: d.sessions.List(match)})
 }
 
 // deleteSession signs out: the session ends and its cached PIN is zeroed.
@@ -237,12 +225,12 @@ func (d *Daemon) deleteSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
-	s, ok := d.sessions.get(id)
+	s, ok := d.sessions.Get(id)
 	if !ok {
 		return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
 	}
 	if !forget {
-		if !d.sessions.end(id, endSignOut) {
+		if !d.sessions.End(id, signin.EndSignOut) {
 			return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -253,7 +241,7 @@ func (d *Daemon) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d.sessions.end(id, endForgotten)
+	d.sessions.End(id, signin.EndForgotten)
 	return server.WriteJSON(w, http.StatusOK, resp)
 }
 
@@ -269,7 +257,7 @@ func (d *Daemon) postSessionOpen(w http.ResponseWriter, r *http.Request) error {
 		return ipc.Errorf(ipc.CodeBadRequest, "login_session must be a logind session id and pid a process id")
 	}
 	id := r.PathValue("id")
-	s, ok := d.sessions.open(id, d.cfg.SignIn.SessionLifetime.Duration, req)
+	s, ok := d.sessions.Open(id, d.cfg.SignIn.SessionLifetime.Duration, req)
 	if !ok {
 		return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
 	}
@@ -316,7 +304,7 @@ func (d *Daemon) forget(ctx context.Context, name string) (ipc.ForgetResponse, e
 		return ipc.ForgetResponse{}, err
 	}
 	resp := ipc.ForgetResponse{User: name, Forgotten: slices.Sorted(maps.Keys(remembered))}
-	if d.sessions.dropPINsWhere(func(s ipc.Session) bool { return s.User == name }) > 0 {
+	if d.sessions.DropPINsWhere(func(s ipc.Session) bool { return s.User == name }) > 0 {
 		resp.Forgotten = append(resp.Forgotten, ipc.ForgottenCachedPIN)
 	}
 	d.log.Info("sign-in information forgotten", "user", name, "forgotten", resp.Forgotten)

@@ -18,6 +18,7 @@ import (
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/events"
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/logind"
@@ -61,9 +62,9 @@ type Daemon struct {
 	accounts Accounts
 	peerOf   func(net.Conn) (server.Peer, error)
 	store    store.Store
-	sessions *sessions
-	failures *failureLimiter
-	trust    *trust
+	sessions *signin.Sessions
+	failures *signin.Limiter
+	trust    *signin.Trust
 	streams  streamTracker // open event streams, drained at shutdown
 	blocked  blockedPINs   // authenticators announced as PIN-blocked
 	login    LoginSessions
@@ -85,7 +86,7 @@ func New(opts Options) (*Daemon, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	tr, err := loadTrust(opts.Config.SignIn)
+	tr, err := signin.LoadTrust(opts.Config.SignIn)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,7 @@ func New(opts Options) (*Daemon, error) {
 		accounts: accounts,
 		peerOf:   opts.PeerOf,
 		store:    opts.Store,
-		failures: newFailureLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
+		failures: signin.NewLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
 		trust:    tr,
 		vsc:      opts.VirtualCards,
 
@@ -116,10 +117,10 @@ func New(opts Options) (*Daemon, error) {
 	if d.login == nil {
 		d.login = logind.New()
 	}
-	d.sessions = newSessions(d.sessionEnded)
+	d.sessions = signin.NewSessions(d.sessionEnded)
 	d.rules.registeredTo = d.registeredTo
 	d.rules.sessionUser = func(id string) (string, bool) {
-		s, ok := d.sessions.get(id)
+		s, ok := d.sessions.Get(id)
 		return s.User, ok
 	}
 	d.manager.onDetach = d.authenticatorGone
@@ -210,11 +211,11 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	// stream has written it, or given up on a watcher that stopped reading
 	// (a stream's write deadline).
 	d.removals.close() // each call is bounded by api.request_timeout
-	ended := d.sessions.close()
+	ended := d.sessions.Close()
 	final := make([]ipc.Event, 0, len(ended))
 	for _, s := range ended {
-		d.log.Info("session ended", "user", s.User, "session", s.ID, "reason", endShutdown)
-		final = append(final, sessionEndedEvent(s, endShutdown))
+		d.log.Info("session ended", "user", s.User, "session", s.ID, "reason", signin.EndShutdown)
+		final = append(final, sessionEndedEvent(s, signin.EndShutdown))
 	}
 	d.bus.CloseWith(final)
 	if !d.streams.drain(server.StreamWriteTimeout + time.Second) {

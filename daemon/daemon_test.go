@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/apitest"
@@ -115,6 +117,34 @@ func TestMapError(t *testing.T) {
 	}
 	if MapError(errors.New("something else")) != nil {
 		t.Error("an unknown error must be left to the server (internal)")
+	}
+}
+
+// TestMapSignInErrors: the sign-in package's typed errors, wrapped or not,
+// keep the codes, words and details the API answered before they were typed.
+func TestMapSignInErrors(t *testing.T) {
+	k := signin.Key{Authenticator: "piv-1", User: "alice", Secret: signin.SecretPIN}
+	for _, tc := range []struct {
+		err  error
+		code ipc.Code
+		msg  string
+	}{
+		{signin.ErrShuttingDown, ipc.CodeBackendUnavailable, "hwauthd is shutting down; sign in again when it is back"},
+		{fmt.Errorf("sign in: %w", &signin.TooManyAttemptsError{Key: k, RetryAfter: 42 * time.Second}), ipc.CodeTooManyAttempts,
+			"too many failed attempts with this PIN on piv-1 for alice; try again in 42s"},
+		{&signin.KeyNotFoundError{Authenticator: "piv-1", Keys: 2}, ipc.CodeBadRequest, `authenticator piv-1 has 2 keys; name one with "key"`},
+		{&signin.KeyNotFoundError{Authenticator: "piv-1", Key: "9c", Keys: 2}, ipc.CodeNotFound, `authenticator piv-1 has no key "9c"`},
+		{&signin.CertificateError{Reason: "the card's certificate expired"}, ipc.CodeCertificateInvalid, "the card's certificate expired"},
+		{fmt.Errorf("prove: %w", &signin.MismatchError{Reason: "not alice's"}), ipc.CodeIdentityMismatch, "not alice's"},
+	} {
+		got := MapError(tc.err)
+		if got == nil || got.Code != tc.code || got.Message != tc.msg {
+			t.Errorf("MapError(%v) = %+v, want code %s and message %q", tc.err, got, tc.code, tc.msg)
+		}
+	}
+	got := MapError(&signin.TooManyAttemptsError{Key: k, RetryAfter: 42 * time.Second})
+	if got.Details["retry_after_seconds"] != 42 {
+		t.Errorf("too_many_attempts details = %v, want retry_after_seconds 42", got.Details)
 	}
 }
 

@@ -4,13 +4,19 @@ import (
 	"context"
 	"errors"
 
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
+// errShuttingDown refuses what would start after shutdown began (a session,
+// an event stream).
+var errShuttingDown = ipc.Errorf(ipc.CodeBackendUnavailable, "%s", signin.ErrShuttingDown)
+
 // MapError turns an error from a backend or the daemon into the API's error
 // envelope. Hardware error classes are translated by ipc.FromHW (the one table
-// of codes); this adds what only the daemon produces. It returns nil for an
-// error it does not know, which the server answers as internal.
+// of codes); this adds what only the daemon produces, sign-in's typed errors
+// among them. It returns nil for an error it does not know, which the server
+// answers as internal.
 func MapError(err error) *ipc.Error {
 	var apiErr *ipc.Error
 	switch {
@@ -22,11 +28,41 @@ func MapError(err error) *ipc.Error {
 	if e := ipc.FromHW(err); e != nil {
 		return e
 	}
+	if e := signInError(err); e != nil {
+		return e
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return ipc.Errorf(ipc.CodeTimeout, "timed out waiting for the authenticator; try again")
 	case errors.Is(err, context.Canceled):
 		return ipc.Errorf(ipc.CodeCanceled, "the request was cancelled")
+	}
+	return nil
+}
+
+// signInError words the sign-in package's typed errors for the API.
+func signInError(err error) *ipc.Error {
+	if errors.Is(err, signin.ErrShuttingDown) {
+		return errShuttingDown
+	}
+	if e, ok := errors.AsType[*signin.TooManyAttemptsError](err); ok {
+		return &ipc.Error{
+			Code:    ipc.CodeTooManyAttempts,
+			Message: e.Error(),
+			Details: map[string]any{"retry_after_seconds": int(e.RetryAfter.Seconds())},
+		}
+	}
+	if e, ok := errors.AsType[*signin.KeyNotFoundError](err); ok {
+		if e.Key == "" {
+			return ipc.Errorf(ipc.CodeBadRequest, "%s", e)
+		}
+		return ipc.Errorf(ipc.CodeNotFound, "%s", e)
+	}
+	if e, ok := errors.AsType[*signin.CertificateError](err); ok {
+		return ipc.Errorf(ipc.CodeCertificateInvalid, "%s", e)
+	}
+	if e, ok := errors.AsType[*signin.MismatchError](err); ok {
+		return ipc.Errorf(ipc.CodeIdentityMismatch, "%s", e)
 	}
 	return nil
 }

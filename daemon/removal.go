@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/logind"
 )
@@ -56,14 +57,14 @@ func (d *Daemon) authenticatorGone(id string) {
 	onIt := func(s ipc.Session) bool { return s.Authenticator == id }
 	switch d.cfg.SignIn.RemovalPolicy {
 	case "sign-out":
-		d.sessions.endWhere(onIt, endRemoved)
+		d.sessions.EndWhere(onIt, signin.EndRemoved)
 		return
 	case "lock", "logout":
-		for _, s := range d.sessions.list(onIt) {
+		for _, s := range d.sessions.List(onIt) {
 			d.removals.run(func() { d.removeLogin(s, d.cfg.SignIn.RemovalPolicy) })
 		}
 	}
-	d.sessions.dropPINsWhere(onIt)
+	d.sessions.DropPINsWhere(onIt)
 }
 
 // removeLogin locks or ends (action "lock" or "logout") the login session
@@ -73,7 +74,7 @@ func (d *Daemon) removeLogin(s ipc.Session, action string) {
 	if s.LoginSession == "" && s.LoginPID == 0 {
 		d.log.Info("card removed from a sign-in without a login session", "session", s.ID, "user", s.User, "removal_policy", action)
 		if action == "logout" {
-			d.sessions.end(s.ID, endRemoved)
+			d.sessions.End(s.ID, signin.EndRemoved)
 		}
 		return
 	}
@@ -102,13 +103,13 @@ func (d *Daemon) removeLogin(s ipc.Session, action string) {
 		data, _ := json.Marshal(map[string]string{"action": action, "login_session": sid})
 		d.manager.Publish(ipc.Event{Type: ipc.EventRemovalFailed, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reason: err.Error(), Data: data})
 		if action == "logout" {
-			d.sessions.end(s.ID, endRemoved)
+			d.sessions.End(s.ID, signin.EndRemoved)
 		}
 		return
 	}
 	if action == "logout" {
 		d.log.Info("removal policy: login session ended", "session", s.ID, "user", s.User, "login_session", sid)
-		d.sessions.end(s.ID, endLoggedOut)
+		d.sessions.End(s.ID, signin.EndLoggedOut)
 		return
 	}
 	d.log.Info("removal policy: login session locked", "session", s.ID, "user", s.User, "login_session", sid)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/ipc/server"
@@ -56,7 +57,7 @@ func shutdownRound(t *testing.T, round, watchers, nSessions int) {
 
 	want := map[string]bool{}
 	for i := range nSessions {
-		s, err := d.sessions.start("user", "piv:test", time.Hour, []byte{byte(i)}, false)
+		s, err := d.sessions.Start("user", "piv:test", time.Hour, []byte{byte(i)}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,13 +116,13 @@ func shutdownRound(t *testing.T, round, watchers, nSessions int) {
 			continue
 		}
 		for id := range want {
-			if r.ended[id] != endShutdown {
-				t.Errorf("round %d, watcher %d: session %s ended with %q, want %q (saw %d of %d)", round, w, id, r.ended[id], endShutdown, len(r.ended), len(want))
+			if r.ended[id] != signin.EndShutdown {
+				t.Errorf("round %d, watcher %d: session %s ended with %q, want %q (saw %d of %d)", round, w, id, r.ended[id], signin.EndShutdown, len(r.ended), len(want))
 				break
 			}
 		}
 	}
-	if _, err := d.sessions.start("user", "piv:test", time.Hour, nil, false); err == nil {
+	if _, err := d.sessions.Start("user", "piv:test", time.Hour, nil, false); err == nil {
 		t.Errorf("round %d: a session started after shutdown", round)
 	}
 }

@@ -1,4 +1,4 @@
-package daemon
+package signin
 
 import (
 	"context"
@@ -17,8 +17,8 @@ import (
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
-// provenKey is a key whose possession was just proven.
-type provenKey struct {
+// ProvenKey is a key whose possession was just proven.
+type ProvenKey struct {
 	ID          string
 	Public      crypto.PublicKey
 	PublicDER   []byte // PKIX
@@ -39,8 +39,8 @@ func proveAlgorithm(pub crypto.PublicKey) (backend.SignAlgorithm, error) {
 	return "", fmt.Errorf("key type %T cannot prove possession", pub)
 }
 
-// challengeDigest returns the hash of a fresh random challenge.
-func challengeDigest(h crypto.Hash) ([]byte, error) {
+// ChallengeDigest returns the hash of a fresh random challenge.
+func ChallengeDigest(h crypto.Hash) ([]byte, error) {
 	c := make([]byte, 32)
 	if _, err := rand.Read(c); err != nil {
 		return nil, err
@@ -75,9 +75,10 @@ func verifySignature(pub crypto.PublicKey, alg backend.SignAlgorithm, digest, si
 	return errors.New("the signature does not verify with the key")
 }
 
-// deviceKey finds a key of the device by id; an empty id means the PIV
-// authentication key 9a, or the device's only key.
-func deviceKey(info ipc.Authenticator, id string) (ipc.Key, error) {
+// DeviceKey finds a key of the device by id; an empty id means the PIV
+// authentication key 9a, or the device's only key. It returns a
+// *KeyNotFoundError when there is none.
+func DeviceKey(info ipc.Authenticator, id string) (ipc.Key, error) {
 	for _, k := range info.Keys {
 		if k.ID == id || (id == "" && k.ID == "9a") {
 			return k, nil
@@ -86,15 +87,12 @@ func deviceKey(info ipc.Authenticator, id string) (ipc.Key, error) {
 	if id == "" && len(info.Keys) == 1 {
 		return info.Keys[0], nil
 	}
-	if id == "" {
-		return ipc.Key{}, ipc.Errorf(ipc.CodeBadRequest, "authenticator %s has %d keys; name one with \"key\"", info.ID, len(info.Keys))
-	}
-	return ipc.Key{}, ipc.Errorf(ipc.CodeNotFound, "authenticator %s has no key %q", info.ID, id)
+	return ipc.Key{}, &KeyNotFoundError{Authenticator: info.ID, Key: id, Keys: len(info.Keys)}
 }
 
 // parseKey decodes a key's PEM public key and certificate.
-func parseKey(k ipc.Key) (provenKey, error) {
-	out := provenKey{ID: k.ID}
+func parseKey(k ipc.Key) (ProvenKey, error) {
+	out := ProvenKey{ID: k.ID}
 	if b, _ := pem.Decode([]byte(k.PublicKey)); b != nil {
 		out.PublicDER = b.Bytes
 	}
@@ -104,7 +102,7 @@ func parseKey(k ipc.Key) (provenKey, error) {
 	if out.PublicDER == nil && out.Certificate != nil {
 		cert, err := x509.ParseCertificate(out.Certificate)
 		if err != nil {
-			return out, ipc.Errorf(ipc.CodeCertificateInvalid, "key %s: certificate does not parse: %v", k.ID, err)
+			return out, certificateErrorf("key %s: certificate does not parse: %v", k.ID, err)
 		}
 		out.PublicDER = cert.RawSubjectPublicKeyInfo
 	}
@@ -116,10 +114,11 @@ func parseKey(k ipc.Key) (provenKey, error) {
 	return out, nil
 }
 
-// proveKey verifies pin on the device and has it sign a fresh challenge with
+// ProveKey verifies pin on the device and has it sign a fresh challenge with
 // key, checked against want (the registered key) or, when want is nil, the
-// key the device reports. It returns the key whose possession was proven.
-func proveKey(ctx context.Context, dev backend.Device, key ipc.Key, pin []byte, want crypto.PublicKey) (provenKey, error) {
+// key the device reports. It returns the key whose possession was proven,
+// and a *MismatchError when the signature does not verify.
+func ProveKey(ctx context.Context, dev backend.Device, key ipc.Key, pin []byte, want crypto.PublicKey) (ProvenKey, error) {
 	pk, err := parseKey(key)
 	if err != nil {
 		return pk, err
@@ -132,7 +131,7 @@ func proveKey(ctx context.Context, dev backend.Device, key ipc.Key, pin []byte, 
 	if err != nil {
 		return pk, err
 	}
-	digest, err := challengeDigest(alg.Hash())
+	digest, err := ChallengeDigest(alg.Hash())
 	if err != nil {
 		return pk, err
 	}
@@ -141,7 +140,20 @@ func proveKey(ctx context.Context, dev backend.Device, key ipc.Key, pin []byte, 
 		return pk, err
 	}
 	if err := verifySignature(check, alg, digest, sig); err != nil {
-		return pk, ipc.Errorf(ipc.CodeIdentityMismatch, "the authenticator did not prove possession of key %s: %v", key.ID, err)
+		return pk, mismatchErrorf("the authenticator did not prove possession of key %s: %v", key.ID, err)
 	}
 	return pk, nil
+}
+
+// KeyCertificate parses a key's certificate, nil when it has none.
+func KeyCertificate(k ipc.Key) (*x509.Certificate, error) {
+	pk, err := parseKey(k)
+	if err != nil || pk.Certificate == nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(pk.Certificate)
+	if err != nil {
+		return nil, certificateErrorf("the card's certificate does not parse: %v", err)
+	}
+	return cert, nil
 }

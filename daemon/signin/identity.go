@@ -1,4 +1,4 @@
-package daemon
+package signin
 
 import (
 	"context"
@@ -14,24 +14,23 @@ import (
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/internal/certutil"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store"
 )
 
 // oidSmartcardLogon is Microsoft's smart card logon extended key usage.
 var oidSmartcardLogon = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 2}
 
-// trust is the certificate policy of sign-in: trust anchors and revocation
-// lists from the configuration. A nil *trust accepts every certificate:
+// Trust is the certificate policy of sign-in: trust anchors and revocation
+// lists from the configuration. A nil *Trust accepts every certificate:
 // registration alone binds a card to its user.
-type trust struct {
+type Trust struct {
 	roots *x509.CertPool
 	crls  []*x509.RevocationList
 }
 
-// loadTrust reads the configured trust anchors and CRLs; it returns nil when
+// LoadTrust reads the configured trust anchors and CRLs; it returns nil when
 // none are configured.
-func loadTrust(cfg config.SignIn) (*trust, error) {
+func LoadTrust(cfg config.SignIn) (*Trust, error) {
 	if cfg.TrustAnchors == "" {
 		return nil, nil
 	}
@@ -39,7 +38,7 @@ func loadTrust(cfg config.SignIn) (*trust, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signin.trust_anchors: %w", err)
 	}
-	t := &trust{roots: x509.NewCertPool()}
+	t := &Trust{roots: x509.NewCertPool()}
 	if !t.roots.AppendCertsFromPEM(pemBytes) {
 		return nil, fmt.Errorf("signin.trust_anchors: %s holds no PEM certificate", cfg.TrustAnchors)
 	}
@@ -60,14 +59,15 @@ func loadTrust(cfg config.SignIn) (*trust, error) {
 	return t, nil
 }
 
-// check verifies a card certificate: validity dates, key usage, the chain to
-// a trust anchor and revocation.
-func (t *trust) check(cert *x509.Certificate, now time.Time) error {
+// Check verifies a card certificate: validity dates, key usage, the chain to
+// a trust anchor and revocation. It returns a *CertificateError when the
+// certificate is refused.
+func (t *Trust) Check(cert *x509.Certificate, now time.Time) error {
 	if t == nil {
 		return nil
 	}
 	invalid := func(format string, args ...any) error {
-		return ipc.Errorf(ipc.CodeCertificateInvalid, "the card's certificate "+format+"; ask IT for a new certificate", args...)
+		return certificateErrorf("the card's certificate "+format+"; ask IT for a new certificate", args...)
 	}
 	switch {
 	case now.Before(cert.NotBefore):
@@ -128,21 +128,32 @@ func certIdentities(cert *x509.Certificate) []string {
 	return append(ids, "subject:"+cert.Subject.String())
 }
 
-// mapIdentity checks that cert maps to user by one of the configured rules
+// Links looks up the account an identity is linked to (store.Store does).
+type Links interface {
+	LinkOf(ctx context.Context, identity string) (store.Link, error)
+}
+
+// UserIDs looks up an account's uid (the daemon's account database does).
+type UserIDs interface {
+	UserID(name string) (uint32, bool)
+}
+
+// MapIdentity checks that cert maps to user by one of the configured rules
 // (R11). With no rules configured every certificate maps. A link counts only
-// for the account it was made for (linkIsFor).
-func mapIdentity(ctx context.Context, st store.Store, accounts Accounts, rules []string, cert *x509.Certificate, user string) error {
+// for the account it was made for (LinkIsFor). It returns a *MismatchError
+// when the certificate maps to no rule.
+func MapIdentity(ctx context.Context, links Links, accounts UserIDs, rules []string, cert *x509.Certificate, user string) error {
 	if len(rules) == 0 {
 		return nil
 	}
 	if cert == nil {
-		return ipc.Errorf(ipc.CodeIdentityMismatch, "the authenticator has no certificate to map to %s", user)
+		return mismatchErrorf("the authenticator has no certificate to map to %s", user)
 	}
 	ids := certIdentities(cert)
 	for _, rule := range rules {
 		if rule == "link" {
 			for _, id := range ids {
-				if l, err := st.LinkOf(ctx, id); err == nil && linkIsFor(l, accounts, user) {
+				if l, err := links.LinkOf(ctx, id); err == nil && LinkIsFor(l, accounts, user) {
 					return nil
 				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
@@ -157,14 +168,14 @@ func mapIdentity(ctx context.Context, st store.Store, accounts Accounts, rules [
 			}
 		}
 	}
-	return ipc.Errorf(ipc.CodeIdentityMismatch, "the card's certificate (%s) does not belong to %s; use your own card or ask IT to link its identity to your account", cert.Subject.CommonName, user)
+	return mismatchErrorf("the card's certificate (%s) does not belong to %s; use your own card or ask IT to link its identity to your account", cert.Subject.CommonName, user)
 }
 
-// linkIsFor reports whether link l belongs to the account user as it is
+// LinkIsFor reports whether link l belongs to the account user as it is
 // now: same name and, when the link recorded one, same uid, so that an
 // account deleted and created again under the same name does not inherit
 // the links of the old one.
-func linkIsFor(l store.Link, accounts Accounts, user string) bool {
+func LinkIsFor(l store.Link, accounts UserIDs, user string) bool {
 	if l.User != user {
 		return false
 	}

@@ -1,4 +1,4 @@
-package daemon
+package signin
 
 import (
 	"cmp"
@@ -13,25 +13,25 @@ import (
 
 // Reasons a session ends, in session-ended events.
 const (
-	endSignOut     = "sign-out"
-	endExpired     = "expired"
-	endRemoved     = "authenticator-removed"
-	endShutdown    = "shutdown"
-	endForgotten   = "forget"
-	endUnregistred = "registration-removed"
-	endNotOpened   = "not-opened"
-	endLoggedOut   = "logged-out"
+	EndSignOut      = "sign-out"
+	EndExpired      = "expired"
+	EndRemoved      = "authenticator-removed"
+	EndShutdown     = "shutdown"
+	EndForgotten    = "forget"
+	EndUnregistered = "registration-removed"
+	EndNotOpened    = "not-opened"
+	EndLoggedOut    = "logged-out"
 )
 
-// sessions is the in-memory table of sign-in sessions (R8): a session
+// Sessions is the in-memory table of sign-in sessions (R8): a session
 // outlives the connection that opened it and ends on sign-out, expiry, card
 // removal (by policy) or daemon stop. Nothing of it is written to disk.
-type sessions struct {
+type Sessions struct {
 	onEnd func(s ipc.Session, reason string)
 
 	mu     sync.Mutex
 	byID   map[string]*session
-	closed bool // after close: no session starts
+	closed bool // after Close: no session starts
 }
 
 type session struct {
@@ -40,18 +40,18 @@ type session struct {
 	timer *time.Timer
 }
 
-func newSessions(onEnd func(ipc.Session, string)) *sessions {
-	return &sessions{onEnd: onEnd, byID: map[string]*session{}}
+// NewSessions returns an empty session table that calls onEnd, outside its
+// lock, with each session that ends and the reason (one of the End…
+// constants), except for those Close ends.
+func NewSessions(onEnd func(ipc.Session, string)) *Sessions {
+	return &Sessions{onEnd: onEnd, byID: map[string]*session{}}
 }
 
-// errShuttingDown refuses a session that would start after close.
-var errShuttingDown = ipc.Errorf(ipc.CodeBackendUnavailable, "hwauthd is shutting down; sign in again when it is back")
-
-// start opens a session that ends by itself after lifetime. pin, when not
-// nil, is copied and kept for the session. It fails after close, so that no
+// Start opens a session that ends by itself after lifetime. pin, when not
+// nil, is copied and kept for the session. It fails with ErrShuttingDown after Close, so that no
 // session outlives the daemon without its session-ended. A pending session
-// ends after lifetime with reason not-opened unless open extends it.
-func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin []byte, pending bool) (ipc.Session, error) {
+// ends after lifetime with reason not-opened unless Open extends it.
+func (t *Sessions) Start(user, authenticator string, lifetime time.Duration, pin []byte, pending bool) (ipc.Session, error) {
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	now := time.Now().UTC().Truncate(time.Second)
@@ -63,27 +63,27 @@ func (t *sessions) start(user, authenticator string, lifetime time.Duration, pin
 		ExpiresAt:     now.Add(lifetime),
 		Pending:       pending,
 	}}
-	reason := endExpired
+	reason := EndExpired
 	if pending {
-		reason = endNotOpened
+		reason = EndNotOpened
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return ipc.Session{}, errShuttingDown
+		return ipc.Session{}, ErrShuttingDown
 	}
 	if pin != nil {
 		s.pin = slices.Clone(pin)
 	}
 	t.byID[s.ID] = s
-	s.timer = time.AfterFunc(lifetime, func() { t.end(s.ID, reason) })
+	s.timer = time.AfterFunc(lifetime, func() { t.End(s.ID, reason) })
 	return s.Session, nil
 }
 
-// open turns a pending session into an open one that lasts lifetime from
+// Open turns a pending session into an open one that lasts lifetime from
 // now, and records the login session it belongs to. It reports whether the
 // session exists.
-func (t *sessions) open(id string, lifetime time.Duration, login ipc.OpenSessionRequest) (ipc.Session, bool) {
+func (t *Sessions) Open(id string, lifetime time.Duration, login ipc.OpenSessionRequest) (ipc.Session, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.byID[id]
@@ -94,14 +94,14 @@ func (t *sessions) open(id string, lifetime time.Duration, login ipc.OpenSession
 	s.Pending = false
 	s.ExpiresAt = time.Now().UTC().Truncate(time.Second).Add(lifetime)
 	s.LoginSession, s.LoginPID = login.LoginSession, login.PID
-	s.timer = time.AfterFunc(lifetime, func() { t.end(id, endExpired) })
+	s.timer = time.AfterFunc(lifetime, func() { t.End(id, EndExpired) })
 	return s.Session, true
 }
 
-// close ends every session without announcing them and refuses new ones;
+// Close ends every session without announcing them and refuses new ones;
 // it returns the ended sessions, oldest first, for the daemon to announce
 // as the event bus's last events.
-func (t *sessions) close() []ipc.Session {
+func (t *Sessions) Close() []ipc.Session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.closed = true
@@ -116,8 +116,8 @@ func (t *sessions) close() []ipc.Session {
 	return out
 }
 
-// get returns a session by id.
-func (t *sessions) get(id string) (ipc.Session, bool) {
+// Get returns a session by id.
+func (t *Sessions) Get(id string) (ipc.Session, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.byID[id]
@@ -127,8 +127,8 @@ func (t *sessions) get(id string) (ipc.Session, bool) {
 	return s.Session, true
 }
 
-// end ends one session; it reports whether the session existed.
-func (t *sessions) end(id, reason string) bool {
+// End ends one session; it reports whether the session existed.
+func (t *Sessions) End(id, reason string) bool {
 	t.mu.Lock()
 	s, ok := t.byID[id]
 	if ok {
@@ -143,16 +143,16 @@ func (t *sessions) end(id, reason string) bool {
 	return ok
 }
 
-// endWhere ends every session that match selects.
-func (t *sessions) endWhere(match func(ipc.Session) bool, reason string) {
-	for _, s := range t.list(match) {
-		t.end(s.ID, reason)
+// EndWhere ends every session that match selects.
+func (t *Sessions) EndWhere(match func(ipc.Session) bool, reason string) {
+	for _, s := range t.List(match) {
+		t.End(s.ID, reason)
 	}
 }
 
-// list returns the sessions that match selects (all when match is nil),
+// List returns the sessions that match selects (all when match is nil),
 // oldest first.
-func (t *sessions) list(match func(ipc.Session) bool) []ipc.Session {
+func (t *Sessions) List(match func(ipc.Session) bool) []ipc.Session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := []ipc.Session{}
@@ -172,9 +172,9 @@ func sortSessions(ss []ipc.Session) {
 	})
 }
 
-// cachedPIN returns a copy of the PIN cached by a session of user on
+// CachedPIN returns a copy of the PIN cached by a session of user on
 // authenticator, or nil. The caller zeroes the copy.
-func (t *sessions) cachedPIN(user, authenticator string) []byte {
+func (t *Sessions) CachedPIN(user, authenticator string) []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, s := range t.byID {
@@ -185,9 +185,9 @@ func (t *sessions) cachedPIN(user, authenticator string) []byte {
 	return nil
 }
 
-// dropPINsWhere zeroes and forgets the PINs cached by the sessions that
+// DropPINsWhere zeroes and forgets the PINs cached by the sessions that
 // match selects (forget, card removal); it returns how many there were.
-func (t *sessions) dropPINsWhere(match func(ipc.Session) bool) int {
+func (t *Sessions) DropPINsWhere(match func(ipc.Session) bool) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0

@@ -1,4 +1,4 @@
-package daemon
+package signin
 
 import (
 	"context"
@@ -113,12 +113,15 @@ func writePEM(t *testing.T, typ string, der ...[]byte) string {
 	return p
 }
 
-func wantCode(t *testing.T, err error, code ipc.Code) {
+// wantError fails the test unless err is (or wraps) an error of type E.
+func wantError[E error](t *testing.T, err error) E {
 	t.Helper()
-	var e *ipc.Error
-	if !errors.As(err, &e) || e.Code != code {
-		t.Fatalf("error = %v, want code %s", err, code)
+	e, ok := errors.AsType[E](err)
+	if !ok {
+		var zero E
+		t.Fatalf("error = %v, want a %T", err, zero)
 	}
+	return e
 }
 
 func TestTrustChecks(t *testing.T) {
@@ -133,15 +136,15 @@ func TestTrustChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := loadTrust(config.SignIn{TrustAnchors: writePEM(t, "CERTIFICATE", ca.cert.Raw), CRLFiles: []string{writePEM(t, "X509 CRL", crl)}})
+	tr, err := LoadTrust(config.SignIn{TrustAnchors: writePEM(t, "CERTIFICATE", ca.cert.Raw), CRLFiles: []string{writePEM(t, "X509 CRL", crl)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	if err := tr.check(ca.issue(t, leafOpts{cn: "alice"}), now); err != nil {
+	if err := tr.Check(ca.issue(t, leafOpts{cn: "alice"}), now); err != nil {
 		t.Fatalf("valid certificate refused: %v", err)
 	}
-	if err := tr.check(ca.issue(t, leafOpts{cn: "alice", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}), now); err != nil {
+	if err := tr.Check(ca.issue(t, leafOpts{cn: "alice", eku: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}), now); err != nil {
 		t.Fatalf("client-auth certificate refused: %v", err)
 	}
 	for name, cert := range map[string]*x509.Certificate{
@@ -153,15 +156,15 @@ func TestTrustChecks(t *testing.T) {
 		"revoked":     revoked,
 		"self-signed": newTestCA(t, "alice").cert,
 	} {
-		err := tr.check(cert, now)
+		err := tr.Check(cert, now)
 		if err == nil {
 			t.Errorf("%s: accepted", name)
 			continue
 		}
-		wantCode(t, err, ipc.CodeCertificateInvalid)
+		wantError[*CertificateError](t, err)
 	}
-	var none *trust
-	if err := none.check(other.issue(t, leafOpts{cn: "x"}), now); err != nil {
+	var none *Trust
+	if err := none.Check(other.issue(t, leafOpts{cn: "x"}), now); err != nil {
 		t.Errorf("no trust anchors configured must accept any certificate: %v", err)
 	}
 }
@@ -210,12 +213,12 @@ func TestMapIdentity(t *testing.T) {
 		{[]string{"cn", "email"}, "alice", true},
 		{[]string{"link"}, "work", false},
 	} {
-		err := mapIdentity(ctx, st, accounts, tc.rules, cert, tc.user)
+		err := MapIdentity(ctx, st, accounts, tc.rules, cert, tc.user)
 		if tc.ok && err != nil {
 			t.Errorf("rules %v user %s: %v", tc.rules, tc.user, err)
 		}
 		if !tc.ok {
-			wantCode(t, err, ipc.CodeIdentityMismatch)
+			wantError[*MismatchError](t, err)
 		}
 	}
 	// R11: link the card's UPN to another account; one account may hold
@@ -223,14 +226,14 @@ func TestMapIdentity(t *testing.T) {
 	if err := st.AddLink(ctx, "work", accounts["work"], "upn:alice@CORP.EXAMPLE", "root"); err != nil {
 		t.Fatal(err)
 	}
-	if err := mapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"); err != nil {
+	if err := MapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"); err != nil {
 		t.Errorf("linked identity refused: %v", err)
 	}
-	wantCode(t, mapIdentity(ctx, st, accounts, []string{"link"}, cert, "alice"), ipc.CodeIdentityMismatch)
+	wantError[*MismatchError](t, MapIdentity(ctx, st, accounts, []string{"link"}, cert, "alice"))
 	// The account is deleted and another created under the same name: it
 	// does not inherit the link.
 	accounts["work"] = 1003
-	wantCode(t, mapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"), ipc.CodeIdentityMismatch)
+	wantError[*MismatchError](t, MapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"))
 }
 
 // TestFailureLimiter: failures count per authenticator, target user and
@@ -238,78 +241,78 @@ func TestMapIdentity(t *testing.T) {
 // reported, or blocked) never make the limiter answer first.
 func TestFailureLimiter(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := newFailureLimiter(3, time.Minute)
+	l := NewLimiter(3, time.Minute)
 	l.now = func() time.Time { return now }
-	alice := failureKey{"piv-1", "alice", secretPIN}
-	mismatch := ipc.Errorf(ipc.CodeIdentityMismatch, "not alice's")
+	alice := Key{"piv-1", "alice", SecretPIN}
+	mismatch := &MismatchError{Reason: "not alice's"}
 	for range 3 {
-		if err := l.allow(alice); err != nil {
+		if err := l.Allow(alice); err != nil {
 			t.Fatal(err)
 		}
-		l.record(alice, mismatch)
+		l.Record(alice, mismatch)
 	}
-	wantCode(t, l.allow(alice), ipc.CodeTooManyAttempts)
-	for _, other := range []failureKey{{"piv-1", "bob", secretPIN}, {"piv-2", "alice", secretPIN}, {"piv-1", "alice", secretPUK}} {
-		if err := l.allow(other); err != nil {
+	wantError[*TooManyAttemptsError](t, l.Allow(alice))
+	for _, other := range []Key{{"piv-1", "bob", SecretPIN}, {"piv-2", "alice", SecretPIN}, {"piv-1", "alice", SecretPUK}} {
+		if err := l.Allow(other); err != nil {
 			t.Errorf("%+v is limited by alice's PIN failures on piv-1: %v", other, err)
 		}
 	}
 	now = now.Add(61 * time.Second)
-	if err := l.allow(alice); err != nil {
+	if err := l.Allow(alice); err != nil {
 		t.Fatalf("failures outlived the window: %v", err)
 	}
-	l.record(alice, mismatch)
-	l.record(alice, errors.New("the reader went away")) // not a guess: not counted
-	l.record(alice, nil)
+	l.Record(alice, mismatch)
+	l.Record(alice, errors.New("the reader went away")) // not a guess: not counted
+	l.Record(alice, nil)
 	if len(l.fails) != 0 {
 		t.Fatal("a success kept failures")
 	}
 
 	// The device's own counter answers first.
-	card := failureKey{"piv-3", "alice", secretPIN}
+	card := Key{"piv-3", "alice", SecretPIN}
 	for left := 8; left > 0; left-- {
-		if err := l.allow(card); err != nil {
+		if err := l.Allow(card); err != nil {
 			t.Fatalf("refused with %d tries left on the card: %v", left, err)
 		}
-		l.record(card, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: left - 1})
+		l.Record(card, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: left - 1})
 	}
-	if err := l.allow(card); err != nil {
+	if err := l.Allow(card); err != nil {
 		t.Fatalf("refused a blocked card, which answers pin_blocked itself: %v", err)
 	}
-	l.record(card, hwerr.ErrPINBlocked)
-	if err := l.allow(card); err != nil {
+	l.Record(card, hwerr.ErrPINBlocked)
+	if err := l.Allow(card); err != nil {
 		t.Fatalf("refused after pin_blocked: %v", err)
 	}
 	// A device that does not say how many tries are left is limited.
-	token := failureKey{"p11-1", "alice", secretPIN}
+	token := Key{"p11-1", "alice", SecretPIN}
 	for range 3 {
-		l.record(token, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: -1})
+		l.Record(token, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: -1})
 	}
-	wantCode(t, l.allow(token), ipc.CodeTooManyAttempts)
+	wantError[*TooManyAttemptsError](t, l.Allow(token))
 }
 
 func TestSessionsEndAndZeroPIN(t *testing.T) {
 	ended := make(chan string, 4)
-	tab := newSessions(func(s ipc.Session, reason string) { ended <- s.ID + " " + reason })
+	tab := NewSessions(func(s ipc.Session, reason string) { ended <- s.ID + " " + reason })
 	pin := []byte("123456")
-	s, err := tab.start("alice", "piv-1", time.Hour, pin, false)
+	s, err := tab.Start("alice", "piv-1", time.Hour, pin, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clear(pin) // the table keeps its own copy
-	if got := tab.cachedPIN("alice", "piv-1"); string(got) != "123456" {
+	if got := tab.CachedPIN("alice", "piv-1"); string(got) != "123456" {
 		t.Fatalf("cached PIN = %q", got)
 	}
-	if tab.cachedPIN("bob", "piv-1") != nil {
+	if tab.CachedPIN("bob", "piv-1") != nil {
 		t.Fatal("another user's session PIN was handed out")
 	}
 	tab.mu.Lock()
 	held := tab.byID[s.ID].pin
 	tab.mu.Unlock()
-	if !tab.end(s.ID, endSignOut) || tab.end(s.ID, endSignOut) {
+	if !tab.End(s.ID, EndSignOut) || tab.End(s.ID, EndSignOut) {
 		t.Fatal("end must succeed once")
 	}
-	if got := <-ended; got != s.ID+" "+endSignOut {
+	if got := <-ended; got != s.ID+" "+EndSignOut {
 		t.Fatalf("ended %q", got)
 	}
 	for _, b := range held {
@@ -317,13 +320,13 @@ func TestSessionsEndAndZeroPIN(t *testing.T) {
 			t.Fatal("cached PIN not zeroed on sign-out")
 		}
 	}
-	short, err := tab.start("alice", "piv-1", 10*time.Millisecond, nil, false)
+	short, err := tab.Start("alice", "piv-1", 10*time.Millisecond, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case got := <-ended:
-		if got != short.ID+" "+endExpired {
+		if got != short.ID+" "+EndExpired {
 			t.Fatalf("ended %q", got)
 		}
 	case <-time.After(5 * time.Second):
@@ -335,14 +338,14 @@ func TestSessionsEndAndZeroPIN(t *testing.T) {
 // pile up.
 func TestFailureLimiterForgetsExpiredKeys(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := newFailureLimiter(3, time.Minute)
+	l := NewLimiter(3, time.Minute)
 	l.now = func() time.Time { return now }
-	mismatch := ipc.Errorf(ipc.CodeIdentityMismatch, "no")
+	mismatch := &MismatchError{Reason: "no"}
 	for i := range 2 * sweepAt {
 		if i == sweepAt {
 			now = now.Add(2 * time.Minute)
 		}
-		l.record(failureKey{fmt.Sprint("piv-", i), "alice", secretPIN}, mismatch)
+		l.Record(Key{fmt.Sprint("piv-", i), "alice", SecretPIN}, mismatch)
 	}
 	if len(l.fails) > sweepAt {
 		t.Fatalf("%d keys kept, want at most %d", len(l.fails), sweepAt)

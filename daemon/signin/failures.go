@@ -1,8 +1,7 @@
-package daemon
+package signin
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -12,19 +11,19 @@ import (
 
 // Secrets a failure limit counts separately.
 const (
-	secretPIN = "PIN"
-	secretPUK = "PUK"
+	SecretPIN = "PIN"
+	SecretPUK = "PUK"
 )
 
-// failureKey is what failures are counted for: one authenticator, one
+// Key is what failures are counted for: one authenticator, one
 // target user (the user signed in or registered, or the user acting on their
 // card), one secret. Never the caller alone: root signing in many users
 // through PAM must not lock them all out with one user's failures.
-type failureKey struct {
-	authenticator, user, secret string
+type Key struct {
+	Authenticator, User, Secret string
 }
 
-// failureLimiter refuses attempts for a key that failed max times within
+// Limiter refuses attempts for a key that failed max times within
 // window, before anything reaches the device. It never answers before the
 // device's own counter would: while the device reports how many tries it has
 // left (or that it is blocked, which it answers itself at no cost), attempts
@@ -34,13 +33,13 @@ type failureKey struct {
 // and failures that spend no try (a certificate or identity that does not
 // match, an authenticator not registered to the user). A success resets the
 // key.
-type failureLimiter struct {
+type Limiter struct {
 	max    int
 	window time.Duration
 	now    func() time.Time
 
 	mu    sync.Mutex
-	fails map[failureKey]*failureRecord
+	fails map[Key]*failureRecord
 }
 
 // failureRecord is the recent failures of one key.
@@ -55,13 +54,15 @@ type failureRecord struct {
 // keys are pruned when touched, and a key nobody touches again would stay.
 const sweepAt = 4096
 
-func newFailureLimiter(max int, window time.Duration) *failureLimiter {
-	return &failureLimiter{max: max, window: window, now: time.Now, fails: map[failureKey]*failureRecord{}}
+// NewLimiter returns a limiter that refuses a key after max failures within
+// window.
+func NewLimiter(max int, window time.Duration) *Limiter {
+	return &Limiter{max: max, window: window, now: time.Now, fails: map[Key]*failureRecord{}}
 }
 
-// allow returns too_many_attempts when k is over the limit and no device
-// counter answers first.
-func (l *failureLimiter) allow(k failureKey) error {
+// Allow returns a *TooManyAttemptsError when k is over the limit and no
+// device counter answers first.
+func (l *Limiter) Allow(k Key) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -70,17 +71,13 @@ func (l *failureLimiter) allow(k failureKey) error {
 		return nil
 	}
 	wait := max(rec.times[0].Add(l.window).Sub(now).Round(time.Second), time.Second)
-	return &ipc.Error{
-		Code:    ipc.CodeTooManyAttempts,
-		Message: fmt.Sprintf("too many failed attempts with this %s on %s for %s; try again in %s", k.secret, k.authenticator, k.user, wait),
-		Details: map[string]any{"retry_after_seconds": int(wait.Seconds())},
-	}
+	return &TooManyAttemptsError{Key: k, RetryAfter: wait}
 }
 
-// record notes the outcome of an attempt that reached the device (or was
+// Record notes the outcome of an attempt that reached the device (or was
 // refused for the authenticator it chose): a success resets k, a failure
 // that counts is added.
-func (l *failureLimiter) record(k failureKey, err error) {
+func (l *Limiter) Record(k Key, err error) {
 	if err == nil {
 		l.mu.Lock()
 		delete(l.fails, k)
@@ -108,20 +105,20 @@ func (l *failureLimiter) record(k failureKey, err error) {
 	rec.deviceCounts = device
 }
 
-// limited runs attempt, which presents a secret to a device, unless k is
-// over the failure limit, and records its outcome.
-func (d *Daemon) limited(k failureKey, attempt func() error) error {
-	if err := d.failures.allow(k); err != nil {
+// Do runs attempt, which presents a secret to a device, unless k is over
+// the failure limit, and records its outcome.
+func (l *Limiter) Do(k Key, attempt func() error) error {
+	if err := l.Allow(k); err != nil {
 		return err
 	}
 	err := attempt()
-	d.failures.record(k, err)
+	l.Record(k, err)
 	return err
 }
 
 // pruneLocked drops failures older than the window and returns what is left
 // of k's record (nil when nothing).
-func (l *failureLimiter) pruneLocked(k failureKey, now time.Time) *failureRecord {
+func (l *Limiter) pruneLocked(k Key, now time.Time) *failureRecord {
 	rec := l.fails[k]
 	if rec == nil {
 		return nil
@@ -150,6 +147,13 @@ func classifyFailure(err error) (counts, deviceCounts bool) {
 	if errors.Is(err, hwerr.ErrPINBlocked) {
 		return true, true
 	}
+	if _, ok := errors.AsType[*MismatchError](err); ok {
+		return true, false
+	}
+	if _, ok := errors.AsType[*CertificateError](err); ok {
+		return true, false
+	}
+	// Errors the daemon words itself for the API.
 	var apiErr *ipc.Error
 	if errors.As(err, &apiErr) {
 		switch apiErr.Code {
