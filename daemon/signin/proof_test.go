@@ -1,0 +1,223 @@
+package signin
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// keyDevice is a fake device below the backend interface with one key,
+// "9a", that signs only after its PIN as the backends do: ECDSA in ASN.1,
+// RSA in PKCS #1 v1.5 or PSS. What it reports in Info can be another key
+// than the one it signs with (an impostor).
+type keyDevice struct {
+	backend.Device // the rest of the interface: not called by proofs
+	signer         crypto.Signer
+	pin            string
+	reported       ipc.Key
+	signed         []backend.SignRequest
+}
+
+func newKeyDevice(t *testing.T, signer crypto.Signer) *keyDevice {
+	t.Helper()
+	return &keyDevice{signer: signer, pin: "123456", reported: ipc.Key{ID: "9a", PublicKey: publicPEM(t, signer.Public())}}
+}
+
+func (d *keyDevice) Info() ipc.Authenticator {
+	return ipc.Authenticator{ID: "piv-1", Keys: []ipc.Key{d.reported}}
+}
+
+func (d *keyDevice) Sign(_ context.Context, req backend.SignRequest) ([]byte, error) {
+	d.signed = append(d.signed, req)
+	if req.Key != "9a" {
+		return nil, hwerr.ErrNotFound
+	}
+	if string(req.PIN) != d.pin {
+		return nil, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 2}
+	}
+	var opts crypto.SignerOpts = req.Algorithm.Hash()
+	if req.Algorithm == backend.RSAPSSSHA256 {
+		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+	}
+	return d.signer.Sign(rand.Reader, req.Digest, opts)
+}
+
+func publicPEM(t *testing.T, pub crypto.PublicKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// must returns v, and panics (failing the test) on err: for setup that
+// does not fail.
+func must[V any](v V, err error) V {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestProveKey: each key type the backends hold proves possession with the
+// algorithm it implies, against the key the device reports or the
+// registered one; a device that signs with another key than the registered
+// one is a mismatch; the device's own PIN errors come through unchanged.
+func TestProveKey(t *testing.T) {
+	ctx := context.Background()
+	p256 := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	p384 := must(ecdsa.GenerateKey(elliptic.P384(), rand.Reader))
+	rsa2048 := must(rsa.GenerateKey(rand.Reader, 2048))
+	for _, tc := range []struct {
+		name   string
+		signer crypto.Signer
+		alg    backend.SignAlgorithm
+		digest int
+	}{
+		{"P-256", p256, backend.ECDSASHA256, 32},
+		{"P-384", p384, backend.ECDSASHA384, 48},
+		{"RSA", rsa2048, backend.RSAPKCS1v15SHA256, 32},
+	} {
+		dev := newKeyDevice(t, tc.signer)
+		pk, err := ProveKey(ctx, dev, dev.reported, []byte("123456"), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if pk.ID != "9a" || pk.Public == nil || pk.Certificate != nil {
+			t.Errorf("%s: proven key %+v", tc.name, pk)
+		}
+		if got := dev.signed[0]; got.Algorithm != tc.alg || len(got.Digest) != tc.digest {
+			t.Errorf("%s: signed with %s over %d bytes, want %s over %d", tc.name, got.Algorithm, len(got.Digest), tc.alg, tc.digest)
+		}
+		if _, err := ProveKey(ctx, dev, dev.reported, []byte("123456"), tc.signer.Public()); err != nil {
+			t.Errorf("%s against the registered key: %v", tc.name, err)
+		}
+		var wrong *hwerr.PINIncorrect
+		if _, err := ProveKey(ctx, dev, dev.reported, []byte("654321"), nil); !errors.As(err, &wrong) || wrong.RetriesLeft != 2 {
+			t.Errorf("%s with a wrong PIN: %v, want the device's PINIncorrect", tc.name, err)
+		}
+	}
+
+	// An impostor reports the registered public key but holds another.
+	impostor := newKeyDevice(t, must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)))
+	impostor.reported.PublicKey = publicPEM(t, p256.Public())
+	_, err := ProveKey(ctx, impostor, impostor.reported, []byte("123456"), p256.Public())
+	wantError[*MismatchError](t, err)
+	// A device whose reported key is its own, checked against a registered
+	// key it does not hold.
+	dev := newKeyDevice(t, p384)
+	_, err = ProveKey(ctx, dev, dev.reported, []byte("123456"), p256.Public())
+	wantError[*MismatchError](t, err)
+
+	// A key type that cannot prove possession never reaches the device.
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	ed := newKeyDevice(t, edKey)
+	if _, err := ProveKey(ctx, ed, ed.reported, []byte("123456"), nil); err == nil || len(ed.signed) != 0 {
+		t.Errorf("Ed25519 key: err %v after %d signatures, want an error before any", err, len(ed.signed))
+	}
+}
+
+// TestProveKeyFromCertificate: a key reported only by its certificate
+// proves possession with the certificate's key; a certificate that does not
+// parse is certificate_invalid, a public key that does not parse an
+// internal error.
+func TestProveKeyFromCertificate(t *testing.T) {
+	ctx := context.Background()
+	key := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "alice"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der := must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key))
+	dev := newKeyDevice(t, key)
+	dev.reported = ipc.Key{ID: "9a", Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+	pk, err := ProveKey(ctx, dev, dev.reported, []byte("123456"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(pk.Certificate) != string(der) || !key.PublicKey.Equal(pk.Public) {
+		t.Error("the proven key is not the certificate's")
+	}
+	cert, err := KeyCertificate(dev.reported)
+	if err != nil || cert.Subject.CommonName != "alice" {
+		t.Errorf("KeyCertificate = %v, %v", cert, err)
+	}
+
+	garbage := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")}))
+	_, err = ProveKey(ctx, dev, ipc.Key{ID: "9a", Certificate: garbage}, []byte("123456"), nil)
+	wantError[*CertificateError](t, err)
+	_, err = KeyCertificate(ipc.Key{ID: "9a", PublicKey: publicPEM(t, key.Public()), Certificate: garbage})
+	wantError[*CertificateError](t, err)
+	if cert, err := KeyCertificate(ipc.Key{ID: "9a", PublicKey: publicPEM(t, key.Public())}); cert != nil || err != nil {
+		t.Errorf("a key without certificate: %v, %v", cert, err)
+	}
+	_, err = ProveKey(ctx, dev, ipc.Key{ID: "9a", PublicKey: "no PEM"}, []byte("123456"), nil)
+	if err == nil || errors.As(err, new(*CertificateError)) || len(dev.signed) != 1 {
+		t.Errorf("unparsable public key: %v (signatures %d), want an internal error and no signature", err, len(dev.signed))
+	}
+}
+
+// TestVerifySignaturePSS: an RSA key may sign in PSS when asked to.
+func TestVerifySignaturePSS(t *testing.T) {
+	key := must(rsa.GenerateKey(rand.Reader, 2048))
+	digest := must(ChallengeDigest(crypto.SHA256))
+	sig := must(rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest, nil))
+	if err := verifySignature(key.Public(), backend.RSAPSSSHA256, digest, sig); err != nil {
+		t.Fatal(err)
+	}
+	if verifySignature(key.Public(), backend.RSAPKCS1v15SHA256, digest, sig) == nil {
+		t.Error("a PSS signature verified as PKCS #1 v1.5")
+	}
+	sig[0] ^= 1
+	if verifySignature(key.Public(), backend.RSAPSSSHA256, digest, sig) == nil {
+		t.Error("a corrupted signature verified")
+	}
+	if other := must(ChallengeDigest(crypto.SHA256)); string(other) == string(digest) {
+		t.Error("two challenges are equal")
+	}
+}
+
+// TestDeviceKey: an empty id means 9a, or the only key; otherwise the key
+// named.
+func TestDeviceKey(t *testing.T) {
+	piv := ipc.Authenticator{ID: "piv-1", Keys: []ipc.Key{{ID: "9c"}, {ID: "9a"}}}
+	token := ipc.Authenticator{ID: "p11-1", Keys: []ipc.Key{{ID: "01"}}}
+	two := ipc.Authenticator{ID: "p11-2", Keys: []ipc.Key{{ID: "01"}, {ID: "02"}}}
+	for _, tc := range []struct {
+		info ipc.Authenticator
+		id   string
+		want string
+	}{
+		{piv, "", "9a"},
+		{piv, "9c", "9c"},
+		{token, "", "01"},
+		{two, "02", "02"},
+	} {
+		k, err := DeviceKey(tc.info, tc.id)
+		if err != nil || k.ID != tc.want {
+			t.Errorf("DeviceKey(%s, %q) = %q, %v, want %q", tc.info.ID, tc.id, k.ID, err, tc.want)
+		}
+	}
+	_, err := DeviceKey(two, "")
+	if e := wantError[*KeyNotFoundError](t, err); e.Key != "" || e.Keys != 2 || e.Authenticator != "p11-2" {
+		t.Errorf("ambiguous key: %+v", e)
+	}
+	_, err = DeviceKey(piv, "9d")
+	if e := wantError[*KeyNotFoundError](t, err); e.Key != "9d" {
+		t.Errorf("missing key: %+v", e)
+	}
+}
