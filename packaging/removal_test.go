@@ -19,14 +19,17 @@ const polkitRule = "/usr/share/polkit-1/rules.d/50-hwauthd.rules"
 // session's screen locker.
 const lockSignal = "type='signal',sender='org.freedesktop.login1',interface='org.freedesktop.login1.Session',member='Lock'"
 
-// checkRemovalLock sets removal_policy = "lock" and signs alice in with the
+// checkRemovalPolicy sets removal_policy = "lock" and signs alice in with the
 // card through a PAM stack with pam_systemd, so that the container's
 // systemd-logind has a real login session opened with the card. Without
 // the packaged polkit rule, removing the card makes polkitd refuse the
 // daemon (the user hwauthd) the lock: hwauthd announces removal-failed.
 // With the rule, the card back and a new sign-in, removing the card makes
-// logind send the Lock signal to that login session.
-func (c *container) checkRemovalLock(t *testing.T, card string) {
+// logind send the Lock signal to that login session. Then, with
+// removal_policy = "logout", logind ends the login session of a new
+// sign-in when the card is pulled, and hwauthd's session ends with reason
+// logged-out.
+func (c *container) checkRemovalPolicy(t *testing.T, card string) {
 	t.Helper()
 	began := time.Now()
 	defer func() {
@@ -55,9 +58,9 @@ systemctl restart hwauthd.service`)
 	// Without the rule: the daemon, an unprivileged system user outside
 	// any session, gets no consent from polkit.
 	c.sh(t, "mv "+polkitRule+" /root/ && systemctl restart polkit.service")
-	refused := c.login(t, "login-refused", card)
+	refused := c.login(t, "login-refused", card).LoginSession
 	c.sh(t, "systemctl stop pivcard.service")
-	ev := waitEvent(t, events, ipc.EventRemovalFailed, refused)
+	ev := waitEvent(t, events, ipc.EventRemovalFailed, forLogin(refused))
 	if ev.User != "alice" || ev.Authenticator != card || !strings.Contains(ev.Reason, "nteractive authentication required") {
 		t.Errorf("removal-failed %+v, want alice's with the card %s, refused by polkit", ev, card)
 	}
@@ -69,9 +72,9 @@ systemctl restart hwauthd.service`)
 	// With the packaged rule.
 	c.sh(t, "mv /root/"+polkitRule[strings.LastIndex(polkitRule, "/")+1:]+" "+polkitRule+" && systemctl restart polkit.service")
 	c.insertCard(t)
-	locked := c.login(t, "login-locked", card)
+	locked := c.login(t, "login-locked", card).LoginSession
 	c.sh(t, "systemctl stop pivcard.service")
-	if ev = waitEvent(t, events, ipc.EventSessionLocked, locked); ev.User != "alice" || ev.Authenticator != card {
+	if ev = waitEvent(t, events, ipc.EventSessionLocked, forLogin(locked)); ev.User != "alice" || ev.Authenticator != card {
 		t.Errorf("session-locked %+v, want alice's with the card %s", ev, card)
 	}
 	path := "path=/org/freedesktop/login1/session/" + sessionPathPart(locked) + ";"
@@ -86,13 +89,30 @@ systemctl restart hwauthd.service`)
 	if out := c.sh(t, "journalctl --no-pager -u hwauthd.service"); !strings.Contains(out, "removal policy: login session locked") {
 		t.Errorf("hwauthd's journal does not show the lock:\n%s", out)
 	}
+
+	// "logout": logind ends the login session (TerminateSession, polkit's
+	// org.freedesktop.login1.manage).
+	c.sh(t, `sed -i 's/^removal_policy = "lock"$/removal_policy = "logout"/' /etc/hwauthd/hwauthd.toml
+grep -qx 'removal_policy = "logout"' /etc/hwauthd/hwauthd.toml
+systemctl restart hwauthd.service`)
+	events = c.stream(t, "hwauthctl watch", "hwauthctl --json watch")
+	waitFor(t, "the watcher's first line", events, func() bool { return events.out.String() != "" })
+	c.insertCard(t)
+	out := c.login(t, "login-out", card)
+	c.sh(t, "systemctl stop pivcard.service")
+	waitEvent(t, events, ipc.EventSessionEnded, func(e ipc.Event) bool {
+		return e.Session == out.ID && e.Reason == "logged-out"
+	})
+	waitFor(t, "logind to end login session "+out.LoginSession, events, func() bool {
+		return !c.loginSessions(t)[out.LoginSession]
+	})
 }
 
 // login signs alice in with the card through the PAM service hwauth-login
-// in a service of the container named unit, and returns the id of the
-// login session that logind registered for it once hwauthd has opened its
-// session with that id. The login session lasts until the test ends.
-func (c *container) login(t *testing.T, unit, card string) string {
+// in a service of the container named unit, and returns hwauthd's session
+// once hwauthd has opened it with the login session that logind registered
+// for the sign-in. The login session lasts until the test ends.
+func (c *container) login(t *testing.T, unit, card string) ipc.Session {
 	t.Helper()
 	before := c.loginSessions(t)
 	cmd := c.command("exec systemd-run --quiet --pipe --wait --unit=" + unit +
@@ -106,22 +126,22 @@ func (c *container) login(t *testing.T, unit, card string) string {
 	if _, err := io.WriteString(stdin, cardPIN+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	var id string
+	var open ipc.Session
 	waitFor(t, "alice's login session opened with the card", p, func() bool {
 		var list ipc.SessionsResponse
 		c.ctl(t, &list, "", "sessions", "--user", "alice")
 		for _, s := range list.Sessions {
 			if s.Authenticator == card && !s.Pending && s.LoginSession != "" && !before[s.LoginSession] {
-				id = s.LoginSession
+				open = s
 				return true
 			}
 		}
 		return false
 	})
-	if st := c.sh(t, "loginctl show-session --property=Name --property=State --value "+id); !strings.HasPrefix(st, "alice\n") {
-		t.Errorf("logind's session %s: %q, want alice's", id, st)
+	if st := c.sh(t, "loginctl show-session --property=Name --value "+open.LoginSession); st != "alice\n" {
+		t.Errorf("logind's session %s belongs to %q, want alice", open.LoginSession, st)
 	}
-	return id
+	return open
 }
 
 // loginSessions returns the ids of the login sessions logind knows.
@@ -145,19 +165,15 @@ func (c *container) stream(t *testing.T, name, cmd string) *proc {
 	return start(t, name, c.command("exec setpriv --pdeathsig KILL -- "+cmd))
 }
 
-// waitEvent waits until the watcher printed an event of type typ about the
-// login session login, and returns it.
-func waitEvent(t *testing.T, events *proc, typ, login string) ipc.Event {
+// waitEvent waits until the watcher printed an event of type typ that
+// match accepts, and returns it.
+func waitEvent(t *testing.T, events *proc, typ string, match func(ipc.Event) bool) ipc.Event {
 	t.Helper()
 	var ev ipc.Event
-	waitFor(t, "the event "+typ+" for login session "+login, events, func() bool {
+	waitFor(t, "the event "+typ, events, func() bool {
 		for _, l := range strings.Split(events.out.String(), "\n") {
 			var e ipc.Event
-			var data struct {
-				LoginSession string `json:"login_session"`
-			}
-			if json.Unmarshal([]byte(l), &e) == nil && e.Type == typ &&
-				json.Unmarshal(e.Data, &data) == nil && data.LoginSession == login {
+			if json.Unmarshal([]byte(l), &e) == nil && e.Type == typ && match(e) {
 				ev = e
 				return true
 			}
@@ -165,6 +181,17 @@ func waitEvent(t *testing.T, events *proc, typ, login string) ipc.Event {
 		return false
 	})
 	return ev
+}
+
+// forLogin matches the events about login session id (their data's
+// login_session).
+func forLogin(id string) func(ipc.Event) bool {
+	return func(e ipc.Event) bool {
+		var data struct {
+			LoginSession string `json:"login_session"`
+		}
+		return json.Unmarshal(e.Data, &data) == nil && data.LoginSession == id
+	}
 }
 
 // sessionPathPart escapes a session id as logind does in object paths

@@ -66,7 +66,7 @@ func TestUnderSystemd(t *testing.T) {
 	c.checkWatchdog(t)
 	c.checkStop(t)
 	c.checkUpgrade(t)
-	c.checkRemovalLock(t, id)
+	c.checkRemovalPolicy(t, id)
 	c.checkPurge(t)
 }
 
