@@ -8,7 +8,7 @@ packages=(
   pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools
   swtpm swtpm-tools tpm2-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-abrmd libtss2-tcti-tabrmd0 dbus libglib2.0-bin python3-dbusmock
   softhsm2 p11-kit gnutls-bin libengine-pkcs11-openssl libfido2-dev fido2-tools
-  libpam-wrapper pamtester libpam0g-dev postgresql yubico-piv-tool
+  libpam-wrapper pamtester libpam0g-dev postgresql yubico-piv-tool libnss3-tools
   gcc make util-linux iproute2 curl openssl lintian systemd systemd-container debootstrap
 )
 

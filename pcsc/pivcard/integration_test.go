@@ -248,6 +248,26 @@ func TestOpenSC(t *testing.T) {
 	}
 }
 
+// TestNSSAndPKCS15 has two more independent clients use the card: NSS
+// (Firefox's crypto library, through OpenSC's module) lists its certificate
+// and signs with its 9A key after the PIN, and OpenSC's pkcs15-tool lists
+// and reads its certificate and key.
+func TestNSSAndPKCS15(t *testing.T) {
+	p := testenv.PCSCD(t)
+	testenv.RequireFiles(t, openscModule)
+	card := fullCard(t)
+	insert(t, p, card)
+	cert, err := x509.ParseCertificate(card.Certificate(piv.SlotAuthentication))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tok := testenv.PIVToken{Reader: p.ReaderName(0), Label: "Integration Card", PIN: pivcard.DefaultPIN, Cert: cert}
+	testenv.CheckNSS(ctx, t, p.Command, openscModule, tok)
+	testenv.CheckPKCS15(ctx, t, p.Command, tok)
+}
+
 // openscSignVerifies has pkcs11-tool sign digest with the slot's key
 // (CKM_ECDSA, raw r‖s) and reports whether the signature verifies against
 // the slot's certificate.

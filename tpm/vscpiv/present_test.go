@@ -24,8 +24,9 @@ import (
 
 // TestPresentedThroughOwnReader runs the TPM backend wrapped by the
 // Presenter beside a private pcscd that loads hwauthd's reader driver: the
-// virtual card appears in hwauthd's first reader, OpenSC signs with its TPM
-// key after the card's PIN, and a wrong PIN through PC/SC counts on the
+// virtual card appears in hwauthd's first reader, OpenSC, ssh-keygen, GnuTLS,
+// OpenSSL and NSS sign with its TPM key after the card's PIN, pkcs15-tool and
+// yubico-piv-tool read it, and a wrong PIN through PC/SC counts on the
 // card's TPM counter and is published as a pin-attempt event.
 func TestPresentedThroughOwnReader(t *testing.T) {
 	module := openscModule
@@ -88,6 +89,12 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 		!strings.Contains(string(out), "Slot 9a") || !strings.Contains(string(out), "Virtual PIV user") {
 		t.Errorf("yubico-piv-tool -a status: %v\n%s", err, out)
 	}
+
+	// NSS (Firefox's crypto library) lists the imported certificate and
+	// signs with the TPM key; OpenSC's pkcs15-tool reads both.
+	tok := testenv.PIVToken{Reader: reader, Label: "Virtual PIV user", PIN: pin, Cert: cert}
+	testenv.CheckNSS(ctx, t, p.Command, module, tok)
+	testenv.CheckPKCS15(ctx, t, p.Command, tok)
 
 	before, _ := dev.PINState(ctx)
 	if out, err := sign(wrong); err == nil {
