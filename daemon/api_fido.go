@@ -4,16 +4,12 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/signin"
-	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -153,33 +149,4 @@ func (d *Daemon) registerSecurityKey(ctx context.Context, sk backend.SecurityKey
 		CredentialID: c.ID,
 		SignCount:    c.Counter,
 	}, nil
-}
-
-// proveSecurityKey has the key sign a fresh challenge with the registered
-// credential (PIN and touch) and verifies it: flags, signature and the
-// signature counter, which must increase (else the key may be a clone). It
-// returns the new counter.
-func (d *Daemon) proveSecurityKey(ctx context.Context, sk backend.SecurityKey, reg store.Registration, pin []byte) (uint32, error) {
-	pub, err := x509.ParsePKIXPublicKey(reg.PublicKey)
-	if err != nil {
-		return 0, fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
-	}
-	cdh, err := signin.ChallengeDigest(crypto.SHA256)
-	if err != nil {
-		return 0, err
-	}
-	a, err := sk.GetAssertion(ctx, backend.GetAssertion{RPID: d.cfg.RelyingParty(), ClientDataHash: cdh,
-		CredentialIDs: [][]byte{reg.CredentialID}, UserPresence: true, PIN: pin})
-	if err != nil {
-		return 0, err
-	}
-	n, err := webauthn.VerifyAssertion(pub, d.cfg.RelyingParty(), cdh, a.AuthData, a.Signature, true, true, reg.SignCount)
-	switch {
-	case errors.Is(err, webauthn.ErrPossibleClone):
-		d.log.Warn("security key signature counter did not increase: possible clone", "user", reg.User, "registration", reg.ID)
-		return 0, ipc.Errorf(ipc.CodePossibleClone, "the security key's signature counter went backwards (%v); it may have been cloned. Contact your administrator", err)
-	case err != nil:
-		return 0, ipc.Errorf(ipc.CodeIdentityMismatch, "the security key did not prove possession of the registered credential: %v", err)
-	}
-	return n, nil
 }

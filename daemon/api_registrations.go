@@ -26,7 +26,7 @@ func (d *Daemon) getRegistrations(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	resp := ipc.RegistrationsResponse{User: name, Limit: d.cfg.Policy.MaxAuthenticators, Registrations: make([]ipc.Registration, 0, len(regs)),
-		LastAuthenticator: d.lastAuthenticator(r.Context(), name)}
+		LastAuthenticator: d.signIn.LastAuthenticator(r.Context(), name)}
 	for _, reg := range regs {
 		if reg.Default {
 			resp.Default = reg.ID
@@ -203,6 +203,14 @@ func limitReached(limit int) error {
 			"Please contact your administrator to delete one of your authenticators.", countWord(limit)),
 		Details: map[string]any{"limit": limit},
 	}
+}
+
+// kindAllowed returns kindNotAllowed unless the policy allows kind.
+func (d *Daemon) kindAllowed(kind string) error {
+	if !d.cfg.Policy.KindAllowed(kind) {
+		return kindNotAllowed(kind)
+	}
+	return nil
 }
 
 func kindNotAllowed(kind string) error {

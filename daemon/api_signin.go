@@ -1,27 +1,17 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
-	"crypto/x509"
-	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
-	"github.com/hwauthd/hwauthd/store"
 )
-
-// Keys of remembered sign-in information (R8) in the store; "forget"
-// deletes them.
-const rememberLastAuthenticator = ipc.ForgottenLastAuthenticator
 
 // postSignIn signs a user in with a present authenticator registered to them:
 // the PIN is verified on it and it proves possession of the registered key by
@@ -43,11 +33,12 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	reg, dev, counter, err := d.signIn(ctx, req)
+	res, err := d.signIn.SignIn(ctx, req.User, req.Authenticator, req.PIN)
 	if err != nil {
 		d.log.Info("sign-in failed", "user", req.User, "caller_uid", peer.UID, "err", err)
 		return err
 	}
+	reg := res.Registration
 	var cached []byte
 	if d.cfg.SignIn.CachePIN {
 		cached = req.PIN
@@ -61,142 +52,15 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := time.Now()
-	if err := d.store.MarkUsed(r.Context(), req.User, reg.ID, now, counter); err != nil {
+	if err := d.store.MarkUsed(r.Context(), req.User, reg.ID, now, res.Counter); err != nil {
 		d.log.Warn("record last use", "user", req.User, "err", err)
 	}
-	if err := d.store.Remember(r.Context(), req.User, rememberLastAuthenticator, reg.AuthenticatorID); err != nil {
+	if err := d.store.Remember(r.Context(), req.User, signin.RememberLastAuthenticator, reg.AuthenticatorID); err != nil {
 		d.log.Warn("remember last authenticator", "user", req.User, "err", err)
 	}
 	d.log.Info("signed in", "user", req.User, "authenticator", reg.AuthenticatorID, "session", s.ID, "caller_uid", peer.UID)
-	d.manager.Publish(ipc.Event{Type: ipc.EventSessionStarted, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reader: dev.Info().Reader})
+	d.manager.Publish(ipc.Event{Type: ipc.EventSessionStarted, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reader: res.Device.Info().Reader})
 	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: s})
-}
-
-// signIn picks the authenticator and proves that the person holds it. For a
-// security key it returns the key's new signature counter.
-func (d *Daemon) signIn(ctx context.Context, req ipc.SignInRequest) (_ store.Registration, _ backend.Device, _ uint32, err error) {
-	regs, err := d.store.Registrations(ctx, req.User)
-	if err != nil {
-		return store.Registration{}, nil, 0, err
-	}
-	if err := d.registrationRequired(req.User, regs); err != nil {
-		return store.Registration{}, nil, 0, err
-	}
-	if len(regs) == 0 {
-		return store.Registration{}, nil, 0, ipc.Errorf(ipc.CodeNotRegistered, "No smart card, virtual smart card or security key is registered to %s; register one first (often done by IT).", req.User)
-	}
-	if req.Authenticator != "" {
-		// Naming authenticators that are not the user's spends no try, but
-		// counts as a failure for the named one.
-		named := signin.Key{Authenticator: req.Authenticator, User: req.User, Secret: signin.SecretPIN}
-		if err := d.failures.Allow(named); err != nil {
-			return store.Registration{}, nil, 0, err
-		}
-		defer func() {
-			if e, ok := errors.AsType[*ipc.Error](err); ok && e.Code == ipc.CodeNotRegistered {
-				d.failures.Record(named, err)
-			}
-		}()
-	}
-	reg, dev, err := d.pickRegistration(regs, req.Authenticator, d.lastAuthenticator(ctx, req.User))
-	if err != nil {
-		return reg, nil, 0, err
-	}
-	if !d.cfg.Policy.KindAllowed(reg.Kind) {
-		return reg, nil, 0, kindNotAllowed(reg.Kind)
-	}
-	before := dev.Info() // the PIN state as listed, before this try
-	var counter uint32
-	err = d.failures.Do(signin.Key{Authenticator: reg.AuthenticatorID, User: req.User, Secret: signin.SecretPIN}, func() error {
-		if sk, ok := dev.(backend.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
-			var err error
-			counter, err = d.proveSecurityKey(ctx, sk, reg, req.PIN)
-			return d.pinOutcome(err, before)
-		}
-		return d.pinOutcome(d.proveCard(ctx, dev, reg, req), before)
-	})
-	return reg, dev, counter, err
-}
-
-// proveCard checks a card's certificate against the trust anchors and
-// mapping rules, then verifies the PIN and has the card sign a fresh
-// challenge with the registered key. The certificate is checked first, so a
-// card that would be refused spends no PIN try.
-func (d *Daemon) proveCard(ctx context.Context, dev backend.Device, reg store.Registration, req ipc.SignInRequest) error {
-	info := dev.Info()
-	key, err := signin.DeviceKey(info, reg.KeyID)
-	if err != nil {
-		return err
-	}
-	cert, err := signin.KeyCertificate(key)
-	if err != nil {
-		return err
-	}
-	if d.trust != nil && cert == nil {
-		return ipc.Errorf(ipc.CodeCertificateInvalid, "key %s of %s has no certificate to check against the trust anchors", key.ID, info.ID)
-	}
-	if err := d.trust.Check(cert, time.Now()); err != nil {
-		return err
-	}
-	if err := signin.MapIdentity(ctx, d.store, d.accounts, d.cfg.SignIn.Mapping, cert, req.User); err != nil {
-		return err
-	}
-	registered, err := x509.ParsePKIXPublicKey(reg.PublicKey)
-	if err != nil {
-		return fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
-	}
-	_, err = signin.ProveKey(ctx, dev, key, req.PIN, registered)
-	return err
-}
-
-// pickRegistration chooses among the user's registrations the one whose
-// authenticator is present: the one named, else the one the user signed in
-// with last (remembered sign-in information), else the default, else the
-// oldest.
-func (d *Daemon) pickRegistration(regs []store.Registration, named, last string) (store.Registration, backend.Device, error) {
-	if named != "" {
-		regs = slices.DeleteFunc(slices.Clone(regs), func(r store.Registration) bool { return r.AuthenticatorID != named })
-	}
-	rank := func(r store.Registration) int {
-		switch {
-		case last != "" && r.AuthenticatorID == last:
-			return 0
-		case r.Default:
-			return 1
-		}
-		return 2
-	}
-	// A stable sort keeps the store's order (oldest first) within a rank.
-	ordered := slices.Clone(regs)
-	slices.SortStableFunc(ordered, func(a, b store.Registration) int { return cmp.Compare(rank(a), rank(b)) })
-	for _, reg := range ordered {
-		dev, err := d.manager.Device(reg.AuthenticatorID)
-		if err != nil && reg.Kind == ipc.KindSecurityKey {
-			// A security key has no serial: its credential may be on a key
-			// plugged in elsewhere.
-			dev, err = d.manager.FirstOfKind(ipc.KindSecurityKey)
-		}
-		if err == nil {
-			return reg, dev, nil
-		}
-	}
-	if named != "" {
-		if _, err := d.manager.Device(named); err == nil {
-			return store.Registration{}, nil, ipc.Errorf(ipc.CodeNotRegistered, "authenticator %s is not registered to this user", named)
-		}
-	}
-	return store.Registration{}, nil, ipc.Errorf(ipc.CodeNoAuthenticator, "insert your smart card or plug in your security key, then try again")
-}
-
-// lastAuthenticator returns the authenticator user signed in with last, ""
-// when nothing is remembered (or after forget).
-func (d *Daemon) lastAuthenticator(ctx context.Context, user string) string {
-	remembered, err := d.store.Recall(ctx, user)
-	if err != nil {
-		d.log.Warn("recall remembered sign-in information", "user", user, "err", err)
-		return ""
-	}
-	return remembered[rememberLastAuthenticator]
 }
 
 // getSessions lists the sessions the caller may see: sign-in services and

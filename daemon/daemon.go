@@ -65,6 +65,7 @@ type Daemon struct {
 	sessions *signin.Sessions
 	failures *signin.Limiter
 	trust    *signin.Trust
+	signIn   *signin.Service
 	streams  streamTracker // open event streams, drained at shutdown
 	blocked  blockedPINs   // authenticators announced as PIN-blocked
 	login    LoginSessions
@@ -118,6 +119,19 @@ func New(opts Options) (*Daemon, error) {
 		d.login = logind.New()
 	}
 	d.sessions = signin.NewSessions(d.sessionEnded)
+	d.signIn = &signin.Service{
+		Registry:     d.store,
+		Devices:      d.manager,
+		Accounts:     accounts,
+		Failures:     d.failures,
+		Log:          log,
+		Trust:        tr,
+		Mapping:      opts.Config.SignIn.Mapping,
+		RelyingParty: opts.Config.RelyingParty(),
+		Required:     d.registrationRequired,
+		KindAllowed:  d.kindAllowed,
+		PINOutcome:   d.pinOutcome,
+	}
 	d.rules.registeredTo = d.registeredTo
 	d.rules.sessionUser = func(id string) (string, bool) {
 		s, ok := d.sessions.Get(id)

@@ -136,6 +136,12 @@ func TestMapSignInErrors(t *testing.T) {
 		{&signin.KeyNotFoundError{Authenticator: "piv-1", Key: "9c", Keys: 2}, ipc.CodeNotFound, `authenticator piv-1 has no key "9c"`},
 		{&signin.CertificateError{Reason: "the card's certificate expired"}, ipc.CodeCertificateInvalid, "the card's certificate expired"},
 		{fmt.Errorf("prove: %w", &signin.MismatchError{Reason: "not alice's"}), ipc.CodeIdentityMismatch, "not alice's"},
+		{signin.ErrNoAuthenticator, ipc.CodeNoAuthenticator, "insert your smart card or plug in your security key, then try again"},
+		{&signin.NotRegisteredError{User: "carol"}, ipc.CodeNotRegistered,
+			"No smart card, virtual smart card or security key is registered to carol; register one first (often done by IT)."},
+		{&signin.NotRegisteredError{User: "carol", Authenticator: "piv-9"}, ipc.CodeNotRegistered, "authenticator piv-9 is not registered to this user"},
+		{&signin.PossibleCloneError{Err: errors.New("counter 5 after 10")}, ipc.CodePossibleClone,
+			"the security key's signature counter went backwards (counter 5 after 10); it may have been cloned. Contact your administrator"},
 	} {
 		got := MapError(tc.err)
 		if got == nil || got.Code != tc.code || got.Message != tc.msg {

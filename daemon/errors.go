@@ -45,6 +45,15 @@ func signInError(err error) *ipc.Error {
 	if errors.Is(err, signin.ErrShuttingDown) {
 		return errShuttingDown
 	}
+	if errors.Is(err, signin.ErrNoAuthenticator) {
+		return ipc.Errorf(ipc.CodeNoAuthenticator, "%s", signin.ErrNoAuthenticator)
+	}
+	if e, ok := errors.AsType[*signin.NotRegisteredError](err); ok {
+		return ipc.Errorf(ipc.CodeNotRegistered, "%s", e)
+	}
+	if e, ok := errors.AsType[*signin.PossibleCloneError](err); ok {
+		return ipc.Errorf(ipc.CodePossibleClone, "%s", e)
+	}
 	if e, ok := errors.AsType[*signin.TooManyAttemptsError](err); ok {
 		return &ipc.Error{
 			Code:    ipc.CodeTooManyAttempts,

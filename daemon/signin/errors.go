@@ -68,3 +68,34 @@ func (e *MismatchError) Error() string { return e.Reason }
 func mismatchErrorf(format string, args ...any) error {
 	return &MismatchError{Reason: fmt.Sprintf(format, args...)}
 }
+
+// ErrNoAuthenticator says that none of the user's registered
+// authenticators is present.
+var ErrNoAuthenticator = errors.New("insert your smart card or plug in your security key, then try again")
+
+// NotRegisteredError says that a user has no registration at all (when
+// Authenticator is empty), or that the authenticator named is present but
+// not registered to the user.
+type NotRegisteredError struct {
+	User          string
+	Authenticator string
+}
+
+func (e *NotRegisteredError) Error() string {
+	if e.Authenticator != "" {
+		return fmt.Sprintf("authenticator %s is not registered to this user", e.Authenticator)
+	}
+	return fmt.Sprintf("No smart card, virtual smart card or security key is registered to %s; register one first (often done by IT).", e.User)
+}
+
+// PossibleCloneError says that a security key's signature counter did not
+// increase: the key may have been cloned.
+type PossibleCloneError struct {
+	Err error // from webauthn.VerifyAssertion
+}
+
+func (e *PossibleCloneError) Error() string {
+	return fmt.Sprintf("the security key's signature counter went backwards (%v); it may have been cloned. Contact your administrator", e.Err)
+}
+
+func (e *PossibleCloneError) Unwrap() error { return e.Err }

@@ -153,6 +153,9 @@ func classifyFailure(err error) (counts, deviceCounts bool) {
 	if _, ok := errors.AsType[*CertificateError](err); ok {
 		return true, false
 	}
+	if _, ok := errors.AsType[*NotRegisteredError](err); ok {
+		return true, false
+	}
 	// Errors the daemon words itself for the API.
 	var apiErr *ipc.Error
 	if errors.As(err, &apiErr) {

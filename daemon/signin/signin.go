@@ -1,0 +1,236 @@
+package signin
+
+import (
+	"cmp"
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/fido/webauthn"
+	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/store"
+)
+
+// RememberLastAuthenticator is the key under which the registry remembers
+// the authenticator a user signed in with last (R8); forget deletes it.
+const RememberLastAuthenticator = ipc.ForgottenLastAuthenticator
+
+// Registry is the part of the registry sign-in reads (store.Store is one).
+type Registry interface {
+	Links
+	Registrations(ctx context.Context, user string) ([]store.Registration, error)
+	Recall(ctx context.Context, user string) (map[string]string, error)
+}
+
+// Devices finds present authenticators (the daemon's manager does).
+type Devices interface {
+	Device(id string) (backend.Device, error)
+	FirstOfKind(kind string) (backend.Device, error)
+}
+
+// Service signs users in with their registered authenticators: it chooses
+// the registration whose authenticator is present, checks the certificate
+// policy and identity mapping, and has the authenticator prove possession
+// of the registered key after its PIN, within the failure limits.
+type Service struct {
+	Registry Registry
+	Devices  Devices
+	Accounts UserIDs
+	Failures *Limiter
+	Log      *slog.Logger
+	// Trust is the certificate policy; nil accepts every certificate.
+	Trust *Trust
+	// Mapping are the identity mapping rules (signin.mapping).
+	Mapping []string
+	// RelyingParty is the WebAuthn relying party id of security keys.
+	RelyingParty string
+	// Required refuses a user whose registrations do not meet the policy
+	// (registration_required); nil requires nothing.
+	Required func(user string, regs []store.Registration) error
+	// KindAllowed refuses a kind of authenticator the policy forbids; nil
+	// allows every kind.
+	KindAllowed func(kind string) error
+	// PINOutcome sees the outcome of every try that reached a device, with
+	// the device's description from before the try, and returns what the
+	// caller gets (the daemon announces a PIN that just blocked); nil
+	// returns the outcome unchanged.
+	PINOutcome func(err error, before ipc.Authenticator) error
+}
+
+// Result is a successful sign-in.
+type Result struct {
+	Registration store.Registration
+	Device       backend.Device
+	// Counter is a security key's new signature counter.
+	Counter uint32
+}
+
+// SignIn picks the authenticator (the one named, when authenticator is not
+// empty) and proves that the person holds it. Nothing is tried on a device
+// when the user is over the failure limit for it.
+func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []byte) (_ Result, err error) {
+	regs, err := s.Registry.Registrations(ctx, user)
+	if err != nil {
+		return Result{}, err
+	}
+	if s.Required != nil {
+		if err := s.Required(user, regs); err != nil {
+			return Result{}, err
+		}
+	}
+	if len(regs) == 0 {
+		return Result{}, &NotRegisteredError{User: user}
+	}
+	if authenticator != "" {
+		// Naming authenticators that are not the user's spends no try, but
+		// counts as a failure for the named one.
+		named := Key{Authenticator: authenticator, User: user, Secret: SecretPIN}
+		if err := s.Failures.Allow(named); err != nil {
+			return Result{}, err
+		}
+		defer func() {
+			if _, ok := errors.AsType[*NotRegisteredError](err); ok {
+				s.Failures.Record(named, err)
+			}
+		}()
+	}
+	reg, dev, err := s.pick(regs, authenticator, s.LastAuthenticator(ctx, user))
+	if err != nil {
+		return Result{Registration: reg}, err
+	}
+	if s.KindAllowed != nil {
+		if err := s.KindAllowed(reg.Kind); err != nil {
+			return Result{Registration: reg}, err
+		}
+	}
+	res := Result{Registration: reg, Device: dev}
+	before := dev.Info() // the PIN state as listed, before this try
+	err = s.Failures.Do(Key{Authenticator: reg.AuthenticatorID, User: user, Secret: SecretPIN}, func() error {
+		var err error
+		if sk, ok := dev.(backend.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
+			res.Counter, err = s.ProveSecurityKey(ctx, sk, reg, pin)
+		} else {
+			err = s.proveCard(ctx, dev, reg, user, pin)
+		}
+		if s.PINOutcome != nil {
+			return s.PINOutcome(err, before)
+		}
+		return err
+	})
+	return res, err
+}
+
+// proveCard checks a card's certificate against the trust anchors and
+// mapping rules, then verifies the PIN and has the card sign a fresh
+// challenge with the registered key. The certificate is checked first, so a
+// card that would be refused spends no PIN try.
+func (s *Service) proveCard(ctx context.Context, dev backend.Device, reg store.Registration, user string, pin []byte) error {
+	info := dev.Info()
+	key, err := DeviceKey(info, reg.KeyID)
+	if err != nil {
+		return err
+	}
+	cert, err := KeyCertificate(key)
+	if err != nil {
+		return err
+	}
+	if s.Trust != nil && cert == nil {
+		return certificateErrorf("key %s of %s has no certificate to check against the trust anchors", key.ID, info.ID)
+	}
+	if err := s.Trust.Check(cert, time.Now()); err != nil {
+		return err
+	}
+	if err := MapIdentity(ctx, s.Registry, s.Accounts, s.Mapping, cert, user); err != nil {
+		return err
+	}
+	registered, err := x509.ParsePKIXPublicKey(reg.PublicKey)
+	if err != nil {
+		return fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
+	}
+	_, err = ProveKey(ctx, dev, key, pin, registered)
+	return err
+}
+
+// ProveSecurityKey has the key sign a fresh challenge with the registered
+// credential (PIN and touch) and verifies it: flags, signature and the
+// signature counter, which must increase (else the key may be a clone, a
+// *PossibleCloneError). It returns the new counter.
+func (s *Service) ProveSecurityKey(ctx context.Context, sk backend.SecurityKey, reg store.Registration, pin []byte) (uint32, error) {
+	pub, err := x509.ParsePKIXPublicKey(reg.PublicKey)
+	if err != nil {
+		return 0, fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
+	}
+	cdh, err := ChallengeDigest(crypto.SHA256)
+	if err != nil {
+		return 0, err
+	}
+	a, err := sk.GetAssertion(ctx, backend.GetAssertion{RPID: s.RelyingParty, ClientDataHash: cdh,
+		CredentialIDs: [][]byte{reg.CredentialID}, UserPresence: true, PIN: pin})
+	if err != nil {
+		return 0, err
+	}
+	n, err := webauthn.VerifyAssertion(pub, s.RelyingParty, cdh, a.AuthData, a.Signature, true, true, reg.SignCount)
+	switch {
+	case errors.Is(err, webauthn.ErrPossibleClone):
+		s.Log.Warn("security key signature counter did not increase: possible clone", "user", reg.User, "registration", reg.ID)
+		return 0, &PossibleCloneError{Err: err}
+	case err != nil:
+		return 0, mismatchErrorf("the security key did not prove possession of the registered credential: %v", err)
+	}
+	return n, nil
+}
+
+// pick chooses among the user's registrations the one whose authenticator
+// is present: the one named, else the one the user signed in with last
+// (remembered sign-in information), else the default, else the oldest.
+func (s *Service) pick(regs []store.Registration, named, last string) (store.Registration, backend.Device, error) {
+	if named != "" {
+		regs = slices.DeleteFunc(slices.Clone(regs), func(r store.Registration) bool { return r.AuthenticatorID != named })
+	}
+	rank := func(r store.Registration) int {
+		switch {
+		case last != "" && r.AuthenticatorID == last:
+			return 0
+		case r.Default:
+			return 1
+		}
+		return 2
+	}
+	// A stable sort keeps the store's order (oldest first) within a rank.
+	ordered := slices.Clone(regs)
+	slices.SortStableFunc(ordered, func(a, b store.Registration) int { return cmp.Compare(rank(a), rank(b)) })
+	for _, reg := range ordered {
+		dev, err := s.Devices.Device(reg.AuthenticatorID)
+		if err != nil && reg.Kind == ipc.KindSecurityKey {
+			// A security key has no serial: its credential may be on a key
+			// plugged in elsewhere.
+			dev, err = s.Devices.FirstOfKind(ipc.KindSecurityKey)
+		}
+		if err == nil {
+			return reg, dev, nil
+		}
+	}
+	if named != "" {
+		if _, err := s.Devices.Device(named); err == nil {
+			return store.Registration{}, nil, &NotRegisteredError{Authenticator: named}
+		}
+	}
+	return store.Registration{}, nil, ErrNoAuthenticator
+}
+
+// LastAuthenticator returns the authenticator user signed in with last, ""
+// when nothing is remembered (or after forget).
+func (s *Service) LastAuthenticator(ctx context.Context, user string) string {
+	remembered, err := s.Registry.Recall(ctx, user)
+	if err != nil {
+		s.Log.Warn("recall remembered sign-in information", "user", user, "err", err)
+		return ""
+	}
+	return remembered[RememberLastAuthenticator]
+}
