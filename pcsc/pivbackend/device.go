@@ -41,6 +41,8 @@ type Device struct {
 	// GUID-based id, which id differs from while another card has it.
 	id, base string
 
+	connect func(context.Context, string) (cardConn, error)
+
 	mu     sync.Mutex // held for every card operation; guards the fields below
 	tx     connection
 	client *piv.Client
@@ -59,7 +61,19 @@ var _ backend.Device = (*Device)(nil)
 // connection is the transmitter under the Device's piv.Client: the current
 // PC/SC connection, nil while released.
 type connection struct {
-	card *pcsc.Card
+	card cardConn
+}
+
+// cardConn is what a Device uses of a PC/SC connection (*pcsc.Card).
+type cardConn interface {
+	Transmit(ctx context.Context, apdu []byte) ([]byte, error)
+	Transaction(ctx context.Context, fn func() error) error
+	Close() error
+}
+
+// connectPCSC opens a shared-mode PC/SC connection to the card in reader.
+func connectPCSC(ctx context.Context, reader string) (cardConn, error) {
+	return pcsc.Connect(ctx, reader)
 }
 
 // Transmit implements apdu.Transmitter.
@@ -73,7 +87,12 @@ func (c *connection) Transmit(ctx context.Context, b []byte) ([]byte, error) {
 // Open connects to the card in reader, selects the PIV application and reads
 // what identifies it: CHUID, certificates and PIN state.
 func Open(ctx context.Context, reader string) (*Device, error) {
-	d := &Device{reader: reader, certs: map[string]*x509.Certificate{}}
+	return open(ctx, reader, connectPCSC)
+}
+
+// open is Open with the connections made by connect.
+func open(ctx context.Context, reader string, connect func(context.Context, string) (cardConn, error)) (*Device, error) {
+	d := &Device{reader: reader, connect: connect, certs: map[string]*x509.Certificate{}}
 	d.client = piv.NewClient(&d.tx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -331,7 +350,7 @@ const resetAttempts = 4
 func (d *Device) transactLocked(ctx context.Context, fn func() error) error {
 	for attempt := 1; ; attempt++ {
 		if d.tx.card == nil {
-			card, err := pcsc.Connect(ctx, d.reader)
+			card, err := d.connect(ctx, d.reader)
 			if err != nil {
 				return err
 			}
