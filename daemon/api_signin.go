@@ -2,11 +2,8 @@ package daemon
 
 import (
 	"context"
-	"maps"
 	"net/http"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -38,26 +35,11 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 		d.log.Info("sign-in failed", "user", req.User, "caller_uid", peer.UID, "err", err)
 		return err
 	}
-	reg := res.Registration
-	var cached []byte
-	if d.cfg.SignIn.CachePIN {
-		cached = req.PIN
-	}
-	lifetime := d.cfg.SignIn.SessionLifetime.Duration
-	if req.Pending {
-		lifetime = d.cfg.SignIn.OpenTimeout.Duration
-	}
-	s, err := d.sessions.Start(req.User, reg.AuthenticatorID, lifetime, cached, req.Pending)
+	s, err := d.signIn.StartSession(r.Context(), res, req.PIN, req.Pending)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	if err := d.store.MarkUsed(r.Context(), req.User, reg.ID, now, res.Counter); err != nil {
-		d.log.Warn("record last use", "user", req.User, "err", err)
-	}
-	if err := d.store.Remember(r.Context(), req.User, signin.RememberLastAuthenticator, reg.AuthenticatorID); err != nil {
-		d.log.Warn("remember last authenticator", "user", req.User, "err", err)
-	}
+	reg := res.Registration
 	d.log.Info("signed in", "user", req.User, "authenticator", reg.AuthenticatorID, "session", s.ID, "caller_uid", peer.UID)
 	d.manager.Publish(ipc.Event{Type: ipc.EventSessionStarted, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reader: res.Device.Info().Reader})
 	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: s})
@@ -160,17 +142,10 @@ func (d *Daemon) postForget(w http.ResponseWriter, r *http.Request) error {
 // first) and the PINs cached in their sessions (signin.cache_pin). The
 // answer names what existed and is now gone.
 func (d *Daemon) forget(ctx context.Context, name string) (ipc.ForgetResponse, error) {
-	remembered, err := d.store.Recall(ctx, name)
+	forgotten, err := d.signIn.Forget(ctx, name)
 	if err != nil {
 		return ipc.ForgetResponse{}, err
 	}
-	if err := d.store.Forget(ctx, name); err != nil {
-		return ipc.ForgetResponse{}, err
-	}
-	resp := ipc.ForgetResponse{User: name, Forgotten: slices.Sorted(maps.Keys(remembered))}
-	if d.sessions.DropPINsWhere(func(s ipc.Session) bool { return s.User == name }) > 0 {
-		resp.Forgotten = append(resp.Forgotten, ipc.ForgottenCachedPIN)
-	}
-	d.log.Info("sign-in information forgotten", "user", name, "forgotten", resp.Forgotten)
-	return resp, nil
+	d.log.Info("sign-in information forgotten", "user", name, "forgotten", forgotten)
+	return ipc.ForgetResponse{User: name, Forgotten: forgotten}, nil
 }

@@ -64,7 +64,6 @@ type Daemon struct {
 	store    store.Store
 	sessions *signin.Sessions
 	failures *signin.Limiter
-	trust    *signin.Trust
 	signIn   *signin.Service
 	streams  streamTracker // open event streams, drained at shutdown
 	blocked  blockedPINs   // authenticators announced as PIN-blocked
@@ -109,7 +108,6 @@ func New(opts Options) (*Daemon, error) {
 		peerOf:   opts.PeerOf,
 		store:    opts.Store,
 		failures: signin.NewLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
-		trust:    tr,
 		vsc:      opts.VirtualCards,
 
 		readyTimeout: cmp.Or(opts.ReadyTimeout, DefaultReadyTimeout),
@@ -120,11 +118,17 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.sessions = signin.NewSessions(d.sessionEnded)
 	d.signIn = &signin.Service{
-		Registry:     d.store,
-		Devices:      d.manager,
-		Accounts:     accounts,
-		Failures:     d.failures,
-		Log:          log,
+		Registry: d.store,
+		Devices:  d.manager,
+		Accounts: accounts,
+		Failures: d.failures,
+		Sessions: d.sessions,
+		Log:      log,
+
+		SessionLifetime: opts.Config.SignIn.SessionLifetime.Duration,
+		OpenTimeout:     opts.Config.SignIn.OpenTimeout.Duration,
+		CachePIN:        opts.Config.SignIn.CachePIN,
+
 		Trust:        tr,
 		Mapping:      opts.Config.SignIn.Mapping,
 		RelyingParty: opts.Config.RelyingParty(),

@@ -96,7 +96,11 @@ func newServiceFixture(t *testing.T) *serviceFixture {
 		Devices:  f.devices,
 		Accounts: uidAccounts{"alice": 1000, "bob": 1001},
 		Failures: NewLimiter(3, time.Minute),
+		Sessions: NewSessions(func(ipc.Session, string) {}),
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+
+		SessionLifetime: time.Hour,
+		OpenTimeout:     time.Minute,
 		PINOutcome: func(err error, _ ipc.Authenticator) error {
 			f.tries++
 			return err
@@ -312,4 +316,62 @@ func TestSignInSecurityKey(t *testing.T) {
 	sk.key, sk.counter = must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)), 20
 	_, err = f.svc.SignIn(ctx, "carol", "", []byte("123456"))
 	wantError[*MismatchError](t, err)
+}
+
+// TestStartSessionAndForget: a session starts pending or open with the
+// configured lifetimes, keeps the PIN only when PINs are cached, and records
+// the use; Forget deletes the remembered authenticator and the cached PINs
+// and says which existed.
+func TestStartSessionAndForget(t *testing.T) {
+	f := newServiceFixture(t)
+	ctx := context.Background()
+	if got, err := f.svc.Forget(ctx, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("nothing to forget: %q, %v", got, err)
+	}
+	res, err := f.svc.SignIn(ctx, "alice", "piv-1", []byte("123456"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := f.svc.StartSession(ctx, res, []byte("123456"), false)
+	if err != nil || open.Pending || open.User != "alice" || open.Authenticator != "piv-1" || open.ExpiresAt.Sub(open.StartedAt) != time.Hour {
+		t.Fatalf("open session %+v, %v", open, err)
+	}
+	if f.svc.Sessions.CachedPIN("alice", "piv-1") != nil {
+		t.Error("a PIN was cached with cache_pin off")
+	}
+	regs, err := f.st.Registrations(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range regs {
+		if used := !r.LastUsedAt.IsZero(); used != (r.AuthenticatorID == "piv-1") {
+			t.Errorf("%s: last used %v", r.AuthenticatorID, r.LastUsedAt)
+		}
+	}
+	if got := f.svc.LastAuthenticator(ctx, "alice"); got != "piv-1" {
+		t.Errorf("remembered %q, want piv-1", got)
+	}
+
+	f.svc.CachePIN = true
+	pending, err := f.svc.StartSession(ctx, res, []byte("123456"), true)
+	if err != nil || !pending.Pending || pending.ExpiresAt.Sub(pending.StartedAt) != time.Minute {
+		t.Fatalf("pending session %+v, %v", pending, err)
+	}
+	if string(f.svc.Sessions.CachedPIN("alice", "piv-1")) != "123456" {
+		t.Error("the PIN was not cached with cache_pin on")
+	}
+	got, err := f.svc.Forget(ctx, "alice")
+	if want := []string{ipc.ForgottenLastAuthenticator, ipc.ForgottenCachedPIN}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Forget = %q, %v, want %q", got, err, want)
+	}
+	if f.svc.Sessions.CachedPIN("alice", "piv-1") != nil || f.svc.LastAuthenticator(ctx, "alice") != "" {
+		t.Error("Forget left something")
+	}
+	if _, ok := f.svc.Sessions.Get(pending.ID); !ok {
+		t.Error("Forget ended the session; it only drops its PIN")
+	}
+	f.svc.Sessions.Close()
+	if _, err := f.svc.StartSession(ctx, res, nil, false); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("after Close: %v", err)
+	}
 }

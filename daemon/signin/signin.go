@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -21,11 +22,14 @@ import (
 // the authenticator a user signed in with last (R8); forget deletes it.
 const RememberLastAuthenticator = ipc.ForgottenLastAuthenticator
 
-// Registry is the part of the registry sign-in reads (store.Store is one).
+// Registry is the part of the registry sign-in uses (store.Store is one).
 type Registry interface {
 	Links
 	Registrations(ctx context.Context, user string) ([]store.Registration, error)
+	MarkUsed(ctx context.Context, user, id string, at time.Time, signCount uint32) error
+	Remember(ctx context.Context, user, key, value string) error
 	Recall(ctx context.Context, user string) (map[string]string, error)
+	Forget(ctx context.Context, user string) error
 }
 
 // Devices finds present authenticators (the daemon's manager does).
@@ -43,7 +47,13 @@ type Service struct {
 	Devices  Devices
 	Accounts UserIDs
 	Failures *Limiter
+	Sessions *Sessions
 	Log      *slog.Logger
+	// SessionLifetime is how long a session lasts; OpenTimeout how long a
+	// pending one waits to be opened.
+	SessionLifetime, OpenTimeout time.Duration
+	// CachePIN keeps the PIN with the session (signin.cache_pin).
+	CachePIN bool
 	// Trust is the certificate policy; nil accepts every certificate.
 	Trust *Trust
 	// Mapping are the identity mapping rules (signin.mapping).
@@ -124,6 +134,53 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 		return err
 	})
 	return res, err
+}
+
+// StartSession starts the session of a successful sign-in (pending, to be
+// opened by the PAM session phase, when pending is set), keeping pin with
+// it when PINs are cached, and records the use: the registration's last use
+// and signature counter, and the authenticator as the one the user signed
+// in with last. A failure to record is logged, not returned.
+func (s *Service) StartSession(ctx context.Context, res Result, pin []byte, pending bool) (ipc.Session, error) {
+	reg := res.Registration
+	var cached []byte
+	if s.CachePIN {
+		cached = pin
+	}
+	lifetime := s.SessionLifetime
+	if pending {
+		lifetime = s.OpenTimeout
+	}
+	sess, err := s.Sessions.Start(reg.User, reg.AuthenticatorID, lifetime, cached, pending)
+	if err != nil {
+		return ipc.Session{}, err
+	}
+	if err := s.Registry.MarkUsed(ctx, reg.User, reg.ID, time.Now(), res.Counter); err != nil {
+		s.Log.Warn("record last use", "user", reg.User, "err", err)
+	}
+	if err := s.Registry.Remember(ctx, reg.User, RememberLastAuthenticator, reg.AuthenticatorID); err != nil {
+		s.Log.Warn("remember last authenticator", "user", reg.User, "err", err)
+	}
+	return sess, nil
+}
+
+// Forget deletes exactly the sign-in information hwauthd remembers for a
+// user: the authenticator they signed in with last (which sign-in offers
+// first) and the PINs cached in their sessions (signin.cache_pin). It
+// returns the names of what existed and is now gone (ipc.Forgotten…).
+func (s *Service) Forget(ctx context.Context, user string) ([]string, error) {
+	remembered, err := s.Registry.Recall(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Registry.Forget(ctx, user); err != nil {
+		return nil, err
+	}
+	forgotten := slices.Sorted(maps.Keys(remembered))
+	if s.Sessions.DropPINsWhere(func(sess ipc.Session) bool { return sess.User == user }) > 0 {
+		forgotten = append(forgotten, ipc.ForgottenCachedPIN)
+	}
+	return forgotten, nil
 }
 
 // proveCard checks a card's certificate against the trust anchors and
