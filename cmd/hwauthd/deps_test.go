@@ -227,3 +227,16 @@ func TestProgramsLinkNoTestCode(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInBelowTheAPI: the sign-in domain (daemon/signin) sits below the
+// HTTP layer, as tailscale's ipnlocal sits below localapi: it imports
+// neither the daemon's handlers nor the API server or client, so its rules
+// are decided, and tested, without HTTP, and the daemon alone words its
+// errors for the wire.
+func TestSignInBelowTheAPI(t *testing.T) {
+	pkgs := list(t, []string{"CGO_ENABLED=0"}, module+"daemon/signin")
+	if len(pkgs) == 0 || pkgs[len(pkgs)-1].ImportPath != module+"daemon/signin" {
+		t.Fatal("go list did not list daemon/signin: the listing is broken")
+	}
+	without(t, "daemon/signin", pkgs, []string{module + "daemon", module + "ipc/server", module + "ipc/client", module + "ipc/apitest"})
+}
