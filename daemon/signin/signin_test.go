@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -349,5 +350,24 @@ func TestFailureLimiterForgetsExpiredKeys(t *testing.T) {
 	}
 	if len(l.fails) > sweepAt {
 		t.Fatalf("%d keys kept, want at most %d", len(l.fails), sweepAt)
+	}
+}
+
+// TestLoadTrustErrors: a trust configuration that cannot be read is refused
+// at start with the setting named; none configured means no policy.
+func TestLoadTrustErrors(t *testing.T) {
+	if tr, err := LoadTrust(config.SignIn{}); tr != nil || err != nil {
+		t.Fatalf("no trust anchors: %v, %v", tr, err)
+	}
+	ca := writePEM(t, "CERTIFICATE", newTestCA(t, "CA").cert.Raw)
+	for name, cfg := range map[string]config.SignIn{
+		"signin.trust_anchors": {TrustAnchors: filepath.Join(t.TempDir(), "missing.pem")},
+		"holds no PEM":         {TrustAnchors: writePEM(t, "CERTIFICATE")},
+		"signin.crl_files":     {TrustAnchors: ca, CRLFiles: []string{filepath.Join(t.TempDir(), "missing.crl")}},
+		"crl_files: ":          {TrustAnchors: ca, CRLFiles: []string{writePEM(t, "X509 CRL", []byte("not a CRL"))}},
+	} {
+		if _, err := LoadTrust(cfg); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%+v: %v, want an error naming %q", cfg, err, name)
+		}
 	}
 }
