@@ -30,6 +30,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
+	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store/boltstore"
@@ -48,6 +49,19 @@ type Harness struct {
 // New starts a daemon with the default configuration, changed by mutate,
 // and no backends; it stops when the test ends.
 func New(t testing.TB, mutate ...func(*config.Config)) *Harness {
+	t.Helper()
+	return NewWith(t, Fakes{}, mutate...)
+}
+
+// Fakes are the parts below the daemon a test may replace; nil keeps the
+// daemon's default (no TPM backend; systemd-logind on the system bus).
+type Fakes struct {
+	VirtualCards  backend.VirtualCards
+	LoginSessions daemon.LoginSessions
+}
+
+// NewWith is New with fakes for the TPM backend or systemd-logind.
+func NewWith(t testing.TB, fakes Fakes, mutate ...func(*config.Config)) *Harness {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Defaults()
@@ -68,6 +82,9 @@ func New(t testing.TB, mutate ...func(*config.Config)) *Harness {
 		Version:  "test",
 		Accounts: h.Accounts,
 		PeerOf:   peerOf,
+
+		VirtualCards:  fakes.VirtualCards,
+		LoginSessions: fakes.LoginSessions,
 	})
 	if err != nil {
 		st.Close()
