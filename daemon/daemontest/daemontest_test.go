@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"testing"
@@ -185,5 +186,70 @@ func TestHarnessIdentities(t *testing.T) {
 	if resp, err := h.HTTP("").Get("http://hwauthd/v1/status"); err == nil {
 		resp.Body.Close()
 		t.Errorf("GET /v1/status without credentials: HTTP %d", resp.StatusCode)
+	}
+}
+
+// TestSecurityKey: no PIN until one is set (and only once), a wrong PIN
+// costs one of eight tries, no PUK and no raw signatures, ES256 only, and an
+// assertion only for the relying party the credential was made for, signed
+// over authData || clientDataHash.
+func TestSecurityKey(t *testing.T) {
+	ctx := context.Background()
+	h := New(t)
+	k := h.InsertSecurityKey("key", "")
+	if err := k.VerifyPIN(ctx, []byte("1234")); !errors.Is(err, hwerr.ErrPINRequired) {
+		t.Fatalf("verify before a PIN is set: %v", err)
+	}
+	if err := k.SetPIN(ctx, []byte("1234")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.SetPIN(ctx, []byte("5678")); !errors.Is(err, hwerr.ErrNotSupported) {
+		t.Fatalf("set the PIN twice: %v", err)
+	}
+	var wrong *hwerr.PINIncorrect
+	if err := k.ChangePIN(ctx, []byte("0000"), []byte("5678")); !errors.As(err, &wrong) || wrong.RetriesLeft != 7 {
+		t.Fatalf("change with a wrong PIN: %v", err)
+	}
+	if err := k.ChangePIN(ctx, []byte("1234"), []byte("5678")); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := k.PINState(ctx); st.RetriesLeft == nil || *st.RetriesLeft != 8 || k.Info().Kind != ipc.KindSecurityKey {
+		t.Fatalf("state after the right PIN: %+v", st)
+	}
+	if err := k.UnblockPIN(ctx, []byte("x"), []byte("y")); !errors.Is(err, hwerr.ErrNotSupported) {
+		t.Errorf("unblock: %v", err)
+	}
+	if _, err := k.Sign(ctx, backend.SignRequest{}); !errors.Is(err, hwerr.ErrNotSupported) {
+		t.Errorf("sign: %v", err)
+	}
+	cdh := sha256.Sum256([]byte("client data"))
+	mc := backend.MakeCredential{RPID: "example.com", ClientDataHash: cdh[:], PIN: []byte("5678")}
+	if _, err := k.MakeCredential(ctx, backend.MakeCredential{RPID: "example.com", Algorithm: "eddsa", PIN: []byte("5678")}); !errors.Is(err, hwerr.ErrNotSupported) {
+		t.Errorf("an EdDSA credential: %v", err)
+	}
+	c, err := k.MakeCredential(ctx, mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := x509.ParsePKIXPublicKey(c.PublicKeyDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ga := backend.GetAssertion{RPID: "other.example", ClientDataHash: cdh[:], CredentialIDs: [][]byte{c.ID}}
+	if _, err := k.GetAssertion(ctx, ga); !errors.Is(err, hwerr.ErrNotFound) {
+		t.Errorf("an assertion for another relying party: %v", err)
+	}
+	ga.RPID, ga.PIN = "example.com", []byte("0000")
+	if _, err := k.GetAssertion(ctx, ga); !errors.As(err, &wrong) {
+		t.Errorf("an assertion with a wrong PIN: %v", err)
+	}
+	ga.PIN = nil
+	a, err := k.GetAssertion(ctx, ga)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256(append(append([]byte{}, a.AuthData...), cdh[:]...))
+	if !ecdsa.VerifyASN1(pub.(*ecdsa.PublicKey), digest[:], a.Signature) {
+		t.Error("the assertion does not verify")
 	}
 }

@@ -1,0 +1,180 @@
+package daemontest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"fmt"
+	"sync"
+
+	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// SecurityKey is a fake FIDO2 key below the backend interface: no PIN until
+// SetPIN (or the one given), eight PIN tries, and ES256 credentials per
+// relying party. It never asks for touch. An assertion's signature is over
+// authData || clientDataHash, as CTAP2's.
+type SecurityKey struct {
+	id, label string
+
+	mu      sync.Mutex
+	pin     []byte // nil: no PIN set
+	pinLeft int
+	creds   map[string]fakeCredential // by credential id
+}
+
+type fakeCredential struct {
+	rp  string
+	key *ecdsa.PrivateKey
+}
+
+// securityKeyTries is CTAP2's PIN retry counter.
+const securityKeyTries = 8
+
+// InsertSecurityKey presents a new fake security key to the daemon, with
+// pin as its PIN ("" for a key whose PIN is not set yet).
+func (h *Harness) InsertSecurityKey(label, pin string) *SecurityKey {
+	k := &SecurityKey{id: fmt.Sprintf("fido-fake%04d", cardSerial.Add(1)), label: label, pinLeft: securityKeyTries, creds: map[string]fakeCredential{}}
+	if pin != "" {
+		k.pin = []byte(pin)
+	}
+	h.Daemon.Manager().Attach(k)
+	return k
+}
+
+var _ backend.SecurityKey = (*SecurityKey)(nil)
+
+// ID is the authenticator id the daemon lists.
+func (k *SecurityKey) ID() string { return k.id }
+
+// Info implements backend.Device.
+func (k *SecurityKey) Info() ipc.Authenticator {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return ipc.Authenticator{ID: k.id, Kind: ipc.KindSecurityKey, Backend: "fido", Label: k.label, PIN: k.stateLocked()}
+}
+
+func (k *SecurityKey) stateLocked() ipc.PINState {
+	left := k.pinLeft
+	return ipc.PINState{RetriesLeft: &left, Blocked: left == 0}
+}
+
+// PINState implements backend.Device.
+func (k *SecurityKey) PINState(context.Context) (ipc.PINState, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stateLocked(), nil
+}
+
+// checkPINLocked presents pin as clientPIN's getPinToken does.
+func (k *SecurityKey) checkPINLocked(pin []byte) error {
+	switch {
+	case k.pin == nil:
+		return fmt.Errorf("no PIN set: %w", hwerr.ErrPINRequired)
+	case k.pinLeft == 0:
+		return hwerr.ErrPINBlocked
+	case subtle.ConstantTimeCompare(pin, k.pin) != 1:
+		k.pinLeft--
+		return &hwerr.PINIncorrect{What: "PIN", RetriesLeft: k.pinLeft}
+	}
+	k.pinLeft = securityKeyTries
+	return nil
+}
+
+// VerifyPIN implements backend.Device.
+func (k *SecurityKey) VerifyPIN(_ context.Context, pin []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.checkPINLocked(pin)
+}
+
+// ChangePIN implements backend.Device.
+func (k *SecurityKey) ChangePIN(_ context.Context, oldPIN, newPIN []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.checkPINLocked(oldPIN); err != nil {
+		return err
+	}
+	k.pin = bytes.Clone(newPIN)
+	return nil
+}
+
+// UnblockPIN implements backend.Device: a security key has no PUK.
+func (k *SecurityKey) UnblockPIN(context.Context, []byte, []byte) error {
+	return fmt.Errorf("a security key has no PUK: %w", hwerr.ErrNotSupported)
+}
+
+// Sign implements backend.Device: a security key signs only assertions.
+func (k *SecurityKey) Sign(context.Context, backend.SignRequest) ([]byte, error) {
+	return nil, fmt.Errorf("a security key signs only assertions: %w", hwerr.ErrNotSupported)
+}
+
+// SetPIN implements backend.SecurityKey.
+func (k *SecurityKey) SetPIN(_ context.Context, newPIN []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.pin != nil {
+		return fmt.Errorf("the PIN is set already: %w", hwerr.ErrNotSupported)
+	}
+	k.pin = bytes.Clone(newPIN)
+	return nil
+}
+
+// MakeCredential implements backend.SecurityKey (ES256 only).
+func (k *SecurityKey) MakeCredential(_ context.Context, req backend.MakeCredential) (backend.Credential, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if req.Algorithm != "" && req.Algorithm != "es256" {
+		return backend.Credential{}, fmt.Errorf("algorithm %s: %w", req.Algorithm, hwerr.ErrNotSupported)
+	}
+	if err := k.checkPINLocked(req.PIN); err != nil {
+		return backend.Credential{}, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return backend.Credential{}, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return backend.Credential{}, err
+	}
+	id := make([]byte, 16)
+	rand.Read(id)
+	k.creds[string(id)] = fakeCredential{rp: req.RPID, key: key}
+	rp := sha256.Sum256([]byte(req.RPID))
+	return backend.Credential{ID: id, PublicKeyDER: der, AuthData: rp[:], AttestationFormat: "none"}, nil
+}
+
+// GetAssertion implements backend.SecurityKey: the first of the listed
+// credentials the key made for the relying party signs.
+func (k *SecurityKey) GetAssertion(_ context.Context, req backend.GetAssertion) (backend.Assertion, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if req.PIN != nil {
+		if err := k.checkPINLocked(req.PIN); err != nil {
+			return backend.Assertion{}, err
+		}
+	}
+	for _, id := range req.CredentialIDs {
+		c, ok := k.creds[string(id)]
+		if !ok || c.rp != req.RPID {
+			continue
+		}
+		rp := sha256.Sum256([]byte(req.RPID))
+		authData := rp[:]
+		digest := sha256.Sum256(append(bytes.Clone(authData), req.ClientDataHash...))
+		sig, err := ecdsa.SignASN1(rand.Reader, c.key, digest[:])
+		if err != nil {
+			return backend.Assertion{}, err
+		}
+		return backend.Assertion{CredentialID: bytes.Clone(id), AuthData: authData, Signature: sig}, nil
+	}
+	return backend.Assertion{}, fmt.Errorf("no credential for %s: %w", req.RPID, hwerr.ErrNotFound)
+}
