@@ -160,3 +160,55 @@ func TestLinkRefusals(t *testing.T) {
 		t.Errorf("bob's links after the refusal: %+v %v", list, err)
 	}
 }
+
+// TestEventsResume: a watcher resumes after the last sequence number it
+// saw and gets the events it missed; a since that is not a number is
+// bad_request; one older than the kept history is events_expired; a sign-in
+// for an unknown account or without a PIN is refused before any card is
+// tried.
+func TestEventsResume(t *testing.T) {
+	h := daemontest.New(t, func(c *config.Config) { c.API.EventHistory = 2 })
+	m, alice, ctx := h.Daemon.Manager(), h.Client("alice"), context.Background()
+	for _, name := range []string{"r1", "r2", "r3", "r4"} {
+		m.SetReader(ipc.Reader{Name: name})
+	}
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	events, err := alice.Events(wait, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := events.Next()
+	events.Close()
+	if err != nil || e.Seq != 3 || e.Reader != "r3" {
+		t.Fatalf("resumed after 2: %+v %v", e, err)
+	}
+	expired, err := alice.Events(wait, 1)
+	if err == nil {
+		_, err = expired.Next()
+		expired.Close()
+	}
+	if !isCode(err, ipc.CodeEventsExpired) {
+		t.Errorf("resume after an event no longer kept: %v", err)
+	}
+	resp, err := h.HTTP("alice").Get("http://hwauthd/v1/events?since=last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("since=last: HTTP %d", resp.StatusCode)
+	}
+
+	root := h.Client("root")
+	card := h.Insert(daemontest.CardOptions{})
+	if _, err := root.SignIn(ctx, ipc.SignInRequest{User: "ghost", PIN: ipc.Secret(daemontest.PIN)}); !isCode(err, ipc.CodeNotFound) {
+		t.Errorf("sign in an unknown account: %v", err)
+	}
+	if _, err := root.SignIn(ctx, ipc.SignInRequest{User: "alice"}); !isCode(err, ipc.CodeBadRequest) {
+		t.Errorf("sign in without a PIN: %v", err)
+	}
+	if card.PINsSeen() != 0 {
+		t.Errorf("refused sign-ins reached the card: %d PINs", card.PINsSeen())
+	}
+}
