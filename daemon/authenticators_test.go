@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/daemontest"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -210,5 +213,34 @@ func TestEventsResume(t *testing.T) {
 	}
 	if card.PINsSeen() != 0 {
 		t.Errorf("refused sign-ins reached the card: %d PINs", card.PINsSeen())
+	}
+}
+
+// downBackend is a backend whose service is down (pcscd not running): it
+// has enumerated, found nothing, and says why.
+type downBackend struct{ first backend.FirstScan }
+
+func (b *downBackend) Name() string                                  { return "pcsc" }
+func (b *downBackend) IDPrefix() string                              { return "piv-" }
+func (b *downBackend) Enumerated() <-chan struct{}                   { return b.first.Enumerated() }
+func (b *downBackend) Run(ctx context.Context, _ backend.Host) error { <-ctx.Done(); return nil }
+func (b *downBackend) Status() ipc.BackendStatus {
+	return ipc.BackendStatus{State: ipc.BackendDown, Detail: "pcscd is not running"}
+}
+
+// TestAbsentWhileBackendDown: a card of a backend that is down answers
+// backend_unavailable naming the backend's state, not not_found; an id no
+// down backend claims is still not_found.
+func TestAbsentWhileBackendDown(t *testing.T) {
+	b := &downBackend{}
+	b.first.Done()
+	h := daemontest.NewWith(t, daemontest.Fakes{Backends: []backend.Backend{b}})
+	alice, ctx := h.Client("alice"), context.Background()
+	var e *ipc.Error
+	if _, err := alice.VerifyPIN(ctx, "piv-0001", []byte(daemontest.PIN)); !errors.As(err, &e) || e.Code != ipc.CodeBackendUnavailable || !strings.Contains(e.Message, "pcscd is not running") {
+		t.Errorf("a card of the down backend: %v", err)
+	}
+	if _, err := alice.VerifyPIN(ctx, "fido-0001", []byte(daemontest.PIN)); !isCode(err, ipc.CodeNotFound) {
+		t.Errorf("a key of no down backend: %v", err)
 	}
 }

@@ -56,11 +56,13 @@ func New(t testing.TB, mutate ...func(*config.Config)) *Harness {
 // Fakes are the parts below the daemon a test may replace; nil keeps the
 // daemon's default (no TPM backend; systemd-logind on the system bus).
 type Fakes struct {
+	// Backends run alongside the harness's own Insert and Remove.
+	Backends      []backend.Backend
 	VirtualCards  backend.VirtualCards
 	LoginSessions daemon.LoginSessions
 }
 
-// NewWith is New with fakes for the TPM backend or systemd-logind.
+// NewWith is New with fake backends, TPM backend or systemd-logind.
 func NewWith(t testing.TB, fakes Fakes, mutate ...func(*config.Config)) *Harness {
 	t.Helper()
 	dir := t.TempDir()
@@ -83,6 +85,7 @@ func NewWith(t testing.TB, fakes Fakes, mutate ...func(*config.Config)) *Harness
 		Accounts: h.Accounts,
 		PeerOf:   peerOf,
 
+		Backends:      fakes.Backends,
 		VirtualCards:  fakes.VirtualCards,
 		LoginSessions: fakes.LoginSessions,
 	})
