@@ -225,14 +225,9 @@ func (c ownerAccess) CheckAccess(r *http.Request, p server.Peer) error {
 		return nil
 	}
 	id := r.PathValue("id")
-	owners, err := c.a.registeredTo(r, id)
-	if err != nil {
+	owners, owned, err := c.a.owns(r, who, id)
+	if err != nil || owned {
 		return err
-	}
-	for _, u := range owners {
-		if who.is(u) {
-			return nil
-		}
 	}
 	if len(owners) == 0 {
 		if c.a.policy.SelfService {
@@ -241,6 +236,21 @@ func (c ownerAccess) CheckAccess(r *http.Request, p server.Peer) error {
 		return denied("authenticator %s is not registered to you; register it first (often done by IT)", id)
 	}
 	return denied("authenticator %s is registered to another user; only they and administrators may use it", id)
+}
+
+// owns reports whether the caller is one of the users the authenticator id
+// is registered to, and returns those users.
+func (a *accessRules) owns(r *http.Request, who caller, id string) (owners []string, owned bool, err error) {
+	owners, err = a.registeredTo(r, id)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, u := range owners {
+		if who.is(u) {
+			return owners, true, nil
+		}
+	}
+	return owners, false, nil
 }
 
 // Who is "owner".
@@ -261,14 +271,8 @@ func (c unblockAccess) CheckAccess(r *http.Request, p server.Peer) error {
 		return denied("only administrators may unblock a PIN here; contact your administrator")
 	}
 	id := r.PathValue("id")
-	owners, err := c.a.registeredTo(r, id)
-	if err != nil {
+	if _, owned, err := c.a.owns(r, who, id); err != nil || owned {
 		return err
-	}
-	for _, u := range owners {
-		if who.is(u) {
-			return nil
-		}
 	}
 	return denied("authenticator %s is not registered to you; only its user or an administrator may unblock its PIN", id)
 }
