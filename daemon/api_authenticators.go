@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/signin"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
@@ -32,7 +32,7 @@ func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error
 // getAuthenticator answers one authenticator with its PIN state read afresh
 // (without spending a try).
 func (d *Daemon) getAuthenticator(w http.ResponseWriter, r *http.Request) error {
-	return d.withDevice(r, "", func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, "", func(ctx context.Context, id string, dev device.Device) error {
 		info := dev.Info()
 		st, err := dev.PINState(ctx)
 		if err != nil {
@@ -52,7 +52,7 @@ func (d *Daemon) postPINVerify(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
 	}
-	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev device.Device) error {
 		if err := dev.VerifyPIN(ctx, req.PIN); err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (d *Daemon) postPINChange(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("pin", req.PIN), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev device.Device) error {
 		if err := dev.ChangePIN(ctx, req.PIN, req.NewPIN); err != nil {
 			return err
 		}
@@ -86,7 +86,7 @@ func (d *Daemon) postPINUnblock(w http.ResponseWriter, r *http.Request) error {
 	if err := errorsJoin(requireSecret("puk", req.PUK), requireSecret("new_pin", req.NewPIN)); err != nil {
 		return err
 	}
-	return d.withDevice(r, signin.SecretPUK, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, signin.SecretPUK, func(ctx context.Context, id string, dev device.Device) error {
 		if err := dev.UnblockPIN(ctx, req.PUK, req.NewPIN); err != nil {
 			return err
 		}
@@ -100,7 +100,7 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 	if err := server.DecodeJSON(r, &req); err != nil {
 		return err
 	}
-	alg, ok := backend.ParseSignAlgorithm(req.Algorithm)
+	alg, ok := device.ParseSignAlgorithm(req.Algorithm)
 	switch {
 	case req.Key == "":
 		return ipc.Errorf(ipc.CodeBadRequest, "key is required (a slot such as 9a)")
@@ -109,14 +109,14 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 	case len(req.Digest) != alg.Hash().Size():
 		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", alg.Hash().Size(), alg, len(req.Digest))
 	}
-	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev backend.Device) error {
+	return d.withDevice(r, signin.SecretPIN, func(ctx context.Context, id string, dev device.Device) error {
 		pin := []byte(req.PIN)
 		if len(pin) == 0 && d.cfg.SignIn.CachePIN {
 			// Within a session with signin.cache_pin on, no PIN is needed.
 			pin = d.sessions.CachedPIN(d.callerOf(r).name, id)
 			defer clear(pin)
 		}
-		sig, err := dev.Sign(ctx, backend.SignRequest{Key: req.Key, Algorithm: alg, Digest: req.Digest, PIN: pin})
+		sig, err := dev.Sign(ctx, device.SignRequest{Key: req.Key, Algorithm: alg, Digest: req.Digest, PIN: pin})
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 // authenticator and the calling user, a blocked PIN answers pin_blocked with
 // advice, and the try that blocked it announces pin-blocked (pinOutcome).
 // Who may call is the route's checker's to decide.
-func (d *Daemon) withDevice(r *http.Request, secret string, fn func(ctx context.Context, id string, dev backend.Device) error) error {
+func (d *Daemon) withDevice(r *http.Request, secret string, fn func(ctx context.Context, id string, dev device.Device) error) error {
 	id := r.PathValue("id")
 	dev, err := d.device(id)
 	if err != nil {
@@ -149,13 +149,13 @@ func (d *Daemon) withDevice(r *http.Request, secret string, fn func(ctx context.
 
 // device returns a present authenticator. When it is absent because its
 // backend is down, the answer is backend_unavailable, not not_found.
-func (d *Daemon) device(id string) (backend.Device, error) {
+func (d *Daemon) device(id string) (device.Device, error) {
 	dev, err := d.manager.Device(id)
 	if err == nil {
 		return dev, nil
 	}
 	for _, b := range d.backends {
-		p, ok := b.(backend.IDPrefixer)
+		p, ok := b.(device.IDPrefixer)
 		if !ok || !strings.HasPrefix(id, p.IDPrefix()) {
 			continue
 		}
@@ -167,7 +167,7 @@ func (d *Daemon) device(id string) (backend.Device, error) {
 }
 
 // writePINResult answers a PIN operation with the PIN state afterwards.
-func (d *Daemon) writePINResult(ctx context.Context, w http.ResponseWriter, dev backend.Device) error {
+func (d *Daemon) writePINResult(ctx context.Context, w http.ResponseWriter, dev device.Device) error {
 	st, err := dev.PINState(ctx)
 	if err != nil {
 		return err

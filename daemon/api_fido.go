@@ -8,20 +8,20 @@ import (
 	"encoding/pem"
 	"net/http"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/signin"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
 )
 
 // securityKey returns the present FIDO2 key named in the path.
-func (d *Daemon) securityKey(id string) (backend.SecurityKey, error) {
+func (d *Daemon) securityKey(id string) (device.SecurityKey, error) {
 	dev, err := d.device(id)
 	if err != nil {
 		return nil, err
 	}
-	sk, ok := dev.(backend.SecurityKey)
+	sk, ok := dev.(device.SecurityKey)
 	if !ok {
 		return nil, ipc.Errorf(ipc.CodeNotSupported, "authenticator %s is not a security key", id)
 	}
@@ -71,8 +71,8 @@ func (d *Daemon) postCredential(w http.ResponseWriter, r *http.Request) error {
 	if rp == "" {
 		rp = d.cfg.RelyingParty()
 	}
-	return d.withSecurityKey(r, func(ctx context.Context, sk backend.SecurityKey) error {
-		c, err := sk.MakeCredential(ctx, backend.MakeCredential{RPID: rp, UserID: req.UserID, UserName: req.UserName,
+	return d.withSecurityKey(r, func(ctx context.Context, sk device.SecurityKey) error {
+		c, err := sk.MakeCredential(ctx, device.MakeCredential{RPID: rp, UserID: req.UserID, UserName: req.UserName,
 			ClientDataHash: req.ClientDataHash, Algorithm: req.Algorithm, ResidentKey: req.ResidentKey, PIN: req.PIN})
 		if err != nil {
 			return err
@@ -105,8 +105,8 @@ func (d *Daemon) postAssertion(w http.ResponseWriter, r *http.Request) error {
 	if rp == "" {
 		rp = d.cfg.RelyingParty()
 	}
-	return d.withSecurityKey(r, func(ctx context.Context, sk backend.SecurityKey) error {
-		a, err := sk.GetAssertion(ctx, backend.GetAssertion{RPID: rp, ClientDataHash: req.ClientDataHash,
+	return d.withSecurityKey(r, func(ctx context.Context, sk device.SecurityKey) error {
+		a, err := sk.GetAssertion(ctx, device.GetAssertion{RPID: rp, ClientDataHash: req.ClientDataHash,
 			CredentialIDs: req.CredentialIDs, UserPresence: req.UserPresence, PIN: req.PIN})
 		if err != nil {
 			return err
@@ -117,7 +117,7 @@ func (d *Daemon) postAssertion(w http.ResponseWriter, r *http.Request) error {
 
 // withSecurityKey runs fn, which presents a PIN, on the security key named
 // in the path, under the failure limit for the key and the calling user.
-func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, backend.SecurityKey) error) error {
+func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, device.SecurityKey) error) error {
 	id := r.PathValue("id")
 	sk, err := d.securityKey(id)
 	if err != nil {
@@ -133,13 +133,13 @@ func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, backe
 
 // registerSecurityKey makes a credential for user on the key (PIN and touch)
 // and returns the registration to store.
-func (d *Daemon) registerSecurityKey(ctx context.Context, sk backend.SecurityKey, user string, pin []byte) (store.Registration, error) {
+func (d *Daemon) registerSecurityKey(ctx context.Context, sk device.SecurityKey, user string, pin []byte) (store.Registration, error) {
 	userID := sha256.Sum256([]byte("hwauthd user " + user))
 	cdh, err := signin.ChallengeDigest(crypto.SHA256)
 	if err != nil {
 		return store.Registration{}, err
 	}
-	c, err := sk.MakeCredential(ctx, backend.MakeCredential{RPID: d.cfg.RelyingParty(), UserID: userID[:16], UserName: user, ClientDataHash: cdh, PIN: pin})
+	c, err := sk.MakeCredential(ctx, device.MakeCredential{RPID: d.cfg.RelyingParty(), UserID: userID[:16], UserName: user, ClientDataHash: cdh, PIN: pin})
 	if err != nil {
 		return store.Registration{}, err
 	}

@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/signin"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -116,8 +116,8 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 // proveForRegistration proves possession of the authenticator: a card
 // verifies the PIN and signs a fresh challenge with its authentication key;
 // a security key makes a new credential (PIN and touch) for the user.
-func (d *Daemon) proveForRegistration(ctx context.Context, dev backend.Device, user string, pin []byte) (store.Registration, error) {
-	if sk, ok := dev.(backend.SecurityKey); ok {
+func (d *Daemon) proveForRegistration(ctx context.Context, dev device.Device, user string, pin []byte) (store.Registration, error) {
+	if sk, ok := dev.(device.SecurityKey); ok {
 		return d.registerSecurityKey(ctx, sk, user, pin)
 	}
 	key, err := signin.DeviceKey(dev.Info(), "")

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
@@ -14,7 +14,7 @@ import (
 var vscAlgorithms = []string{"", ipc.VSCAlgECCP256, ipc.VSCAlgECCP384, ipc.VSCAlgRSA2048}
 
 // virtualCards returns the TPM backend, or backend_unavailable.
-func (d *Daemon) virtualCards() (backend.VirtualCards, error) {
+func (d *Daemon) virtualCards() (device.VirtualCards, error) {
 	if d.vsc == nil {
 		return nil, ipc.Errorf(ipc.CodeBackendUnavailable, "virtual smart cards are off (tpm.enabled = false)")
 	}
@@ -45,7 +45,7 @@ func (d *Daemon) postVirtualCard(w http.ResponseWriter, r *http.Request) error {
 	if err := requireSecret("pin", req.PIN); err != nil {
 		return err
 	}
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		card, err := v.Create(ctx, req)
 		if err != nil {
 			return err
@@ -55,7 +55,7 @@ func (d *Daemon) postVirtualCard(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (d *Daemon) getVirtualCards(w http.ResponseWriter, r *http.Request) error {
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		cards, err := v.List(ctx)
 		if err != nil {
 			return err
@@ -65,7 +65,7 @@ func (d *Daemon) getVirtualCards(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (d *Daemon) getVirtualCard(w http.ResponseWriter, r *http.Request) error {
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		card, err := v.Get(ctx, r.PathValue("id"))
 		if err != nil {
 			return err
@@ -76,7 +76,7 @@ func (d *Daemon) getVirtualCard(w http.ResponseWriter, r *http.Request) error {
 
 // deleteVirtualCard destroys a card and its TPM key; it cannot be undone.
 func (d *Daemon) deleteVirtualCard(w http.ResponseWriter, r *http.Request) error {
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		if err := v.Delete(ctx, r.PathValue("id")); err != nil {
 			return err
 		}
@@ -94,7 +94,7 @@ func (d *Daemon) postVirtualCardCSR(w http.ResponseWriter, r *http.Request) erro
 	if req.Subject == "" {
 		return ipc.Errorf(ipc.CodeBadRequest, "subject is required (e.g. \"CN=Alice Example,O=Example\")")
 	}
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		csr, err := v.CSR(ctx, r.PathValue("id"), req)
 		if err != nil {
 			return err
@@ -111,7 +111,7 @@ func (d *Daemon) putVirtualCardCertificate(w http.ResponseWriter, r *http.Reques
 	if req.Certificate == "" {
 		return ipc.Errorf(ipc.CodeBadRequest, "certificate is required (PEM)")
 	}
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		card, err := v.ImportCertificate(ctx, r.PathValue("id"), req.Certificate)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (d *Daemon) putVirtualCardCertificate(w http.ResponseWriter, r *http.Reques
 
 // withVirtualCards runs fn with the TPM backend, bounded by the request
 // timeout.
-func (d *Daemon) withVirtualCards(r *http.Request, fn func(context.Context, backend.VirtualCards) error) error {
+func (d *Daemon) withVirtualCards(r *http.Request, fn func(context.Context, device.VirtualCards) error) error {
 	v, err := d.virtualCards()
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (d *Daemon) cfgPolicyKind(kind string) error {
 // postVirtualCardAttestation starts the endorsement-key attestation
 // exchange: what the device tells the verifier.
 func (d *Daemon) postVirtualCardAttestation(w http.ResponseWriter, r *http.Request) error {
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		req, err := v.AttestationRequest(ctx, r.PathValue("id"))
 		if err != nil {
 			return err
@@ -162,7 +162,7 @@ func (d *Daemon) postVirtualCardAttestationActivate(w http.ResponseWriter, r *ht
 	if len(ch.CredentialBlob) == 0 || len(ch.EncryptedSecret) == 0 {
 		return ipc.Errorf(ipc.CodeBadRequest, "credential_blob and encrypted_secret are required (the verifier's challenge)")
 	}
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		answer, err := v.ActivateAttestation(ctx, r.PathValue("id"), ch)
 		if err != nil {
 			return err
@@ -181,7 +181,7 @@ func (d *Daemon) postVirtualCardUnblock(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	id := r.PathValue("id")
-	return d.withVirtualCards(r, func(ctx context.Context, v backend.VirtualCards) error {
+	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
 		if len(req.Responses) == 0 {
 			ch, err := v.AdminChallenge(ctx, id)
 			if err != nil {

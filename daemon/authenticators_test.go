@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
-	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/daemontest"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -218,12 +218,12 @@ func TestEventsResume(t *testing.T) {
 
 // downBackend is a backend whose service is down (pcscd not running): it
 // has enumerated, found nothing, and says why.
-type downBackend struct{ first backend.FirstScan }
+type downBackend struct{ first device.FirstScan }
 
-func (b *downBackend) Name() string                                  { return "pcsc" }
-func (b *downBackend) IDPrefix() string                              { return "piv-" }
-func (b *downBackend) Enumerated() <-chan struct{}                   { return b.first.Enumerated() }
-func (b *downBackend) Run(ctx context.Context, _ backend.Host) error { <-ctx.Done(); return nil }
+func (b *downBackend) Name() string                                 { return "pcsc" }
+func (b *downBackend) IDPrefix() string                             { return "piv-" }
+func (b *downBackend) Enumerated() <-chan struct{}                  { return b.first.Enumerated() }
+func (b *downBackend) Run(ctx context.Context, _ device.Host) error { <-ctx.Done(); return nil }
 func (b *downBackend) Status() ipc.BackendStatus {
 	return ipc.BackendStatus{State: ipc.BackendDown, Detail: "pcscd is not running"}
 }
@@ -234,7 +234,7 @@ func (b *downBackend) Status() ipc.BackendStatus {
 func TestAbsentWhileBackendDown(t *testing.T) {
 	b := &downBackend{}
 	b.first.Done()
-	h := daemontest.NewWith(t, daemontest.Fakes{Backends: []backend.Backend{b}})
+	h := daemontest.NewWith(t, daemontest.Fakes{Backends: []device.Backend{b}})
 	alice, ctx := h.Client("alice"), context.Background()
 	var e *ipc.Error
 	if _, err := alice.VerifyPIN(ctx, "piv-0001", []byte(daemontest.PIN)); !errors.As(err, &e) || e.Code != ipc.CodeBackendUnavailable || !strings.Contains(e.Message, "pcscd is not running") {

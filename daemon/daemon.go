@@ -1,6 +1,6 @@
 // Package daemon is hwauthd's core: the authenticator manager, the socket
 // API's routes and handlers, access decisions and the error vocabulary. It
-// has no cgo; hardware backends plug in through package backend.
+// has no cgo; hardware backends plug in through package device.
 package daemon
 
 import (
@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
-	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/events"
 	"github.com/hwauthd/hwauthd/daemon/signin"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/logind"
@@ -29,13 +29,13 @@ import (
 type Options struct {
 	Config   config.Config
 	Logger   *slog.Logger
-	Backends []backend.Backend
+	Backends []device.Backend
 	Version  string
 	// Store is the registry (required).
 	Store store.Store
 	// VirtualCards provisions TPM virtual smart cards; nil when the TPM
 	// backend is off.
-	VirtualCards backend.VirtualCards
+	VirtualCards device.VirtualCards
 	// Accounts is the account database; nil means SystemAccounts (NSS).
 	Accounts Accounts
 	// PeerOf reads a connection's peer identity; nil means SO_PEERCRED. The
@@ -55,7 +55,7 @@ type Daemon struct {
 	log      *slog.Logger
 	version  string
 	started  time.Time
-	backends []backend.Backend
+	backends []device.Backend
 	bus      *events.Bus
 	manager  *Manager
 	rules    *accessRules
@@ -69,7 +69,7 @@ type Daemon struct {
 	blocked  blockedPINs   // authenticators announced as PIN-blocked
 	login    LoginSessions
 	removals removals // logind calls of the removal policy in flight
-	vsc      backend.VirtualCards
+	vsc      device.VirtualCards
 
 	readyTimeout time.Duration
 }

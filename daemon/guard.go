@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -18,7 +18,7 @@ import (
 // wedged: later requests are answered busy at once, without queueing behind
 // it, and Info answers from the last description, until the operation
 // returns in the background (the card answers or is removed; a device that
-// implements backend.Recoverer, a TPM virtual card, is made to give up by
+// implements device.Recoverer, a TPM virtual card, is made to give up by
 // closing its connection, and its backend reconnects). Other devices and
 // routes never wait for a wedged one.
 //
@@ -26,7 +26,7 @@ import (
 // when the operation ends, so the caller may wipe its own at once even when
 // it gave up waiting.
 type guardedDevice struct {
-	inner backend.Device
+	inner device.Device
 	log   *slog.Logger
 	id    string
 	// check, when set, runs before a secret is sent to the device and
@@ -43,27 +43,27 @@ type guardedDevice struct {
 // guardedKey is a guarded security key.
 type guardedKey struct {
 	*guardedDevice
-	key backend.SecurityKey
+	key device.SecurityKey
 }
 
 var (
-	_ backend.Device      = (*guardedDevice)(nil)
-	_ backend.SecurityKey = (*guardedKey)(nil)
+	_ device.Device      = (*guardedDevice)(nil)
+	_ device.SecurityKey = (*guardedKey)(nil)
 )
 
 // guard wraps d; a security key stays one. check (may be nil) runs before
 // every secret sent to d.
-func guard(d backend.Device, log *slog.Logger, check func(context.Context, ipc.Authenticator) error) backend.Device {
+func guard(d device.Device, log *slog.Logger, check func(context.Context, ipc.Authenticator) error) device.Device {
 	info := d.Info()
 	g := &guardedDevice{inner: d, log: log, id: info.ID, sem: make(chan struct{}, 1), info: info, check: check}
-	if k, ok := d.(backend.SecurityKey); ok {
+	if k, ok := d.(device.SecurityKey); ok {
 		return &guardedKey{guardedDevice: g, key: k}
 	}
 	return g
 }
 
 // Unwrap returns the backend's device.
-func (g *guardedDevice) Unwrap() backend.Device { return g.inner }
+func (g *guardedDevice) Unwrap() device.Device { return g.inner }
 
 // errWedged is the answer while a device's earlier operation still hangs.
 func (g *guardedDevice) errWedged() error {
@@ -132,7 +132,7 @@ func (g *guardedDevice) do(ctx context.Context, op func(ctx context.Context) (an
 			g.wedged = true
 			g.mu.Unlock()
 			g.log.Warn("authenticator stopped answering; its operation goes on in the background", "id", g.id)
-			if r, ok := g.inner.(backend.Recoverer); ok && first {
+			if r, ok := g.inner.(device.Recoverer); ok && first {
 				go r.Recover()
 			}
 		}
@@ -216,7 +216,7 @@ func (g *guardedDevice) UnblockPIN(ctx context.Context, puk, newPIN []byte) erro
 }
 
 // Sign signs a digest; with a PIN, after the identity check.
-func (g *guardedDevice) Sign(ctx context.Context, req backend.SignRequest) ([]byte, error) {
+func (g *guardedDevice) Sign(ctx context.Context, req device.SignRequest) ([]byte, error) {
 	if len(req.PIN) == 0 {
 		return as[[]byte](g.do(ctx, func(ctx context.Context) (any, error) { return g.inner.Sign(ctx, req) }, nil))
 	}
@@ -235,19 +235,19 @@ func (g *guardedKey) SetPIN(ctx context.Context, newPIN []byte) error {
 }
 
 // MakeCredential creates a credential.
-func (g *guardedKey) MakeCredential(ctx context.Context, req backend.MakeCredential) (backend.Credential, error) {
+func (g *guardedKey) MakeCredential(ctx context.Context, req device.MakeCredential) (device.Credential, error) {
 	s, wipe := secrets(req.PIN)
 	req.PIN = s[0]
-	return as[backend.Credential](g.withSecret(ctx, func(ctx context.Context) (any, error) {
+	return as[device.Credential](g.withSecret(ctx, func(ctx context.Context) (any, error) {
 		return g.key.MakeCredential(ctx, req)
 	}, wipe))
 }
 
 // GetAssertion asks for an assertion.
-func (g *guardedKey) GetAssertion(ctx context.Context, req backend.GetAssertion) (backend.Assertion, error) {
+func (g *guardedKey) GetAssertion(ctx context.Context, req device.GetAssertion) (device.Assertion, error) {
 	s, wipe := secrets(req.PIN)
 	req.PIN = s[0]
-	return as[backend.Assertion](g.withSecret(ctx, func(ctx context.Context) (any, error) {
+	return as[device.Assertion](g.withSecret(ctx, func(ctx context.Context) (any, error) {
 		return g.key.GetAssertion(ctx, req)
 	}, wipe))
 }

@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // stuckDevice blocks VerifyPIN until released and records the PIN it got.
 type stuckDevice struct {
-	backend.Device
+	device.Device
 	entered chan struct{}
 	release chan struct{}
 	got     chan []byte

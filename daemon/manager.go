@@ -9,15 +9,15 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
 	"github.com/hwauthd/hwauthd/daemon/events"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // Manager keeps the present readers and authenticators that the backends
 // report, and publishes their changes on the event bus. It implements
-// backend.Host.
+// device.Host.
 //
 // Lock order: Manager.mu, then the bus's own lock. State changes and their
 // events happen under mu, and subscriptions take their snapshot under mu too,
@@ -32,18 +32,18 @@ type Manager struct {
 	identify func(ctx context.Context, info ipc.Authenticator) error
 
 	mu      sync.Mutex
-	devices map[string]backend.Device
+	devices map[string]device.Device
 	readers map[string]ipc.Reader
 }
 
-var _ backend.Host = (*Manager)(nil)
+var _ device.Host = (*Manager)(nil)
 
 // NewManager returns an empty manager publishing on bus.
 func NewManager(log *slog.Logger, bus *events.Bus) *Manager {
 	return &Manager{
 		log:     log,
 		bus:     bus,
-		devices: map[string]backend.Device{},
+		devices: map[string]device.Device{},
 		readers: map[string]ipc.Reader{},
 	}
 }
@@ -51,7 +51,7 @@ func NewManager(log *slog.Logger, bus *events.Bus) *Manager {
 // Attach adds a present device and announces it. The manager keeps it
 // guarded (guardedDevice), so that a device that stops answering cannot hold
 // a request past its deadline nor the manager's lock.
-func (m *Manager) Attach(d backend.Device) {
+func (m *Manager) Attach(d device.Device) {
 	info := d.Info()
 	g := guard(d, m.log, m.checkIdentity)
 	m.mu.Lock()
@@ -119,7 +119,7 @@ func (m *Manager) Publish(e ipc.Event) {
 }
 
 // Device returns the present device with the given id.
-func (m *Manager) Device(id string) (backend.Device, error) {
+func (m *Manager) Device(id string) (device.Device, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	d, ok := m.devices[id]
@@ -130,7 +130,7 @@ func (m *Manager) Device(id string) (backend.Device, error) {
 }
 
 // FirstOfKind returns a present device of the kind (the first by id).
-func (m *Manager) FirstOfKind(kind string) (backend.Device, error) {
+func (m *Manager) FirstOfKind(kind string) (device.Device, error) {
 	for _, a := range m.Authenticators() {
 		if a.Kind == kind {
 			return m.Device(a.ID)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -21,7 +21,7 @@ func (d *Daemon) awaitEnumeration(ctx context.Context) []string {
 	timer := time.NewTimer(d.readyTimeout)
 	defer timer.Stop()
 	for _, b := range d.backends {
-		e, ok := b.(backend.Enumerator)
+		e, ok := b.(device.Enumerator)
 		if !ok {
 			continue
 		}
@@ -40,7 +40,7 @@ func (d *Daemon) awaitEnumeration(ctx context.Context) []string {
 // it reports false when ctx ended first.
 func (d *Daemon) awaitAll(ctx context.Context) bool {
 	for _, b := range d.backends {
-		if e, ok := b.(backend.Enumerator); ok {
+		if e, ok := b.(device.Enumerator); ok {
 			select {
 			case <-e.Enumerated():
 			case <-ctx.Done():
@@ -82,8 +82,8 @@ func (d *Daemon) starting() []string {
 
 // enumerated reports whether b has finished its first enumeration; a
 // backend that cannot tell counts as done.
-func enumerated(b backend.Backend) bool {
-	e, ok := b.(backend.Enumerator)
+func enumerated(b device.Backend) bool {
+	e, ok := b.(device.Enumerator)
 	if !ok {
 		return true
 	}
@@ -97,7 +97,7 @@ func enumerated(b backend.Backend) bool {
 
 // backendStatus is b's status, shown as down and starting, with what the
 // backend says it is doing, until its first enumeration is over.
-func backendStatus(b backend.Backend) ipc.BackendStatus {
+func backendStatus(b device.Backend) ipc.BackendStatus {
 	st := b.Status()
 	if enumerated(b) {
 		return st

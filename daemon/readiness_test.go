@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/store/boltstore"
@@ -20,12 +20,12 @@ import (
 // until then.
 type slowBackend struct {
 	name  string
-	first backend.FirstScan
+	first device.FirstScan
 }
 
-func (b *slowBackend) Name() string                                  { return b.name }
-func (b *slowBackend) Enumerated() <-chan struct{}                   { return b.first.Enumerated() }
-func (b *slowBackend) Run(ctx context.Context, _ backend.Host) error { <-ctx.Done(); return nil }
+func (b *slowBackend) Name() string                                 { return b.name }
+func (b *slowBackend) Enumerated() <-chan struct{}                  { return b.first.Enumerated() }
+func (b *slowBackend) Run(ctx context.Context, _ device.Host) error { <-ctx.Done(); return nil }
 func (b *slowBackend) Status() ipc.BackendStatus {
 	if b.first.IsDone() {
 		return ipc.BackendStatus{State: ipc.BackendUp}
@@ -35,7 +35,7 @@ func (b *slowBackend) Status() ipc.BackendStatus {
 
 // runDaemon runs a daemon with backends on a fresh socket and returns a
 // client for it; the daemon stops when the test ends.
-func runDaemon(t *testing.T, readyTimeout time.Duration, bs ...backend.Backend) *client.Client {
+func runDaemon(t *testing.T, readyTimeout time.Duration, bs ...device.Backend) *client.Client {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := boltstore.Open(filepath.Join(dir, "hwauthd.db"), boltstore.Options{})

@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
@@ -50,15 +50,15 @@ type Backend struct {
 	devices map[string]*Device
 	scans   int           // completed scans
 	changed chan struct{} // closed and replaced on every change of state or devices
-	first   backend.FirstScan
+	first   device.FirstScan
 
 	// beforeRestart, when set by tests, runs before each helper restart.
 	beforeRestart func()
 }
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.Enumerator = (*Backend)(nil)
+	_ device.Backend    = (*Backend)(nil)
+	_ device.Enumerator = (*Backend)(nil)
 )
 
 // NewBackend returns a backend for cfg; Run starts it.
@@ -104,7 +104,7 @@ func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
 
 // Run starts the helper, reports tokens to host and restarts the helper with
 // backoff whenever it dies, until ctx ends.
-func (b *Backend) Run(ctx context.Context, host backend.Host) error {
+func (b *Backend) Run(ctx context.Context, host device.Host) error {
 	if len(b.cfg.Modules) == 0 {
 		b.setState(ipc.BackendDisabled, "no PKCS#11 modules configured")
 		b.first.Done()
@@ -160,7 +160,7 @@ func (b *Backend) anyModuleExists() bool {
 }
 
 // runHelper runs one helper process until it dies or ctx ends.
-func (b *Backend) runHelper(ctx context.Context, host backend.Host) {
+func (b *Backend) runHelper(ctx context.Context, host device.Host) {
 	c, err := startHelper(b.cfg.HelperPath, b.cfg.Env, logWriter{b.log}, b.cfg.RequestTimeout)
 	if err != nil {
 		b.setState(ipc.BackendDown, err.Error())

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	p11 "github.com/miekg/pkcs11"
 )
@@ -22,7 +22,7 @@ func BenchmarkSignBackend(b *testing.B) {
 	s := newSoftToken(b, Config{})
 	d := s.device(b, "hw")
 	digest := sha256.Sum256([]byte("bench"))
-	req := backend.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(testPIN)}
+	req := device.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(testPIN)}
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := d.Sign(context.Background(), req); err != nil {

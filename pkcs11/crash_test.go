@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -25,7 +25,7 @@ func (b *Backend) helperPID() int {
 
 func signOnce(d *Device) error {
 	digest := sha256.Sum256([]byte("after the crash"))
-	_, err := d.Sign(context.Background(), backend.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(testPIN)})
+	_, err := d.Sign(context.Background(), device.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(testPIN)})
 	return err
 }
 

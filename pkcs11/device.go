@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
@@ -35,7 +35,7 @@ type Device struct {
 	pin ipc.PINState
 }
 
-var _ backend.Device = (*Device)(nil)
+var _ device.Device = (*Device)(nil)
 
 func newDevice(b *Backend, tok wire.Token) *Device {
 	return &Device{b: b, tok: tok, id: DeviceID(tok.Manufacturer, tok.Model, tok.Serial), pin: pinState(tok.Flags)}
@@ -171,7 +171,7 @@ func (d *Device) notePINLocked(op string, err error) {
 
 // Sign signs req.Digest with the key whose CKA_ID is req.Key (hex), logging
 // in with req.PIN for the one operation. ECDSA signatures are ASN.1 DER.
-func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, error) {
+func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, error) {
 	id, err := hex.DecodeString(req.Key)
 	if err != nil || !d.hasKey(id) {
 		return nil, fmt.Errorf("pkcs11 sign: key %q: %w", req.Key, hwerr.ErrNotFound)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -56,13 +56,13 @@ func buildHelper(t testing.TB) string {
 // contract, which this package cannot import.
 type fakeHost struct {
 	mu      sync.Mutex
-	devices map[string]backend.Device
+	devices map[string]device.Device
 	attachs int
 }
 
-func newFakeHost() *fakeHost { return &fakeHost{devices: map[string]backend.Device{}} }
+func newFakeHost() *fakeHost { return &fakeHost{devices: map[string]device.Device{}} }
 
-func (h *fakeHost) Attach(d backend.Device) {
+func (h *fakeHost) Attach(d device.Device) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.devices[d.Info().ID] = d
@@ -112,7 +112,7 @@ func waitFor(t testing.TB, b *Backend, what string, cond func() bool) {
 }
 
 // runBackend starts b against host and stops it when the test ends.
-func runBackend(t testing.TB, b *Backend, host backend.Host) {
+func runBackend(t testing.TB, b *Backend, host device.Host) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
@@ -88,7 +88,7 @@ func TestOpenSCEmulatedPIV(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("piv through pkcs11"))
-	sig, err := d.Sign(context.Background(), backend.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(pivcard.DefaultPIN)})
+	sig, err := d.Sign(context.Background(), device.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(pivcard.DefaultPIN)})
 	if err != nil {
 		t.Fatalf("Sign: %v", err)
 	}

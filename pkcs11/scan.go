@@ -4,14 +4,14 @@ import (
 	"context"
 	"reflect"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
 )
 
 // scan lists the tokens, attaches new or changed ones and detaches those
 // gone. A token that two modules reach is kept through the first; a token in
 // a reader that the native PIV path serves is skipped unless IncludePIV.
-func (b *Backend) scan(ctx context.Context, host backend.Host, c *helperConn) {
+func (b *Backend) scan(ctx context.Context, host device.Host, c *helperConn) {
 	resp, err := c.call(ctx, &wire.Request{Op: wire.OpList})
 	if err != nil {
 		b.log.Warn("listing PKCS#11 tokens failed", "err", err)

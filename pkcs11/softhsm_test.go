@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -99,7 +99,7 @@ func TestSignEachAlgorithm(t *testing.T) {
 	} {
 		t.Run(tc.alg, func(t *testing.T) {
 			pin := []byte(testPIN)
-			sig, err := d.Sign(context.Background(), backend.SignRequest{Key: tc.key, Algorithm: backend.SignAlgorithm(tc.alg), Digest: tc.digest, PIN: pin})
+			sig, err := d.Sign(context.Background(), device.SignRequest{Key: tc.key, Algorithm: device.SignAlgorithm(tc.alg), Digest: tc.digest, PIN: pin})
 			if err != nil {
 				t.Fatalf("Sign: %v", err)
 			}
@@ -116,20 +116,20 @@ func TestSignErrors(t *testing.T) {
 	digest := make([]byte, 32)
 	for _, tc := range []struct {
 		name string
-		req  backend.SignRequest
+		req  device.SignRequest
 		want error
 	}{
-		{"unknown key", backend.SignRequest{Key: "7f", Algorithm: "ecdsa-sha256", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrNotFound},
-		{"no PIN", backend.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest}, hwerr.ErrPINRequired},
-		{"RSA algorithm on an EC key", backend.SignRequest{Key: "01", Algorithm: "rsa-pss-sha256", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrInvalidInput},
-		{"short digest", backend.SignRequest{Key: "01", Algorithm: "ecdsa-sha384", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrInvalidInput},
+		{"unknown key", device.SignRequest{Key: "7f", Algorithm: "ecdsa-sha256", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrNotFound},
+		{"no PIN", device.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest}, hwerr.ErrPINRequired},
+		{"RSA algorithm on an EC key", device.SignRequest{Key: "01", Algorithm: "rsa-pss-sha256", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrInvalidInput},
+		{"short digest", device.SignRequest{Key: "01", Algorithm: "ecdsa-sha384", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrInvalidInput},
 	} {
 		if _, err := d.Sign(context.Background(), tc.req); !errors.Is(err, tc.want) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
 	}
 	var pi *hwerr.PINIncorrect
-	_, err := d.Sign(context.Background(), backend.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest, PIN: []byte("000000")})
+	_, err := d.Sign(context.Background(), device.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest, PIN: []byte("000000")})
 	if !errors.As(err, &pi) || pi.RetriesLeft != -1 {
 		t.Errorf("wrong PIN: err = %v, want PINIncorrect with unknown tries", err)
 	}

@@ -17,14 +17,14 @@ import (
 
 const module = "github.com/hwauthd/hwauthd/"
 
-// core is the daemon without its hardware: the API, the route table and
-// sign-in, the registry, the configuration and the error vocabulary; and the
-// PAM helper, which runs for every sign-in through PAM.
-var core = []string{module + "daemon/...", module + "ipc/...", module + "store/...", module + "config/...", module + "hwerr/...",
+// core is the daemon without its hardware: the device contract, the API, the
+// route table and sign-in, the registry, the configuration and the error
+// vocabulary; and the PAM helper, which runs for every sign-in through PAM.
+var core = []string{module + "device/...", module + "daemon/...", module + "ipc/...", module + "store/...", module + "config/...", module + "hwerr/...",
 	module + "pam/...", module + "cmd/hwauthd-pam-helper"}
 
 // hardware are the packages that drive devices; the core reaches them only
-// through the daemon/backend contract.
+// through the device contract.
 var hardware = []string{module + "pcsc", module + "tpm", module + "fido", module + "pkcs11"}
 
 // notHardware lists packages under the hardware folders that the core may

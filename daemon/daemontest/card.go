@@ -12,7 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -92,7 +92,7 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-var _ backend.Device = (*Card)(nil)
+var _ device.Device = (*Card)(nil)
 
 // ID is the authenticator id the daemon lists.
 func (c *Card) ID() string { return c.id }
@@ -128,7 +128,7 @@ func (c *Card) PUKsSeen() int {
 	return c.pukSeen
 }
 
-// Info implements backend.Device.
+// Info implements device.Device.
 func (c *Card) Info() ipc.Authenticator {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -155,7 +155,7 @@ func (c *Card) told(left int) int {
 	return left
 }
 
-// PINState implements backend.Device.
+// PINState implements device.Device.
 func (c *Card) PINState(context.Context) (ipc.PINState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -176,14 +176,14 @@ func (c *Card) checkPINLocked(pin []byte) error {
 	return nil
 }
 
-// VerifyPIN implements backend.Device.
+// VerifyPIN implements device.Device.
 func (c *Card) VerifyPIN(_ context.Context, pin []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.checkPINLocked(pin)
 }
 
-// ChangePIN implements backend.Device.
+// ChangePIN implements device.Device.
 func (c *Card) ChangePIN(_ context.Context, oldPIN, newPIN []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -194,7 +194,7 @@ func (c *Card) ChangePIN(_ context.Context, oldPIN, newPIN []byte) error {
 	return nil
 }
 
-// UnblockPIN implements backend.Device.
+// UnblockPIN implements device.Device.
 func (c *Card) UnblockPIN(_ context.Context, puk, newPIN []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -212,8 +212,8 @@ func (c *Card) UnblockPIN(_ context.Context, puk, newPIN []byte) error {
 	return nil
 }
 
-// Sign implements backend.Device: slot 9a, ECDSA over P-256, after the PIN.
-func (c *Card) Sign(_ context.Context, req backend.SignRequest) ([]byte, error) {
+// Sign implements device.Device: slot 9a, ECDSA over P-256, after the PIN.
+func (c *Card) Sign(_ context.Context, req device.SignRequest) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if req.Key != "9a" {

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/config"
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -86,19 +86,19 @@ func TestCardSigns(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("daemontest"))
-	req := backend.SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(PIN)}
+	req := device.SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(PIN)}
 	sig, err := c.Sign(ctx, req)
 	if err != nil || !ecdsa.VerifyASN1(c.Public(), digest[:], sig) {
 		t.Fatalf("sign: %v", err)
 	}
 	for _, tc := range []struct {
 		name   string
-		change func(*backend.SignRequest)
+		change func(*device.SignRequest)
 		want   error
 	}{
-		{"slot 9c", func(r *backend.SignRequest) { r.Key = "9c" }, hwerr.ErrNotFound},
-		{"RSA", func(r *backend.SignRequest) { r.Algorithm = "rsa-pkcs1-sha256" }, hwerr.ErrNotSupported},
-		{"no PIN", func(r *backend.SignRequest) { r.PIN = nil }, hwerr.ErrPINRequired},
+		{"slot 9c", func(r *device.SignRequest) { r.Key = "9c" }, hwerr.ErrNotFound},
+		{"RSA", func(r *device.SignRequest) { r.Algorithm = "rsa-pkcs1-sha256" }, hwerr.ErrNotSupported},
+		{"no PIN", func(r *device.SignRequest) { r.PIN = nil }, hwerr.ErrPINRequired},
 	} {
 		r := req
 		tc.change(&r)
@@ -219,12 +219,12 @@ func TestSecurityKey(t *testing.T) {
 	if err := k.UnblockPIN(ctx, []byte("x"), []byte("y")); !errors.Is(err, hwerr.ErrNotSupported) {
 		t.Errorf("unblock: %v", err)
 	}
-	if _, err := k.Sign(ctx, backend.SignRequest{}); !errors.Is(err, hwerr.ErrNotSupported) {
+	if _, err := k.Sign(ctx, device.SignRequest{}); !errors.Is(err, hwerr.ErrNotSupported) {
 		t.Errorf("sign: %v", err)
 	}
 	cdh := sha256.Sum256([]byte("client data"))
-	mc := backend.MakeCredential{RPID: "example.com", ClientDataHash: cdh[:], PIN: []byte("5678")}
-	if _, err := k.MakeCredential(ctx, backend.MakeCredential{RPID: "example.com", Algorithm: "eddsa", PIN: []byte("5678")}); !errors.Is(err, hwerr.ErrNotSupported) {
+	mc := device.MakeCredential{RPID: "example.com", ClientDataHash: cdh[:], PIN: []byte("5678")}
+	if _, err := k.MakeCredential(ctx, device.MakeCredential{RPID: "example.com", Algorithm: "eddsa", PIN: []byte("5678")}); !errors.Is(err, hwerr.ErrNotSupported) {
 		t.Errorf("an EdDSA credential: %v", err)
 	}
 	c, err := k.MakeCredential(ctx, mc)
@@ -235,7 +235,7 @@ func TestSecurityKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ga := backend.GetAssertion{RPID: "other.example", ClientDataHash: cdh[:], CredentialIDs: [][]byte{c.ID}}
+	ga := device.GetAssertion{RPID: "other.example", ClientDataHash: cdh[:], CredentialIDs: [][]byte{c.ID}}
 	if _, err := k.GetAssertion(ctx, ga); !errors.Is(err, hwerr.ErrNotFound) {
 		t.Errorf("an assertion for another relying party: %v", err)
 	}

@@ -1,7 +1,7 @@
 // Package daemontest runs the real daemon in process for tests: the real
 // route table, access rules and handlers, a real bbolt registry in a
-// temporary directory, fake authenticators below the daemon/backend
-// interface (Card), a fake account database (Accounts), and an identity per
+// temporary directory, fake authenticators below the device
+// contract (Card), a fake account database (Accounts), and an identity per
 // client, carried on in-memory connections instead of SO_PEERCRED. Tests of
 // access rules, registration and sign-in so run without root, hardware or
 // sockets, in milliseconds (tailscale's ipn/lapitest is the model). They go
@@ -30,7 +30,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store/boltstore"
@@ -57,8 +57,8 @@ func New(t testing.TB, mutate ...func(*config.Config)) *Harness {
 // daemon's default (no TPM backend; systemd-logind on the system bus).
 type Fakes struct {
 	// Backends run alongside the harness's own Insert and Remove.
-	Backends      []backend.Backend
-	VirtualCards  backend.VirtualCards
+	Backends      []device.Backend
+	VirtualCards  device.VirtualCards
 	LoginSessions daemon.LoginSessions
 }
 

@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -49,12 +49,12 @@ func (h *Harness) InsertSecurityKey(label, pin string) *SecurityKey {
 	return k
 }
 
-var _ backend.SecurityKey = (*SecurityKey)(nil)
+var _ device.SecurityKey = (*SecurityKey)(nil)
 
 // ID is the authenticator id the daemon lists.
 func (k *SecurityKey) ID() string { return k.id }
 
-// Info implements backend.Device.
+// Info implements device.Device.
 func (k *SecurityKey) Info() ipc.Authenticator {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -66,7 +66,7 @@ func (k *SecurityKey) stateLocked() ipc.PINState {
 	return ipc.PINState{RetriesLeft: &left, Blocked: left == 0}
 }
 
-// PINState implements backend.Device.
+// PINState implements device.Device.
 func (k *SecurityKey) PINState(context.Context) (ipc.PINState, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -88,14 +88,14 @@ func (k *SecurityKey) checkPINLocked(pin []byte) error {
 	return nil
 }
 
-// VerifyPIN implements backend.Device.
+// VerifyPIN implements device.Device.
 func (k *SecurityKey) VerifyPIN(_ context.Context, pin []byte) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.checkPINLocked(pin)
 }
 
-// ChangePIN implements backend.Device.
+// ChangePIN implements device.Device.
 func (k *SecurityKey) ChangePIN(_ context.Context, oldPIN, newPIN []byte) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -106,17 +106,17 @@ func (k *SecurityKey) ChangePIN(_ context.Context, oldPIN, newPIN []byte) error 
 	return nil
 }
 
-// UnblockPIN implements backend.Device: a security key has no PUK.
+// UnblockPIN implements device.Device: a security key has no PUK.
 func (k *SecurityKey) UnblockPIN(context.Context, []byte, []byte) error {
 	return fmt.Errorf("a security key has no PUK: %w", hwerr.ErrNotSupported)
 }
 
-// Sign implements backend.Device: a security key signs only assertions.
-func (k *SecurityKey) Sign(context.Context, backend.SignRequest) ([]byte, error) {
+// Sign implements device.Device: a security key signs only assertions.
+func (k *SecurityKey) Sign(context.Context, device.SignRequest) ([]byte, error) {
 	return nil, fmt.Errorf("a security key signs only assertions: %w", hwerr.ErrNotSupported)
 }
 
-// SetPIN implements backend.SecurityKey.
+// SetPIN implements device.SecurityKey.
 func (k *SecurityKey) SetPIN(_ context.Context, newPIN []byte) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -127,39 +127,39 @@ func (k *SecurityKey) SetPIN(_ context.Context, newPIN []byte) error {
 	return nil
 }
 
-// MakeCredential implements backend.SecurityKey (ES256 only).
-func (k *SecurityKey) MakeCredential(_ context.Context, req backend.MakeCredential) (backend.Credential, error) {
+// MakeCredential implements device.SecurityKey (ES256 only).
+func (k *SecurityKey) MakeCredential(_ context.Context, req device.MakeCredential) (device.Credential, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if req.Algorithm != "" && req.Algorithm != "es256" {
-		return backend.Credential{}, fmt.Errorf("algorithm %s: %w", req.Algorithm, hwerr.ErrNotSupported)
+		return device.Credential{}, fmt.Errorf("algorithm %s: %w", req.Algorithm, hwerr.ErrNotSupported)
 	}
 	if err := k.checkPINLocked(req.PIN); err != nil {
-		return backend.Credential{}, err
+		return device.Credential{}, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return backend.Credential{}, err
+		return device.Credential{}, err
 	}
 	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
-		return backend.Credential{}, err
+		return device.Credential{}, err
 	}
 	id := make([]byte, 16)
 	rand.Read(id)
 	k.creds[string(id)] = fakeCredential{rp: req.RPID, key: key}
 	rp := sha256.Sum256([]byte(req.RPID))
-	return backend.Credential{ID: id, PublicKeyDER: der, AuthData: rp[:], AttestationFormat: "none"}, nil
+	return device.Credential{ID: id, PublicKeyDER: der, AuthData: rp[:], AttestationFormat: "none"}, nil
 }
 
-// GetAssertion implements backend.SecurityKey: the first of the listed
+// GetAssertion implements device.SecurityKey: the first of the listed
 // credentials the key made for the relying party signs.
-func (k *SecurityKey) GetAssertion(_ context.Context, req backend.GetAssertion) (backend.Assertion, error) {
+func (k *SecurityKey) GetAssertion(_ context.Context, req device.GetAssertion) (device.Assertion, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if req.PIN != nil {
 		if err := k.checkPINLocked(req.PIN); err != nil {
-			return backend.Assertion{}, err
+			return device.Assertion{}, err
 		}
 	}
 	for _, id := range req.CredentialIDs {
@@ -172,9 +172,9 @@ func (k *SecurityKey) GetAssertion(_ context.Context, req backend.GetAssertion) 
 		digest := sha256.Sum256(append(bytes.Clone(authData), req.ClientDataHash...))
 		sig, err := ecdsa.SignASN1(rand.Reader, c.key, digest[:])
 		if err != nil {
-			return backend.Assertion{}, err
+			return device.Assertion{}, err
 		}
-		return backend.Assertion{CredentialID: bytes.Clone(id), AuthData: authData, Signature: sig}, nil
+		return device.Assertion{CredentialID: bytes.Clone(id), AuthData: authData, Signature: sig}, nil
 	}
-	return backend.Assertion{}, fmt.Errorf("no credential for %s: %w", req.RPID, hwerr.ErrNotFound)
+	return device.Assertion{}, fmt.Errorf("no credential for %s: %w", req.RPID, hwerr.ErrNotFound)
 }

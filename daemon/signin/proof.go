@@ -13,7 +13,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -26,15 +26,15 @@ type ProvenKey struct {
 }
 
 // proveAlgorithm picks the signing algorithm for a proof with pub.
-func proveAlgorithm(pub crypto.PublicKey) (backend.SignAlgorithm, error) {
+func proveAlgorithm(pub crypto.PublicKey) (device.SignAlgorithm, error) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
 		if k.Curve.Params().BitSize > 256 {
-			return backend.ECDSASHA384, nil
+			return device.ECDSASHA384, nil
 		}
-		return backend.ECDSASHA256, nil
+		return device.ECDSASHA256, nil
 	case *rsa.PublicKey:
-		return backend.RSAPKCS1v15SHA256, nil
+		return device.RSAPKCS1v15SHA256, nil
 	}
 	return "", fmt.Errorf("key type %T cannot prove possession", pub)
 }
@@ -53,8 +53,8 @@ func ChallengeDigest(h crypto.Hash) ([]byte, error) {
 	return d[:], nil
 }
 
-// verifySignature checks a signature made by backend.Device.Sign.
-func verifySignature(pub crypto.PublicKey, alg backend.SignAlgorithm, digest, sig []byte) error {
+// verifySignature checks a signature made by device.Device.Sign.
+func verifySignature(pub crypto.PublicKey, alg device.SignAlgorithm, digest, sig []byte) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
 		if ecdsa.VerifyASN1(k, digest, sig) {
@@ -62,7 +62,7 @@ func verifySignature(pub crypto.PublicKey, alg backend.SignAlgorithm, digest, si
 		}
 	case *rsa.PublicKey:
 		switch alg {
-		case backend.RSAPSSSHA256:
+		case device.RSAPSSSHA256:
 			if rsa.VerifyPSS(k, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil {
 				return nil
 			}
@@ -118,7 +118,7 @@ func parseKey(k ipc.Key) (ProvenKey, error) {
 // key, checked against want (the registered key) or, when want is nil, the
 // key the device reports. It returns the key whose possession was proven,
 // and a *MismatchError when the signature does not verify.
-func ProveKey(ctx context.Context, dev backend.Device, key ipc.Key, pin []byte, want crypto.PublicKey) (ProvenKey, error) {
+func ProveKey(ctx context.Context, dev device.Device, key ipc.Key, pin []byte, want crypto.PublicKey) (ProvenKey, error) {
 	pk, err := parseKey(key)
 	if err != nil {
 		return pk, err
@@ -135,7 +135,7 @@ func ProveKey(ctx context.Context, dev backend.Device, key ipc.Key, pin []byte, 
 	if err != nil {
 		return pk, err
 	}
-	sig, err := dev.Sign(ctx, backend.SignRequest{Key: key.ID, Algorithm: alg, Digest: digest, PIN: pin})
+	sig, err := dev.Sign(ctx, device.SignRequest{Key: key.ID, Algorithm: alg, Digest: digest, PIN: pin})
 	if err != nil {
 		return pk, err
 	}

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -26,11 +26,11 @@ import (
 // RSA in PKCS #1 v1.5 or PSS. What it reports in Info can be another key
 // than the one it signs with (an impostor).
 type keyDevice struct {
-	backend.Device // the rest of the interface: not called by proofs
-	signer         crypto.Signer
-	pin            string
-	reported       ipc.Key
-	signed         []backend.SignRequest
+	device.Device // the rest of the interface: not called by proofs
+	signer        crypto.Signer
+	pin           string
+	reported      ipc.Key
+	signed        []device.SignRequest
 }
 
 func newKeyDevice(t *testing.T, signer crypto.Signer) *keyDevice {
@@ -42,7 +42,7 @@ func (d *keyDevice) Info() ipc.Authenticator {
 	return ipc.Authenticator{ID: "piv-1", Keys: []ipc.Key{d.reported}}
 }
 
-func (d *keyDevice) Sign(_ context.Context, req backend.SignRequest) ([]byte, error) {
+func (d *keyDevice) Sign(_ context.Context, req device.SignRequest) ([]byte, error) {
 	d.signed = append(d.signed, req)
 	if req.Key != "9a" {
 		return nil, hwerr.ErrNotFound
@@ -51,7 +51,7 @@ func (d *keyDevice) Sign(_ context.Context, req backend.SignRequest) ([]byte, er
 		return nil, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 2}
 	}
 	var opts crypto.SignerOpts = req.Algorithm.Hash()
-	if req.Algorithm == backend.RSAPSSSHA256 {
+	if req.Algorithm == device.RSAPSSSHA256 {
 		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
 	}
 	return d.signer.Sign(rand.Reader, req.Digest, opts)
@@ -87,12 +87,12 @@ func TestProveKey(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		signer crypto.Signer
-		alg    backend.SignAlgorithm
+		alg    device.SignAlgorithm
 		digest int
 	}{
-		{"P-256", p256, backend.ECDSASHA256, 32},
-		{"P-384", p384, backend.ECDSASHA384, 48},
-		{"RSA", rsa2048, backend.RSAPKCS1v15SHA256, 32},
+		{"P-256", p256, device.ECDSASHA256, 32},
+		{"P-384", p384, device.ECDSASHA384, 48},
+		{"RSA", rsa2048, device.RSAPKCS1v15SHA256, 32},
 	} {
 		dev := newKeyDevice(t, tc.signer)
 		pk, err := ProveKey(ctx, dev, dev.reported, []byte("123456"), nil)
@@ -176,14 +176,14 @@ func TestVerifySignaturePSS(t *testing.T) {
 	key := must(rsa.GenerateKey(rand.Reader, 2048))
 	digest := must(ChallengeDigest(crypto.SHA256))
 	sig := must(rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest, nil))
-	if err := verifySignature(key.Public(), backend.RSAPSSSHA256, digest, sig); err != nil {
+	if err := verifySignature(key.Public(), device.RSAPSSSHA256, digest, sig); err != nil {
 		t.Fatal(err)
 	}
-	if verifySignature(key.Public(), backend.RSAPKCS1v15SHA256, digest, sig) == nil {
+	if verifySignature(key.Public(), device.RSAPKCS1v15SHA256, digest, sig) == nil {
 		t.Error("a PSS signature verified as PKCS #1 v1.5")
 	}
 	sig[0] ^= 1
-	if verifySignature(key.Public(), backend.RSAPSSSHA256, digest, sig) == nil {
+	if verifySignature(key.Public(), device.RSAPSSSHA256, digest, sig) == nil {
 		t.Error("a corrupted signature verified")
 	}
 	if other := must(ChallengeDigest(crypto.SHA256)); string(other) == string(digest) {

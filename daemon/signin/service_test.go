@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -26,16 +26,16 @@ import (
 )
 
 // present is the set of devices plugged in, by authenticator id.
-type present map[string]backend.Device
+type present map[string]device.Device
 
-func (p present) Device(id string) (backend.Device, error) {
+func (p present) Device(id string) (device.Device, error) {
 	if d, ok := p[id]; ok {
 		return d, nil
 	}
 	return nil, hwerr.ErrNotFound
 }
 
-func (p present) FirstOfKind(kind string) (backend.Device, error) {
+func (p present) FirstOfKind(kind string) (device.Device, error) {
 	for _, d := range p {
 		if d.Info().Kind == kind {
 			return d, nil
@@ -262,18 +262,18 @@ func TestSignInRefusals(t *testing.T) {
 // credential, assertions with user presence and verification after the
 // PIN, and a signature counter.
 type securityKey struct {
-	backend.SecurityKey // the rest of the interface: not called by sign-in
-	key                 *ecdsa.PrivateKey
-	counter             uint32
+	device.SecurityKey // the rest of the interface: not called by sign-in
+	key                *ecdsa.PrivateKey
+	counter            uint32
 }
 
 func (k *securityKey) Info() ipc.Authenticator {
 	return ipc.Authenticator{ID: "fido-1", Kind: ipc.KindSecurityKey}
 }
 
-func (k *securityKey) GetAssertion(_ context.Context, req backend.GetAssertion) (backend.Assertion, error) {
+func (k *securityKey) GetAssertion(_ context.Context, req device.GetAssertion) (device.Assertion, error) {
 	if string(req.PIN) != "123456" {
-		return backend.Assertion{}, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 7}
+		return device.Assertion{}, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 7}
 	}
 	k.counter++
 	rp := webauthn.RPIDHash(req.RPID)
@@ -281,7 +281,7 @@ func (k *securityKey) GetAssertion(_ context.Context, req backend.GetAssertion) 
 	authData = binary.BigEndian.AppendUint32(authData, k.counter)
 	digest := sha256.Sum256(append(slices.Clone(authData), req.ClientDataHash...))
 	sig, err := ecdsa.SignASN1(rand.Reader, k.key, digest[:])
-	return backend.Assertion{CredentialID: req.CredentialIDs[0], AuthData: authData, Signature: sig, Counter: k.counter}, err
+	return device.Assertion{CredentialID: req.CredentialIDs[0], AuthData: authData, Signature: sig, Counter: k.counter}, err
 }
 
 // TestSignInSecurityKey: a security key proves possession with an

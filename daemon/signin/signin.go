@@ -12,7 +12,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store"
@@ -34,8 +34,8 @@ type Registry interface {
 
 // Devices finds present authenticators (the daemon's manager does).
 type Devices interface {
-	Device(id string) (backend.Device, error)
-	FirstOfKind(kind string) (backend.Device, error)
+	Device(id string) (device.Device, error)
+	FirstOfKind(kind string) (device.Device, error)
 }
 
 // Service signs users in with their registered authenticators: it chooses
@@ -76,7 +76,7 @@ type Service struct {
 // Result is a successful sign-in.
 type Result struct {
 	Registration store.Registration
-	Device       backend.Device
+	Device       device.Device
 	// Counter is a security key's new signature counter.
 	Counter uint32
 }
@@ -123,7 +123,7 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 	before := dev.Info() // the PIN state as listed, before this try
 	err = s.Failures.Do(Key{Authenticator: reg.AuthenticatorID, User: user, Secret: SecretPIN}, func() error {
 		var err error
-		if sk, ok := dev.(backend.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
+		if sk, ok := dev.(device.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
 			res.Counter, err = s.ProveSecurityKey(ctx, sk, reg, pin)
 		} else {
 			err = s.proveCard(ctx, dev, reg, user, pin)
@@ -187,7 +187,7 @@ func (s *Service) Forget(ctx context.Context, user string) ([]string, error) {
 // mapping rules, then verifies the PIN and has the card sign a fresh
 // challenge with the registered key. The certificate is checked first, so a
 // card that would be refused spends no PIN try.
-func (s *Service) proveCard(ctx context.Context, dev backend.Device, reg store.Registration, user string, pin []byte) error {
+func (s *Service) proveCard(ctx context.Context, dev device.Device, reg store.Registration, user string, pin []byte) error {
 	info := dev.Info()
 	key, err := DeviceKey(info, reg.KeyID)
 	if err != nil {
@@ -218,7 +218,7 @@ func (s *Service) proveCard(ctx context.Context, dev backend.Device, reg store.R
 // credential (PIN and touch) and verifies it: flags, signature and the
 // signature counter, which must increase (else the key may be a clone, a
 // *PossibleCloneError). It returns the new counter.
-func (s *Service) ProveSecurityKey(ctx context.Context, sk backend.SecurityKey, reg store.Registration, pin []byte) (uint32, error) {
+func (s *Service) ProveSecurityKey(ctx context.Context, sk device.SecurityKey, reg store.Registration, pin []byte) (uint32, error) {
 	pub, err := x509.ParsePKIXPublicKey(reg.PublicKey)
 	if err != nil {
 		return 0, fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
@@ -227,7 +227,7 @@ func (s *Service) ProveSecurityKey(ctx context.Context, sk backend.SecurityKey, 
 	if err != nil {
 		return 0, err
 	}
-	a, err := sk.GetAssertion(ctx, backend.GetAssertion{RPID: s.RelyingParty, ClientDataHash: cdh,
+	a, err := sk.GetAssertion(ctx, device.GetAssertion{RPID: s.RelyingParty, ClientDataHash: cdh,
 		CredentialIDs: [][]byte{reg.CredentialID}, UserPresence: true, PIN: pin})
 	if err != nil {
 		return 0, err
@@ -246,7 +246,7 @@ func (s *Service) ProveSecurityKey(ctx context.Context, sk backend.SecurityKey, 
 // pick chooses among the user's registrations the one whose authenticator
 // is present: the one named, else the one the user signed in with last
 // (remembered sign-in information), else the default, else the oldest.
-func (s *Service) pick(regs []store.Registration, named, last string) (store.Registration, backend.Device, error) {
+func (s *Service) pick(regs []store.Registration, named, last string) (store.Registration, device.Device, error) {
 	if named != "" {
 		regs = slices.DeleteFunc(slices.Clone(regs), func(r store.Registration) bool { return r.AuthenticatorID != named })
 	}

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/fido"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -40,15 +40,15 @@ type Backend struct {
 	engine *fido.Backend
 
 	mu     sync.Mutex
-	host   backend.Host
+	host   device.Host
 	keys   map[string]*Device // by device path
 	status ipc.BackendStatus
-	first  backend.FirstScan
+	first  device.FirstScan
 }
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.Enumerator = (*Backend)(nil)
+	_ device.Backend    = (*Backend)(nil)
+	_ device.Enumerator = (*Backend)(nil)
 )
 
 // New returns a backend that starts watching when it runs.
@@ -77,7 +77,7 @@ func (b *Backend) Status() ipc.BackendStatus {
 func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
 
 // Run watches for keys until ctx ends.
-func (b *Backend) Run(ctx context.Context, host backend.Host) error {
+func (b *Backend) Run(ctx context.Context, host device.Host) error {
 	b.mu.Lock()
 	b.host = host
 	b.mu.Unlock()
@@ -212,7 +212,7 @@ type Device struct {
 	info ipc.Authenticator
 }
 
-var _ backend.SecurityKey = (*Device)(nil)
+var _ device.SecurityKey = (*Device)(nil)
 
 // Info describes the key as last read.
 func (d *Device) Info() ipc.Authenticator {
@@ -280,39 +280,39 @@ func (d *Device) UnblockPIN(ctx context.Context, puk, newPIN []byte) error {
 }
 
 // Sign is not offered: security keys sign through assertions.
-func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, error) {
+func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, error) {
 	return nil, fmt.Errorf("a security key signs only through assertions: %w", hwerr.ErrNotSupported)
 }
 
 // MakeCredential creates a credential; its attestation is verified.
-func (d *Device) MakeCredential(ctx context.Context, req backend.MakeCredential) (backend.Credential, error) {
+func (d *Device) MakeCredential(ctx context.Context, req device.MakeCredential) (device.Credential, error) {
 	alg := fido.ES256
 	switch req.Algorithm {
 	case "", "es256":
 	case "eddsa":
 		alg = fido.EdDSA
 	default:
-		return backend.Credential{}, fmt.Errorf("algorithm %q (use es256 or eddsa): %w", req.Algorithm, hwerr.ErrNotSupported)
+		return device.Credential{}, fmt.Errorf("algorithm %q (use es256 or eddsa): %w", req.Algorithm, hwerr.ErrNotSupported)
 	}
 	pin := secret(req.PIN)
 	defer clear(pin)
 	c, err := d.key.MakeCredential(ctx, req.RPID, req.UserID, req.UserName, req.ClientDataHash, alg, pin, req.ResidentKey)
 	if err := d.after(ctx, err); err != nil {
-		return backend.Credential{}, err
+		return device.Credential{}, err
 	}
-	return backend.Credential{ID: c.ID, PublicKeyDER: c.PublicKeyDER, PublicKeyCOSE: c.PublicKeyCOSE,
+	return device.Credential{ID: c.ID, PublicKeyDER: c.PublicKeyDER, PublicKeyCOSE: c.PublicKeyCOSE,
 		AuthData: c.AuthData, Counter: c.Counter, AttestationFormat: c.Attestation.Format}, nil
 }
 
 // GetAssertion asks for an assertion with one of the credentials.
-func (d *Device) GetAssertion(ctx context.Context, req backend.GetAssertion) (backend.Assertion, error) {
+func (d *Device) GetAssertion(ctx context.Context, req device.GetAssertion) (device.Assertion, error) {
 	pin := secret(req.PIN)
 	defer clear(pin)
 	a, err := d.key.Assert(ctx, req.RPID, req.ClientDataHash, req.CredentialIDs, pin, req.UserPresence)
 	if err := d.after(ctx, err); err != nil {
-		return backend.Assertion{}, err
+		return device.Assertion{}, err
 	}
-	return backend.Assertion{CredentialID: a.CredentialID, AuthData: a.AuthData, Signature: a.Sig, Counter: a.Counter}, nil
+	return device.Assertion{CredentialID: a.CredentialID, AuthData: a.AuthData, Signature: a.Sig, Counter: a.Counter}, nil
 }
 
 // after refreshes the PIN state once a PIN operation is done and returns

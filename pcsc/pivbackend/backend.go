@@ -1,6 +1,6 @@
 // Package pivbackend serves PIV smart cards in PC/SC readers to the daemon: it
 // follows pcscd's readers and cards through a pcsc.Monitor and turns each PIV
-// card into a backend.Device that speaks to the card through pcsc and piv.
+// card into a device.Device that speaks to the card through pcsc and piv.
 package pivbackend
 
 import (
@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc"
@@ -40,12 +40,12 @@ type Backend struct {
 	up       bool
 	started  bool
 	onChange []func() // called after a card is attached or detached
-	first    backend.FirstScan
+	first    device.FirstScan
 }
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.Enumerator = (*Backend)(nil)
+	_ device.Backend    = (*Backend)(nil)
+	_ device.Enumerator = (*Backend)(nil)
 )
 
 // New returns a backend that has not started yet.
@@ -104,7 +104,7 @@ func (b *Backend) Status() ipc.BackendStatus {
 }
 
 // Run follows pcscd until ctx ends.
-func (b *Backend) Run(ctx context.Context, host backend.Host) error {
+func (b *Backend) Run(ctx context.Context, host device.Host) error {
 	b.mu.Lock()
 	b.started = true
 	b.mu.Unlock()
@@ -135,7 +135,7 @@ func (b *Backend) Run(ctx context.Context, host backend.Host) error {
 }
 
 // handle applies one monitor event, then tells the OnChange listeners.
-func (b *Backend) handle(ctx context.Context, host backend.Host, ev pcsc.Event) {
+func (b *Backend) handle(ctx context.Context, host device.Host, ev pcsc.Event) {
 	b.log.Debug("PC/SC event", "event", ev.Type, "reader", ev.Reader)
 	defer func() {
 		for _, f := range b.onChange {
@@ -176,7 +176,7 @@ func (b *Backend) setUp(up bool) {
 
 // attach opens the card in reader; a card that is not PIV is announced as
 // inserted but not usable.
-func (b *Backend) attach(ctx context.Context, host backend.Host, reader string, atr []byte) {
+func (b *Backend) attach(ctx context.Context, host device.Host, reader string, atr []byte) {
 	b.detach(host, reader) // a missed removal
 	b.mu.Lock()
 	b.opening[reader] = true
@@ -214,7 +214,7 @@ func (b *Backend) attach(ctx context.Context, host backend.Host, reader string, 
 }
 
 // detach closes and removes the device in reader, if any.
-func (b *Backend) detach(host backend.Host, reader string) {
+func (b *Backend) detach(host device.Host, reader string) {
 	b.mu.Lock()
 	dev, ok := b.byReader[reader]
 	delete(b.byReader, reader)
@@ -235,7 +235,7 @@ func (b *Backend) detach(host backend.Host, reader string) {
 // restoreID gives a card that had to take a distinguished id (another card
 // with its GUID was present) its GUID-based id back once that other card,
 // gone now, held it.
-func (b *Backend) restoreID(host backend.Host, gone string) {
+func (b *Backend) restoreID(host device.Host, gone string) {
 	b.mu.Lock()
 	var twin *Device
 	for _, d := range b.byReader {
@@ -256,7 +256,7 @@ func (b *Backend) restoreID(host backend.Host, gone string) {
 	}
 }
 
-func (b *Backend) closeAll(host backend.Host) {
+func (b *Backend) closeAll(host device.Host) {
 	b.mu.Lock()
 	readers := make([]string, 0, len(b.byReader)+len(b.unusable))
 	for r := range b.byReader {

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc"
@@ -56,7 +56,7 @@ type Device struct {
 	checked *piv.PINStatus
 }
 
-var _ backend.Device = (*Device)(nil)
+var _ device.Device = (*Device)(nil)
 
 // connection is the transmitter under the Device's piv.Client: the current
 // PC/SC connection, nil while released.
@@ -236,7 +236,7 @@ func (d *Device) UnblockPIN(ctx context.Context, puk, newPIN []byte) error {
 // AUTHENTICATE). A key that needs the PIN is never used without the PIN
 // verified in this same request, even when another application left the card
 // logged in: without one the answer is hwerr.ErrPINRequired.
-func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, error) {
+func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, error) {
 	slot, err := piv.ParseSlot(strings.ToLower(req.Key))
 	if err != nil {
 		return nil, fmt.Errorf("key %q: %w", req.Key, hwerr.ErrNotFound)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/pcsc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
@@ -110,7 +110,7 @@ func TestResetDuringSignStartsOver(t *testing.T) {
 	sign := func(d *Device, pin string) ([]byte, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return d.Sign(ctx, backend.SignRequest{Key: "9a", Algorithm: backend.ECDSASHA256, Digest: digest[:], PIN: []byte(pin)})
+		return d.Sign(ctx, device.SignRequest{Key: "9a", Algorithm: device.ECDSASHA256, Digest: digest[:], PIN: []byte(pin)})
 	}
 	for _, tc := range []struct {
 		name    string

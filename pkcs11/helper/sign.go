@@ -3,7 +3,7 @@ package helper
 import (
 	"fmt"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/pkcs11/p11crypto"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
@@ -23,17 +23,17 @@ func ecdsaMechanism(digest []byte) ([]*pkcs11.Mechanism, []byte, error) {
 // mechanisms maps the API's signing algorithms to PKCS#11 mechanisms. The
 // daemon hands over a digest, so the hashing mechanisms (CKM_SHA256_RSA_PKCS
 // and friends) cannot be used.
-var mechanisms = map[backend.SignAlgorithm]signMechanism{
-	backend.ECDSASHA256: ecdsaMechanism,
-	backend.ECDSASHA384: ecdsaMechanism,
+var mechanisms = map[device.SignAlgorithm]signMechanism{
+	device.ECDSASHA256: ecdsaMechanism,
+	device.ECDSASHA384: ecdsaMechanism,
 	// CKM_RSA_PKCS over the DigestInfo (PKCS#11 v2.40 §2.1.6, RFC 8017 §9.2).
-	backend.RSAPKCS1v15SHA256: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
+	device.RSAPKCS1v15SHA256: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
 		di, err := p11crypto.DigestInfoSHA256(d)
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)}, di, err
 	},
 	// CKM_RSA_PKCS_PSS over the digest with SHA-256, MGF1-SHA-256 and a 32-byte
 	// salt (PKCS#11 v2.40 §2.1.14).
-	backend.RSAPSSSHA256: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
+	device.RSAPSSSHA256: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
 		params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 32)
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params)}, d, nil
 	},
@@ -43,7 +43,7 @@ var mechanisms = map[backend.SignAlgorithm]signMechanism{
 // CKA_ID, signs (C_SignInit, then C_Login(CKU_CONTEXT_SPECIFIC) for a key
 // with CKA_ALWAYS_AUTHENTICATE, then C_Sign) and logs out.
 func (s *Server) sign(req *wire.Request) ([]byte, error) {
-	alg, _ := backend.ParseSignAlgorithm(req.Algorithm)
+	alg, _ := device.ParseSignAlgorithm(req.Algorithm)
 	mech, ok := mechanisms[alg]
 	if !ok {
 		return nil, fmt.Errorf("algorithm %q: %w", req.Algorithm, hwerr.ErrNotSupported)

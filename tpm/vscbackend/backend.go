@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store"
@@ -43,9 +43,9 @@ type Backend struct {
 	lastOK time.Time     // when the TPM last answered
 	up     chan struct{} // closed while connected, replaced when lost
 	status ipc.BackendStatus
-	host   backend.Host
+	host   device.Host
 	cards  map[string]*Device // by card id
-	first  backend.FirstScan
+	first  device.FirstScan
 	loaded bool // the cards were loaded from the store
 	full   bool // the TPM refused a card for want of room (until one is deleted)
 
@@ -54,8 +54,8 @@ type Backend struct {
 }
 
 var (
-	_ backend.Backend    = (*Backend)(nil)
-	_ backend.Enumerator = (*Backend)(nil)
+	_ device.Backend    = (*Backend)(nil)
+	_ device.Enumerator = (*Backend)(nil)
 )
 
 // New returns a backend that opens the TPM when it runs. Cards' records

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/tpm"
@@ -39,7 +39,7 @@ const (
 // presented and their operations answer backend_unavailable meanwhile.
 // A TPM that is not there is reported in Status; the rest of the daemon
 // keeps working.
-func (b *Backend) Run(ctx context.Context, host backend.Host) error {
+func (b *Backend) Run(ctx context.Context, host device.Host) error {
 	b.mu.Lock()
 	b.host = host
 	b.mu.Unlock()
@@ -212,7 +212,7 @@ func (b *Backend) touch() {
 }
 
 // shutdown closes the TPM and withdraws the cards.
-func (b *Backend) shutdown(host backend.Host) {
+func (b *Backend) shutdown(host device.Host) {
 	b.mu.Lock()
 	t := b.tpm
 	devs := slices.Collect(maps.Values(b.cards))

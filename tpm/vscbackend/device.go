@@ -11,7 +11,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -33,7 +33,7 @@ type Device struct {
 	gone  bool
 }
 
-var _ backend.Device = (*Device)(nil)
+var _ device.Device = (*Device)(nil)
 
 func (d *Device) id() string { return idPrefix + d.card.ID }
 
@@ -98,7 +98,7 @@ func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
 	return pinState(d.tries), nil
 }
 
-var _ backend.Recoverer = (*Device)(nil)
+var _ device.Recoverer = (*Device)(nil)
 
 // Recover unsticks an operation on a TPM that stopped answering: the
 // connection under it is closed, the operation fails as unavailable, and
@@ -163,7 +163,7 @@ func (d *Device) noteTries(err error, which string) error {
 }
 
 // Sign signs in the TPM after the PIN unlocks the key.
-func (d *Device) Sign(ctx context.Context, req backend.SignRequest) ([]byte, error) {
+func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, error) {
 	if req.Key != keyID {
 		return nil, fmt.Errorf("a virtual smart card has one key, %q, not %q: %w", keyID, req.Key, hwerr.ErrNotFound)
 	}

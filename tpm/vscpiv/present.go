@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
@@ -37,7 +37,7 @@ type PresentConfig struct {
 // beside the backend and never holds it up: if the socket cannot be
 // created, the cards stay API-only and Status says why.
 type Presenter struct {
-	backend.Backend
+	device.Backend
 	cfg PresentConfig
 	log *slog.Logger
 
@@ -49,27 +49,27 @@ type Presenter struct {
 }
 
 // Present wraps b, the TPM backend.
-func Present(b backend.Backend, cfg PresentConfig, log *slog.Logger) *Presenter {
+func Present(b device.Backend, cfg PresentConfig, log *slog.Logger) *Presenter {
 	return &Presenter{Backend: b, cfg: cfg, log: log, presented: map[string]int{}}
 }
 
 // IDPrefix is the wrapped backend's.
 func (p *Presenter) IDPrefix() string {
-	if ip, ok := p.Backend.(backend.IDPrefixer); ok {
+	if ip, ok := p.Backend.(device.IDPrefixer); ok {
 		return ip.IDPrefix()
 	}
 	return ""
 }
 
 var (
-	_ backend.IDPrefixer = (*Presenter)(nil)
-	_ backend.Enumerator = (*Presenter)(nil)
+	_ device.IDPrefixer = (*Presenter)(nil)
+	_ device.Enumerator = (*Presenter)(nil)
 )
 
 // Enumerated is the wrapped backend's, so the daemon's readiness still waits
 // for the virtual cards; presentation itself never holds it up.
 func (p *Presenter) Enumerated() <-chan struct{} {
-	if e, ok := p.Backend.(backend.Enumerator); ok {
+	if e, ok := p.Backend.(device.Enumerator); ok {
 		return e.Enumerated()
 	}
 	done := make(chan struct{})
@@ -78,7 +78,7 @@ func (p *Presenter) Enumerated() <-chan struct{} {
 }
 
 // Run serves the readers and runs the wrapped backend until ctx ends.
-func (p *Presenter) Run(ctx context.Context, host backend.Host) error {
+func (p *Presenter) Run(ctx context.Context, host device.Host) error {
 	if p.cfg.Readers > 0 {
 		srv, err := vreader.Listen(p.cfg.Socket, p.cfg.Readers, nil, p.log)
 		if err != nil {
@@ -135,7 +135,7 @@ func (p *Presenter) Status() ipc.BackendStatus {
 }
 
 // attach presents a newly attached card.
-func (p *Presenter) attach(host backend.Host, d backend.Device) {
+func (p *Presenter) attach(host device.Host, d device.Device) {
 	info := d.Info()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -228,11 +228,11 @@ func (p *Presenter) attemptEvents(id string, a Attempt) []ipc.Event {
 // presentingHost passes the backend's calls on and presents or withdraws
 // its cards.
 type presentingHost struct {
-	backend.Host
+	device.Host
 	p *Presenter
 }
 
-func (h presentingHost) Attach(d backend.Device) {
+func (h presentingHost) Attach(d device.Device) {
 	h.Host.Attach(d)
 	h.p.attach(h.Host, d)
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/vreader"
@@ -34,7 +34,7 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 	testenv.RequireFiles(t, module, "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so")
 	p := testenv.PCSCD(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dev, cert, h, run := runVirtualCard(t, func(b backend.Backend) backend.Backend {
+	dev, cert, h, run := runVirtualCard(t, func(b device.Backend) device.Backend {
 		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 2, Socket: readerSocket,
 			Owners: func(context.Context, string) ([]string, error) { return []string{"alice"}, nil }}, log)
 	})
@@ -137,7 +137,7 @@ func sshKey(t *testing.T, k *ecdsa.PublicKey) string {
 // and the status says so.
 func TestPresentationOff(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, _, _, run := runVirtualCard(t, func(b backend.Backend) backend.Backend {
+	_, _, _, run := runVirtualCard(t, func(b device.Backend) device.Backend {
 		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 0, Socket: readerSocket}, log)
 	})
 	if st := run.Status(); !strings.Contains(st.Detail, "API-only") {
@@ -150,7 +150,7 @@ func TestPresentationOff(t *testing.T) {
 func TestPresentationFull(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var inner *vscbackend.Backend
-	_, _, h, run := runVirtualCard(t, func(b backend.Backend) backend.Backend {
+	_, _, h, run := runVirtualCard(t, func(b device.Backend) device.Backend {
 		inner = b.(*vscbackend.Backend)
 		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 1, Socket: readerSocket}, log)
 	})
@@ -159,11 +159,11 @@ func TestPresentationFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := run.(backend.Enumerator); !ok {
+	if _, ok := run.(device.Enumerator); !ok {
 		t.Error("the Presenter hides the TPM backend's first enumeration from the daemon's readiness")
 	} else {
 		select {
-		case <-run.(backend.Enumerator).Enumerated():
+		case <-run.(device.Enumerator).Enumerated():
 		default:
 			t.Error("Enumerated not closed although the backend presented its cards")
 		}

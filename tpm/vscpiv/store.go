@@ -20,7 +20,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
@@ -44,7 +44,7 @@ type Attempt struct {
 
 // Store is the pivcard.Store of one virtual smart card.
 type Store struct {
-	card      backend.Device
+	card      device.Device
 	onAttempt func(Attempt)
 }
 
@@ -52,7 +52,7 @@ var _ pivcard.Store = (*Store)(nil)
 
 // New returns the store of card, a virtual smart card of the TPM backend.
 // onAttempt, when not nil, is called after every PIN or PUK attempt.
-func New(card backend.Device, onAttempt func(Attempt)) *Store {
+func New(card device.Device, onAttempt func(Attempt)) *Store {
 	return &Store{card: card, onAttempt: onAttempt}
 }
 
@@ -139,7 +139,7 @@ func (s *Store) Sign(sl piv.Slot, challenge, pin []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("vscpiv: no key in slot %s: %w", sl, hwerr.ErrNotFound)
 	}
-	req := backend.SignRequest{Key: sl.String(), PIN: unpad(pin)}
+	req := device.SignRequest{Key: sl.String(), PIN: unpad(pin)}
 	defer clear(req.PIN)
 	switch alg {
 	case piv.KeyAlgP256:

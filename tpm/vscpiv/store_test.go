@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -62,12 +62,12 @@ const (
 // host collects the devices the TPM backend attaches.
 type host struct {
 	mu       sync.Mutex
-	devices  map[string]backend.Device
+	devices  map[string]device.Device
 	events   []ipc.Event
 	attached chan struct{}
 }
 
-func (h *host) Attach(d backend.Device) {
+func (h *host) Attach(d device.Device) {
 	h.mu.Lock()
 	h.devices[d.Info().ID] = d
 	h.mu.Unlock()
@@ -89,7 +89,7 @@ func (h *host) published() []ipc.Event {
 	defer h.mu.Unlock()
 	return slices.Clone(h.events)
 }
-func (h *host) device(id string) backend.Device {
+func (h *host) device(id string) device.Device {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.devices[id]
@@ -97,7 +97,7 @@ func (h *host) device(id string) backend.Device {
 
 // virtualCard runs the TPM backend on a private swtpm, creates a P-256
 // virtual card, imports a certificate for its key and returns the card.
-func virtualCard(t *testing.T) (backend.Device, *x509.Certificate) {
+func virtualCard(t *testing.T) (device.Device, *x509.Certificate) {
 	t.Helper()
 	dev, cert, _, _ := runVirtualCard(t, nil)
 	return dev, cert
@@ -105,7 +105,7 @@ func virtualCard(t *testing.T) (backend.Device, *x509.Certificate) {
 
 // runVirtualCard is virtualCard with the backend wrapped by wrap (when not
 // nil), returning also the host and the running backend.
-func runVirtualCard(t *testing.T, wrap func(backend.Backend) backend.Backend) (backend.Device, *x509.Certificate, *host, backend.Backend) {
+func runVirtualCard(t *testing.T, wrap func(device.Backend) device.Backend) (device.Device, *x509.Certificate, *host, device.Backend) {
 	t.Helper()
 	sw := testenv.SWTPM(t)
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "hwauthd.db"), boltstore.Options{})
@@ -114,8 +114,8 @@ func runVirtualCard(t *testing.T, wrap func(backend.Backend) backend.Backend) (b
 	}
 	t.Cleanup(func() { st.Close() })
 	b := vscbackend.New(tpm.Config{Simulator: sw.Addr()}, st, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	h := &host{devices: map[string]backend.Device{}, attached: make(chan struct{}, 1)}
-	var run backend.Backend = b
+	h := &host{devices: map[string]device.Device{}, attached: make(chan struct{}, 1)}
+	var run device.Backend = b
 	if wrap != nil {
 		run = wrap(b)
 	}

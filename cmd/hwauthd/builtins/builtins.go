@@ -20,15 +20,15 @@ import (
 	"log/slog"
 
 	"github.com/hwauthd/hwauthd/config"
-	"github.com/hwauthd/hwauthd/daemon/backend"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/store"
 )
 
 // Set is what Build makes: the backends, and the TPM backend's provisioning
 // (nil when virtual cards are off).
 type Set struct {
-	Backends     []backend.Backend
-	VirtualCards backend.VirtualCards
+	Backends     []device.Backend
+	VirtualCards device.VirtualCards
 	// Missing names the backends the configuration enables that this
 	// binary was built without.
 	Missing []string

@@ -1,4 +1,4 @@
-// Package backend is the contract between the daemon and its hardware
+// Package device is the contract between the daemon and its hardware
 // backends (PC/SC smart cards, TPM virtual cards, FIDO2 keys, PKCS#11
 // tokens). It holds only interfaces and plain types, so the daemon core builds
 // and tests without cgo while each backend lives in its own leaf package.
@@ -7,7 +7,7 @@
 // the list of present authenticators, the events and the API. Each Device
 // serializes access to its hardware itself (one owner per device) and returns
 // errors wrapped in the classes of package hwerr.
-package backend
+package device
 
 import (
 	"context"
