@@ -125,9 +125,9 @@ func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, devic
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	before := sk.Info() // the PIN state as listed, before this try
+	before := signin.Describe(sk) // the PIN state as listed, before this try
 	return d.failures.Do(signin.Key{Authenticator: id, User: d.actingUser(r), Secret: signin.SecretPIN}, func() error {
-		return d.pinOutcome(fn(ctx, sk), before)
+		return d.blocks.Outcome(fn(ctx, sk), before)
 	})
 }
 

@@ -90,10 +90,11 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
 	var reg store.Registration
+	before := signin.Describe(dev) // the PIN state as listed, before this try
 	err = d.failures.Do(signin.Key{Authenticator: info.ID, User: name, Secret: signin.SecretPIN}, func() error {
 		var err error
 		reg, err = d.proveForRegistration(ctx, dev, name, req.PIN)
-		return d.pinOutcome(err, info)
+		return d.blocks.Outcome(err, before)
 	})
 	if err != nil {
 		return err

@@ -65,8 +65,8 @@ type Daemon struct {
 	sessions *signin.Sessions
 	failures *signin.Limiter
 	signIn   *signin.Service
-	streams  streamTracker // open event streams, drained at shutdown
-	blocked  blockedPINs   // authenticators announced as PIN-blocked
+	streams  streamTracker     // open event streams, drained at shutdown
+	blocks   *signin.PINBlocks // authenticators announced as PIN-blocked
 	login    LoginSessions
 	removals removals // logind calls of the removal policy in flight
 	vsc      device.VirtualCards
@@ -117,6 +117,7 @@ func New(opts Options) (*Daemon, error) {
 		d.login = logind.New()
 	}
 	d.sessions = signin.NewSessions(d.sessionEnded)
+	d.blocks = &signin.PINBlocks{SelfServiceUnblock: opts.Config.Policy.SelfServiceUnblock, Announce: d.pinBlocked}
 	d.signIn = &signin.Service{
 		Registry: d.store,
 		Devices:  d.manager,
@@ -134,7 +135,7 @@ func New(opts Options) (*Daemon, error) {
 		RelyingParty: opts.Config.RelyingParty(),
 		Required:     d.registrationRequired,
 		KindAllowed:  d.kindAllowed,
-		PINOutcome:   d.pinOutcome,
+		PINBlocks:    d.blocks,
 	}
 	d.rules.registeredTo = d.registeredTo
 	d.rules.sessionUser = func(id string) (string, bool) {
@@ -144,6 +145,12 @@ func New(opts Options) (*Daemon, error) {
 	d.manager.onDetach = d.authenticatorGone
 	d.manager.identify = d.checkBinding
 	return d, nil
+}
+
+// pinBlocked announces the try that blocked the PIN of a.
+func (d *Daemon) pinBlocked(a signin.Authenticator) {
+	d.log.Info("PIN blocked", "authenticator", a.ID, "reader", a.Reader)
+	d.manager.Publish(ipc.Event{Type: ipc.EventPINBlocked, Authenticator: a.ID, Reader: a.Reader})
 }
 
 // sessionEnded announces the end of a session.

@@ -154,11 +154,10 @@ func TestMapSignInErrors(t *testing.T) {
 	}
 }
 
-// TestPINOutcome: the try that blocks a PIN (the last try spent, or a key
-// answering blocked to a PIN it had not refused before) answers pin_blocked
-// and announces pin-blocked once; later tries answer pin_blocked without an
-// event; the advice follows policy.self_service_unblock and the kind.
-func TestPINOutcome(t *testing.T) {
+// TestPINBlockedAnswer: a blocked PIN answers pin_blocked with advice that
+// follows policy.self_service_unblock and the kind; the try that blocks it
+// announces pin-blocked once (signin.PINBlocks is tested in its package).
+func TestPINBlockedAnswer(t *testing.T) {
 	d := newTestDaemon(t)
 	sub, err := d.manager.Subscribe(0, nil)
 	if err != nil {
@@ -175,64 +174,30 @@ func TestPINOutcome(t *testing.T) {
 		}
 	}
 	nextEvent() // snapshot-done
-	card := ipc.Authenticator{ID: "piv-1", Kind: ipc.KindSmartcard, Reader: "r0"}
-	key := ipc.Authenticator{ID: "fido-1", Kind: ipc.KindSecurityKey}
+	card := signin.Authenticator{ID: "piv-1", Kind: ipc.KindSmartcard, Reader: "r0"}
 	code := func(err error) (ipc.Code, string, any) {
-		var e *ipc.Error
-		if !errors.As(err, &e) {
+		e := MapError(err)
+		if e == nil {
 			return "", "", nil
 		}
 		return e.Code, e.Message, e.Details["unblock"]
 	}
-	if err := d.pinOutcome(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: 1}, card); !errors.As(err, new(*hwerr.PINIncorrect)) {
-		t.Fatalf("a wrong PIN with tries left: %v", err)
-	}
-	if e := nextEvent(); e.Type != "" {
-		t.Fatalf("event for a wrong PIN with tries left: %+v", e)
-	}
-	c, msg, how := code(d.pinOutcome(fmt.Errorf("verify: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 0}), card))
+	c, msg, how := code(d.blocks.Outcome(fmt.Errorf("verify: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 0}), card))
 	if c != ipc.CodePINBlocked || how != "administrator" || !strings.Contains(msg, "administrator") {
 		t.Fatalf("last try: %s %q %v", c, msg, how)
 	}
 	if e := nextEvent(); e.Type != ipc.EventPINBlocked || e.Authenticator != "piv-1" || e.Reader != "r0" {
 		t.Fatalf("last try: event %+v", e)
 	}
-	if c, _, _ := code(d.pinOutcome(fmt.Errorf("verify: %w", hwerr.ErrPINBlocked), card)); c != ipc.CodePINBlocked {
-		t.Fatalf("a try after blocking: %s", c)
-	}
 	if e := nextEvent(); e.Type != "" {
 		t.Fatalf("pin-blocked announced twice: %+v", e)
 	}
-	// A security key answers "blocked" to the try that blocks it.
-	c, msg, _ = code(d.pinOutcome(hwerr.ErrPINBlocked, key))
-	if c != ipc.CodePINBlocked || !strings.Contains(msg, "reset") {
-		t.Fatalf("security key: %s %q", c, msg)
+	c, msg, how = code(&signin.PINBlockedError{Authenticator: "fido-1", Kind: ipc.KindSecurityKey, SelfServiceUnblock: true})
+	if c != ipc.CodePINBlocked || how != "administrator" || !strings.Contains(msg, "reset") {
+		t.Fatalf("security key: %s %q %v", c, msg, how)
 	}
-	if e := nextEvent(); e.Type != ipc.EventPINBlocked || e.Authenticator != "fido-1" {
-		t.Fatalf("security key: event %+v", e)
-	}
-	// A wrong PUK that blocks the PUK is not a blocked PIN.
-	if err := d.pinOutcome(&hwerr.PINIncorrect{What: "PUK", RetriesLeft: 0}, card); errors.Is(err, hwerr.ErrPINBlocked) {
-		t.Fatalf("PUK: %v", err)
-	}
-	// Once the PIN works again the next block is announced again.
-	if d.pinOutcome(nil, card) != nil {
-		t.Fatal("success must stay a success")
-	}
-	d.cfg.Policy.SelfServiceUnblock = true
-	c, msg, how = code(d.pinOutcome(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: 0}, card))
+	c, msg, how = code(fmt.Errorf("sign in: %w", &signin.PINBlockedError{Authenticator: "piv-1", Kind: ipc.KindSmartcard, SelfServiceUnblock: true}))
 	if c != ipc.CodePINBlocked || how != "puk" || !strings.Contains(msg, "hwauthctl pin unblock piv-1") {
 		t.Fatalf("self-service unblock: %s %q %v", c, msg, how)
-	}
-	if e := nextEvent(); e.Type != ipc.EventPINBlocked {
-		t.Fatalf("blocked again after unblocking: event %+v", e)
-	}
-	// A card that was listed as blocked when inserted is not announced.
-	old := ipc.Authenticator{ID: "piv-2", Kind: ipc.KindSmartcard, PIN: ipc.PINState{Blocked: true}}
-	if c, _, _ := code(d.pinOutcome(hwerr.ErrPINBlocked, old)); c != ipc.CodePINBlocked {
-		t.Fatalf("blocked before: %s", c)
-	}
-	if e := nextEvent(); e.Type != "" {
-		t.Fatalf("blocked before insertion announced: %+v", e)
 	}
 }

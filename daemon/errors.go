@@ -25,6 +25,11 @@ func MapError(err error) *ipc.Error {
 	case errors.As(err, &apiErr):
 		return apiErr
 	}
+	// Before the hardware classes: it wraps hwerr.ErrPINBlocked, and its
+	// answer carries the advice for the person.
+	if e, ok := errors.AsType[*signin.PINBlockedError](err); ok {
+		return pinBlocked(e)
+	}
 	if e := ipc.FromHW(err); e != nil {
 		return e
 	}
@@ -74,6 +79,13 @@ func signInError(err error) *ipc.Error {
 		return ipc.Errorf(ipc.CodeIdentityMismatch, "%s", e)
 	}
 	return nil
+}
+
+// pinBlocked is the pin_blocked answer, whose advice names what the person
+// can do (ipc.PINBlockedAdvice).
+func pinBlocked(e *signin.PINBlockedError) *ipc.Error {
+	how, msg := ipc.PINBlockedAdvice(ipc.Authenticator{ID: e.Authenticator, Kind: e.Kind}, e.SelfServiceUnblock)
+	return &ipc.Error{Code: ipc.CodePINBlocked, Message: msg, Details: map[string]any{"unblock": how}}
 }
 
 // mapError is MapError with the registry's errors, worded with the

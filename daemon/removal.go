@@ -53,7 +53,7 @@ func (r *removals) close() {
 // either way. logind is asked off the caller's goroutine (the backend's
 // event loop); a refusal is logged and announced (removal-failed).
 func (d *Daemon) authenticatorGone(id string) {
-	d.blocked.unmark(id)
+	d.blocks.Forget(id)
 	onIt := func(s ipc.Session) bool { return s.Authenticator == id }
 	switch d.cfg.SignIn.RemovalPolicy {
 	case "sign-out":

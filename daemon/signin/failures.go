@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // Secrets a failure limit counts separately.
@@ -138,7 +137,9 @@ func (l *Limiter) pruneLocked(k Key, now time.Time) *failureRecord {
 // classifyFailure says whether err counts against the limit (what a
 // guessing attacker causes, not a missing card or a daemon fault) and
 // whether the device's own counter spoke: a wrong PIN or PUK with the tries
-// left, or a blocked one.
+// left, or a blocked one (hwerr.ErrPINBlocked, which *PINBlockedError
+// wraps). It knows only typed errors: the hardware classes of package hwerr
+// and this package's own.
 func classifyFailure(err error) (counts, deviceCounts bool) {
 	var wrong *hwerr.PINIncorrect
 	if errors.As(err, &wrong) {
@@ -155,18 +156,6 @@ func classifyFailure(err error) (counts, deviceCounts bool) {
 	}
 	if _, ok := errors.AsType[*NotRegisteredError](err); ok {
 		return true, false
-	}
-	// Errors the daemon words itself for the API.
-	var apiErr *ipc.Error
-	if errors.As(err, &apiErr) {
-		switch apiErr.Code {
-		case ipc.CodePINIncorrect:
-			return true, apiErr.RetriesLeft != nil
-		case ipc.CodePINBlocked:
-			return true, true
-		case ipc.CodeIdentityMismatch, ipc.CodeNotRegistered, ipc.CodeCertificateInvalid:
-			return true, false
-		}
 	}
 	return false, false
 }

@@ -3,6 +3,7 @@ package signin
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -171,7 +172,6 @@ func TestLimiterDo(t *testing.T) {
 // TestClassifyFailure: what counts against the limit, and when the
 // device's own counter spoke.
 func TestClassifyFailure(t *testing.T) {
-	two := 2
 	for _, tc := range []struct {
 		err            error
 		counts, device bool
@@ -181,12 +181,11 @@ func TestClassifyFailure(t *testing.T) {
 		{hwerr.ErrPINBlocked, true, true},
 		{&MismatchError{Reason: "x"}, true, false},
 		{&CertificateError{Reason: "x"}, true, false},
-		{&ipc.Error{Code: ipc.CodePINIncorrect, RetriesLeft: &two}, true, true},
-		{&ipc.Error{Code: ipc.CodePINIncorrect}, true, false},
-		{ipc.Errorf(ipc.CodePINBlocked, "blocked"), true, true},
-		{ipc.Errorf(ipc.CodeNotRegistered, "not yours"), true, false},
-		{ipc.Errorf(ipc.CodeIdentityMismatch, "x"), true, false},
-		{ipc.Errorf(ipc.CodeNoAuthenticator, "insert"), false, false},
+		{fmt.Errorf("sign in: %w", &PINBlockedError{Authenticator: "piv-1"}), true, true},
+		{&NotRegisteredError{Authenticator: "piv-1"}, true, false},
+		{ErrNoAuthenticator, false, false},
+		{&KeyNotFoundError{Authenticator: "piv-1", Key: "9d"}, false, false},
+		{&TooManyAttemptsError{}, false, false},
 		{hwerr.ErrRemoved, false, false},
 		{errors.New("reader gone"), false, false},
 	} {

@@ -66,11 +66,10 @@ type Service struct {
 	// KindAllowed refuses a kind of authenticator the policy forbids; nil
 	// allows every kind.
 	KindAllowed func(kind string) error
-	// PINOutcome sees the outcome of every try that reached a device, with
-	// the device's description from before the try, and returns what the
-	// caller gets (the daemon announces a PIN that just blocked); nil
-	// returns the outcome unchanged.
-	PINOutcome func(err error, before ipc.Authenticator) error
+	// PINBlocks sees the outcome of every try that reached a device and
+	// returns what the caller gets (a blocked PIN as *PINBlockedError,
+	// announced once); nil returns the outcome unchanged.
+	PINBlocks *PINBlocks
 }
 
 // Result is a successful sign-in.
@@ -120,7 +119,7 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 		}
 	}
 	res := Result{Registration: reg, Device: dev}
-	before := dev.Info() // the PIN state as listed, before this try
+	before := Describe(dev) // the PIN state as listed, before this try
 	err = s.Failures.Do(Key{Authenticator: reg.AuthenticatorID, User: user, Secret: SecretPIN}, func() error {
 		var err error
 		if sk, ok := dev.(device.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
@@ -128,8 +127,8 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 		} else {
 			err = s.proveCard(ctx, dev, reg, user, pin)
 		}
-		if s.PINOutcome != nil {
-			return s.PINOutcome(err, before)
+		if s.PINBlocks != nil {
+			return s.PINBlocks.Outcome(err, before)
 		}
 		return err
 	})
@@ -279,6 +278,12 @@ func (s *Service) pick(regs []store.Registration, named, last string) (store.Reg
 		}
 	}
 	return store.Registration{}, nil, ErrNoAuthenticator
+}
+
+// Describe returns what sign-in needs to know of dev as it is listed now.
+func Describe(dev backend.Device) Authenticator {
+	info := dev.Info()
+	return Authenticator{ID: info.ID, Kind: info.Kind, Reader: info.Reader, Blocked: info.PIN.Blocked}
 }
 
 // LastAuthenticator returns the authenticator user signed in with last, ""
