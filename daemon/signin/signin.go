@@ -281,7 +281,7 @@ func (s *Service) pick(regs []store.Registration, named, last string) (store.Reg
 }
 
 // Describe returns what sign-in needs to know of dev as it is listed now.
-func Describe(dev backend.Device) Authenticator {
+func Describe(dev device.Device) Authenticator {
 	info := dev.Info()
 	return Authenticator{ID: info.ID, Kind: info.Kind, Reader: info.Reader, Blocked: info.PIN.Blocked}
 }
