@@ -7,7 +7,7 @@ PKGS      ?= ./...
 TESTFLAGS ?=
 FUZZTIME  ?= 10000x
 
-.PHONY: all deps build pam pam-module vreader-driver test vet staticcheck fuzz bench demo clean
+.PHONY: all deps build emulated-card pam pam-module vreader-driver test vet staticcheck fuzz bench demo clean
 
 all: build
 
@@ -17,6 +17,12 @@ deps:
 build:
 	@mkdir -p $(BUILD)
 	$(GO) build -o $(BUILD)/ ./cmd/...
+
+# The emulated PIV card (pcsc/pcsctest/pivcard) that `make demo` inserts into
+# a vpcd reader: test support, never packaged.
+emulated-card:
+	@mkdir -p $(BUILD)
+	$(GO) build -o $(BUILD)/ ./pcsc/pcsctest/pivcard
 
 # The PAM module pam_hwauth.so (C, no Go runtime in the host process; see
 # packaging/pam/hwauth) and the helper it starts, which the module runs from
@@ -64,7 +70,7 @@ fuzz:
 bench: deps
 	@./scripts/bench.sh
 
-demo: deps build
+demo: deps build emulated-card
 	@./scripts/demo.sh $(BUILD)
 
 clean:

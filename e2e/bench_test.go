@@ -42,12 +42,12 @@ import (
 
 var benchDigest = func() []byte { d := sha256.Sum256([]byte("bench")); return d[:] }()
 
-// insertCardProcess runs the emulated PIV card (cmd/pivcard) as its own
+// insertCardProcess runs the emulated PIV card (pcsc/pcsctest/pivcard) as its own
 // process in vpcd reader i and, when the harness's daemon runs, waits until
 // the daemon announces it and returns its authenticator id.
 func (h *harness) insertCardProcess(i int) string {
 	h.t.Helper()
-	cmd := h.pcsc.NetnsCommand(context.Background(), buildCmd(h.t, "pivcard"), "--vpcd", h.pcsc.VPCDAddr(i))
+	cmd := h.pcsc.NetnsCommand(context.Background(), buildProgram(h.t, "pcsc/pcsctest/pivcard"), "--vpcd", h.pcsc.VPCDAddr(i))
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)
 	}

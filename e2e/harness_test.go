@@ -24,6 +24,7 @@ import (
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/ipc/server"
+	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
 	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 	"github.com/hwauthd/hwauthd/store/boltstore"
@@ -309,7 +310,7 @@ func (h *harness) waitReaders(n int) {
 // card is an emulated PIV card in one of the vpcd readers.
 type card struct {
 	*pivcard.Card
-	slot   *vpcd.Slot
+	slot   *vicc.Slot
 	reader int
 	id     string // the daemon's authenticator id
 }
@@ -350,7 +351,7 @@ func (h *harness) insertCardNoWait(i int, pc *pivcard.Card) *card {
 func (h *harness) newCard(i int, pc *pivcard.Card, vc vpcd.Card) *card {
 	guid := pc.GUID()
 	c := &card{Card: pc, reader: i, id: "piv-" + hex.EncodeToString(guid[:])}
-	c.slot = vpcd.NewSlot(vc, func(ctx context.Context) (net.Conn, error) { return h.pcsc.DialReader(ctx, i) })
+	c.slot = vicc.NewSlot(vc, func(ctx context.Context) (net.Conn, error) { return h.pcsc.DialReader(ctx, i) })
 	h.t.Cleanup(func() { _ = c.slot.Remove() })
 	return c
 }

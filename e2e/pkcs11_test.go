@@ -26,9 +26,16 @@ var built = struct {
 // buildCmd builds ../cmd/NAME once per test binary and returns its path.
 func buildCmd(t testing.TB, name string) string {
 	t.Helper()
+	return buildProgram(t, "cmd/"+name)
+}
+
+// buildProgram builds the program in directory pkg of the module (such as
+// "pcsc/pcsctest/pivcard") once per test binary and returns its path.
+func buildProgram(t testing.TB, pkg string) string {
+	t.Helper()
 	built.Lock()
 	defer built.Unlock()
-	if p, ok := built.paths[name]; ok {
+	if p, ok := built.paths[pkg]; ok {
 		return p
 	}
 	if built.dir == "" {
@@ -39,11 +46,11 @@ func buildCmd(t testing.TB, name string) string {
 		testenv.AtExit(func() { os.RemoveAll(dir) })
 		built.dir = dir
 	}
-	p := filepath.Join(built.dir, name)
-	if out, err := exec.Command("go", "build", "-o", p, "../cmd/"+name).CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, out)
+	p := filepath.Join(built.dir, filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", p, "../"+pkg).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
 	}
-	built.paths[name] = p
+	built.paths[pkg] = p
 	return p
 }
 

@@ -71,15 +71,15 @@ func TestPackagedDaemon(t *testing.T) {
 	sys.stop(t, d)
 }
 
-// buildPivcard builds cmd/pivcard, the emulated card, into a temporary
+// buildPivcard builds pcsc/pcsctest/pivcard, the emulated card, into a temporary
 // directory.
 func buildPivcard(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir, "./cmd/pivcard")
+	cmd := exec.Command("go", "build", "-o", dir, "./pcsc/pcsctest/pivcard")
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/pivcard: %v\n%s", err, out)
+		t.Fatalf("go build ./pcsc/pcsctest/pivcard: %v\n%s", err, out)
 	}
 	return filepath.Join(dir, "pivcard")
 }

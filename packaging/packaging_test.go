@@ -122,6 +122,12 @@ func TestDebContents(t *testing.T) {
 			t.Errorf("package lacks %s", f)
 		}
 	}
+	// The emulators are test support (pcsc/pcsctest, fido/fidotest): none ships.
+	for _, emulator := range []string{"pivcard", "vicc", "vfido", "softkey"} {
+		if strings.Contains(list, emulator) {
+			t.Errorf("package ships the test emulator %s:\n%s", emulator, list)
+		}
+	}
 	fields := map[string]string{}
 	for _, f := range []string{"Package", "Version", "Architecture", "Depends", "Section"} {
 		fields[f] = strings.TrimSpace(run(t, "dpkg-deb", "-f", deb, f))

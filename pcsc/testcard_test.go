@@ -10,6 +10,7 @@ import (
 	"github.com/ebfe/scard"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 )
 
@@ -23,7 +24,7 @@ type testCard struct {
 	atr     []byte
 	respond func(apdu []byte) []byte
 	resets  atomic.Int32 // resets and power-offs seen
-	slot    *vpcd.Slot
+	slot    *vicc.Slot
 }
 
 var _ vpcd.Card = (*testCard)(nil)
@@ -48,7 +49,7 @@ func insertCard(t testing.TB, p *testenv.PCSC, i int, atr []byte, respond func([
 		respond = echo
 	}
 	c := &testCard{atr: atr, respond: respond}
-	c.slot = vpcd.NewSlot(c, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, i) })
+	c.slot = vicc.NewSlot(c, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, i) })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.slot.Insert(ctx); err != nil {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # demo.sh walks through hwauthd with emulated hardware: a private pcscd with
-# a vpcd reader, an emulated PIV card (cmd/pivcard), hwauthd on a private
+# a vpcd reader, an emulated PIV card (pcsc/pcsctest/pivcard), hwauthd on a private
 # socket, and hwauthctl as the client. Nothing outside a temporary directory
 # is touched, and everything is stopped and removed at the end.
 set -euo pipefail

@@ -3,7 +3,7 @@
 // counters, ECC P-256, P-384 and RSA-2048 keys used through GENERAL
 // AUTHENTICATE, and the management key (3DES or AES) under which
 // provisioning tools generate keys and write objects. It answers raw command APDUs, so it can sit behind vpcd (a
-// real pcscd reader, see package vpcd) or behind an in-process
+// real pcscd reader, see packages vpcd and pcsc/pcsctest/vicc) or behind an in-process
 // apdu.Transmitter in tests. It never panics on any input.
 package pivcard
 

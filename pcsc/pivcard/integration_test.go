@@ -26,9 +26,9 @@ import (
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/pcsc"
+	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
-	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -70,9 +70,9 @@ func fullCard(t *testing.T) *pivcard.Card {
 
 // insert connects card to vpcd reader 0 of the private pcscd, waits until
 // PC/SC sees it, and removes it when the test ends.
-func insert(t *testing.T, p *testenv.PCSC, card *pivcard.Card) *vpcd.Slot {
+func insert(t *testing.T, p *testenv.PCSC, card *pivcard.Card) *vicc.Slot {
 	t.Helper()
-	slot := vpcd.NewSlot(card, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, 0) })
+	slot := vicc.NewSlot(card, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, 0) })
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	if err := slot.Insert(ctx); err != nil {
@@ -180,7 +180,7 @@ func verify(cert *x509.Certificate, alg piv.Algorithm, digest, sig []byte) error
 }
 
 // TestInsertRemove checks that pcscd sees the card come and go with
-// vpcd.Slot, and that opensc-tool -l reports it.
+// vicc.Slot, and that opensc-tool -l reports it.
 func TestInsertRemove(t *testing.T) {
 	p := testenv.PCSCD(t)
 	testenv.RequireBinaries(t, "opensc-tool")

@@ -5,6 +5,10 @@
 // 1 power on, 2 reset, 4 get ATR, answered with the ATR), a longer one is a
 // command APDU answered with the response APDU. Closing the connection is
 // card removal.
+//
+// hwauthd's own reader channel (package vreader) speaks this protocol to its
+// reader driver; the test emulator pcsc/pcsctest/vicc speaks it to
+// vsmartcard's vpcd.
 package vpcd
 
 import (

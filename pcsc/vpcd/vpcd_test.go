@@ -126,61 +126,6 @@ func TestServeCancel(t *testing.T) {
 	}
 }
 
-func TestSlotInsertRemoveReconnect(t *testing.T) {
-	l, dial := listen(t)
-	card := &echoCard{}
-	s := NewSlot(card, dial)
-	if s.Inserted() {
-		t.Fatal("new slot inserted")
-	}
-	if err := s.Insert(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Insert(context.Background()); !errors.Is(err, ErrInserted) {
-		t.Errorf("second Insert = %v", err)
-	}
-	conn, _ := l.Accept()
-	r := reader{t, conn}
-	r.send(CtrlATR)
-	r.recv()
-	// vpcd drops the connection: without reconnection the card is removed.
-	conn.Close()
-	select {
-	case <-s.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("slot still serving after vpcd closed")
-	}
-	if s.Inserted() {
-		t.Error("Inserted after vpcd closed")
-	}
-	s.SetReconnect(10 * time.Millisecond)
-	if err := s.Insert(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	conn, _ = l.Accept()
-	conn.Close()
-	conn, err := l.Accept() // the card dials again
-	if err != nil {
-		t.Fatal(err)
-	}
-	r = reader{t, conn}
-	r.send(0x01, 0x02)
-	if got := r.recv(); !bytes.Equal(got, []byte{0x02, 0x01, 0x90, 0x00}) {
-		t.Errorf("after reconnect: %X", got)
-	}
-	offs := card.offs.Load()
-	if err := s.Remove(); err != nil {
-		t.Fatal(err)
-	}
-	if s.Inserted() || card.offs.Load() <= offs {
-		t.Errorf("after Remove: inserted %v, power-offs %d (was %d)", s.Inserted(), card.offs.Load(), offs)
-	}
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := ReadFrame(conn); !errors.Is(err, io.EOF) {
-		t.Errorf("reader side after Remove: %v, want EOF", err)
-	}
-}
-
 func TestReadFrameErrors(t *testing.T) {
 	for name, in := range map[string][]byte{"empty": {0, 0}, "short": {0, 5, 1, 2}, "header": {0}} {
 		if _, err := ReadFrame(bytes.NewReader(in)); err == nil {

@@ -29,9 +29,9 @@ import (
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
+	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
-	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 	"github.com/hwauthd/hwauthd/pcsc/vreader"
 	"github.com/hwauthd/hwauthd/store/boltstore"
 	"github.com/hwauthd/hwauthd/tpm"
@@ -274,7 +274,7 @@ func TestVirtualCardThroughOpenSC(t *testing.T) {
 	p := testenv.PCSCD(t)
 	dev, cert := virtualCard(t)
 	card := pivcard.NewApplet(vscpiv.New(dev, nil))
-	slot := vpcd.NewSlot(card, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, 0) })
+	slot := vicc.NewSlot(card, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, 0) })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := slot.Insert(ctx); err != nil {

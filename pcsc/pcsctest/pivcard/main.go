@@ -26,8 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
-	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 )
 
 // backoff is the wait between attempts to reach vpcd.
@@ -104,7 +104,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	if err != nil {
 		return err
 	}
-	slot := vpcd.NewSlot(card, func(ctx context.Context) (net.Conn, error) {
+	slot := vicc.NewSlot(card, func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", cfg.vpcd)
 	})
@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 }
 
 // insertRetry inserts the card, retrying until vpcd listens or ctx ends.
-func insertRetry(ctx context.Context, slot *vpcd.Slot) error {
+func insertRetry(ctx context.Context, slot *vicc.Slot) error {
 	t := time.NewTicker(backoff)
 	defer t.Stop()
 	for {
@@ -138,7 +138,7 @@ func insertRetry(ctx context.Context, slot *vpcd.Slot) error {
 }
 
 // control serves the stdin protocol until "quit", end of input or ctx.
-func control(ctx context.Context, stdin io.Reader, stdout io.Writer, slot *vpcd.Slot) error {
+func control(ctx context.Context, stdin io.Reader, stdout io.Writer, slot *vicc.Slot) error {
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -165,7 +165,7 @@ func control(ctx context.Context, stdin io.Reader, stdout io.Writer, slot *vpcd.
 }
 
 // command runs one control command.
-func command(ctx context.Context, cmd string, slot *vpcd.Slot) (quit bool, err error) {
+func command(ctx context.Context, cmd string, slot *vicc.Slot) (quit bool, err error) {
 	switch cmd {
 	case "remove":
 		if !slot.Inserted() {

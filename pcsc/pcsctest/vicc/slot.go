@@ -1,4 +1,11 @@
-package vpcd
+// Package vicc is the test-only card side of vsmartcard's vpcd reader
+// driver, as vsmartcard's own vicc program is: a Slot inserts an emulated
+// card (such as the PIV applet pcsc/pivcard with software keys) into a vpcd
+// reader of pcscd by connecting to the reader's TCP port, serves it with
+// package vpcd's protocol, and removes it by disconnecting. The tests, the
+// emulated card program pcsc/pcsctest/pivcard, `make demo` and `make bench`
+// use it; no shipped program links it.
+package vicc
 
 import (
 	"context"
@@ -6,12 +13,14 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 )
 
 // Slot is a card that can be inserted into a vpcd reader (connected) and
 // removed (disconnected), like a card pulled from a physical reader.
 type Slot struct {
-	card Card
+	card vpcd.Card
 	dial func(ctx context.Context) (net.Conn, error)
 
 	mu        sync.Mutex
@@ -27,7 +36,7 @@ type session struct {
 
 // NewSlot returns a removed slot for card; dial connects to the vpcd reader
 // (for example net.Dialer.DialContext to 127.0.0.1:PORT).
-func NewSlot(card Card, dial func(ctx context.Context) (net.Conn, error)) *Slot {
+func NewSlot(card vpcd.Card, dial func(ctx context.Context) (net.Conn, error)) *Slot {
 	return &Slot{card: card, dial: dial}
 }
 
@@ -41,7 +50,7 @@ func (s *Slot) SetReconnect(backoff time.Duration) {
 }
 
 // ErrInserted is returned by Insert when the card is already inserted.
-var ErrInserted = errors.New("vpcd: card already inserted")
+var ErrInserted = errors.New("vicc: card already inserted")
 
 // Insert connects the card to vpcd and serves it in a goroutine until Remove
 // (or, without reconnection, until vpcd closes the connection).
@@ -67,7 +76,7 @@ func (s *Slot) Insert(ctx context.Context) error {
 func (s *Slot) run(ctx context.Context, sess *session, conn net.Conn) {
 	defer close(sess.done)
 	for {
-		Serve(ctx, conn, s.card)
+		vpcd.Serve(ctx, conn, s.card)
 		s.card.PowerOff()
 		backoff := s.backoff()
 		if backoff == 0 || ctx.Err() != nil {
