@@ -63,8 +63,8 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	info := dev.Info()
-	if !d.cfg.Policy.KindAllowed(info.Kind) {
-		return kindNotAllowed(info.Kind)
+	if err := signin.CheckKind(d.cfg.Policy, info.Kind); err != nil {
+		return err
 	}
 	// Before any PIN reaches the card: registering someone else's card must
 	// not become a way to guess its PIN (the store checks again atomically).
@@ -201,30 +201,9 @@ func limitReached(limit int) error {
 	return &ipc.Error{
 		Code: ipc.CodeLimitReached,
 		Message: fmt.Sprintf("You can't register this authenticator because you already have %s smart cards, virtual smart cards or security keys. "+
-			"Please contact your administrator to delete one of your authenticators.", countWord(limit)),
+			"Please contact your administrator to delete one of your authenticators.", signin.CountWord(limit)),
 		Details: map[string]any{"limit": limit},
 	}
-}
-
-// kindAllowed returns kindNotAllowed unless the policy allows kind.
-func (d *Daemon) kindAllowed(kind string) error {
-	if !d.cfg.Policy.KindAllowed(kind) {
-		return kindNotAllowed(kind)
-	}
-	return nil
-}
-
-func kindNotAllowed(kind string) error {
-	return ipc.Errorf(ipc.CodeKindNotAllowed, "your organisation does not allow %s authenticators; use another kind or contact your administrator", kind)
-}
-
-// countWord spells small counts as the source documents do ("five").
-func countWord(n int) string {
-	words := []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
-	if n >= 0 && n < len(words) {
-		return words[n]
-	}
-	return fmt.Sprint(n)
 }
 
 func registrationToAPI(reg store.Registration) ipc.Registration {

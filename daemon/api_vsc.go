@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
@@ -37,7 +38,7 @@ func (d *Daemon) postVirtualCard(w http.ResponseWriter, r *http.Request) error {
 	case len(req.Nonce) > 64:
 		return ipc.Errorf(ipc.CodeBadRequest, "nonce must be at most 64 bytes")
 	}
-	if err := d.cfgPolicyKind(ipc.KindVirtualSmartcard); err != nil {
+	if err := signin.CheckKind(d.cfg.Policy, ipc.KindVirtualSmartcard); err != nil {
 		return err
 	}
 	// The PUK is optional unless tpm.require_puk says otherwise; the
@@ -130,14 +131,6 @@ func (d *Daemon) withVirtualCards(r *http.Request, fn func(context.Context, devi
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
 	return fn(ctx, v)
-}
-
-// cfgPolicyKind refuses a kind the policy forbids.
-func (d *Daemon) cfgPolicyKind(kind string) error {
-	if !d.cfg.Policy.KindAllowed(kind) {
-		return kindNotAllowed(kind)
-	}
-	return nil
 }
 
 // postVirtualCardAttestation starts the endorsement-key attestation

@@ -133,8 +133,7 @@ func New(opts Options) (*Daemon, error) {
 		Trust:        tr,
 		Mapping:      opts.Config.SignIn.Mapping,
 		RelyingParty: opts.Config.RelyingParty(),
-		Required:     d.registrationRequired,
-		KindAllowed:  d.kindAllowed,
+		Policy:       opts.Config.Policy,
 		PINBlocks:    d.blocks,
 	}
 	d.rules.registeredTo = d.registeredTo

@@ -72,6 +72,13 @@ func signInError(err error) *ipc.Error {
 		}
 		return ipc.Errorf(ipc.CodeNotFound, "%s", e)
 	}
+	if e, ok := errors.AsType[*signin.RegistrationRequiredError](err); ok {
+		return &ipc.Error{Code: ipc.CodeRegistrationRequired, Message: e.Message,
+			Details: map[string]any{"missing_count": e.MissingCount, "missing_one_of": append([]string{}, e.MissingOneOf...)}}
+	}
+	if e, ok := errors.AsType[*signin.KindNotAllowedError](err); ok {
+		return ipc.Errorf(ipc.CodeKindNotAllowed, "%s", e)
+	}
 	if e, ok := errors.AsType[*signin.CertificateError](err); ok {
 		return ipc.Errorf(ipc.CodeCertificateInvalid, "%s", e)
 	}

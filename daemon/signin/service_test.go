@@ -100,6 +100,7 @@ func newServiceFixture(t *testing.T) *serviceFixture {
 
 		SessionLifetime: time.Hour,
 		OpenTimeout:     time.Minute,
+		Policy:          config.Defaults().Policy,
 		PINBlocks:       &PINBlocks{},
 	}
 	return f
@@ -206,29 +207,20 @@ func TestSignInRefusals(t *testing.T) {
 	f := newServiceFixture(t)
 	piv2 := f.cards["piv-2"]
 
-	required := errors.New("register another")
-	f.svc.Required = func(user string, regs []store.Registration) error {
-		if user == "alice" && len(regs) == 3 {
-			return required
-		}
-		return nil
+	defaults := f.svc.Policy
+	f.svc.Policy.RequiredCount = 4
+	_, err := f.signIn(t, "alice", "", "123456")
+	if e := wantError[*RegistrationRequiredError](t, err); e.User != "alice" || e.Registered != 3 || e.MissingCount != 1 || e.Satisfied() {
+		t.Errorf("required count: %+v", e)
 	}
-	if _, err := f.signIn(t, "alice", "", "123456"); !errors.Is(err, required) {
-		t.Errorf("Required: %v", err)
-	}
-	f.svc.Required = nil
+	f.svc.Policy = defaults
 
-	forbidden := errors.New("no smart cards")
-	f.svc.KindAllowed = func(kind string) error {
-		if kind == ipc.KindSmartcard {
-			return forbidden
-		}
-		return nil
+	f.svc.Policy.AllowedKinds = []string{ipc.KindSecurityKey}
+	_, err = f.signIn(t, "alice", "", "123456")
+	if e := wantError[*KindNotAllowedError](t, err); e.Kind != ipc.KindSmartcard || len(piv2.signed) != 0 {
+		t.Errorf("kind not allowed: %v after %d signatures", e, len(piv2.signed))
 	}
-	if _, err := f.signIn(t, "alice", "", "123456"); !errors.Is(err, forbidden) || len(piv2.signed) != 0 {
-		t.Errorf("KindAllowed: %v after %d signatures", err, len(piv2.signed))
-	}
-	f.svc.KindAllowed = nil
+	f.svc.Policy = defaults
 
 	var wrong *hwerr.PINIncorrect
 	if _, err := f.signIn(t, "alice", "", "000000"); !errors.As(err, &wrong) || f.tries() != 1 {
@@ -236,7 +228,7 @@ func TestSignInRefusals(t *testing.T) {
 	}
 
 	f.svc.Trust = &Trust{roots: x509.NewCertPool()}
-	_, err := f.signIn(t, "alice", "", "123456")
+	_, err = f.signIn(t, "alice", "", "123456")
 	wantError[*CertificateError](t, err)
 	f.svc.Trust = nil
 	f.svc.Mapping = []string{"upn"}

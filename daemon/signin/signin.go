@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -60,12 +61,9 @@ type Service struct {
 	Mapping []string
 	// RelyingParty is the WebAuthn relying party id of security keys.
 	RelyingParty string
-	// Required refuses a user whose registrations do not meet the policy
-	// (registration_required); nil requires nothing.
-	Required func(user string, regs []store.Registration) error
-	// KindAllowed refuses a kind of authenticator the policy forbids; nil
-	// allows every kind.
-	KindAllowed func(kind string) error
+	// Policy is the registration policy: what a user must have registered
+	// before they may sign in (R13) and the kinds allowed (R12).
+	Policy config.Policy
 	// PINBlocks sees the outcome of every try that reached a device and
 	// returns what the caller gets (a blocked PIN as *PINBlockedError,
 	// announced once); nil returns the outcome unchanged.
@@ -88,10 +86,8 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 	if err != nil {
 		return Result{}, err
 	}
-	if s.Required != nil {
-		if err := s.Required(user, regs); err != nil {
-			return Result{}, err
-		}
+	if err := CheckRequirements(s.Policy, user, regs); err != nil {
+		return Result{}, err
 	}
 	if len(regs) == 0 {
 		return Result{}, &NotRegisteredError{User: user}
@@ -113,10 +109,8 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 	if err != nil {
 		return Result{Registration: reg}, err
 	}
-	if s.KindAllowed != nil {
-		if err := s.KindAllowed(reg.Kind); err != nil {
-			return Result{Registration: reg}, err
-		}
+	if err := CheckKind(s.Policy, reg.Kind); err != nil {
+		return Result{Registration: reg}, err
 	}
 	res := Result{Registration: reg, Device: dev}
 	before := Describe(dev) // the PIN state as listed, before this try
