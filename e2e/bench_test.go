@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto"
+	crand "crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -74,6 +77,15 @@ func BenchmarkPIVSign(b *testing.B) {
 	defer card.Close()
 	ctx := b.Context()
 	req := ipc.SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: benchDigest, PIN: ipc.Secret(pivcard.DefaultPIN)}
+	var cert *x509.Certificate
+	err := card.Transaction(ctx, func() (err error) {
+		cert, err = cl.Certificate(ctx, piv.SlotAuthentication)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	key := cl.PrivateKey(piv.SlotAuthentication, cert.PublicKey)
 	direct := func(checkFirst bool) func() error {
 		return func() error {
 			return card.Transaction(ctx, func() error {
@@ -85,7 +97,7 @@ func BenchmarkPIVSign(b *testing.B) {
 				if err := cl.VerifyPIN(ctx, []byte(pivcard.DefaultPIN)); err != nil {
 					return err
 				}
-				if _, err := cl.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, benchDigest); err != nil {
+				if _, err := key.SignContext(ctx, crand.Reader, benchDigest, crypto.SHA256); err != nil {
 					return err
 				}
 				return cl.Logout(ctx)

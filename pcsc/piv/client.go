@@ -24,14 +24,18 @@ const maxCertSize = 64 << 10
 // Client talks to the PIV application of one card. It is not safe for
 // concurrent use: the card's single owner serializes calls, since the PIN's
 // security status is shared by everything sent to the card.
+//
+// A Client keeps nothing the card says: what the card holds can change under
+// it (another application writes a certificate, the card is reset or
+// swapped), so a caller that keeps a certificate decides when to read it
+// again.
 type Client struct {
-	t     apdu.Transmitter
-	certs map[Slot]*x509.Certificate // read once per client
+	t apdu.Transmitter
 }
 
 // NewClient returns a client sending its commands through t.
 func NewClient(t apdu.Transmitter) *Client {
-	return &Client{t: t, certs: make(map[Slot]*x509.Certificate)}
+	return &Client{t: t}
 }
 
 // exchange sends cmd and wraps a failure with what was being done.
@@ -235,9 +239,6 @@ func (ch CHUID) Serial() string {
 // inflating it when CertInfo says it is gzip-compressed. An empty slot is an
 // error wrapping hwerr.ErrNotFound.
 func (c *Client) Certificate(ctx context.Context, slot Slot) (*x509.Certificate, error) {
-	if cert, ok := c.certs[slot]; ok {
-		return cert, nil
-	}
 	tag := slot.ObjectTag()
 	if tag == 0 {
 		return nil, fmt.Errorf("piv: slot %s: %w", slot, hwerr.ErrNotFound)
@@ -250,7 +251,6 @@ func (c *Client) Certificate(ctx context.Context, slot Slot) (*x509.Certificate,
 	if err != nil {
 		return nil, fmt.Errorf("piv: certificate %s: %w", slot, err)
 	}
-	c.certs[slot] = cert
 	return cert, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -208,6 +209,18 @@ func TestBlockAndUnblock(t *testing.T) {
 	}
 }
 
+// signer reads the certificate of slot and returns its key.
+func signer(t *testing.T, c *piv.Client, slot piv.Slot) *piv.Key {
+	t.Helper()
+	cert, err := c.Certificate(context.Background(), slot)
+	if err != nil {
+		t.Fatalf("certificate %s: %v", slot, err)
+	}
+	return c.PrivateKey(slot, cert.PublicKey)
+}
+
+var pssSHA256 = &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}
+
 func TestSignEveryAlgorithm(t *testing.T) {
 	ctx := context.Background()
 	_, c, _ := newCard(t)
@@ -215,39 +228,40 @@ func TestSignEveryAlgorithm(t *testing.T) {
 	d256 := sha256.Sum256(msg)
 	d384 := sha512.Sum384(msg)
 	tests := []struct {
+		name   string
 		slot   piv.Slot
-		alg    piv.Algorithm
+		opts   crypto.SignerOpts
 		digest []byte
 		verify func(pub crypto.PublicKey, sig []byte) error
 	}{
-		{piv.SlotAuthentication, piv.ECDSASHA256, d256[:], ecdsaVerify(d256[:])},
-		{piv.SlotAuthentication, piv.ECDSASHA384, d384[:], ecdsaVerify(d384[:])},
-		{piv.SlotSignature, piv.ECDSASHA384, d384[:], ecdsaVerify(d384[:])},
-		{piv.SlotSignature, piv.ECDSASHA256, d256[:], ecdsaVerify(d256[:])},
-		{piv.SlotKeyManagement, piv.RSAPKCS1v15SHA256, d256[:], func(pub crypto.PublicKey, sig []byte) error {
+		{"P-256 SHA-256", piv.SlotAuthentication, crypto.SHA256, d256[:], ecdsaVerify(d256[:])},
+		{"P-256 SHA-384", piv.SlotAuthentication, crypto.SHA384, d384[:], ecdsaVerify(d384[:])},
+		{"P-384 SHA-384", piv.SlotSignature, crypto.SHA384, d384[:], ecdsaVerify(d384[:])},
+		{"P-384 SHA-256", piv.SlotSignature, crypto.SHA256, d256[:], ecdsaVerify(d256[:])},
+		{"RSA PKCS1v15", piv.SlotKeyManagement, crypto.SHA256, d256[:], func(pub crypto.PublicKey, sig []byte) error {
 			return rsa.VerifyPKCS1v15(pub.(*rsa.PublicKey), crypto.SHA256, d256[:], sig)
 		}},
-		{piv.SlotKeyManagement, piv.RSAPSSSHA256, d256[:], func(pub crypto.PublicKey, sig []byte) error {
-			return rsa.VerifyPSS(pub.(*rsa.PublicKey), crypto.SHA256, d256[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		{"RSA PSS", piv.SlotKeyManagement, pssSHA256, d256[:], func(pub crypto.PublicKey, sig []byte) error {
+			return rsa.VerifyPSS(pub.(*rsa.PublicKey), crypto.SHA256, d256[:], sig, pssSHA256)
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.slot.String()+"/"+string(tt.alg), func(t *testing.T) {
-			if _, err := c.Sign(ctx, tt.slot, tt.alg, tt.digest); !errors.Is(err, hwerr.ErrPINRequired) {
+		t.Run(tt.name, func(t *testing.T) {
+			key := signer(t, c, tt.slot)
+			if _, err := key.SignContext(ctx, rand.Reader, tt.digest, tt.opts); !errors.Is(err, hwerr.ErrPINRequired) {
 				t.Fatalf("sign without PIN: %v, want PIN required", err)
 			}
 			if err := c.VerifyPIN(ctx, []byte(pivcard.DefaultPIN)); err != nil {
 				t.Fatal(err)
 			}
-			sig, err := c.Sign(ctx, tt.slot, tt.alg, tt.digest)
+			sig, err := key.SignContext(ctx, rand.Reader, tt.digest, tt.opts)
 			if err != nil {
 				t.Fatalf("Sign: %v", err)
 			}
-			cert, _ := c.Certificate(ctx, tt.slot)
-			if err := tt.verify(cert.PublicKey, sig); err != nil {
+			if err := tt.verify(key.Public(), sig); err != nil {
 				t.Errorf("signature does not verify: %v", err)
 			}
-			_, err = c.Sign(ctx, tt.slot, tt.alg, tt.digest)
+			_, err = key.SignContext(ctx, rand.Reader, tt.digest, tt.opts)
 			if tt.slot.PINAlways() != errors.Is(err, hwerr.ErrPINRequired) {
 				t.Errorf("second signature without a new PIN: %v (PIN always %v)", err, tt.slot.PINAlways())
 			}
@@ -265,28 +279,60 @@ func ecdsaVerify(digest []byte) func(crypto.PublicKey, []byte) error {
 	}
 }
 
+// TestSignRejects: a hash the key's card algorithm cannot sign with, or a
+// digest of the wrong length, is refused before anything reaches the card.
 func TestSignRejects(t *testing.T) {
 	ctx := context.Background()
-	_, c, _ := newCard(t)
+	_, c, tr := newCard(t)
 	d := make([]byte, 32)
+	ec, rsaKey := signer(t, c, piv.SlotAuthentication), signer(t, c, piv.SlotKeyManagement)
 	tests := []struct {
-		slot   piv.Slot
-		alg    piv.Algorithm
+		name   string
+		key    *piv.Key
+		opts   crypto.SignerOpts
 		digest []byte
 		want   error
 	}{
-		{piv.SlotAuthentication, piv.ECDSASHA256, d[:31], hwerr.ErrInvalidInput},
-		{piv.SlotAuthentication, piv.ECDSASHA384, d, hwerr.ErrInvalidInput},
-		{piv.SlotAuthentication, piv.RSAPKCS1v15SHA256, d, hwerr.ErrNotSupported},
-		{piv.SlotKeyManagement, piv.ECDSASHA256, d, hwerr.ErrNotSupported},
-		{piv.SlotKeyManagement, piv.RSAPSSSHA256, d[:20], hwerr.ErrInvalidInput},
-		{piv.SlotAuthentication, "ed25519", d, hwerr.ErrNotSupported},
-		{piv.SlotCardAuthentication, piv.ECDSASHA256, d, hwerr.ErrNotFound},
+		{"short SHA-256 digest", ec, crypto.SHA256, d[:31], hwerr.ErrInvalidInput},
+		{"SHA-384 of 32 bytes", ec, crypto.SHA384, d, hwerr.ErrInvalidInput},
+		{"PSS with an EC key", ec, pssSHA256, d, hwerr.ErrNotSupported},
+		{"SHA-512 with an EC key", ec, crypto.SHA512, make([]byte, 64), hwerr.ErrNotSupported},
+		{"no hash", ec, nil, d, hwerr.ErrNotSupported},
+		{"SHA-384 with RSA", rsaKey, crypto.SHA384, make([]byte, 48), hwerr.ErrNotSupported},
+		{"short PSS digest", rsaKey, pssSHA256, d[:20], hwerr.ErrInvalidInput},
+		{"Ed25519 key", c.PrivateKey(piv.SlotAuthentication, ed25519.PublicKey(make([]byte, 32))), crypto.Hash(0), d, hwerr.ErrNotSupported},
 	}
 	for _, tt := range tests {
-		if _, err := c.Sign(ctx, tt.slot, tt.alg, tt.digest); !errors.Is(err, tt.want) {
-			t.Errorf("Sign(%s, %s, %d bytes) = %v, want %v", tt.slot, tt.alg, len(tt.digest), err, tt.want)
+		before := tr.n
+		if _, err := tt.key.SignContext(ctx, rand.Reader, tt.digest, tt.opts); !errors.Is(err, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
 		}
+		if tr.n != before {
+			t.Errorf("%s: %d APDUs sent", tt.name, tr.n-before)
+		}
+	}
+}
+
+// TestCertificateReadAfresh: the client keeps no certificate, so one
+// written to the card since it was last read is the one it returns.
+func TestCertificateReadAfresh(t *testing.T) {
+	ctx := context.Background()
+	_, c, tr := newCard(t)
+	first, err := c.Certificate(ctx, piv.SlotAuthentication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := pivcard.New(pivcard.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.t = pivcard.Transmitter(other) // the slot now holds another certificate
+	second, err := c.Certificate(ctx, piv.SlotAuthentication)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Equal(first) || !bytes.Equal(second.Raw, other.Certificate(piv.SlotAuthentication)) {
+		t.Errorf("the client returned the certificate it read before")
 	}
 }
 

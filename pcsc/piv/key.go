@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
-	"crypto/sha256"
-	"fmt"
 	"io"
-
-	"github.com/hwauthd/hwauthd/hwerr"
 )
 
-// Key is a private key in a PIV slot, usable as a crypto.Signer. Its calls
-// go to the card through the client; verify the PIN first.
+// Key is a private key in a PIV slot, usable as a crypto.Signer (piv-go's
+// piv/key.go is the model). Its calls go to the card through the client;
+// verify the PIN first. The public key, which the caller read from the
+// slot's certificate and keeps, decides the card algorithm (GENERAL
+// AUTHENTICATE's P1) and the padding of RSA signatures.
 type Key struct {
 	c    *Client
 	slot Slot
@@ -21,9 +20,9 @@ type Key struct {
 
 var _ crypto.Signer = (*Key)(nil)
 
-// PrivateKey returns the key in slot as a crypto.Signer; pub is the slot's
-// public key (from its certificate), which decides the schemes it offers.
-func (c *Client) PrivateKey(slot Slot, pub crypto.PublicKey) crypto.Signer {
+// PrivateKey returns the key in slot; pub is the slot's public key (from its
+// certificate).
+func (c *Client) PrivateKey(slot Slot, pub crypto.PublicKey) *Key {
 	return &Key{c: c, slot: slot, pub: pub}
 }
 
@@ -35,44 +34,32 @@ func (k *Key) Sign(rnd io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte
 	return k.SignContext(context.Background(), rnd, digest, opts)
 }
 
-// SignContext signs digest on the card. opts chooses the scheme: for ECDSA
-// keys crypto.SHA256 or crypto.SHA384 (DER signature); for RSA keys
-// crypto.SHA256 gives PKCS #1 v1.5 and *rsa.PSSOptions with SHA-256 gives
-// PSS, whose salt is read from rnd (PSSSaltLengthAuto and EqualsHash mean as
-// long as the hash).
+// SignContext signs digest on the card. opts gives the hash that made
+// digest: for ECDSA keys crypto.SHA256 or crypto.SHA384 (the signature is
+// ASN.1 DER); for RSA keys crypto.SHA256 gives PKCS #1 v1.5 and
+// *rsa.PSSOptions with SHA-256 gives PSS, whose salt is read from rnd
+// (PSSSaltLengthAuto and PSSSaltLengthEqualsHash mean as long as the hash).
+// Another hash or scheme is hwerr.ErrNotSupported, a digest of the wrong
+// length hwerr.ErrInvalidInput. The PIN must have been verified (for slot
+// 9C just before).
 func (k *Key) SignContext(ctx context.Context, rnd io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	keyAlg, err := KeyAlgOf(k.pub)
+	alg, err := KeyAlgOf(k.pub)
 	if err != nil {
 		return nil, err
 	}
-	alg, saltLen, err := schemeFor(keyAlg, opts)
+	challenge, err := buildChallenge(alg, k.pub, digest, opts, rnd)
 	if err != nil {
 		return nil, err
 	}
-	return k.c.sign(ctx, k.slot, k.pub, alg, digest, rnd, saltLen)
+	return k.c.generalAuthenticate(ctx, k.slot, alg, challenge)
 }
 
-// schemeFor maps crypto.SignerOpts to the API's scheme names.
-func schemeFor(keyAlg KeyAlg, opts crypto.SignerOpts) (Algorithm, int, error) {
-	if opts == nil {
-		return "", 0, fmt.Errorf("piv: sign without a hash: %w", hwerr.ErrNotSupported)
+// pssSaltLength is the salt length PSS options ask for, with the automatic
+// lengths resolved to the hash's size, which is what cards and verifiers
+// expect.
+func pssSaltLength(pss *rsa.PSSOptions, h crypto.Hash) int {
+	if pss.SaltLength == rsa.PSSSaltLengthAuto || pss.SaltLength == rsa.PSSSaltLengthEqualsHash {
+		return h.Size()
 	}
-	h := opts.HashFunc()
-	switch {
-	case keyAlg != KeyAlgRSA2048 && h == crypto.SHA256:
-		return ECDSASHA256, 0, nil
-	case keyAlg != KeyAlgRSA2048 && h == crypto.SHA384:
-		return ECDSASHA384, 0, nil
-	case keyAlg == KeyAlgRSA2048 && h == crypto.SHA256:
-		pss, ok := opts.(*rsa.PSSOptions)
-		if !ok {
-			return RSAPKCS1v15SHA256, 0, nil
-		}
-		salt := pss.SaltLength
-		if salt == rsa.PSSSaltLengthAuto || salt == rsa.PSSSaltLengthEqualsHash {
-			salt = sha256.Size
-		}
-		return RSAPSSSHA256, salt, nil
-	}
-	return "", 0, fmt.Errorf("piv: hash %v with a %s key: %w", h, keyAlg, hwerr.ErrNotSupported)
+	return pss.SaltLength
 }

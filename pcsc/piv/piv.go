@@ -162,14 +162,3 @@ func (a KeyAlg) ChallengeSize() int {
 	}
 	return 0
 }
-
-// Algorithm is a signature scheme as the API names it.
-type Algorithm string
-
-// The signature schemes of SPEC.md's sign call.
-const (
-	ECDSASHA256       Algorithm = "ecdsa-sha256"
-	ECDSASHA384       Algorithm = "ecdsa-sha384"
-	RSAPKCS1v15SHA256 Algorithm = "rsa-pkcs1v15-sha256"
-	RSAPSSSHA256      Algorithm = "rsa-pss-sha256"
-)

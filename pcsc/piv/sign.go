@@ -6,7 +6,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
@@ -36,59 +35,30 @@ func KeyAlgOf(pub crypto.PublicKey) (KeyAlg, error) {
 	return 0, fmt.Errorf("piv: key type %T: %w", pub, hwerr.ErrNotSupported)
 }
 
-// Sign signs digest with the key in slot using the scheme alg. The key's type
-// comes from the slot's certificate; a scheme that does not fit it is
-// hwerr.ErrNotSupported, a digest of the wrong length hwerr.ErrInvalidInput.
-// ECDSA signatures are ASN.1 DER. The PIN must have been verified (for slot
-// 9C just before). The PSS salt is as long as the hash.
-func (c *Client) Sign(ctx context.Context, slot Slot, alg Algorithm, digest []byte) ([]byte, error) {
-	cert, err := c.Certificate(ctx, slot)
-	if err != nil {
-		return nil, err
+// buildChallenge checks the hash and the digest for a key of the card
+// algorithm alg and returns what the card must sign: the digest fitted to
+// the curve for ECDSA, the encoded message of PKCS #1 v1.5 or PSS for RSA,
+// since the card's RSA operation is the raw private-key operation.
+func buildChallenge(alg KeyAlg, pub crypto.PublicKey, digest []byte, opts crypto.SignerOpts, rnd io.Reader) ([]byte, error) {
+	if opts == nil {
+		return nil, fmt.Errorf("piv: sign without a hash: %w", hwerr.ErrNotSupported)
 	}
-	return c.sign(ctx, slot, cert.PublicKey, alg, digest, rand.Reader, sha256.Size)
-}
-
-// sign builds the challenge for the scheme and has the card sign it.
-func (c *Client) sign(ctx context.Context, slot Slot, pub crypto.PublicKey, alg Algorithm, digest []byte, rnd io.Reader, saltLen int) ([]byte, error) {
-	keyAlg, err := KeyAlgOf(pub)
-	if err != nil {
-		return nil, err
-	}
-	challenge, err := buildChallenge(alg, keyAlg, pub, digest, rnd, saltLen)
-	if err != nil {
-		return nil, err
-	}
-	return c.generalAuthenticate(ctx, slot, keyAlg, challenge)
-}
-
-// buildChallenge checks the digest length and the key type for alg and
-// returns what the card must sign.
-func buildChallenge(alg Algorithm, keyAlg KeyAlg, pub crypto.PublicKey, digest []byte, rnd io.Reader, saltLen int) ([]byte, error) {
-	wantLen, rsaScheme := 0, false
-	switch alg {
-	case ECDSASHA256:
-		wantLen = sha256.Size
-	case ECDSASHA384:
-		wantLen = 48
-	case RSAPKCS1v15SHA256, RSAPSSSHA256:
-		wantLen, rsaScheme = sha256.Size, true
+	h := opts.HashFunc()
+	pss, isPSS := opts.(*rsa.PSSOptions)
+	switch {
+	case alg != KeyAlgRSA2048 && isPSS:
+		return nil, fmt.Errorf("piv: PSS with a %s key: %w", alg, hwerr.ErrNotSupported)
+	case alg == KeyAlgRSA2048 && h != crypto.SHA256,
+		alg != KeyAlgRSA2048 && h != crypto.SHA256 && h != crypto.SHA384:
+		return nil, fmt.Errorf("piv: hash %v with a %s key: %w", h, alg, hwerr.ErrNotSupported)
+	case len(digest) != h.Size():
+		return nil, fmt.Errorf("piv: a %v digest is %d bytes, got %d: %w", h, h.Size(), len(digest), hwerr.ErrInvalidInput)
+	case alg != KeyAlgRSA2048:
+		return ecdsaChallenge(digest, alg.ChallengeSize()), nil
+	case isPSS:
+		return emsaPSSSHA256(digest, pub.(*rsa.PublicKey).N.BitLen()-1, rnd, pssSaltLength(pss, h))
 	default:
-		return nil, fmt.Errorf("piv: signature algorithm %q: %w", alg, hwerr.ErrNotSupported)
-	}
-	if len(digest) != wantLen {
-		return nil, fmt.Errorf("piv: %s needs a %d-byte digest, got %d: %w", alg, wantLen, len(digest), hwerr.ErrInvalidInput)
-	}
-	if rsaScheme != (keyAlg == KeyAlgRSA2048) {
-		return nil, fmt.Errorf("piv: %s with a %s key: %w", alg, keyAlg, hwerr.ErrNotSupported)
-	}
-	switch alg {
-	case RSAPKCS1v15SHA256:
-		return pkcs1v15SHA256(digest, keyAlg.ChallengeSize()), nil
-	case RSAPSSSHA256:
-		return emsaPSSSHA256(digest, pub.(*rsa.PublicKey).N.BitLen()-1, rnd, saltLen)
-	default:
-		return ecdsaChallenge(digest, keyAlg.ChallengeSize()), nil
+		return pkcs1v15SHA256(digest, alg.ChallengeSize()), nil
 	}
 }
 

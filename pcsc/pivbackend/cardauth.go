@@ -33,8 +33,8 @@ func (d *Device) challengeCardAuthLocked(ctx context.Context, info *ipc.Authenti
 	if !ok {
 		return
 	}
-	alg, hash := cardAuthAlgorithm(cert.PublicKey)
-	if alg == "" {
+	hash := cardAuthHash(cert.PublicKey)
+	if hash == 0 {
 		return // a key PIV cannot sign with here: nothing is claimed
 	}
 	info.CardAuthentication = ipc.CardAuthFailed
@@ -45,7 +45,8 @@ func (d *Device) challengeCardAuthLocked(ctx context.Context, info *ipc.Authenti
 	h := hash.New()
 	h.Write(nonce)
 	digest := h.Sum(nil)
-	sig, err := d.client.Sign(ctx, piv.SlotCardAuthentication, alg, digest)
+	key := d.client.PrivateKey(piv.SlotCardAuthentication, cert.PublicKey)
+	sig, err := key.SignContext(ctx, rand.Reader, digest, hash)
 	if err != nil || !verifies(cert.PublicKey, hash, digest, sig) {
 		return
 	}
@@ -54,20 +55,18 @@ func (d *Device) challengeCardAuthLocked(ctx context.Context, info *ipc.Authenti
 	info.Device = CardAuthDevicePrefix + hex.EncodeToString(sum[:])
 }
 
-// cardAuthAlgorithm picks the signature scheme for a 9E key.
-func cardAuthAlgorithm(pub crypto.PublicKey) (piv.Algorithm, crypto.Hash) {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if k.Curve.Params().BitSize > 256 {
-			return piv.ECDSASHA384, crypto.SHA384
-		}
-		return piv.ECDSASHA256, crypto.SHA256
-	case *rsa.PublicKey:
-		if k.N.BitLen() == 2048 {
-			return piv.RSAPKCS1v15SHA256, crypto.SHA256
-		}
+// cardAuthHash picks the hash of the challenge for a 9E key, 0 for a key
+// the card cannot sign with: ECDSA with SHA-384 over P-384, else SHA-256,
+// and PKCS #1 v1.5 with SHA-256 for RSA-2048.
+func cardAuthHash(pub crypto.PublicKey) crypto.Hash {
+	switch alg, err := piv.KeyAlgOf(pub); {
+	case err != nil:
+		return 0
+	case alg == piv.KeyAlgP384:
+		return crypto.SHA384
+	default:
+		return crypto.SHA256
 	}
-	return "", 0
 }
 
 // verifies checks a card's signature over digest with pub.

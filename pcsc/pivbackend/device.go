@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
@@ -246,8 +247,12 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 	}
 	var sig []byte
 	err = d.doWithPIN(ctx, func() error {
-		if _, ok := d.certs[slot.String()]; !ok {
+		cert, ok := d.certs[slot.String()]
+		if !ok {
 			return fmt.Errorf("no key in slot %s: %w", slot, hwerr.ErrNotFound)
+		}
+		if _, isRSA := cert.PublicKey.(*rsa.PublicKey); req.Algorithm.RSA() != isRSA {
+			return fmt.Errorf("%s with the %T in slot %s: %w", req.Algorithm, cert.PublicKey, slot, hwerr.ErrNotSupported)
 		}
 		if slot.NeedsPIN() {
 			if err := d.client.VerifyPIN(ctx, req.PIN); err != nil {
@@ -255,7 +260,7 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 			}
 		}
 		var err error
-		sig, err = d.client.Sign(ctx, slot, piv.Algorithm(req.Algorithm), req.Digest)
+		sig, err = d.client.PrivateKey(slot, cert.PublicKey).SignContext(ctx, rand.Reader, req.Digest, req.Algorithm.SignerOpts())
 		return err
 	})
 	return sig, err

@@ -3,7 +3,9 @@ package pivcard
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -195,11 +197,11 @@ func TestSaveLoad(t *testing.T) {
 		t.Errorf("PIN after load: %v", err)
 	}
 	digest := sha256.Sum256([]byte("after load"))
-	sig, err := lc.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, digest[:])
+	cert, _ := x509.ParseCertificate(c.Certificate(piv.SlotAuthentication))
+	sig, err := lc.PrivateKey(piv.SlotAuthentication, cert.PublicKey).SignContext(ctx, rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
 		t.Fatalf("sign after load: %v", err)
 	}
-	cert, _ := x509.ParseCertificate(c.Certificate(piv.SlotAuthentication))
 	if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
 		t.Error("signature of the loaded key does not verify against the saved certificate")
 	}

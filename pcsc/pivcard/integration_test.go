@@ -138,10 +138,11 @@ func TestClientThroughPCSCD(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("through pcscd"))
+	pss := &rsa.PSSOptions{Hash: crypto.SHA256, SaltLength: rsa.PSSSaltLengthEqualsHash}
 	for _, tt := range []struct {
 		slot piv.Slot
-		alg  piv.Algorithm
-	}{{piv.SlotAuthentication, piv.ECDSASHA256}, {piv.SlotSignature, piv.ECDSASHA256}, {piv.SlotKeyManagement, piv.RSAPKCS1v15SHA256}, {piv.SlotKeyManagement, piv.RSAPSSSHA256}} {
+		opts crypto.SignerOpts
+	}{{piv.SlotAuthentication, crypto.SHA256}, {piv.SlotSignature, crypto.SHA256}, {piv.SlotKeyManagement, crypto.SHA256}, {piv.SlotKeyManagement, pss}} {
 		cert, err := c.Certificate(ctx, tt.slot)
 		if err != nil {
 			t.Fatalf("certificate %s: %v", tt.slot, err)
@@ -152,12 +153,12 @@ func TestClientThroughPCSCD(t *testing.T) {
 		if err := c.VerifyPIN(ctx, []byte(pivcard.DefaultPIN)); err != nil {
 			t.Fatal(err)
 		}
-		sig, err := c.Sign(ctx, tt.slot, tt.alg, digest[:])
+		sig, err := c.PrivateKey(tt.slot, cert.PublicKey).SignContext(ctx, rand.Reader, digest[:], tt.opts)
 		if err != nil {
-			t.Fatalf("sign %s %s: %v", tt.slot, tt.alg, err)
+			t.Fatalf("sign %s %T: %v", tt.slot, tt.opts, err)
 		}
-		if err := verify(cert, tt.alg, digest[:], sig); err != nil {
-			t.Errorf("%s %s: %v", tt.slot, tt.alg, err)
+		if err := verify(cert, tt.opts, digest[:], sig); err != nil {
+			t.Errorf("%s %T: %v", tt.slot, tt.opts, err)
 		}
 	}
 	var pinErr *hwerr.PINIncorrect
@@ -166,12 +167,12 @@ func TestClientThroughPCSCD(t *testing.T) {
 	}
 }
 
-func verify(cert *x509.Certificate, alg piv.Algorithm, digest, sig []byte) error {
-	switch alg {
-	case piv.RSAPKCS1v15SHA256:
-		return rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest, sig)
-	case piv.RSAPSSSHA256:
-		return rsa.VerifyPSS(cert.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest, sig, nil)
+func verify(cert *x509.Certificate, opts crypto.SignerOpts, digest, sig []byte) error {
+	if pub, ok := cert.PublicKey.(*rsa.PublicKey); ok {
+		if pss, ok := opts.(*rsa.PSSOptions); ok {
+			return rsa.VerifyPSS(pub, crypto.SHA256, digest, sig, pss)
+		}
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig)
 	}
 	if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest, sig) {
 		return errors.New("ECDSA signature does not verify")

@@ -3,11 +3,13 @@ package pivcard
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/des"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -203,7 +205,7 @@ func TestManagementKeyProvisioning(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("provisioned"))
-	sig, err := client.Sign(context.Background(), piv.SlotSignature, piv.ECDSASHA256, digest[:])
+	sig, err := client.PrivateKey(piv.SlotSignature, cert.PublicKey).SignContext(context.Background(), rand.Reader, digest[:], crypto.SHA256)
 	if err != nil || !ecdsa.VerifyASN1(pub, digest[:], sig) {
 		t.Errorf("signature with the generated key: %v", err)
 	}

@@ -2,7 +2,9 @@ package vreader_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"errors"
@@ -186,11 +188,11 @@ func TestCardInOwnReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("through hwauthd's own reader"))
-	sig, err := cl.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, digest[:])
+	cert, _ := x509.ParseCertificate(card.Certificate(piv.SlotAuthentication))
+	sig, err := cl.PrivateKey(piv.SlotAuthentication, cert.PublicKey).SignContext(ctx, rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, _ := x509.ParseCertificate(card.Certificate(piv.SlotAuthentication))
 	if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
 		t.Fatal("signature through the driver does not verify")
 	}

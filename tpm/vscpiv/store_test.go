@@ -2,6 +2,7 @@ package vscpiv_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -207,13 +208,14 @@ func TestVirtualCardAsPIV(t *testing.T) {
 	}
 
 	digest := sha256.Sum256([]byte("signed in the TPM through PIV"))
-	if _, err := cl.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, digest[:]); !errors.Is(err, hwerr.ErrPINRequired) {
+	key := cl.PrivateKey(piv.SlotAuthentication, got.PublicKey)
+	if _, err := key.SignContext(ctx, rand.Reader, digest[:], crypto.SHA256); !errors.Is(err, hwerr.ErrPINRequired) {
 		t.Fatalf("sign before VERIFY: %v, want PIN required", err)
 	}
 	if err := cl.VerifyPIN(ctx, []byte(pin)); err != nil {
 		t.Fatal(err)
 	}
-	sig, err := cl.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, digest[:])
+	sig, err := key.SignContext(ctx, rand.Reader, digest[:], crypto.SHA256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +238,7 @@ func TestVirtualCardAsPIV(t *testing.T) {
 	}
 	attempts = nil
 	for range 2 {
-		if _, err := cl.Sign(ctx, piv.SlotAuthentication, piv.ECDSASHA256, digest[:]); !errors.Is(err, hwerr.ErrPINRequired) {
+		if _, err := key.SignContext(ctx, rand.Reader, digest[:], crypto.SHA256); !errors.Is(err, hwerr.ErrPINRequired) {
 			t.Fatalf("sign after the PIN changed elsewhere: %v, want PIN required", err)
 		}
 	}
