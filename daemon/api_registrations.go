@@ -149,7 +149,7 @@ func (d *Daemon) deleteRegistration(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	d.log.Info("registration removed", "user", name, "registration", id, "authenticator", reg.AuthenticatorID)
-	d.sessions.EndWhere(func(s ipc.Session) bool {
+	d.sessions.EndWhere(func(s signin.Session) bool {
 		return s.User == name && s.Authenticator == reg.AuthenticatorID
 	}, signin.EndUnregistered)
 	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationRemoved, User: name, Authenticator: reg.AuthenticatorID, Data: registrationData(id)})

@@ -42,7 +42,7 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 	reg := res.Registration
 	d.log.Info("signed in", "user", req.User, "authenticator", reg.AuthenticatorID, "session", s.ID, "caller_uid", peer.UID)
 	d.manager.Publish(ipc.Event{Type: ipc.EventSessionStarted, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reader: res.Device.Info().Reader})
-	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: s})
+	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: sessionToAPI(s)})
 }
 
 // getSessions lists the sessions the caller may see: sign-in services and
@@ -53,11 +53,16 @@ func (d *Daemon) getSessions(w http.ResponseWriter, r *http.Request) error {
 	if !c.seesEveryUser() {
 		user = c.name
 	}
-	match := func(s ipc.Session) bool { return user == "" || s.User == user }
+	match := func(s signin.Session) bool { return user == "" || s.User == user }
 	if !c.seesEveryUser() && c.name == "" {
-		match = func(ipc.Session) bool { return false }
+		match = func(signin.Session) bool { return false }
 	}
-	return server.WriteJSON(w, http.StatusOK, ipc.SessionsResponse{Sessions: d.sessions.List(match)})
+	list := d.sessions.List(match)
+	resp := ipc.SessionsResponse{Sessions: make([]ipc.Session, len(list))}
+	for i, s := range list {
+		resp.Sessions[i] = sessionToAPI(s)
+	}
+	return server.WriteJSON(w, http.StatusOK, resp)
 }
 
 // deleteSession signs out: the session ends and its cached PIN is zeroed.
@@ -103,12 +108,18 @@ func (d *Daemon) postSessionOpen(w http.ResponseWriter, r *http.Request) error {
 		return ipc.Errorf(ipc.CodeBadRequest, "login_session must be a logind session id and pid a process id")
 	}
 	id := r.PathValue("id")
-	s, ok := d.sessions.Open(id, d.cfg.SignIn.SessionLifetime.Duration, req)
+	s, ok := d.sessions.Open(id, d.cfg.SignIn.SessionLifetime.Duration, signin.Login{Session: req.LoginSession, PID: req.PID})
 	if !ok {
 		return ipc.Errorf(ipc.CodeNotFound, "no session %q", id)
 	}
-	d.log.Info("session opened", "user", s.User, "session", s.ID, "login_session", s.LoginSession, "login_pid", s.LoginPID)
-	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: s})
+	d.log.Info("session opened", "user", s.User, "session", s.ID, "login_session", s.Login.Session, "login_pid", s.Login.PID)
+	return server.WriteJSON(w, http.StatusOK, ipc.SignInResponse{Session: sessionToAPI(s)})
+}
+
+// sessionToAPI is the API's form of a sign-in session.
+func sessionToAPI(s signin.Session) ipc.Session {
+	return ipc.Session{ID: s.ID, User: s.User, Authenticator: s.Authenticator, StartedAt: s.StartedAt, ExpiresAt: s.ExpiresAt,
+		Pending: s.Pending, LoginSession: s.Login.Session, LoginPID: s.Login.PID}
 }
 
 // boolQuery reads an optional true/false query parameter.

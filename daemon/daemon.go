@@ -46,7 +46,7 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// LoginSessions locks and ends login sessions for the removal policy;
 	// nil means systemd-logind on the system bus.
-	LoginSessions LoginSessions
+	LoginSessions signin.LoginSessions
 }
 
 // Daemon serves the API on a listener and runs the backends behind it.
@@ -67,8 +67,7 @@ type Daemon struct {
 	signIn   *signin.Service
 	streams  streamTracker     // open event streams, drained at shutdown
 	blocks   *signin.PINBlocks // authenticators announced as PIN-blocked
-	login    LoginSessions
-	removals removals // logind calls of the removal policy in flight
+	removal  *signin.Removal
 	vsc      device.VirtualCards
 
 	readyTimeout time.Duration
@@ -112,11 +111,20 @@ func New(opts Options) (*Daemon, error) {
 
 		readyTimeout: cmp.Or(opts.ReadyTimeout, DefaultReadyTimeout),
 	}
-	d.login = opts.LoginSessions
-	if d.login == nil {
-		d.login = logind.New()
-	}
 	d.sessions = signin.NewSessions(d.sessionEnded)
+	d.removal = &signin.Removal{
+		Policy:   opts.Config.SignIn.RemovalPolicy,
+		Sessions: d.sessions,
+		Login:    opts.LoginSessions,
+		Accounts: accounts,
+		Timeout:  opts.Config.API.RequestTimeout.Duration,
+		Log:      log,
+		Locked:   d.sessionLocked,
+		Failed:   d.removalFailed,
+	}
+	if d.removal.Login == nil {
+		d.removal.Login = logind.New()
+	}
 	d.blocks = &signin.PINBlocks{SelfServiceUnblock: opts.Config.Policy.SelfServiceUnblock, Announce: d.pinBlocked}
 	d.signIn = &signin.Service{
 		Registry: d.store,
@@ -153,13 +161,13 @@ func (d *Daemon) pinBlocked(a signin.Authenticator) {
 }
 
 // sessionEnded announces the end of a session.
-func (d *Daemon) sessionEnded(s ipc.Session, reason string) {
+func (d *Daemon) sessionEnded(s signin.Session, reason string) {
 	d.log.Info("session ended", "user", s.User, "session", s.ID, "reason", reason)
 	d.manager.Publish(sessionEndedEvent(s, reason))
 }
 
 // sessionEndedEvent is the event announcing that s ended for reason.
-func sessionEndedEvent(s ipc.Session, reason string) ipc.Event {
+func sessionEndedEvent(s signin.Session, reason string) ipc.Event {
 	return ipc.Event{Type: ipc.EventSessionEnded, User: s.User, Session: s.ID, Authenticator: s.Authenticator, Reason: reason}
 }
 
@@ -234,7 +242,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 	// whatever its buffer, and ends. The server stops only when every
 	// stream has written it, or given up on a watcher that stopped reading
 	// (a stream's write deadline).
-	d.removals.close() // each call is bounded by api.request_timeout
+	d.removal.Close() // each logind call is bounded by api.request_timeout
 	ended := d.sessions.Close()
 	final := make([]ipc.Event, 0, len(ended))
 	for _, s := range ended {

@@ -82,14 +82,16 @@ func TestRemovalPolicy(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			login := &fakeLogind{err: tc.logindErr}
 			h := daemontest.NewWith(t, daemontest.Fakes{LoginSessions: login}, func(c *config.Config) { c.SignIn.RemovalPolicy = tc.policy })
-			// root: the removal policy looks the user up in the system's
-			// account database, where root always exists.
+			// The removal policy asks logind with the uid the daemon's
+			// account database (the harness's) gives alice. root signs
+			// her in, as PAM does.
+			alice := h.AddUser("alice")
 			root, ctx := h.Client("root"), context.Background()
-			card := h.Insert(daemontest.CardOptions{Label: "root's card"})
-			if _, err := root.Register(ctx, "root", ipc.RegisterRequest{Authenticator: card.ID(), PIN: ipc.Secret(daemontest.PIN)}); err != nil {
+			card := h.Insert(daemontest.CardOptions{Label: "alice's card"})
+			if _, err := root.Register(ctx, "alice", ipc.RegisterRequest{Authenticator: card.ID(), PIN: ipc.Secret(daemontest.PIN)}); err != nil {
 				t.Fatal(err)
 			}
-			s, err := root.SignIn(ctx, ipc.SignInRequest{User: "root", PIN: ipc.Secret(daemontest.PIN), Pending: tc.loginSession != ""})
+			s, err := root.SignIn(ctx, ipc.SignInRequest{User: "alice", PIN: ipc.Secret(daemontest.PIN), Pending: tc.loginSession != ""})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -131,8 +133,8 @@ func TestRemovalPolicy(t *testing.T) {
 			}
 
 			calls, uids := login.seen()
-			if len(calls) != len(tc.wantCalls) || (len(calls) > 0 && (calls[0] != tc.wantCalls[0] || uids[0] != 0)) {
-				t.Errorf("logind was asked %q (uids %v), want %q for uid 0", calls, uids, tc.wantCalls)
+			if len(calls) != len(tc.wantCalls) || (len(calls) > 0 && (calls[0] != tc.wantCalls[0] || uids[0] != alice.UID)) {
+				t.Errorf("logind was asked %q (uids %v), want %q for uid %d", calls, uids, tc.wantCalls, alice.UID)
 			}
 			sessions, err := root.Sessions(ctx)
 			if err != nil {

@@ -30,6 +30,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
+	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/ipc/server"
@@ -59,7 +60,7 @@ type Fakes struct {
 	// Backends run alongside the harness's own Insert and Remove.
 	Backends      []device.Backend
 	VirtualCards  device.VirtualCards
-	LoginSessions daemon.LoginSessions
+	LoginSessions signin.LoginSessions
 }
 
 // NewWith is New with fake backends, TPM backend or systemd-logind.

@@ -95,7 +95,7 @@ func newServiceFixture(t *testing.T) *serviceFixture {
 		Devices:  f.devices,
 		Accounts: uidAccounts{"alice": 1000, "bob": 1001},
 		Failures: NewLimiter(3, time.Minute),
-		Sessions: NewSessions(func(ipc.Session, string) {}),
+		Sessions: NewSessions(func(Session, string) {}),
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 
 		SessionLifetime: time.Hour,
@@ -358,7 +358,7 @@ func TestStartSessionAndForget(t *testing.T) {
 		t.Error("the PIN was not cached with cache_pin on")
 	}
 	got, err := f.svc.Forget(ctx, "alice")
-	if want := []string{ipc.ForgottenLastAuthenticator, ipc.ForgottenCachedPIN}; err != nil || !slices.Equal(got, want) {
+	if want := []string{RememberLastAuthenticator, ForgottenCachedPIN}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("Forget = %q, %v, want %q", got, err, want)
 	}
 	if f.svc.Sessions.CachedPIN("alice", "piv-1") != nil || f.svc.LastAuthenticator(ctx, "alice") != "" {

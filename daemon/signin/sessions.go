@@ -7,8 +7,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // Reasons a session ends, in session-ended events.
@@ -23,11 +21,35 @@ const (
 	EndLoggedOut    = "logged-out"
 )
 
+// Session is one sign-in session.
+type Session struct {
+	ID            string
+	User          string
+	Authenticator string
+	StartedAt     time.Time
+	ExpiresAt     time.Time
+	// Pending is true until the session is opened (Sessions.Open); a
+	// pending session ends by itself with reason not-opened.
+	Pending bool
+	// Login is the systemd-logind session the sign-in opened, when known.
+	Login Login
+}
+
+// Login identifies a systemd-logind session, by its id (XDG_SESSION_ID) or
+// by a process in it; the removal policy locks or ends it.
+type Login struct {
+	Session string
+	PID     int
+}
+
+// Known reports whether l names a login session at all.
+func (l Login) Known() bool { return l.Session != "" || l.PID != 0 }
+
 // Sessions is the in-memory table of sign-in sessions (R8): a session
 // outlives the connection that opened it and ends on sign-out, expiry, card
 // removal (by policy) or daemon stop. Nothing of it is written to disk.
 type Sessions struct {
-	onEnd func(s ipc.Session, reason string)
+	onEnd func(s Session, reason string)
 
 	mu     sync.Mutex
 	byID   map[string]*session
@@ -35,7 +57,7 @@ type Sessions struct {
 }
 
 type session struct {
-	ipc.Session
+	Session
 	pin   []byte // cached PIN when signin.cache_pin is on; zeroed when the session ends
 	timer *time.Timer
 }
@@ -43,7 +65,7 @@ type session struct {
 // NewSessions returns an empty session table that calls onEnd, outside its
 // lock, with each session that ends and the reason (one of the End…
 // constants), except for those Close ends.
-func NewSessions(onEnd func(ipc.Session, string)) *Sessions {
+func NewSessions(onEnd func(Session, string)) *Sessions {
 	return &Sessions{onEnd: onEnd, byID: map[string]*session{}}
 }
 
@@ -51,11 +73,11 @@ func NewSessions(onEnd func(ipc.Session, string)) *Sessions {
 // nil, is copied and kept for the session. It fails with ErrShuttingDown after Close, so that no
 // session outlives the daemon without its session-ended. A pending session
 // ends after lifetime with reason not-opened unless Open extends it.
-func (t *Sessions) Start(user, authenticator string, lifetime time.Duration, pin []byte, pending bool) (ipc.Session, error) {
+func (t *Sessions) Start(user, authenticator string, lifetime time.Duration, pin []byte, pending bool) (Session, error) {
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	now := time.Now().UTC().Truncate(time.Second)
-	s := &session{Session: ipc.Session{
+	s := &session{Session: Session{
 		ID:            hex.EncodeToString(id),
 		User:          user,
 		Authenticator: authenticator,
@@ -70,7 +92,7 @@ func (t *Sessions) Start(user, authenticator string, lifetime time.Duration, pin
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		return ipc.Session{}, ErrShuttingDown
+		return Session{}, ErrShuttingDown
 	}
 	if pin != nil {
 		s.pin = slices.Clone(pin)
@@ -83,17 +105,17 @@ func (t *Sessions) Start(user, authenticator string, lifetime time.Duration, pin
 // Open turns a pending session into an open one that lasts lifetime from
 // now, and records the login session it belongs to. It reports whether the
 // session exists.
-func (t *Sessions) Open(id string, lifetime time.Duration, login ipc.OpenSessionRequest) (ipc.Session, bool) {
+func (t *Sessions) Open(id string, lifetime time.Duration, login Login) (Session, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.byID[id]
 	if !ok {
-		return ipc.Session{}, false
+		return Session{}, false
 	}
 	s.timer.Stop()
 	s.Pending = false
 	s.ExpiresAt = time.Now().UTC().Truncate(time.Second).Add(lifetime)
-	s.LoginSession, s.LoginPID = login.LoginSession, login.PID
+	s.Login = login
 	s.timer = time.AfterFunc(lifetime, func() { t.End(id, EndExpired) })
 	return s.Session, true
 }
@@ -101,11 +123,11 @@ func (t *Sessions) Open(id string, lifetime time.Duration, login ipc.OpenSession
 // Close ends every session without announcing them and refuses new ones;
 // it returns the ended sessions, oldest first, for the daemon to announce
 // as the event bus's last events.
-func (t *Sessions) Close() []ipc.Session {
+func (t *Sessions) Close() []Session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.closed = true
-	out := make([]ipc.Session, 0, len(t.byID))
+	out := make([]Session, 0, len(t.byID))
 	for id, s := range t.byID {
 		s.timer.Stop()
 		clear(s.pin)
@@ -117,12 +139,12 @@ func (t *Sessions) Close() []ipc.Session {
 }
 
 // Get returns a session by id.
-func (t *Sessions) Get(id string) (ipc.Session, bool) {
+func (t *Sessions) Get(id string) (Session, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	s, ok := t.byID[id]
 	if !ok {
-		return ipc.Session{}, false
+		return Session{}, false
 	}
 	return s.Session, true
 }
@@ -144,7 +166,7 @@ func (t *Sessions) End(id, reason string) bool {
 }
 
 // EndWhere ends every session that match selects.
-func (t *Sessions) EndWhere(match func(ipc.Session) bool, reason string) {
+func (t *Sessions) EndWhere(match func(Session) bool, reason string) {
 	for _, s := range t.List(match) {
 		t.End(s.ID, reason)
 	}
@@ -152,10 +174,10 @@ func (t *Sessions) EndWhere(match func(ipc.Session) bool, reason string) {
 
 // List returns the sessions that match selects (all when match is nil),
 // oldest first.
-func (t *Sessions) List(match func(ipc.Session) bool) []ipc.Session {
+func (t *Sessions) List(match func(Session) bool) []Session {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := []ipc.Session{}
+	out := []Session{}
 	for _, s := range t.byID {
 		if match == nil || match(s.Session) {
 			out = append(out, s.Session)
@@ -166,8 +188,8 @@ func (t *Sessions) List(match func(ipc.Session) bool) []ipc.Session {
 }
 
 // sortSessions orders sessions oldest first.
-func sortSessions(ss []ipc.Session) {
-	slices.SortFunc(ss, func(a, b ipc.Session) int {
+func sortSessions(ss []Session) {
+	slices.SortFunc(ss, func(a, b Session) int {
 		return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.ID, b.ID))
 	})
 }
@@ -187,7 +209,7 @@ func (t *Sessions) CachedPIN(user, authenticator string) []byte {
 
 // DropPINsWhere zeroes and forgets the PINs cached by the sessions that
 // match selects (forget, card removal); it returns how many there were.
-func (t *Sessions) DropPINsWhere(match func(ipc.Session) bool) int {
+func (t *Sessions) DropPINsWhere(match func(Session) bool) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0

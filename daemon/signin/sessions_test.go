@@ -9,13 +9,12 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // endedLog collects the sessions a table ends, as "id reason".
 type endedLog chan string
 
-func (l endedLog) onEnd(s ipc.Session, reason string) { l <- s.ID + " " + reason }
+func (l endedLog) onEnd(s Session, reason string) { l <- s.ID + " " + reason }
 
 // next waits for the next ended session.
 func (l endedLog) next(t *testing.T) string {
@@ -42,7 +41,7 @@ func TestPendingSessionOpens(t *testing.T) {
 	if got := ended.next(t); got != late.ID+" "+EndNotOpened {
 		t.Fatalf("ended %q, want %s not-opened", got, late.ID)
 	}
-	if _, ok := tab.Open(late.ID, time.Hour, ipc.OpenSessionRequest{}); ok {
+	if _, ok := tab.Open(late.ID, time.Hour, Login{}); ok {
 		t.Fatal("a session that ended opened")
 	}
 
@@ -50,8 +49,8 @@ func TestPendingSessionOpens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opened, ok := tab.Open(s.ID, time.Hour, ipc.OpenSessionRequest{LoginSession: "c7", PID: 4242})
-	if !ok || opened.Pending || opened.LoginSession != "c7" || opened.LoginPID != 4242 || opened.ExpiresAt.Before(s.StartedAt.Add(59*time.Minute)) {
+	opened, ok := tab.Open(s.ID, time.Hour, Login{Session: "c7", PID: 4242})
+	if !ok || opened.Pending || opened.Login != (Login{Session: "c7", PID: 4242}) || opened.ExpiresAt.Before(s.StartedAt.Add(59*time.Minute)) {
 		t.Fatalf("opened %+v, %v", opened, ok)
 	}
 	if got, ok := tab.Get(s.ID); !ok || got != opened {
@@ -84,9 +83,9 @@ func TestSessionsSelectAndClose(t *testing.T) {
 		}
 		ids = append(ids, s.ID)
 	}
-	user := func(name string) func(ipc.Session) bool { return func(s ipc.Session) bool { return s.User == name } }
+	user := func(name string) func(Session) bool { return func(s Session) bool { return s.User == name } }
 	alice := tab.List(user("alice"))
-	if len(alice) != 2 || !slices.IsSortedFunc(tab.List(nil), func(a, b ipc.Session) int { return a.StartedAt.Compare(b.StartedAt) }) {
+	if len(alice) != 2 || !slices.IsSortedFunc(tab.List(nil), func(a, b Session) int { return a.StartedAt.Compare(b.StartedAt) }) {
 		t.Fatalf("alice's sessions %+v", alice)
 	}
 	if got := len(tab.List(nil)); got != 4 {
@@ -118,7 +117,7 @@ func TestSessionsSelectAndClose(t *testing.T) {
 	carolPIN := tab.byID[ids[3]].pin
 	tab.mu.Unlock()
 	closed := tab.Close()
-	oldestFirst := func(a, b ipc.Session) int { return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.ID, b.ID)) }
+	oldestFirst := func(a, b Session) int { return cmp.Or(a.StartedAt.Compare(b.StartedAt), cmp.Compare(a.ID, b.ID)) }
 	if !slices.IsSortedFunc(closed, oldestFirst) {
 		t.Errorf("Close returned %+v, not oldest first", closed)
 	}

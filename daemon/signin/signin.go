@@ -19,9 +19,16 @@ import (
 	"github.com/hwauthd/hwauthd/store"
 )
 
-// RememberLastAuthenticator is the key under which the registry remembers
-// the authenticator a user signed in with last (R8); forget deletes it.
-const RememberLastAuthenticator = ipc.ForgottenLastAuthenticator
+// What sign-in remembers for a user, by the names Forget reports (the API's
+// names of forgotten sign-in information).
+const (
+	// RememberLastAuthenticator is the key under which the registry
+	// remembers the authenticator a user signed in with last (R8).
+	RememberLastAuthenticator = "last_authenticator"
+	// ForgottenCachedPIN names the PINs cached in a user's sessions
+	// (signin.cache_pin).
+	ForgottenCachedPIN = "cached_pin"
+)
 
 // Registry is the part of the registry sign-in uses (store.Store is one).
 type Registry interface {
@@ -134,7 +141,7 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 // it when PINs are cached, and records the use: the registration's last use
 // and signature counter, and the authenticator as the one the user signed
 // in with last. A failure to record is logged, not returned.
-func (s *Service) StartSession(ctx context.Context, res Result, pin []byte, pending bool) (ipc.Session, error) {
+func (s *Service) StartSession(ctx context.Context, res Result, pin []byte, pending bool) (Session, error) {
 	reg := res.Registration
 	var cached []byte
 	if s.CachePIN {
@@ -146,7 +153,7 @@ func (s *Service) StartSession(ctx context.Context, res Result, pin []byte, pend
 	}
 	sess, err := s.Sessions.Start(reg.User, reg.AuthenticatorID, lifetime, cached, pending)
 	if err != nil {
-		return ipc.Session{}, err
+		return Session{}, err
 	}
 	if err := s.Registry.MarkUsed(ctx, reg.User, reg.ID, time.Now(), res.Counter); err != nil {
 		s.Log.Warn("record last use", "user", reg.User, "err", err)
@@ -160,7 +167,8 @@ func (s *Service) StartSession(ctx context.Context, res Result, pin []byte, pend
 // Forget deletes exactly the sign-in information hwauthd remembers for a
 // user: the authenticator they signed in with last (which sign-in offers
 // first) and the PINs cached in their sessions (signin.cache_pin). It
-// returns the names of what existed and is now gone (ipc.Forgotten…).
+// returns the names of what existed and is now gone (RememberLastAuthenticator,
+// ForgottenCachedPIN).
 func (s *Service) Forget(ctx context.Context, user string) ([]string, error) {
 	remembered, err := s.Registry.Recall(ctx, user)
 	if err != nil {
@@ -170,8 +178,8 @@ func (s *Service) Forget(ctx context.Context, user string) ([]string, error) {
 		return nil, err
 	}
 	forgotten := slices.Sorted(maps.Keys(remembered))
-	if s.Sessions.DropPINsWhere(func(sess ipc.Session) bool { return sess.User == user }) > 0 {
-		forgotten = append(forgotten, ipc.ForgottenCachedPIN)
+	if s.Sessions.DropPINsWhere(func(sess Session) bool { return sess.User == user }) > 0 {
+		forgotten = append(forgotten, ForgottenCachedPIN)
 	}
 	return forgotten, nil
 }

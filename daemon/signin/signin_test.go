@@ -20,7 +20,6 @@ import (
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/certutil"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store/boltstore"
 )
 
@@ -294,7 +293,7 @@ func TestFailureLimiter(t *testing.T) {
 
 func TestSessionsEndAndZeroPIN(t *testing.T) {
 	ended := make(chan string, 4)
-	tab := NewSessions(func(s ipc.Session, reason string) { ended <- s.ID + " " + reason })
+	tab := NewSessions(func(s Session, reason string) { ended <- s.ID + " " + reason })
 	pin := []byte("123456")
 	s, err := tab.Start("alice", "piv-1", time.Hour, pin, false)
 	if err != nil {
