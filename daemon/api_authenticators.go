@@ -105,7 +105,7 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 	case req.Key == "":
 		return ipc.Errorf(ipc.CodeBadRequest, "key is required (a slot such as 9a)")
 	case !ok:
-		return ipc.Errorf(ipc.CodeBadRequest, "algorithm %q is not one of ecdsa-sha256, ecdsa-sha384, rsa-pkcs1v15-sha256, rsa-pss-sha256", req.Algorithm)
+		return ipc.Errorf(ipc.CodeBadRequest, "algorithm %q is not one of %s", req.Algorithm, device.SignAlgorithmNames())
 	case len(req.Digest) != alg.Hash().Size():
 		return ipc.Errorf(ipc.CodeBadRequest, "digest must be %d bytes for %s, got %d", alg.Hash().Size(), alg, len(req.Digest))
 	}

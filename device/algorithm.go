@@ -3,6 +3,7 @@ package device
 import (
 	"crypto"
 	"crypto/rsa"
+	"strings"
 )
 
 // SignAlgorithm is a signing algorithm of the API (POST
@@ -20,6 +21,16 @@ const (
 
 // SignAlgorithms lists the algorithms in the order the API documents them.
 var SignAlgorithms = []SignAlgorithm{ECDSASHA256, ECDSASHA384, RSAPKCS1v15SHA256, RSAPSSSHA256}
+
+// SignAlgorithmNames lists the names of SignAlgorithms, comma-separated, for
+// help texts and refusals.
+func SignAlgorithmNames() string {
+	names := make([]string, len(SignAlgorithms))
+	for i, a := range SignAlgorithms {
+		names[i] = string(a)
+	}
+	return strings.Join(names, ", ")
+}
 
 // ParseSignAlgorithm returns the algorithm the API calls name.
 func ParseSignAlgorithm(name string) (SignAlgorithm, bool) {

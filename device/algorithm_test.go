@@ -4,8 +4,6 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"testing"
-
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 func TestSignAlgorithms(t *testing.T) {
@@ -15,10 +13,11 @@ func TestSignAlgorithms(t *testing.T) {
 		rsa  bool
 		pss  bool
 	}{
-		{ipc.AlgECDSASHA256, crypto.SHA256, false, false},
-		{ipc.AlgECDSASHA384, crypto.SHA384, false, false},
-		{ipc.AlgRSAPKCS1v15SHA256, crypto.SHA256, true, false},
-		{ipc.AlgRSAPSSSHA256, crypto.SHA256, true, true},
+		// The names docs/api.md gives the sign call's algorithm.
+		{"ecdsa-sha256", crypto.SHA256, false, false},
+		{"ecdsa-sha384", crypto.SHA384, false, false},
+		{"rsa-pkcs1v15-sha256", crypto.SHA256, true, false},
+		{"rsa-pss-sha256", crypto.SHA256, true, true},
 	} {
 		a, ok := ParseSignAlgorithm(tc.name)
 		if !ok || string(a) != tc.name {
@@ -32,6 +31,9 @@ func TestSignAlgorithms(t *testing.T) {
 		if opts == nil || opts.HashFunc() != tc.hash || isPSS != tc.pss || isPSS && pss.SaltLength != rsa.PSSSaltLengthEqualsHash {
 			t.Errorf("%s: signer opts %#v", a, opts)
 		}
+	}
+	if got := SignAlgorithmNames(); got != "ecdsa-sha256, ecdsa-sha384, rsa-pkcs1v15-sha256, rsa-pss-sha256" {
+		t.Errorf("SignAlgorithmNames() = %q", got)
 	}
 	if len(SignAlgorithms) != 4 {
 		t.Errorf("%d algorithms, the API documents 4", len(SignAlgorithms))

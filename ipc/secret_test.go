@@ -77,7 +77,7 @@ func TestSecretWipe(t *testing.T) {
 }
 
 func TestEncodeRequestRoundTrip(t *testing.T) {
-	in := SignRequest{Key: "9a", Algorithm: AlgECDSASHA256, Digest: []byte{1, 2, 3}, PIN: Secret("12\"3\\4\x01é")}
+	in := SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: []byte{1, 2, 3}, PIN: Secret("12\"3\\4\x01é")}
 	b, err := EncodeRequest(&in)
 	if err != nil {
 		t.Fatal(err)

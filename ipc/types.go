@@ -214,17 +214,10 @@ type PINResult struct {
 	Verified    bool `json:"verified"`
 }
 
-// Signature algorithms of SignRequest.Algorithm.
-const (
-	AlgECDSASHA256       = "ecdsa-sha256"
-	AlgECDSASHA384       = "ecdsa-sha384"
-	AlgRSAPKCS1v15SHA256 = "rsa-pkcs1v15-sha256"
-	AlgRSAPSSSHA256      = "rsa-pss-sha256"
-)
-
-// SignRequest is the body of POST /v1/authenticators/{id}/sign. Digest is
-// the hash to sign (base64 in JSON); PIN may be empty when it was verified
-// before.
+// SignRequest is the body of POST /v1/authenticators/{id}/sign. Algorithm
+// is one of the names of device.SignAlgorithms, which the daemon parses at
+// its edge; Digest is the hash to sign (base64 in JSON); PIN may be empty
+// when it was verified before.
 type SignRequest struct {
 	Key       string `json:"key"`
 	Algorithm string `json:"algorithm"`

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hwauthd/hwauthd/daemon/events"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/apitest"
@@ -250,7 +251,7 @@ func TestSign(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != want {
 		t.Fatalf("sign --digest: %d %q %s", code, out, errOut)
 	}
-	if f.lastSign.Key != "9c" || f.lastSign.Algorithm != ipc.AlgECDSASHA256 || string(f.lastSign.PIN) != "123456" {
+	if f.lastSign.Key != "9c" || f.lastSign.Algorithm != string(device.ECDSASHA256) || string(f.lastSign.PIN) != "123456" {
 		t.Fatalf("server got %+v", f.lastSign)
 	}
 	file := filepath.Join(t.TempDir(), "data")
@@ -265,6 +266,18 @@ func TestSign(t *testing.T) {
 	}
 	if want := fmt.Sprintf("Wrote the signature (%d bytes, ecdsa-sha256 with key 9a) to %s.\n", len(got), sigFile); out != want {
 		t.Errorf("sign --out says %q, want %q", out, want)
+	}
+	// Every algorithm the API signs with is accepted, with its hash.
+	for _, alg := range device.SignAlgorithms {
+		code, _, errOut := hw("", "sign", "piv-1", "--no-pin", "--file", file, "--algorithm", string(alg))
+		want := alg.Hash().New()
+		want.Write([]byte("hello"))
+		if code != 0 || f.lastSign.Algorithm != string(alg) || !bytes.Equal(f.lastSign.Digest, want.Sum(nil)) {
+			t.Errorf("sign --algorithm %s: exit %d (%s), server got %+v", alg, code, errOut, f.lastSign)
+		}
+	}
+	if _, _, errOut := hw("", "sign", "piv-1", "--no-pin", "--digest", b64, "--algorithm", "md5"); !strings.Contains(errOut, "rsa-pss-sha256") {
+		t.Errorf("an unknown algorithm's refusal does not name the known ones: %s", errOut)
 	}
 	usage := [][]string{
 		{"sign", "piv-1", "--no-pin"},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -23,14 +24,6 @@ type signFlags struct {
 	noPIN                      bool
 }
 
-// hashes maps each signature algorithm to its digest.
-var hashes = map[string]crypto.Hash{
-	ipc.AlgECDSASHA256:       crypto.SHA256,
-	ipc.AlgECDSASHA384:       crypto.SHA384,
-	ipc.AlgRSAPKCS1v15SHA256: crypto.SHA256,
-	ipc.AlgRSAPSSSHA256:      crypto.SHA256,
-}
-
 // signCmd is `hwauthctl sign ID`.
 func signCmd(a *app) *cobra.Command {
 	var f signFlags
@@ -39,13 +32,13 @@ func signCmd(a *app) *cobra.Command {
 		Short: "Sign a digest with a key of the authenticator (asks for the PIN)",
 		Long: "sign signs a digest given in base64 (--digest), in hex (--digest-hex), or the hash of a\n" +
 			"file (--file), and prints the signature in base64 or writes it raw to --out.\n" +
-			"Algorithms: ecdsa-sha256, ecdsa-sha384, rsa-pkcs1v15-sha256, rsa-pss-sha256.",
+			"Algorithms: " + device.SignAlgorithmNames() + ".",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.sign(cmd, args[0], &f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.key, "key", "9a", "key id: PIV slot (9a, 9c, 9d, 9e) or PKCS#11 id in hex")
-	fl.StringVar(&f.algorithm, "algorithm", ipc.AlgECDSASHA256, "signature algorithm")
+	fl.StringVar(&f.algorithm, "algorithm", string(device.ECDSASHA256), "signature algorithm")
 	fl.StringVar(&f.digestB64, "digest", "", "digest to sign, base64")
 	fl.StringVar(&f.digestHex, "digest-hex", "", "digest to sign, hex")
 	fl.StringVar(&f.file, "file", "", "file whose hash to sign")
@@ -58,11 +51,11 @@ func signCmd(a *app) *cobra.Command {
 
 // sign runs `hwauthctl sign`.
 func (a *app) sign(cmd *cobra.Command, id string, f *signFlags) error {
-	h, ok := hashes[f.algorithm]
+	alg, ok := device.ParseSignAlgorithm(f.algorithm)
 	if !ok {
-		return usageError{fmt.Errorf("unknown algorithm %q; see hwauthctl sign --help", f.algorithm)}
+		return usageError{fmt.Errorf("unknown algorithm %q; one of %s", f.algorithm, device.SignAlgorithmNames())}
 	}
-	digest, err := f.digest(h)
+	digest, err := f.digest(alg.Hash())
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package helper
 
 import (
+	"crypto"
+	"crypto/rsa"
 	"fmt"
 
 	"github.com/hwauthd/hwauthd/device"
@@ -10,41 +12,37 @@ import (
 	"github.com/miekg/pkcs11"
 )
 
-// signMechanism builds the PKCS#11 mechanism of one API algorithm and the
-// data C_Sign gets from the digest.
-type signMechanism func(digest []byte) ([]*pkcs11.Mechanism, []byte, error)
-
-// ecdsaMechanism signs the digest itself with CKM_ECDSA (PKCS#11 v2.40
-// §2.3.6).
-func ecdsaMechanism(digest []byte) ([]*pkcs11.Mechanism, []byte, error) {
-	return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, digest, nil
-}
-
-// mechanisms maps the API's signing algorithms to PKCS#11 mechanisms. The
-// daemon hands over a digest, so the hashing mechanisms (CKM_SHA256_RSA_PKCS
-// and friends) cannot be used.
-var mechanisms = map[device.SignAlgorithm]signMechanism{
-	device.ECDSASHA256: ecdsaMechanism,
-	device.ECDSASHA384: ecdsaMechanism,
-	// CKM_RSA_PKCS over the DigestInfo (PKCS#11 v2.40 §2.1.6, RFC 8017 §9.2).
-	device.RSAPKCS1v15SHA256: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
-		di, err := p11crypto.DigestInfoSHA256(d)
+// mechanism builds the PKCS#11 mechanism that signs with alg and the data
+// C_Sign gets from the digest. The daemon hands over a digest, so the
+// hashing mechanisms (CKM_SHA256_RSA_PKCS and friends) cannot be used: ECDSA
+// signs the digest itself with CKM_ECDSA (PKCS#11 v2.40 §2.3.6), PKCS #1
+// v1.5 is CKM_RSA_PKCS over the DigestInfo (§2.1.6, RFC 8017 §9.2), PSS is
+// CKM_RSA_PKCS_PSS over the digest with the hash, MGF1 over the same hash and
+// a salt as long as it (§2.1.14).
+func mechanism(alg device.SignAlgorithm, digest []byte) ([]*pkcs11.Mechanism, []byte, error) {
+	opts := alg.SignerOpts()
+	pss, isPSS := opts.(*rsa.PSSOptions)
+	switch {
+	case opts == nil:
+		return nil, nil, fmt.Errorf("algorithm %q: %w", alg, hwerr.ErrNotSupported)
+	case !alg.RSA():
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, digest, nil
+	case opts.HashFunc() != crypto.SHA256: // the RSA parameters below are SHA-256's
+		return nil, nil, fmt.Errorf("algorithm %q: %w", alg, hwerr.ErrNotSupported)
+	case isPSS:
+		params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, uint(pss.Hash.Size()))
+		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params)}, digest, nil
+	default:
+		di, err := p11crypto.DigestInfoSHA256(digest)
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)}, di, err
-	},
-	// CKM_RSA_PKCS_PSS over the digest with SHA-256, MGF1-SHA-256 and a 32-byte
-	// salt (PKCS#11 v2.40 §2.1.14).
-	device.RSAPSSSHA256: func(d []byte) ([]*pkcs11.Mechanism, []byte, error) {
-		params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, 32)
-		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params)}, d, nil
-	},
+	}
 }
 
 // sign answers OpSign: it logs in with the PIN, finds the private key by
 // CKA_ID, signs (C_SignInit, then C_Login(CKU_CONTEXT_SPECIFIC) for a key
 // with CKA_ALWAYS_AUTHENTICATE, then C_Sign) and logs out.
 func (s *Server) sign(req *wire.Request) ([]byte, error) {
-	alg, _ := device.ParseSignAlgorithm(req.Algorithm)
-	mech, ok := mechanisms[alg]
+	alg, ok := device.ParseSignAlgorithm(req.Algorithm)
 	if !ok {
 		return nil, fmt.Errorf("algorithm %q: %w", req.Algorithm, hwerr.ErrNotSupported)
 	}
@@ -69,7 +67,7 @@ func (s *Server) sign(req *wire.Request) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, data, err := mech(req.Digest)
+	m, data, err := mechanism(alg, req.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, hwerr.ErrInvalidInput)
 	}
