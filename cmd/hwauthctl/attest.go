@@ -3,13 +3,13 @@ package main
 import (
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/tpm"
 )
@@ -104,7 +104,7 @@ func (a *app) verifyAttestationRequest(caFile, stateFile, reqFile, out string) e
 		return err
 	}
 	st, err := json.Marshal(verifierState{Secret: secret,
-		CardKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))})
+		CardKey: certutil.EncodePEM(certutil.PEMPublicKey, der)})
 	if err != nil {
 		return err
 	}
@@ -140,16 +140,8 @@ func readCertificates(file string) ([]*x509.Certificate, error) {
 		return nil, err
 	}
 	var out []*x509.Certificate
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
+	for _, der := range certutil.PEMBlocks(b, certutil.PEMCertificate) {
+		c, err := x509.ParseCertificate(der)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}

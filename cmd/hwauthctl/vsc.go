@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/tpm"
 )
@@ -275,20 +275,13 @@ func vscImportCertCmd(a *app) *cobra.Command {
 // blocks before it are skipped) or one DER certificate. It checks only the
 // framing; the daemon checks that the certificate matches the key.
 func certificatePEM(b []byte) (string, error) {
-	for rest := b; ; {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
-		if blk.Type == "CERTIFICATE" {
-			return string(pem.EncodeToMemory(&pem.Block{Type: blk.Type, Bytes: blk.Bytes})), nil
-		}
+	if blocks := certutil.PEMBlocks(b, certutil.PEMCertificate); len(blocks) > 0 {
+		return certutil.EncodePEM(certutil.PEMCertificate, blocks[0]), nil
 	}
 	if _, err := x509.ParseCertificate(b); err != nil {
 		return "", errors.New("holds no certificate (neither a PEM CERTIFICATE block nor DER)")
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: b})), nil
+	return certutil.EncodePEM(certutil.PEMCertificate, b), nil
 }
 
 // vscUnblockCmd is `hwauthctl vsc unblock ID --admin-key KEY.pem`: the
@@ -347,20 +340,16 @@ func readAdminPrivateKey(file string) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	for rest := b; ; {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			return nil, fmt.Errorf("%s: no PEM private key", file)
-		}
-		if k, err := x509.ParsePKCS8PrivateKey(blk.Bytes); err == nil {
+	for _, der := range certutil.PEMBlocks(b, "") {
+		if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
 			if ec, ok := k.(*ecdsa.PrivateKey); ok {
 				return ec, nil
 			}
 			return nil, fmt.Errorf("%s: the admin key must be ECDSA P-256, not %T", file, k)
 		}
-		if ec, err := x509.ParseECPrivateKey(blk.Bytes); err == nil {
+		if ec, err := x509.ParseECPrivateKey(der); err == nil {
 			return ec, nil
 		}
 	}
+	return nil, fmt.Errorf("%s: no PEM private key", file)
 }

@@ -1,7 +1,8 @@
 // Package certutil reads and writes the parts of X.509 certificates that
 // crypto/x509 leaves out and smart card sign-in needs: the Microsoft user
-// principal name (UPN) in the subject alternative name, and subject names
-// written as text.
+// principal name (UPN) in the subject alternative name, subject names
+// written as text, and the PEM framing of certificates and keys (one helper
+// for every program of the module).
 package certutil
 
 import (

@@ -1,0 +1,26 @@
+package certutil
+
+import (
+	"bytes"
+	"encoding/pem"
+	"testing"
+)
+
+func TestPEMRoundTrip(t *testing.T) {
+	der := []byte{0x30, 0x03, 0x02, 0x01, 0x07}
+	text := EncodePEM(PEMCertificate, der)
+	blk, rest := pem.Decode([]byte(text))
+	if blk == nil || blk.Type != "CERTIFICATE" || !bytes.Equal(blk.Bytes, der) || len(rest) != 0 {
+		t.Fatalf("EncodePEM = %q", text)
+	}
+	file := "comment\n" + EncodePEM(PEMPublicKey, []byte{1}) + "between\n" + text + EncodePEM(PEMCertificate, []byte{2})
+	if got := PEMBlocks([]byte(file), PEMCertificate); len(got) != 2 || !bytes.Equal(got[0], der) || !bytes.Equal(got[1], []byte{2}) {
+		t.Errorf("PEMBlocks(CERTIFICATE) = %x", got)
+	}
+	if got := PEMBlocks([]byte(file), ""); len(got) != 3 || !bytes.Equal(got[0], []byte{1}) {
+		t.Errorf("PEMBlocks(any) = %x", got)
+	}
+	if got := PEMBlocks(der, PEMCertificate); got != nil {
+		t.Errorf("PEMBlocks(DER) = %x, want none", got)
+	}
+}
