@@ -142,25 +142,18 @@ func (t *TPM) AdminChallenge(ctx context.Context, card *Card) (AdminChallenge, e
 	t.dropAdminLocked(card.ID)
 	var p pendingAdmin
 	for i := range p.contexts {
-		rsp, err := tpm2.StartAuthSession{
-			TPMKey:      tpm2.TPMRHNull,
-			Bind:        tpm2.TPMRHNull,
-			NonceCaller: tpm2.TPM2BNonce{Buffer: randomBytes(16)},
-			SessionType: tpm2.TPMSEPolicy,
-			Symmetric:   tpm2.TPMTSymDef{Algorithm: tpm2.TPMAlgNull},
-			AuthHash:    tpm2.TPMAlgSHA256,
-		}.Execute(t.tr)
+		h, nonce, err := t.startPolicySessionLocked()
 		if err != nil {
 			t.flushPendingLocked(p, i)
-			return AdminChallenge{}, fmt.Errorf("start admin challenge: %w", classify(err))
+			return AdminChallenge{}, fmt.Errorf("start admin challenge: %w", err)
 		}
-		saved, err := tpm2.ContextSave{SaveHandle: rsp.SessionHandle}.Execute(t.tr)
+		saved, err := tpm2.ContextSave{SaveHandle: h}.Execute(t.tr)
 		if err != nil {
-			t.flushLocked(rsp.SessionHandle)
+			t.flushLocked(h)
 			t.flushPendingLocked(p, i)
 			return AdminChallenge{}, fmt.Errorf("save admin challenge: %w", classify(err))
 		}
-		p.contexts[i], p.nonces[i] = saved.Context, rsp.NonceTPM.Buffer
+		p.contexts[i], p.nonces[i] = saved.Context, nonce
 	}
 	p.expires = time.Now().Add(adminChallengeLifetime)
 	t.admin[card.ID] = p
@@ -192,7 +185,7 @@ func (t *TPM) AdminUnblock(ctx context.Context, card *Card, responses [2][]byte,
 }
 
 func (t *TPM) adminUnblockLocked(card *Card, p pendingAdmin, responses [2][]byte, newPIN []byte) error {
-	t.dropPINSessionLocked() // two challenge sessions and the encryption session need the slots
+	t.dropSessionsLocked() // two challenge sessions and the encryption session need the slots
 	pub, err := tpm2.Unmarshal[tpm2.TPMTPublic](card.AdminKeyPublic)
 	if err != nil {
 		return fmt.Errorf("card admin key: %w: %v", hwerr.ErrInvalidInput, err)

@@ -8,10 +8,10 @@ import (
 	"github.com/google/go-tpm/tpm2"
 )
 
-// BenchmarkSignEngine is one PIN-checked Sign through the engine: the
-// card's PIN index read, a policy session, PolicySecret with the PIN in a
-// salted HMAC session (the TPM counts), TPM2_Sign with the key kept
-// loaded. Nothing is written to disk.
+// BenchmarkSignEngine is one PIN-checked Sign through the engine:
+// PolicySecret with the PIN in the held salted HMAC session (the TPM
+// counts) in the held policy session, TPM2_Sign with the key kept loaded.
+// Nothing is written to disk.
 func BenchmarkSignEngine(b *testing.B) {
 	_, tp := newSim(b)
 	c := createCard(b, tp, AlgECCP256)
@@ -46,7 +46,10 @@ func BenchmarkSignDirect(b *testing.B) {
 	}
 	defer tp.flushLocked(key.ObjectHandle)
 	digest := sha256.Sum256([]byte("bench"))
-	scheme, _ := signScheme(AlgECCP256, digest[:], crypto.SHA256)
+	scheme := tpm2.TPMTSigScheme{
+		Scheme:  tpm2.TPMAlgECDSA,
+		Details: tpm2.NewTPMUSigScheme(tpm2.TPMAlgECDSA, &tpm2.TPMSSchemeHash{HashAlg: tpm2.TPMAlgSHA256}),
+	}
 	for b.Loop() {
 		_, err := tpm2.Sign{
 			KeyHandle:  tpm2.AuthHandle{Handle: key.ObjectHandle, Name: key.Name, Auth: tpm2.PasswordAuth(nil)},

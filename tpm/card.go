@@ -122,7 +122,7 @@ func (t *TPM) CreateCard(ctx context.Context, opts CreateOptions) (*Card, *Attes
 	}
 	att, err := t.createCardLocked(c, opts)
 	if err != nil {
-		t.tr.ctx = nil // clean up even when ctx has ended
+		t.tr.op = nil // clean up even when ctx has ended
 		t.destroyLocked(c)
 		return nil, nil, err
 	}

@@ -63,9 +63,16 @@
 //
 // A *TPM serializes all commands (see TPM). Between operations it keeps at
 // most one card key loaded, so that signing in a row with one card costs
-// no TPM2_Load, and the salted PIN session, so that a PIN check costs no
-// ECDH; an operation loads at most two more objects (swtpm has three
-// transient slots) and two more sessions (three loaded sessions; the admin
-// unblock, which needs three, drops the PIN session first) and flushes
-// them before returning.
+// no TPM2_Load (another card's signature replaces it), the salted PIN
+// session, so that a PIN check costs no ECDH, and one policy session for
+// signatures (signSession), shared by all cards: a signature is then two
+// commands, TPM2_PolicySecret and TPM2_Sign, both marshalled by hand
+// (command.go) instead of by go-tpm's reflection. The TPM resets that
+// session's policy when TPM2_Sign uses it; a PIN check resets it with
+// TPM2_PolicyRestart; after any failure it is flushed, so no satisfied PIN
+// assertion outlives the call that made it. An operation loads at most two
+// more objects (swtpm has three transient slots) and flushes them before
+// returning; operations that need sessions of their own (PIN change and
+// unblock, attestation, card creation, the admin unblock) drop the held
+// sessions first (three loaded sessions).
 package tpm

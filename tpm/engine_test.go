@@ -254,7 +254,8 @@ func TestRetryTransport(t *testing.T) {
 	}
 }
 
-// countLoaded counts transient objects and loaded sessions in the TPM.
+// countLoaded counts transient objects and loaded sessions (HMAC and
+// policy) in the TPM.
 func countLoaded(t *testing.T, tp *TPM) int {
 	t.Helper()
 	if err := tp.lock(testCtx(t)); err != nil {
@@ -262,14 +263,14 @@ func countLoaded(t *testing.T, tp *TPM) int {
 	}
 	defer tp.unlock()
 	n := 0
-	for _, first := range []uint32{0x80000000, 0x02000000} {
-		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: first, PropertyCount: 64}.Execute(tp.tr)
+	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000} {
+		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(first), PropertyCount: 64}.Execute(tp.tr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		hs, _ := rsp.CapabilityData.Data.Handles()
 		for _, h := range hs.Handle {
-			if uint32(h)>>24 == first>>24 {
+			if sameHandleKind(h, first) {
 				n++
 			}
 		}
@@ -278,14 +279,21 @@ func countLoaded(t *testing.T, tp *TPM) int {
 }
 
 // TestOpenFlushesStale: objects and sessions a killed owner left in swtpm
-// are flushed by the next Open; operations leave nothing loaded but the
-// one card key and the PIN session kept for the next signature.
+// (its held card key, PIN session and signing policy session, and what
+// an operation had loaded when it died) are flushed by the next Open;
+// operations leave nothing loaded but what is held for the next signature.
 func TestOpenFlushesStale(t *testing.T) {
 	s, tp := newSim(t)
 	c := createCard(t, tp, AlgECCP256)
 	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
-	if n := countLoaded(t, tp); n != 2 {
-		t.Fatalf("%d objects or sessions left loaded after create and sign, want the cached key and PIN session", n)
+	if n := countLoaded(t, tp); n != 3 {
+		t.Fatalf("%d objects or sessions left loaded after create and sign, want the cached key, the PIN session and the signing session", n)
+	}
+	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN)); err != nil {
+		t.Fatal(err)
+	}
+	if n := countLoaded(t, tp); n != 3 {
+		t.Fatalf("%d objects or sessions left loaded after a PIN check, want the same 3", n)
 	}
 	if err := tp.lock(testCtx(t)); err != nil {
 		t.Fatal(err)
@@ -293,27 +301,25 @@ func TestOpenFlushesStale(t *testing.T) {
 	if _, err := (tpm2.CreatePrimary{PrimaryHandle: tpm2.TPMRHOwner, InPublic: tpm2.New2B(tpm2.ECCSRKTemplate)}).Execute(tp.tr); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := tpm2.HMACSession(tp.tr, tpm2.TPMAlgSHA256, 16); err != nil {
-		t.Fatal(err)
-	}
 	tp.unlock()
 	if n := countLoaded(t, tp); n != 4 {
-		t.Fatalf("%d loaded, want the cached key, the PIN session and the 2 left behind", n)
+		t.Fatalf("%d loaded, want the 3 held and the one left behind", n)
 	}
-	tp.Close()
+	tp.Abort() // as a kill would: nothing is flushed
 	again := openSim(t, s, Policy{})
 	if n := countLoaded(t, again); n != 0 {
 		t.Fatalf("%d objects or sessions still loaded after Open", n)
 	}
+	signAndVerify(t, again, c, testPIN, cardKey(t, c))
 }
 
 // TestRetryTransportContext: with the context ended, commands are refused
 // but TPM2_FlushContext still goes out.
 func TestRetryTransportContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	op := new(operation)
+	op.end(context.Canceled)
 	inner := &scriptedTPM{codes: []tpm2.TPMRC{0}}
-	r := &retryTransport{inner: inner, ctx: ctx}
+	r := &retryTransport{inner: inner, op: op}
 	sign := []byte{0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x01, 0x5d}
 	if _, err := r.Send(sign); !errors.Is(err, hwerr.ErrCanceled) || inner.sent != 0 {
 		t.Fatalf("command after cancel: err %v, sent %d", err, inner.sent)

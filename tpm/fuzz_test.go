@@ -141,3 +141,36 @@ func FuzzChangeAuthResponse(f *testing.F) {
 		_ = validateChangeAuth(rest, nil, sess)
 	})
 }
+
+// FuzzParseResponse feeds TPM responses to the signing path's parsers
+// (parseResponse, then parseSignature on its parameters): they must never
+// panic, and what they accept must lie within the response.
+func FuzzParseResponse(f *testing.F) {
+	sig := tpm2.Marshal(tpm2.TPMTSignature{SigAlg: tpm2.TPMAlgECDSA, Signature: tpm2.NewTPMUSignature(tpm2.TPMAlgECDSA,
+		&tpm2.TPMSSignatureECC{Hash: tpm2.TPMAlgSHA256, SignatureR: tpm2.TPM2BECCParameter{Buffer: []byte{1}}, SignatureS: tpm2.TPM2BECCParameter{Buffer: []byte{2}}})})
+	rsp := be.AppendUint16(nil, uint16(tpm2.TPMSTSessions))
+	rsp = be.AppendUint32(rsp, uint32(10+4+len(sig)+2+16+1+2))
+	rsp = be.AppendUint32(rsp, 0)
+	rsp = be.AppendUint32(rsp, uint32(len(sig)))
+	rsp = append(rsp, sig...)
+	rsp = append2B(rsp, make([]byte, 16))
+	rsp = append(rsp, attrContinueSession)
+	rsp = append2B(rsp, nil)
+	if _, _, err := parseResponse(rsp); err != nil {
+		f.Fatalf("seed response: %v", err)
+	}
+	f.Add(rsp)
+	f.Add([]byte{0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x09, 0x8e})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		params, auth, err := parseResponse(b)
+		if err != nil {
+			return
+		}
+		if len(params)+len(auth.nonce)+len(auth.hmac)+19 != len(b) {
+			t.Fatalf("parsed %d+%d+%d bytes of a %d-byte response", len(params), len(auth.nonce), len(auth.hmac), len(b))
+		}
+		for _, sc := range []sigScheme{{tpm2.TPMAlgECDSA, tpm2.TPMAlgSHA256}, {tpm2.TPMAlgRSASSA, tpm2.TPMAlgSHA256}} {
+			_, _ = parseSignature(params, sc)
+		}
+	})
+}

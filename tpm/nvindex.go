@@ -395,6 +395,7 @@ func (t *TPM) readCounterLocked(x *NVIndex) (counter, error) {
 // withPolicyLocked starts a policy session, runs the assertions of
 // policy in it, then use with it, and flushes it.
 func (t *TPM) withPolicyLocked(policy, use func(tpm2.Session) error) error {
+	t.dropSignSessionLocked() // its slot may be needed beside this one
 	s, closer, err := tpm2.PolicySession(t.tr, tpm2.TPMAlgSHA256, 16)
 	if err != nil {
 		return fmt.Errorf("start policy session: %w", err)

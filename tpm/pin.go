@@ -115,21 +115,38 @@ func (t *TPM) VerifyPIN(ctx context.Context, card *Card, pin []byte) error {
 	if err := t.checkCardLocked(card); err != nil {
 		return err
 	}
-	return t.withPolicyLocked(func(s tpm2.Session) error {
-		return t.policySecretLocked(s, card, pinSecret, pin)
-	}, func(tpm2.Session) error { return nil })
+	return t.verifyLocked(card, pin)
+}
+
+// verifyLocked has the TPM check pin: PolicySecret on the card's PIN index
+// in the held signing session, whose policy is then reset
+// (TPM2_PolicyRestart), or the session flushed, so that the assertion is
+// not left to be spent.
+func (t *TPM) verifyLocked(card *Card, pin []byte) error {
+	s, err := t.signSessionLocked()
+	if err != nil {
+		return err
+	}
+	if err := t.policySecretOnLocked(s.handle, s.nonceTPM, card, pinSecret, pin); err != nil {
+		t.dropSignSessionLocked()
+		return err
+	}
+	if err := t.policyRestartLocked(s.handle); err != nil {
+		t.dropSignSessionLocked() // the PIN was right; the assertion goes with the session
+	}
+	return nil
 }
 
 // policySecretLocked runs TPM2_PolicySecret (TPM 2.0 Part 3 §23.4) in
 // policy session s on the card's index of kind, authorized with secret in
 // a salted HMAC session, and turns the TPM's answer into the PIN errors.
 func (t *TPM) policySecretLocked(s tpm2.Session, card *Card, kind secretKind, secret []byte) error {
-	return t.policySecretOnLocked(s.Handle(), s.NonceTPM(), card, kind, secret)
+	return t.policySecretOnLocked(s.Handle(), s.NonceTPM().Buffer, card, kind, secret)
 }
 
 // policySecretOnLocked is policySecretLocked on the policy session with
-// handle h and last nonce.
-func (t *TPM) policySecretOnLocked(h tpm2.TPMHandle, nonce tpm2.TPM2BNonce, card *Card, kind secretKind, secret []byte) error {
+// handle h and last nonceTPM nonce.
+func (t *TPM) policySecretOnLocked(h tpm2.TPMHandle, nonce []byte, card *Card, kind secretKind, secret []byte) error {
 	if len(secret) == 0 {
 		return fmt.Errorf("verify %s: %w", kind, hwerr.ErrPINRequired)
 	}
@@ -146,24 +163,37 @@ func (t *TPM) policySecretOnLocked(h tpm2.TPMHandle, nonce tpm2.TPM2BNonce, card
 	if err != nil {
 		return err
 	}
-	err = ps.withAuth(auth, func() error {
-		_, err := tpm2.PolicySecret{
-			AuthHandle:    tpm2.AuthHandle{Handle: tpm2.TPMHandle(x.Handle), Name: x.named().Name, Auth: ps},
-			PolicySession: h,
-			NonceTPM:      nonce,
-		}.Execute(t.tr)
-		return err
-	})
+	err = t.sendPolicySecretLocked(ps, auth, x, h, nonce)
 	if err == nil {
 		return nil
 	}
 	var rc tpm2.TPMRC
 	if !errors.As(err, &rc) {
-		// No answer, or one that does not authenticate: the session's
-		// state is unknown.
-		t.pin = nil
+		// Not sent, no answer, or one that does not authenticate: the
+		// session's state is unknown.
+		t.dropPINSessionLocked()
 	}
 	return t.secretErrorLocked(kind, x, err)
+}
+
+// sendPolicySecretLocked sends TPM2_PolicySecret on index x for policy
+// session h, whose last nonceTPM nonce binds the assertion to the
+// session's present state, authorized by ps with authValue auth; no
+// cpHashA, policyRef or expiration.
+func (t *TPM) sendPolicySecretLocked(ps *pinSession, auth []byte, x *NVIndex, h tpm2.TPMHandle, nonce []byte) error {
+	const cc = tpm2.TPMCCPolicySecret
+	params := make([]byte, 0, 2+len(nonce)+2+2+4)
+	params = append2B(params, nonce)
+	params = append2B(params, nil)      // cpHashA
+	params = append2B(params, nil)      // policyRef
+	params = be.AppendUint32(params, 0) // expiration
+	// A session's name is its handle (Part 1 §16).
+	authz := ps.authorize(auth, cc, params, x.Name, be.AppendUint32(nil, uint32(h)))
+	rparams, rauth, err := t.sendCommand(marshalCommand(cc, []tpm2.TPMHandle{tpm2.TPMHandle(x.Handle), h}, authz, params))
+	if err != nil {
+		return err
+	}
+	return ps.validate(auth, cc, rparams, rauth)
 }
 
 // secretErrorLocked maps a failed authorization with a PIN or PUK index.

@@ -5,30 +5,28 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/google/go-tpm/tpm2"
-	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/hwauthd/hwauthd/hwerr"
 )
 
 // pinSession is the HMAC session, salted with the storage key, that the
 // engine keeps loaded to authorize PIN and PUK indices (TPM 2.0 Part 1
 // §19.6): started once, it saves the ECDH of a new salted session on every
-// PIN check. Its authValue is set for each command and cleared after (a
-// session is not bound to an entity: the HMAC key is the session key
-// followed by the authorized entity's authValue). It occupies one of the
-// TPM's loaded-session slots; operations that need three sessions of
-// their own drop it first (dropPINSessionLocked).
+// PIN check. The authValue is given with each command (a session is not
+// bound to an entity: the HMAC key is the session key followed by the
+// authorized entity's authValue), and the commands it authorizes are
+// marshalled by hand (command.go). It occupies one of the TPM's
+// loaded-session slots; operations that need three sessions of their own
+// drop it first (dropSessionsLocked).
 type pinSession struct {
 	handle      tpm2.TPMHandle
 	sessionKey  []byte
 	nonceCaller []byte
 	nonceTPM    []byte
-	auth        []byte
 }
-
-var _ tpm2.Session = (*pinSession)(nil)
 
 // pinSessionLocked returns the held session, starting it when there is
 // none (TPM2_StartAuthSession salted with the storage key).
@@ -76,90 +74,59 @@ func (t *TPM) dropPINSessionLocked() {
 	}
 }
 
-// withAuth runs fn with auth as the session's authValue.
-func (s *pinSession) withAuth(auth []byte, fn func() error) error {
-	s.auth = auth
-	defer func() { s.auth = nil }()
-	return fn()
+// dropSessionsLocked flushes both sessions the engine keeps loaded (the
+// PIN session and the signing policy session), freeing the TPM's session
+// slots for an operation that needs them.
+func (t *TPM) dropSessionsLocked() {
+	t.dropSignSessionLocked()
+	t.dropPINSessionLocked()
 }
 
-// attrs are the session attributes: continueSession, so that it stays.
-var pinSessionAttrs = tpm2.TPMASession{ContinueSession: true}
-
-// Init implements tpm2.Session: the session is started already.
-func (s *pinSession) Init(transport.TPM) error { return nil }
-
-// CleanupFailure implements tpm2.Session: a failed command leaves the
-// session as it was (the TPM changes no nonce), so it stays.
-func (s *pinSession) CleanupFailure(transport.TPM) error { return nil }
-
-// NonceTPM implements tpm2.Session.
-func (s *pinSession) NonceTPM() tpm2.TPM2BNonce { return tpm2.TPM2BNonce{Buffer: s.nonceTPM} }
-
-// NewNonceCaller implements tpm2.Session.
-func (s *pinSession) NewNonceCaller() error {
+// authorize is the session's authorization of command cc on the entities
+// named names with parameters params, under a fresh nonceCaller, with
+// auth (the authorized entity's authValue) in the HMAC key; the session
+// continues.
+func (s *pinSession) authorize(auth []byte, cc tpm2.TPMCC, params []byte, names ...[]byte) authCommand {
 	s.nonceCaller = randomBytes(16)
+	h := sha256.New()
+	h.Write(be.AppendUint32(nil, uint32(cc)))
+	for _, n := range names {
+		h.Write(n)
+	}
+	h.Write(params)
+	return authCommand{
+		handle: s.handle,
+		nonce:  s.nonceCaller,
+		attrs:  attrContinueSession,
+		hmac:   s.hmac(auth, h.Sum(nil), s.nonceCaller, s.nonceTPM, attrContinueSession),
+	}
+}
+
+// validate checks the TPM's HMAC over a successful response to cc with
+// parameters params (rpHash = H(TPM_RC_SUCCESS || commandCode ||
+// parameters)) and keeps the new nonceTPM. auth is as for authorize.
+func (s *pinSession) validate(auth []byte, cc tpm2.TPMCC, params []byte, rsp authResponse) error {
+	h := sha256.New()
+	h.Write(be.AppendUint32(nil, uint32(tpm2.TPMRCSuccess)))
+	h.Write(be.AppendUint32(nil, uint32(cc)))
+	h.Write(params)
+	want := s.hmac(auth, h.Sum(nil), rsp.nonce, s.nonceCaller, rsp.attrs)
+	if !hmac.Equal(want, rsp.hmac) || rsp.attrs&attrContinueSession == 0 {
+		return fmt.Errorf("the TPM's answer does not authenticate: %w", hwerr.ErrProtocol)
+	}
+	s.nonceTPM = rsp.nonce
 	return nil
 }
 
 // hmac is HMAC-SHA256(sessionKey || authValue, pHash || newer || older ||
-// addNonces || attributes) (Part 1 §19.6.5).
-func (s *pinSession) hmac(pHash, newer, older, addNonces []byte, attrs tpm2.TPMASession) []byte {
-	key := append(append([]byte(nil), s.sessionKey...), s.auth...)
+// attributes) (Part 1 §19.6.5; no decrypt or encrypt nonces).
+func (s *pinSession) hmac(auth, pHash, newer, older []byte, attrs byte) []byte {
+	key := append(append(make([]byte, 0, len(s.sessionKey)+len(auth)), s.sessionKey...), auth...)
 	defer clear(key)
 	mac := hmac.New(sha256.New, key)
 	mac.Write(pHash)
 	mac.Write(newer)
 	mac.Write(older)
-	mac.Write(addNonces)
-	mac.Write(tpm2.Marshal(attrs))
+	mac.Write([]byte{attrs})
 	return mac.Sum(nil)
 }
-
-// Authorize implements tpm2.Session: cpHash = H(commandCode || names ||
-// parameters).
-func (s *pinSession) Authorize(cc tpm2.TPMCC, parms, addNonces []byte, names []tpm2.TPM2BName, _ int) (*tpm2.TPMSAuthCommand, error) {
-	h := sha256.New()
-	h.Write(binary.BigEndian.AppendUint32(nil, uint32(cc)))
-	for _, n := range names {
-		h.Write(n.Buffer)
-	}
-	h.Write(parms)
-	return &tpm2.TPMSAuthCommand{
-		Handle:        s.handle,
-		Nonce:         tpm2.TPM2BNonce{Buffer: s.nonceCaller},
-		Attributes:    pinSessionAttrs,
-		Authorization: tpm2.TPM2BData{Buffer: s.hmac(h.Sum(nil), s.nonceCaller, s.nonceTPM, addNonces, pinSessionAttrs)},
-	}, nil
-}
-
-// Validate implements tpm2.Session: it checks the response HMAC over
-// rpHash = H(responseCode || commandCode || parameters) and keeps the new
-// nonceTPM.
-func (s *pinSession) Validate(rc tpm2.TPMRC, cc tpm2.TPMCC, parms []byte, _ []tpm2.TPM2BName, _ int, auth *tpm2.TPMSAuthResponse) error {
-	h := sha256.New()
-	h.Write(binary.BigEndian.AppendUint32(nil, uint32(rc)))
-	h.Write(binary.BigEndian.AppendUint32(nil, uint32(cc)))
-	h.Write(parms)
-	want := s.hmac(h.Sum(nil), auth.Nonce.Buffer, s.nonceCaller, nil, auth.Attributes)
-	if !hmac.Equal(want, auth.Authorization.Buffer) {
-		return fmt.Errorf("the TPM's answer does not authenticate")
-	}
-	s.nonceTPM = auth.Nonce.Buffer
-	return nil
-}
-
-// IsEncryption implements tpm2.Session.
-func (s *pinSession) IsEncryption() bool { return false }
-
-// IsDecryption implements tpm2.Session.
-func (s *pinSession) IsDecryption() bool { return false }
-
-// Encrypt implements tpm2.Session.
-func (s *pinSession) Encrypt([]byte) error { return nil }
-
-// Decrypt implements tpm2.Session.
-func (s *pinSession) Decrypt([]byte) error { return nil }
-
-// Handle implements tpm2.Session.
-func (s *pinSession) Handle() tpm2.TPMHandle { return s.handle }

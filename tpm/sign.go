@@ -11,7 +11,6 @@ import (
 	"slices"
 
 	"github.com/google/go-tpm/tpm2"
-	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/hwauthd/hwauthd/hwerr"
 )
@@ -40,13 +39,13 @@ func (t *TPM) Sign(ctx context.Context, card *Card, pin []byte, digest []byte, o
 }
 
 // signLocked loads the card's key (or finds it loaded) and signs digest
-// with pin's authorization, in three TPM commands when the key and the PIN
-// session are loaded: a policy session start, TPM2_PolicySecret (the PIN
-// in the held salted session) and TPM2_Sign, after which the TPM flushes
-// the policy session itself. The PIN index's name is not read first:
-// the PolicySecret HMAC covers the recorded name, and the failure path
-// checks it (secretErrorLocked).
-func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme tpm2.TPMTSigScheme) ([]byte, error) {
+// with pin's authorization: with the key, the PIN session and the signing
+// session loaded, two TPM commands, TPM2_PolicySecret (the PIN in the held
+// salted session) in the held policy session, and TPM2_Sign spending that
+// assertion. The PIN index's name is not read first: the PolicySecret
+// HMAC covers the recorded name, and the failure path checks it
+// (secretErrorLocked).
+func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme sigScheme) ([]byte, error) {
 	if err := t.checkRecord(card); err != nil {
 		return nil, err
 	}
@@ -54,78 +53,170 @@ func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme tpm2.TPMTSigSche
 	if err != nil {
 		return nil, err
 	}
-	var pinErr error
-	policy := tpm2.Policy(tpm2.TPMAlgSHA256, 16, func(_ transport.TPM, h tpm2.TPMISHPolicy, nonce tpm2.TPM2BNonce) error {
-		pinErr = t.policySecretOnLocked(tpm2.TPMHandle(h), nonce, card, pinSecret, pin)
-		return pinErr
-	})
-	rsp, err := tpm2.Sign{
-		KeyHandle:  tpm2.AuthHandle{Handle: key.Handle, Name: key.Name, Auth: policy},
-		Digest:     tpm2.TPM2BDigest{Buffer: digest},
-		InScheme:   scheme,
-		Validation: tpm2.TPMTTKHashCheck{Tag: tpm2.TPMSTHashCheck, Hierarchy: tpm2.TPMRHNull},
-	}.Execute(t.tr)
-	if pinErr != nil {
-		t.flushPolicyLocked(policy)
-		return nil, pinErr
-	}
+	s, err := t.signSessionLocked()
 	if err != nil {
-		t.flushPolicyLocked(policy)
+		return nil, err
+	}
+	if err := t.policySecretOnLocked(s.handle, s.nonceTPM, card, pinSecret, pin); err != nil {
+		t.dropSignSessionLocked()
+		return nil, err
+	}
+	sig, err := t.sendSignLocked(s, key, digest, scheme)
+	if err != nil {
+		// The assertion may be unspent: it must not outlive this call.
+		t.dropSignSessionLocked()
 		t.dropKeyLocked()
 		return nil, fmt.Errorf("sign: %w", classify(err))
 	}
-	return encodeSignature(&rsp.Signature)
+	return sig, nil
 }
 
-// flushPolicyLocked flushes a one-shot policy session whose policy or
-// command failed (go-tpm leaves it loaded when its callback fails).
-func (t *TPM) flushPolicyLocked(s tpm2.Session) {
-	if h := s.Handle(); h != tpm2.TPMRHNull {
-		t.flushLocked(h)
+// signSession is the policy session the engine keeps loaded for
+// signatures: no salt, no bind, no PolicyAuthValue, so its authorization
+// carries no HMAC (TPM 2.0 Part 1 §19.6.8). Each signature asserts
+// PolicySecret with the PIN in it and spends the assertion on TPM2_Sign
+// with continueSession, after which the TPM resets the session's policy
+// for the next signature, as TPM2_PolicyRestart would. An assertion that
+// was not spent (the Sign failed or never went out) is never left behind:
+// the session is flushed (dropSignSessionLocked). It is one of the TPM's
+// loaded-session slots beside the PIN session; other policy operations
+// flush it first (withPolicyLocked).
+type signSession struct {
+	handle   tpm2.TPMHandle
+	nonceTPM []byte
+}
+
+// signSessionLocked returns the held signing session, starting it when
+// there is none.
+func (t *TPM) signSessionLocked() (*signSession, error) {
+	if t.sign != nil {
+		return t.sign, nil
+	}
+	h, nonce, err := t.startPolicySessionLocked()
+	if err != nil {
+		return nil, fmt.Errorf("start signing session: %w", err)
+	}
+	t.sign = &signSession{handle: h, nonceTPM: nonce}
+	return t.sign, nil
+}
+
+// startPolicySessionLocked starts a policy session without salt or bind
+// (TPM2_StartAuthSession, SHA-256) and returns its handle and first
+// nonceTPM.
+func (t *TPM) startPolicySessionLocked() (tpm2.TPMHandle, []byte, error) {
+	rsp, err := tpm2.StartAuthSession{
+		TPMKey:      tpm2.TPMRHNull,
+		Bind:        tpm2.TPMRHNull,
+		NonceCaller: tpm2.TPM2BNonce{Buffer: randomBytes(16)},
+		SessionType: tpm2.TPMSEPolicy,
+		Symmetric:   tpm2.TPMTSymDef{Algorithm: tpm2.TPMAlgNull},
+		AuthHash:    tpm2.TPMAlgSHA256,
+	}.Execute(t.tr)
+	if err != nil {
+		return 0, nil, classify(err)
+	}
+	return rsp.SessionHandle, rsp.NonceTPM.Buffer, nil
+}
+
+// dropSignSessionLocked flushes the held signing session, if any.
+func (t *TPM) dropSignSessionLocked() {
+	if t.sign != nil {
+		t.flushLocked(t.sign.handle)
+		t.sign = nil
 	}
 }
 
-// signScheme picks the TPMT_SIG_SCHEME for a key of alg, checking that
+// sendSignLocked sends TPM2_Sign (TPM 2.0 Part 3 §20.2) of digest with key
+// in scheme, authorized by the signing session (whose policy the caller
+// has just satisfied), and encodes the signature.
+func (t *TPM) sendSignLocked(s *signSession, key tpm2.NamedHandle, digest []byte, scheme sigScheme) ([]byte, error) {
+	params := make([]byte, 0, 2+len(digest)+4+8)
+	params = append2B(params, digest)
+	params = be.AppendUint16(params, uint16(scheme.alg))
+	params = be.AppendUint16(params, uint16(scheme.hash))
+	// validation: a NULL ticket (the digest was not made by the TPM; the
+	// key is not restricted, so none is needed).
+	params = be.AppendUint16(params, uint16(tpm2.TPMSTHashCheck))
+	params = be.AppendUint32(params, uint32(tpm2.TPMRHNull))
+	params = append2B(params, nil)
+	authz := authCommand{handle: s.handle, nonce: randomBytes(16), attrs: attrContinueSession}
+	rparams, rauth, err := t.sendCommand(marshalCommand(tpm2.TPMCCSign, []tpm2.TPMHandle{key.Handle}, authz, params))
+	if err != nil {
+		return nil, err
+	}
+	if rauth.attrs&attrContinueSession == 0 {
+		t.sign = nil // the TPM ended the session
+	} else {
+		s.nonceTPM = rauth.nonce
+	}
+	return parseSignature(rparams, scheme)
+}
+
+// sigScheme is a TPMT_SIG_SCHEME: a signature algorithm and its hash.
+type sigScheme struct {
+	alg, hash tpm2.TPMAlgID
+}
+
+// signScheme picks the signature scheme for a key of alg, checking that
 // digest has the length of opts' hash.
-func signScheme(alg string, digest []byte, opts crypto.SignerOpts) (tpm2.TPMTSigScheme, error) {
+func signScheme(alg string, digest []byte, opts crypto.SignerOpts) (sigScheme, error) {
 	if opts == nil {
-		return tpm2.TPMTSigScheme{}, fmt.Errorf("sign: no hash given: %w", hwerr.ErrInvalidInput)
+		return sigScheme{}, fmt.Errorf("sign: no hash given: %w", hwerr.ErrInvalidInput)
 	}
 	hash := opts.HashFunc()
-	var hashAlg tpm2.TPMIAlgHash
+	var out sigScheme
 	switch hash {
 	case crypto.SHA256:
-		hashAlg = tpm2.TPMAlgSHA256
+		out.hash = tpm2.TPMAlgSHA256
 	case crypto.SHA384:
-		hashAlg = tpm2.TPMAlgSHA384
+		out.hash = tpm2.TPMAlgSHA384
 	case crypto.SHA512:
-		hashAlg = tpm2.TPMAlgSHA512
+		out.hash = tpm2.TPMAlgSHA512
 	default:
-		return tpm2.TPMTSigScheme{}, fmt.Errorf("sign: hash %v: %w", hash, hwerr.ErrNotSupported)
+		return sigScheme{}, fmt.Errorf("sign: hash %v: %w", hash, hwerr.ErrNotSupported)
 	}
 	if len(digest) != hash.Size() {
-		return tpm2.TPMTSigScheme{}, fmt.Errorf("sign: digest is %d bytes, %v needs %d: %w",
+		return sigScheme{}, fmt.Errorf("sign: digest is %d bytes, %v needs %d: %w",
 			len(digest), hash, hash.Size(), hwerr.ErrInvalidInput)
 	}
 	pss, isPSS := opts.(*rsa.PSSOptions)
-	var alg2 tpm2.TPMAlgID
 	switch {
 	case alg == AlgRSA2048 && isPSS:
 		if pss.SaltLength != rsa.PSSSaltLengthAuto && pss.SaltLength != rsa.PSSSaltLengthEqualsHash {
-			return tpm2.TPMTSigScheme{}, fmt.Errorf("sign: PSS salt length %d: %w", pss.SaltLength, hwerr.ErrNotSupported)
+			return sigScheme{}, fmt.Errorf("sign: PSS salt length %d: %w", pss.SaltLength, hwerr.ErrNotSupported)
 		}
-		alg2 = tpm2.TPMAlgRSAPSS
+		out.alg = tpm2.TPMAlgRSAPSS
 	case alg == AlgRSA2048:
-		alg2 = tpm2.TPMAlgRSASSA
+		out.alg = tpm2.TPMAlgRSASSA
 	case isPSS:
-		return tpm2.TPMTSigScheme{}, fmt.Errorf("sign: PSS with an %s key: %w", alg, hwerr.ErrNotSupported)
+		return sigScheme{}, fmt.Errorf("sign: PSS with an %s key: %w", alg, hwerr.ErrNotSupported)
 	default:
-		alg2 = tpm2.TPMAlgECDSA
+		out.alg = tpm2.TPMAlgECDSA
 	}
-	return tpm2.TPMTSigScheme{
-		Scheme:  alg2,
-		Details: tpm2.NewTPMUSigScheme(alg2, &tpm2.TPMSSchemeHash{HashAlg: hashAlg}),
-	}, nil
+	return out, nil
+}
+
+// parseSignature reads the TPMT_SIGNATURE of a TPM2_Sign response made in
+// scheme (TPM 2.0 Part 2 §11.3.4) into the bytes Go's crypto packages
+// verify, as encodeSignature does.
+func parseSignature(b []byte, scheme sigScheme) ([]byte, error) {
+	r := reader{b: b}
+	alg, hash := tpm2.TPMAlgID(r.u16()), tpm2.TPMAlgID(r.u16())
+	var sig []byte
+	switch {
+	case r.bad || alg != scheme.alg || hash != scheme.hash:
+	case alg == tpm2.TPMAlgECDSA:
+		sr, ss := r.tpm2B(), r.tpm2B()
+		if !r.bad && len(r.b) == 0 {
+			sig = ecdsaDER(sr, ss)
+		}
+	default:
+		sig = r.tpm2B()
+	}
+	if sig == nil || r.bad || len(r.b) != 0 {
+		return nil, fmt.Errorf("sign: malformed signature from the TPM: %w", hwerr.ErrProtocol)
+	}
+	return sig, nil
 }
 
 // encodeSignature turns a TPMT_SIGNATURE into the bytes Go's crypto
@@ -138,10 +229,7 @@ func encodeSignature(sig *tpm2.TPMTSignature) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sign: %w: %v", hwerr.ErrProtocol, err)
 		}
-		return asn1.Marshal(struct{ R, S *big.Int }{
-			new(big.Int).SetBytes(ecc.SignatureR.Buffer),
-			new(big.Int).SetBytes(ecc.SignatureS.Buffer),
-		})
+		return ecdsaDER(ecc.SignatureR.Buffer, ecc.SignatureS.Buffer), nil
 	case tpm2.TPMAlgRSASSA:
 		rsaSig, err := sig.Signature.RSASSA()
 		if err != nil {
@@ -158,31 +246,48 @@ func encodeSignature(sig *tpm2.TPMTSignature) ([]byte, error) {
 	return nil, fmt.Errorf("sign: signature algorithm %v: %w", sig.SigAlg, hwerr.ErrProtocol)
 }
 
+// ecdsaDER encodes an ECDSA signature, r and s as unsigned big-endian
+// integers, in ASN.1 DER: SEQUENCE { INTEGER r, INTEGER s }.
+func ecdsaDER(r, s []byte) []byte {
+	der, err := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(r), new(big.Int).SetBytes(s)})
+	if err != nil {
+		panic(err) // two non-negative integers always marshal
+	}
+	return der
+}
+
 // Signer has the TPM check pin once (counted as in VerifyPIN) and
 // returns a crypto.Signer for the card's key, for
-// x509.CreateCertificateRequest and the like; each Sign call takes the TPM
-// lock, uses ctx and authorizes with the PIN again. The signer keeps a
-// copy of the PIN in memory until release is called, which zeroes it; the
-// signer must not be used after. Signer zeroes pin.
+// x509.CreateCertificateRequest and the like. The signer holds the TPM
+// (within ctx) until release is called, and each Sign authorizes with the
+// PIN again: it keeps a copy of the PIN in memory until release, which
+// zeroes it; the signer must not be used after. Signer zeroes pin.
 func (t *TPM) Signer(ctx context.Context, card *Card, pin []byte) (crypto.Signer, func(), error) {
+	defer clear(pin)
 	pub, err := publicKey(card.KeyPublic)
 	if err != nil {
-		clear(pin)
+		return nil, nil, err
+	}
+	if err := t.lock(ctx); err != nil {
 		return nil, nil, err
 	}
 	kept := slices.Clone(pin)
-	if err := t.VerifyPIN(ctx, card, pin); err != nil {
+	err = t.checkCardLocked(card)
+	if err == nil {
+		err = t.verifyLocked(card, pin)
+	}
+	if err != nil {
 		clear(kept)
+		t.unlock()
 		return nil, nil, err
 	}
-	s := &cardSigner{t: t, ctx: ctx, card: card, pin: kept, pub: pub}
+	s := &cardSigner{t: t, card: card, pin: kept, pub: pub}
 	return s, s.release, nil
 }
 
-// cardSigner is the crypto.Signer Signer returns.
+// cardSigner is the crypto.Signer Signer returns; it holds the TPM's lock.
 type cardSigner struct {
 	t    *TPM
-	ctx  context.Context
 	card *Card
 	pin  []byte
 	pub  crypto.PublicKey
@@ -197,20 +302,19 @@ func (s *cardSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 	if err != nil {
 		return nil, err
 	}
-	if err := s.t.lock(s.ctx); err != nil {
-		return nil, err
-	}
-	defer s.t.unlock()
 	if s.pin == nil {
 		return nil, fmt.Errorf("sign: signer released: %w", hwerr.ErrPINRequired)
 	}
 	return s.t.signLocked(s.card, s.pin, digest, scheme)
 }
 
-// release zeroes the PIN; it takes the TPM lock so no Sign is using it.
+// release zeroes the PIN and gives the TPM back; a second call does
+// nothing.
 func (s *cardSigner) release() {
-	s.t.sem <- struct{}{}
+	if s.pin == nil {
+		return
+	}
 	clear(s.pin)
 	s.pin = nil
-	<-s.t.sem
+	s.t.unlock()
 }

@@ -73,6 +73,8 @@ type TPM struct {
 	key            *loadedKey              // the card key kept loaded, or nil
 	pin            *pinSession             // the PIN session kept loaded, or nil
 	admin          map[string]pendingAdmin // open admin challenges by card id
+	sign           *signSession            // the policy session kept for signing, or nil
+	unwatch        func() bool             // stops watching the lock holder's context
 }
 
 // Open opens the TPM named by cfg, computes its device identity and returns
@@ -153,7 +155,7 @@ func (t *TPM) Close() error {
 	t.sem <- struct{}{}
 	defer t.unlock()
 	t.dropKeyLocked()
-	t.dropPINSessionLocked()
+	t.dropSessionsLocked()
 	for id := range t.admin {
 		t.dropAdminLocked(id)
 	}
@@ -189,19 +191,31 @@ func (t *TPM) endorsementIDLocked() (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// lock takes the TPM for one operation or gives up when ctx ends.
+// lock takes the TPM for one operation or gives up when ctx ends. When
+// ctx ends during the operation, the transport sends nothing more for it
+// but flushes.
 func (t *TPM) lock(ctx context.Context) error {
 	select {
 	case t.sem <- struct{}{}:
 	case <-ctx.Done():
 		return fmt.Errorf("wait for the TPM: %w: %v", hwerr.ErrCanceled, ctx.Err())
 	}
-	t.tr.ctx = ctx
+	if err := ctx.Err(); err != nil {
+		<-t.sem
+		return fmt.Errorf("wait for the TPM: %w: %v", hwerr.ErrCanceled, err)
+	}
+	op := new(operation)
+	t.tr.op = op
+	t.unwatch = context.AfterFunc(ctx, func() { op.end(ctx.Err()) })
 	return nil
 }
 
 func (t *TPM) unlock() {
-	t.tr.ctx = nil
+	if t.unwatch != nil {
+		t.unwatch()
+		t.unwatch = nil
+	}
+	t.tr.op = nil
 	<-t.sem
 }
 
@@ -267,12 +281,24 @@ func (t *TPM) flushStaleLocked() error {
 			return fmt.Errorf("list loaded handles: %w: %v", hwerr.ErrProtocol, err)
 		}
 		for _, h := range hs.Handle {
-			if h>>24 == first>>24 {
+			if sameHandleKind(h, first) {
 				t.flushLocked(h)
 			}
 		}
 	}
 	return nil
+}
+
+// sameHandleKind tells whether a handle listed by TPM_CAP_HANDLES from
+// first is of the kind asked for. Sessions are listed under their own
+// handles whether the query was for loaded or saved ones: 0x02 for HMAC
+// sessions, 0x03 for policy sessions (TPM 2.0 Part 2 §7.2).
+func sameHandleKind(h, first tpm2.TPMHandle) bool {
+	isSession := func(h tpm2.TPMHandle) bool { return h>>24 == 0x02 || h>>24 == 0x03 }
+	if isSession(first) {
+		return isSession(h)
+	}
+	return h>>24 == first>>24
 }
 
 // flushLocked removes a transient object or session from the TPM. Errors are

@@ -1,9 +1,9 @@
 package tpm
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -18,21 +18,37 @@ const maxRetries = 20
 // retryTransport resends a command the TPM answered with TPM_RC_RETRY,
 // TPM_RC_YIELDED or TPM_RC_TESTING (TPM 2.0 Part 2 §6.6.3: the command was
 // not executed and may be resent unchanged, sessions included), a bounded
-// number of times, and stops between tries when the operation's context
-// has ended. ctx is set by (*TPM).lock for the operation holding the lock.
-// TPM2_FlushContext is always sent, whatever ctx says, so that an operation
-// given up half-way still frees its objects and sessions (swtpm has no
-// resource manager to do it).
+// number of times, and sends nothing more once the operation holding the
+// TPM lock has ended (op, set by (*TPM).lock). TPM2_FlushContext is always
+// sent, ended or not, so that an operation given up half-way still frees
+// its objects and sessions (swtpm has no resource manager to do it).
 type retryTransport struct {
 	inner transport.TPM
-	ctx   context.Context
+	op    *operation
+}
+
+// operation is one holding of the TPM lock; it ends when its holder's
+// context does ((*TPM).lock arranges that).
+type operation struct {
+	ended atomic.Pointer[error]
+}
+
+// end records why the operation ended (its context's error).
+func (o *operation) end(err error) { o.ended.Store(&err) }
+
+// err is nil while the operation runs, then why it ended.
+func (o *operation) err() error {
+	if p := o.ended.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Send implements transport.TPM.
 func (r *retryTransport) Send(cmd []byte) ([]byte, error) {
 	for try := 0; ; try++ {
-		if r.ctx != nil && commandCode(cmd) != tpm2.TPMCCFlushContext {
-			if err := r.ctx.Err(); err != nil {
+		if r.op != nil && commandCode(cmd) != tpm2.TPMCCFlushContext {
+			if err := r.op.err(); err != nil {
 				return nil, fmt.Errorf("%w: %v", hwerr.ErrCanceled, err)
 			}
 		}
