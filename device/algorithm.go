@@ -2,8 +2,13 @@ package device
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rsa"
+	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/hwauthd/hwauthd/hwerr"
 )
 
 // SignAlgorithm is a signing algorithm of the API (POST
@@ -68,4 +73,54 @@ func (a SignAlgorithm) SignerOpts() crypto.SignerOpts {
 		return a.Hash()
 	}
 	return nil
+}
+
+// Fits reports whether the algorithm signs with keys like pub: the ECDSA
+// algorithms with ECDSA keys, the RSA ones with RSA keys.
+func (a SignAlgorithm) Fits(pub crypto.PublicKey) bool {
+	switch pub.(type) {
+	case *ecdsa.PublicKey:
+		return a.Hash() != 0 && !a.RSA()
+	case *rsa.PublicKey:
+		return a.RSA()
+	}
+	return false
+}
+
+// Verify checks sig, made with the algorithm over digest (ECDSA signatures
+// in ASN.1 DER, as devices return them), with pub.
+func (a SignAlgorithm) Verify(pub crypto.PublicKey, digest, sig []byte) error {
+	if !a.Fits(pub) {
+		return fmt.Errorf("%s does not sign with a %T", a, pub)
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(k, digest, sig) {
+			return errors.New("the ECDSA signature does not verify with the key")
+		}
+		return nil
+	case *rsa.PublicKey:
+		if a == RSAPSSSHA256 {
+			// Any salt length: a TPM may salt with more than the hash's length.
+			return rsa.VerifyPSS(k, a.Hash(), digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
+		}
+		return rsa.VerifyPKCS1v15(k, a.Hash(), digest, sig)
+	}
+	return nil
+}
+
+// SignAlgorithmFor picks the algorithm that proves possession of pub's
+// private key on every device kind: ECDSA with SHA-384 for curves over 256
+// bits, else SHA-256; RSA PKCS #1 v1.5 with SHA-256.
+func SignAlgorithmFor(pub crypto.PublicKey) (SignAlgorithm, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve.Params().BitSize > 256 {
+			return ECDSASHA384, nil
+		}
+		return ECDSASHA256, nil
+	case *rsa.PublicKey:
+		return RSAPKCS1v15SHA256, nil
+	}
+	return "", fmt.Errorf("key type %T: %w", pub, hwerr.ErrNotSupported)
 }

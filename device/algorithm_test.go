@@ -2,8 +2,15 @@ package device
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
+	"errors"
 	"testing"
+
+	"github.com/hwauthd/hwauthd/hwerr"
 )
 
 func TestSignAlgorithms(t *testing.T) {
@@ -42,5 +49,54 @@ func TestSignAlgorithms(t *testing.T) {
 		if a, ok := ParseSignAlgorithm(bad); ok || a.Hash() != 0 || a.SignerOpts() != nil {
 			t.Errorf("ParseSignAlgorithm(%q) = %q, %v", bad, a, ok)
 		}
+	}
+}
+
+// TestVerifyAndFits signs with Go's keys as a device would (SignerOpts) and
+// checks Verify, Fits and SignAlgorithmFor against every key kind.
+func TestVerifyAndFits(t *testing.T) {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		key   crypto.Signer
+		proof SignAlgorithm
+	}{{"P-256", p256, ECDSASHA256}, {"P-384", p384, ECDSASHA384}, {"RSA-2048", rsaKey, RSAPKCS1v15SHA256}} {
+		if got, err := SignAlgorithmFor(tc.key.Public()); got != tc.proof || err != nil {
+			t.Errorf("%s: SignAlgorithmFor = %q, %v; want %q", tc.name, got, err, tc.proof)
+		}
+		_, isRSA := tc.key.(*rsa.PrivateKey)
+		for _, a := range SignAlgorithms {
+			if a.Fits(tc.key.Public()) != (a.RSA() == isRSA) {
+				t.Errorf("%s: %s fits %v", tc.name, a, a.Fits(tc.key.Public()))
+			}
+			h := a.Hash().New()
+			h.Write([]byte(tc.name))
+			digest := h.Sum(nil)
+			if !a.Fits(tc.key.Public()) {
+				if err := a.Verify(tc.key.Public(), digest, []byte{1}); err == nil {
+					t.Errorf("%s: %s verified with a key it does not fit", tc.name, a)
+				}
+				continue
+			}
+			sig, err := tc.key.Sign(rand.Reader, digest, a.SignerOpts())
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.name, a, err)
+			}
+			if err := a.Verify(tc.key.Public(), digest, sig); err != nil {
+				t.Errorf("%s %s: %v", tc.name, a, err)
+			}
+			sig[len(sig)-1] ^= 1
+			if err := a.Verify(tc.key.Public(), digest, sig); err == nil {
+				t.Errorf("%s %s: a changed signature verifies", tc.name, a)
+			}
+		}
+	}
+	if _, err := SignAlgorithmFor(ed25519.PublicKey(make([]byte, 32))); !errors.Is(err, hwerr.ErrNotSupported) {
+		t.Errorf("SignAlgorithmFor(Ed25519) = %v, want not supported", err)
 	}
 }

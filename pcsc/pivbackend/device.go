@@ -251,7 +251,7 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 		if !ok {
 			return fmt.Errorf("no key in slot %s: %w", slot, hwerr.ErrNotFound)
 		}
-		if _, isRSA := cert.PublicKey.(*rsa.PublicKey); req.Algorithm.RSA() != isRSA {
+		if !req.Algorithm.Fits(cert.PublicKey) {
 			return fmt.Errorf("%s with the %T in slot %s: %w", req.Algorithm, cert.PublicKey, slot, hwerr.ErrNotSupported)
 		}
 		if slot.NeedsPIN() {
