@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
@@ -30,7 +31,7 @@ var crashUsers = []string{"daemon", "bin", "sys", "games", "man", "lp", "mail", 
 // list: at most five registrations, exactly one default when any.
 func TestDaemonKilledDuringRegistrations(t *testing.T) {
 	testenv.RequireRoot(t)
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	bin := buildCmd(t, "hwauthd")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "hwauthd.toml")
@@ -178,7 +179,7 @@ func waitEvent(t *testing.T, ch <-chan ipc.Event, match func(ipc.Event) bool) ip
 
 // insertInto inserts a new emulated card into reader i and returns its
 // authenticator id.
-func insertInto(t *testing.T, p *testenv.PCSC, i int) string {
+func insertInto(t *testing.T, p *pcscenv.PCSC, i int) string {
 	pc, err := pivcard.New(pivcard.Options{})
 	if err != nil {
 		t.Fatal(err)

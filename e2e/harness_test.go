@@ -21,6 +21,7 @@ import (
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon"
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/ipc/server"
@@ -48,7 +49,7 @@ const waitTimeout = 15 * time.Second
 // private pcscd.
 type harness struct {
 	t      testing.TB
-	pcsc   *testenv.PCSC
+	pcsc   *pcscenv.PCSC
 	dir    string
 	socket string
 	cfg    config.Config
@@ -86,7 +87,7 @@ func startProcess(t testing.TB, mutate ...func(*config.Config)) *harness {
 func newHarness(t testing.TB, mutate ...func(*config.Config)) *harness {
 	t.Helper()
 	testenv.RequireRoot(t)
-	h := &harness{t: t, pcsc: testenv.PCSCD(t), dir: t.TempDir()}
+	h := &harness{t: t, pcsc: pcscenv.PCSCD(t), dir: t.TempDir()}
 	// Other uids must reach the socket: its directory and t.TempDir's
 	// parent are made world-traversable.
 	for _, d := range []string{filepath.Dir(h.dir), h.dir} {

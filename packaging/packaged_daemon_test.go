@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -49,7 +50,7 @@ const packagedTimeout = 15 * time.Second
 // is checked against the card's certificate.
 func TestPackagedDaemon(t *testing.T) {
 	testenv.RequireBinaries(t, "pcscd", "nsenter", "setpriv", "ip", "systemd-tmpfiles")
-	testenv.RequireFiles(t, testenv.VPCDDriver)
+	testenv.RequireFiles(t, pcscenv.VPCDDriver)
 	_, deb := buildDeb(t)
 	card := buildPivcard(t)
 	o := newOverlay(t)
@@ -89,7 +90,7 @@ func buildPivcard(t *testing.T) string {
 func writeVPCDConfig(t *testing.T, o *overlay) {
 	t.Helper()
 	conf := fmt.Sprintf("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME /dev/null:0x%X\nLIBPATH %s\nCHANNELID 0x%X\n",
-		vpcdPortNo, testenv.VPCDDriver, vpcdPortNo)
+		vpcdPortNo, pcscenv.VPCDDriver, vpcdPortNo)
 	p := filepath.Join(o.upper, vpcdConfig)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)

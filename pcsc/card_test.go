@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
 )
 
 // connectCard inserts a test card in reader i and connects to it; both go
 // away when the test ends.
-func connectCard(t testing.TB, p *testenv.PCSC, i int, respond func([]byte) []byte) (*testCard, *Card) {
+func connectCard(t testing.TB, p *pcscenv.PCSC, i int, respond func([]byte) []byte) (*testCard, *Card) {
 	t.Helper()
 	tc := insertCard(t, p, i, testATR, respond)
 	waitCard(t, p.ReaderName(i), true)
@@ -35,7 +35,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 func TestCardTransmitRoundTrip(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	_, c := connectCard(t, p, 0, nil)
 	if c.Reader() != p.ReaderName(0) || !bytes.Equal(c.ATR(), testATR) {
 		t.Fatalf("Reader/ATR = %q % X", c.Reader(), c.ATR())
@@ -51,7 +51,7 @@ func TestCardTransmitRoundTrip(t *testing.T) {
 }
 
 func TestCardConnectEmptyReader(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	_, err := Connect(testCtx(t), p.ReaderName(1))
 	if !errors.Is(err, hwerr.ErrRemoved) {
 		t.Fatalf("Connect to an empty reader = %v, want ErrRemoved", err)
@@ -94,7 +94,7 @@ func TestCardRemovedDuringTransmit(t *testing.T) {
 // second cannot begin one (ErrBusy when its ctx ends) and gets it as soon as
 // the first ends.
 func TestCardTransactionsSerialize(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	_, c1 := connectCard(t, p, 0, nil)
 	c2, err := Connect(testCtx(t), p.ReaderName(0))
 	if err != nil {
@@ -154,7 +154,7 @@ func TestCardTransactionsSerialize(t *testing.T) {
 // Reset resets the card; a reset done through another connection shows up on
 // this one as ErrCardReset once, and the connection keeps working.
 func TestCardReset(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	tc, c1 := connectCard(t, p, 0, nil)
 	c2, err := Connect(testCtx(t), p.ReaderName(0))
 	if err != nil {
@@ -182,7 +182,7 @@ func TestCardReset(t *testing.T) {
 }
 
 func TestCardClosed(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	_, c := connectCard(t, p, 0, nil)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
@@ -220,7 +220,7 @@ func TestCardCloseDuringTransmit(t *testing.T) {
 }
 
 func TestCardCanceledContext(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	_, c := connectCard(t, p, 0, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -235,7 +235,7 @@ func TestCardCanceledContext(t *testing.T) {
 func blockedTransmit(t *testing.T) (tc *testCard, c *Card, got, release chan struct{}, errc chan error) {
 	t.Helper()
 	got, release = make(chan struct{}, 1), make(chan struct{})
-	tc, c = connectCard(t, testenv.PCSCD(t), 0, func(cmd []byte) []byte {
+	tc, c = connectCard(t, pcscenv.PCSCD(t), 0, func(cmd []byte) []byte {
 		if cmd[1] == 0xEE {
 			got <- struct{}{}
 			<-release
@@ -256,7 +256,7 @@ func blockedTransmit(t *testing.T) (tc *testCard, c *Card, got, release chan str
 // It reports allocations: the receive buffer is the card's own, reused, so
 // an APDU costs its response's copy, not ebfe/scard's 64 KiB buffer.
 func BenchmarkTransmit(b *testing.B) {
-	p := testenv.PCSCD(b)
+	p := pcscenv.PCSCD(b)
 	_, c := connectCard(b, p, 0, nil)
 	ctx := context.Background()
 	cmd := []byte{0x00, 0xA4, 0x04, 0x00}
@@ -274,7 +274,7 @@ var _ apdu.Transmitter = (*Card)(nil)
 // BenchmarkTransaction measures an empty uncontended PC/SC transaction
 // (SCardBeginTransaction, SCardEndTransaction) and its allocations.
 func BenchmarkTransaction(b *testing.B) {
-	p := testenv.PCSCD(b)
+	p := pcscenv.PCSCD(b)
 	_, c := connectCard(b, p, 0, nil)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -298,7 +298,7 @@ func TestScardCardLayout(t *testing.T) {
 // later APDUs reuse the card's receive buffer, and an uncontended
 // transaction allocates nothing beyond its first.
 func TestResponsesOutliveTheReceiveBuffer(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	_, c := connectCard(t, p, 0, nil)
 	ctx := testCtx(t)
 	first, err := c.Transmit(ctx, []byte{0x00, 0xCB, 0x3F, 0xFF, 0x03, 0x5C, 0x01, 0x7E})

@@ -14,7 +14,7 @@ import (
 	"github.com/ebfe/scard"
 
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 )
 
 const eventTimeout = 5 * time.Second
@@ -76,7 +76,7 @@ func describe(evs []Event) string {
 }
 
 // expectSnapshot checks the start-up events with both readers empty.
-func expectSnapshot(t *testing.T, p *testenv.PCSC, events <-chan Event) {
+func expectSnapshot(t *testing.T, p *pcscenv.PCSC, events <-chan Event) {
 	t.Helper()
 	expectEvents(t, events,
 		Event{Type: ServiceUp},
@@ -85,7 +85,7 @@ func expectSnapshot(t *testing.T, p *testenv.PCSC, events <-chan Event) {
 }
 
 func TestMonitorSnapshotInsertRemove(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	m, events := runMonitor(t)
 	expectSnapshot(t, p, events)
 	if !m.Up() {
@@ -112,7 +112,7 @@ func TestMonitorSnapshotInsertRemove(t *testing.T) {
 }
 
 func TestMonitorSnapshotListsPresentCard(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	atr := []byte{0x3B, 0x80, 0x80, 0x01, 0x01}
 	insertCard(t, p, 1, atr, nil)
 	waitCard(t, p.ReaderName(1), true)
@@ -131,7 +131,7 @@ func TestMonitorSnapshotListsPresentCard(t *testing.T) {
 // reader 1) while the card in reader 0 is pulled and another inserted; when
 // it goes on, it must report both, from the event counter.
 func TestMonitorRemoveAndReinsertWhileBusy(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	r0, r1 := p.ReaderName(0), p.ReaderName(1)
 	_, events := runMonitor(t)
 	expectSnapshot(t, p, events)
@@ -208,7 +208,7 @@ func TestReaderChangedEventCounter(t *testing.T) {
 }
 
 func TestMonitorCancelReturnsPromptly(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	before := runtime.NumGoroutine()
 	m := NewMonitor(nil)
 	events := make(chan Event, 16)
@@ -255,7 +255,7 @@ func waitGoroutines(t *testing.T, before int) {
 // sees a new card. This test stops the shared pcscd: it must not run in
 // parallel with other tests.
 func TestMonitorPCSCDRestart(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	m, events := runMonitor(t)
 	expectSnapshot(t, p, events)
 	insertCard(t, p, 0, testATR, nil)
@@ -302,7 +302,7 @@ func TestMonitorPCSCDRestart(t *testing.T) {
 }
 
 func TestMonitorRunOnce(t *testing.T) {
-	testenv.PCSCD(t)
+	pcscenv.PCSCD(t)
 	m, events := runMonitor(t)
 	next(t, events) // the first Run is up
 	if err := m.Run(context.Background(), make(chan Event)); err == nil {

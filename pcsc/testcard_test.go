@@ -10,6 +10,7 @@ import (
 	"github.com/ebfe/scard"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 )
@@ -43,7 +44,7 @@ func (c *testCard) Transmit(apdu []byte) []byte { return c.respond(apdu) }
 
 // insertCard inserts a test card into vpcd reader i (respond nil: echo);
 // t.Cleanup removes it and waits until pcscd sees the reader empty.
-func insertCard(t testing.TB, p *testenv.PCSC, i int, atr []byte, respond func([]byte) []byte) *testCard {
+func insertCard(t testing.TB, p *pcscenv.PCSC, i int, atr []byte, respond func([]byte) []byte) *testCard {
 	t.Helper()
 	if respond == nil {
 		respond = echo

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"golang.org/x/sys/unix"
 )
@@ -88,7 +89,7 @@ func readVPCD(conn net.Conn, tcp *net.TCPConn) ([]byte, error) {
 // authenticator, and the slots are listed again after insertion and removal.
 func TestOpenSCRescan(t *testing.T) {
 	testenv.RequireFiles(t, OpenSCModule)
-	pcsc := testenv.PCSCD(t)
+	pcsc := pcscenv.PCSCD(t)
 	b := NewBackend(Config{Modules: []string{OpenSCModule}, HelperPath: buildHelper(t), Env: pcsc.Env()}, nil)
 	host := newFakeHost()
 	runBackend(t, b, host)

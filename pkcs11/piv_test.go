@@ -13,6 +13,7 @@ import (
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
 )
@@ -22,7 +23,7 @@ import (
 // PIV path claims the reader (SkipReader).
 func pivSetup(t *testing.T) (*pivcard.Card, *Backend, *fakeHost, *atomic.Bool, string) {
 	testenv.RequireFiles(t, OpenSCModule)
-	pcsc := testenv.PCSCD(t)
+	pcsc := pcscenv.PCSCD(t)
 	card, err := pivcard.New(pivcard.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -132,12 +132,46 @@ func TestCoreHasNoHardware(t *testing.T) {
 	}
 }
 
-// TestCoreTestsWithoutCgo: the tests of the core and of the TPM (pure Go,
-// driven against swtpm) build without cgo: their test stacks (testenv's
-// swtpm, PostgreSQL and PAM) bring in no cgo binding.
+// testedWithoutCgo are the packages whose tests build without cgo: the core,
+// the TPM (pure Go, driven against swtpm) and the cgo-free test stacks
+// (testenv's swtpm, PostgreSQL, PAM) they use. The PC/SC test stack,
+// internal/testenv/pcscenv, needs libpcsclite and is not among them.
+var testedWithoutCgo = append([]string{module + "tpm/...", module + "internal/testenv"}, core...)
+
+// TestCoreTestsWithoutCgo: the tests of the core and of the TPM bring in no
+// cgo binding when built without cgo.
 func TestCoreTestsWithoutCgo(t *testing.T) {
-	pkgs := list(t, []string{"CGO_ENABLED=0"}, append([]string{"-test", module + "tpm/..."}, core...)...)
+	pkgs := list(t, []string{"CGO_ENABLED=0"}, append([]string{"-test"}, testedWithoutCgo...)...)
 	without(t, "a test of the core or the TPM built without cgo", pkgs, allBindings(t))
+}
+
+// TestCoreTestsCompileWithoutCgo: go vet, which type-checks every package
+// with its tests, passes on the core and the TPM with CGO_ENABLED=0. The
+// listing above sees imports; this sees that the tests compile, so that no
+// test of the core calls into a stack that exists only with cgo.
+func TestCoreTestsCompileWithoutCgo(t *testing.T) {
+	cmd := exec.Command("go", append([]string{"vet"}, testedWithoutCgo...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("CGO_ENABLED=0 go vet of the core, the TPM and testenv: %v\n%s", err, out)
+	}
+}
+
+// TestTestenvWithoutCgo: testenv itself, listed with cgo on so that files
+// built only with cgo count too, depends on no cgo binding: the PC/SC stack
+// (libpcsclite through ebfe/scard) stays in internal/testenv/pcscenv.
+func TestTestenvWithoutCgo(t *testing.T) {
+	pkgs := list(t, []string{"CGO_ENABLED=1"}, module+"internal/testenv")
+	if len(pkgs) == 0 || pkgs[len(pkgs)-1].ImportPath != module+"internal/testenv" {
+		t.Fatal("go list did not list internal/testenv: the listing is broken")
+	}
+	if b := cgoBindings(pkgs); len(b) > 0 {
+		t.Errorf("internal/testenv depends on cgo bindings %v; PC/SC belongs in internal/testenv/pcscenv", b)
+	}
+	pcscenv := list(t, []string{"CGO_ENABLED=1"}, module+"internal/testenv/pcscenv")
+	if !slices.Contains(cgoBindings(pcscenv), "github.com/ebfe/scard") {
+		t.Error("internal/testenv/pcscenv does not use ebfe/scard: is this check still looking at the right packages?")
+	}
 }
 
 // TestBuiltinsFollowTags: the daemon links the PC/SC and FIDO2 backends only
@@ -212,7 +246,7 @@ func TestGoModListsWhatIsLinked(t *testing.T) {
 
 // testOnly are the packages that exist for tests: emulators, fakes and test
 // stacks. Their paths say so (…test, …/fidotest/…, …/pcsctest/…, internal/testenv).
-var testOnly = []string{module + "internal/testenv", module + "fido/fidotest/", module + "pcsc/pcsctest/", module + "daemon/daemontest", module + "ipc/apitest", module + "pam/internal/fakeapi", module + "pam/internal/fakehelper"}
+var testOnly = []string{module + "internal/testenv", module + "internal/testenv/pcscenv", module + "fido/fidotest/", module + "pcsc/pcsctest/", module + "daemon/daemontest", module + "ipc/apitest", module + "pam/internal/fakeapi", module + "pam/internal/fakehelper"}
 
 // TestProgramsLinkNoTestCode: no program the package ships links a
 // test-only package (the FIDO2 interposer above all: TESTING.md says

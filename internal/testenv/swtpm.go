@@ -123,10 +123,10 @@ func (s *SWTPMInstance) start(t testing.TB) {
 		"--log", "file="+filepath.Join(filepath.Dir(s.stateDir), "swtpm.log"))
 	// swtpm dies with the test binary, even when that is killed. Pdeathsig
 	// fires when the forking thread ends, and Go ends a thread whose locked
-	// goroutine returns (DialReader's does): startLocked forks from a
+	// goroutine returns (pcscenv.DialReader's does): StartLocked forks from a
 	// thread kept alive until swtpm exits.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	done, err := startLocked(cmd)
+	done, err := StartLocked(cmd)
 	if err != nil {
 		t.Fatalf("start swtpm: %v", err)
 	}

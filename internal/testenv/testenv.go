@@ -1,6 +1,9 @@
 // Package testenv starts the real software stacks the tests run against
-// (a private pcscd with vpcd readers, swtpm, PostgreSQL) and stops them when a
-// test ends. See ../../../shared/TESTING.md for the recipes.
+// (swtpm, PostgreSQL, SoftHSM2, PAM through pam_wrapper, a private D-Bus
+// with a mock logind) and stops them when a test ends. See
+// ../../../shared/TESTING.md for the recipes. It builds without cgo, so the
+// core packages test without it; the PC/SC stack (pcscd, vpcd readers and
+// the cards in them), which needs libpcsclite, is package pcscenv.
 //
 // A stack that is missing makes the test fail under CI (CI=true) and skip,
 // saying why, elsewhere: `make test` installs every stack first, so in CI a

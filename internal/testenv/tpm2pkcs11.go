@@ -126,7 +126,7 @@ type child struct {
 func startChild(t testing.TB, name string, cmd *exec.Cmd) *child {
 	t.Helper()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	done, err := startLocked(cmd)
+	done, err := StartLocked(cmd)
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -160,7 +160,7 @@ func startSessionBus(t testing.TB, dir string) (*child, string) {
 	cmd := exec.Command("dbus-daemon", "--session", "--nofork", "--nosyslog",
 		"--address=unix:path="+filepath.Join(dir, "bus"), "--print-address=1")
 	// An *os.File as Stdout, not StdoutPipe: cmd.Wait runs at once in
-	// startLocked and would close a StdoutPipe under the reader.
+	// StartLocked and would close a StdoutPipe under the reader.
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatalf("dbus-daemon stdout: %v", err)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/pcsc"
 	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
@@ -70,7 +71,7 @@ func fullCard(t *testing.T) *pivcard.Card {
 
 // insert connects card to vpcd reader 0 of the private pcscd, waits until
 // PC/SC sees it, and removes it when the test ends.
-func insert(t *testing.T, p *testenv.PCSC, card *pivcard.Card) *vicc.Slot {
+func insert(t *testing.T, p *pcscenv.PCSC, card *pivcard.Card) *vicc.Slot {
 	t.Helper()
 	slot := vicc.NewSlot(card, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, 0) })
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -91,7 +92,7 @@ func insert(t *testing.T, p *testenv.PCSC, card *pivcard.Card) *vicc.Slot {
 // waitPresent waits, with a deadline, until PC/SC can (or can no longer)
 // connect to the card in reader 0. PC/SC offers no event for this without a
 // monitor, so it polls the condition, bounded by the deadline.
-func waitPresent(t *testing.T, p *testenv.PCSC, want bool) {
+func waitPresent(t *testing.T, p *pcscenv.PCSC, want bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -111,7 +112,7 @@ func waitPresent(t *testing.T, p *testenv.PCSC, want bool) {
 	}
 }
 
-func connect(t *testing.T, p *testenv.PCSC) *pcsc.Card {
+func connect(t *testing.T, p *pcscenv.PCSC) *pcsc.Card {
 	t.Helper()
 	c, err := pcsc.Connect(context.Background(), p.ReaderName(0))
 	if err != nil {
@@ -125,7 +126,7 @@ func connect(t *testing.T, p *testenv.PCSC) *pcsc.Card {
 // certificates need 61xx chaining (vpcd has no extended APDUs), and the
 // RSA command needs command chaining.
 func TestClientThroughPCSCD(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	card := fullCard(t)
 	insert(t, p, card)
 	conn := connect(t, p)
@@ -183,7 +184,7 @@ func verify(cert *x509.Certificate, opts crypto.SignerOpts, digest, sig []byte) 
 // TestInsertRemove checks that pcscd sees the card come and go with
 // vicc.Slot, and that opensc-tool -l reports it.
 func TestInsertRemove(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	testenv.RequireBinaries(t, "opensc-tool")
 	slot := insert(t, p, fullCard(t))
 	out := run(t, p, "opensc-tool", "-l")
@@ -212,7 +213,7 @@ func readerLine(out, reader, present string) bool {
 	return false
 }
 
-func run(t *testing.T, p *testenv.PCSC, name string, args ...string) string {
+func run(t *testing.T, p *pcscenv.PCSC, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -226,7 +227,7 @@ func run(t *testing.T, p *testenv.PCSC, name string, args ...string) string {
 // TestOpenSC has OpenSC, an independent PIV client, read the card and sign
 // with its 9A key; the signature is checked in Go against the certificate.
 func TestOpenSC(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	testenv.RequireBinaries(t, "opensc-tool", "pkcs11-tool")
 	testenv.RequireFiles(t, openscModule)
 	card := fullCard(t)
@@ -254,7 +255,7 @@ func TestOpenSC(t *testing.T) {
 // and signs with its 9A key after the PIN, and OpenSC's pkcs15-tool lists
 // and reads its certificate and key.
 func TestNSSAndPKCS15(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	testenv.RequireFiles(t, openscModule)
 	card := fullCard(t)
 	insert(t, p, card)
@@ -264,15 +265,15 @@ func TestNSSAndPKCS15(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tok := testenv.PIVToken{Reader: p.ReaderName(0), Label: "Integration Card", PIN: pivcard.DefaultPIN, Cert: cert}
-	testenv.CheckNSS(ctx, t, p.Command, openscModule, tok)
-	testenv.CheckPKCS15(ctx, t, p.Command, tok)
+	tok := pcscenv.PIVToken{Reader: p.ReaderName(0), Label: "Integration Card", PIN: pivcard.DefaultPIN, Cert: cert}
+	pcscenv.CheckNSS(ctx, t, p.Command, openscModule, tok)
+	pcscenv.CheckPKCS15(ctx, t, p.Command, tok)
 }
 
 // openscSignVerifies has pkcs11-tool sign digest with the slot's key
 // (CKM_ECDSA, raw r‖s) and reports whether the signature verifies against
 // the slot's certificate.
-func openscSignVerifies(t *testing.T, p *testenv.PCSC, card *pivcard.Card, slot piv.Slot, digest []byte) bool {
+func openscSignVerifies(t *testing.T, p *pcscenv.PCSC, card *pivcard.Card, slot piv.Slot, digest []byte) bool {
 	t.Helper()
 	ids := map[piv.Slot]string{piv.SlotAuthentication: "01", piv.SlotSignature: "02", piv.SlotKeyManagement: "03"}
 	dir := t.TempDir()
@@ -296,7 +297,7 @@ func openscSignVerifies(t *testing.T, p *testenv.PCSC, card *pivcard.Card, slot 
 // TestYubicoPIVTool has yubico-piv-tool, a second independent client, show
 // the CHUID and the 9A certificate.
 func TestYubicoPIVTool(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	testenv.RequireBinaries(t, "yubico-piv-tool")
 	card := fullCard(t)
 	insert(t, p, card)
@@ -316,7 +317,7 @@ func TestYubicoPIVTool(t *testing.T) {
 // management key, self-sign and import a certificate, and change the
 // management key, after which the default one is refused.
 func TestYubicoPIVToolProvisioning(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	testenv.RequireBinaries(t, "yubico-piv-tool")
 	card := fullCard(t)
 	insert(t, p, card)
@@ -391,7 +392,7 @@ func issue(t *testing.T, pubPath, cn string) []byte {
 // key in 9C, as TLS 1.2 client authentication and p11test's
 // ec_sign_size_test do.
 func TestOpenSCShortECDSAInput(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	testenv.RequireBinaries(t, "pkcs11-tool")
 	testenv.RequireFiles(t, openscModule)
 	card := fullCard(t)
@@ -406,7 +407,7 @@ func TestOpenSCShortECDSAInput(t *testing.T) {
 // PKCS#11 engine (both through OpenSC) sign with a P-384 key: both hash
 // with SHA-256 or hand the card a digest shorter than the curve.
 func TestGnuTLSAndOpenSSLSignWithP384(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	testenv.RequireBinaries(t, "p11tool", "openssl")
 	testenv.RequireFiles(t, openscModule, "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so")
 	card, err := pivcard.New(pivcard.Options{Label: "P-384 Card", Slots: []pivcard.SlotSpec{{Slot: piv.SlotAuthentication, Alg: piv.KeyAlgP384}}})

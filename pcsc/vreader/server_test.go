@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/pcsc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
@@ -48,7 +49,7 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(impostorEnv); path != "" {
 		os.Exit(impostor(path))
 	}
-	sock, err := testenv.WithReaderDriver(2, vreader.ReaderConf)
+	sock, err := pcscenv.WithReaderDriver(2, vreader.ReaderConf)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vreader test setup:", err)
 		os.Exit(1)
@@ -165,7 +166,7 @@ func waitCard(t *testing.T, reader string, want bool) {
 // pcscd shows it in a reader of hwauthd's, the PIV client and OpenSC sign
 // with it, and withdrawing it is a card removal.
 func TestCardInOwnReader(t *testing.T) {
-	p := testenv.PCSCD(t)
+	p := pcscenv.PCSCD(t)
 	reader := vreader.FriendlyName + " 00 00"
 	srv := serve(t)
 	card, err := pivcard.New(pivcard.Options{Label: "Presented card"})
@@ -296,7 +297,7 @@ func TestPackagedReaderConf(t *testing.T) {
 // up before it even says which reader it is.
 func TestDriverRefusesImpostor(t *testing.T) {
 	testenv.RequireRoot(t)
-	testenv.PCSCD(t)
+	pcscenv.PCSCD(t)
 	bin := publicTestBinary(t)
 	os.Remove(socket())
 	if err := os.Chmod(dir, 0o777); err != nil {

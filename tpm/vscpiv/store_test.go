@@ -12,12 +12,9 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,27 +27,13 @@ import (
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
-	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
-	"github.com/hwauthd/hwauthd/pcsc/vreader"
 	"github.com/hwauthd/hwauthd/store/boltstore"
 	"github.com/hwauthd/hwauthd/tpm"
 	"github.com/hwauthd/hwauthd/tpm/vscbackend"
 	"github.com/hwauthd/hwauthd/tpm/vscpiv"
 )
-
-// readerSocket is where the private pcscd's hwauthd readers look for cards.
-var readerSocket string
-
-func TestMain(m *testing.M) {
-	var err error
-	if readerSocket, err = testenv.WithReaderDriver(2, vreader.ReaderConf); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testenv.Main(m)
-}
 
 // The card's PIN and PUK meet the TPM backend's default policy and fit a PIV
 // PIN (8 characters).
@@ -265,70 +248,4 @@ func TestVirtualCardAsPIV(t *testing.T) {
 			t.Errorf("%s: %04X, want %04X", name, sw, want)
 		}
 	}
-}
-
-// TestVirtualCardThroughOpenSC inserts the TPM-backed applet into a private
-// pcscd's vpcd reader: OpenSC's pkcs11-tool finds it as a PIV card and signs
-// with the TPM key after the card's PIN.
-func TestVirtualCardThroughOpenSC(t *testing.T) {
-	testenv.RequireBinaries(t, "pkcs11-tool")
-	testenv.RequireFiles(t, openscModule)
-	p := testenv.PCSCD(t)
-	dev, cert := virtualCard(t)
-	card := pivcard.NewApplet(vscpiv.New(dev, nil))
-	slot := vicc.NewSlot(card, func(ctx context.Context) (net.Conn, error) { return p.DialReader(ctx, 0) })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := slot.Insert(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { slot.Remove() })
-	dir := t.TempDir()
-	digest := sha256.Sum256([]byte("OpenSC with a TPM key"))
-	in, sigPath := filepath.Join(dir, "digest"), filepath.Join(dir, "sig")
-	if err := os.WriteFile(in, digest[:], 0o600); err != nil {
-		t.Fatal(err)
-	}
-	waitToken(ctx, t, p, p.ReaderName(0), "Virtual PIV")
-	out, err := p.Command(ctx, "pkcs11-tool", "--module", openscModule, "--slot-description", p.ReaderName(0), "--login", "--pin", pin, "--sign", "--mechanism", "ECDSA",
-		"--id", "01", "--input-file", in, "--output-file", sigPath, "--signature-format", "openssl").CombinedOutput()
-	if err != nil {
-		t.Fatalf("pkcs11-tool: %v\n%s", err, out)
-	}
-	sig, err := os.ReadFile(sigPath)
-	if err != nil || !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
-		t.Fatalf("OpenSC's signature with the TPM key does not verify (%v)", err)
-	}
-}
-
-// openscModule is OpenSC's PKCS#11 module, an independent PIV client.
-const openscModule = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-
-// waitToken waits, with a deadline, until OpenSC shows a token labelled
-// label in reader: pcscd polls for cards and offers no event to wait on.
-func waitToken(ctx context.Context, t *testing.T, p *testenv.PCSC, reader, label string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		out, err := p.Command(ctx, "pkcs11-tool", "--module", openscModule, "-T").CombinedOutput()
-		if err == nil && slotHasToken(string(out), reader, label) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no token %q in %s: %v\n%s", label, reader, err, out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// slotHasToken reports whether pkcs11-tool -T's listing shows the token
-// label in the slot of reader.
-func slotHasToken(listing, reader, label string) bool {
-	for _, slot := range strings.Split(listing, "Slot ")[1:] {
-		first, rest, _ := strings.Cut(slot, "\n")
-		if strings.Contains(first, reader) && strings.Contains(rest, "token label") && strings.Contains(rest, label) {
-			return true
-		}
-	}
-	return false
 }

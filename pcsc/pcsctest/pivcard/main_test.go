@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/pcsc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 )
@@ -50,7 +51,7 @@ func (p *proc) do(t *testing.T, line string) string {
 	return p.out.Text()
 }
 
-func start(t *testing.T, env *testenv.PCSC, bin string, args ...string) *proc {
+func start(t *testing.T, env *pcscenv.PCSC, bin string, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -67,7 +68,7 @@ func start(t *testing.T, env *testenv.PCSC, bin string, args ...string) *proc {
 
 // readGUID waits (with a deadline) until reader 1 holds a card, or none when
 // want is false, and returns the card's CHUID GUID (zero when none).
-func readGUID(t *testing.T, env *testenv.PCSC, want bool) [16]byte {
+func readGUID(t *testing.T, env *pcscenv.PCSC, want bool) [16]byte {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -85,7 +86,7 @@ func readGUID(t *testing.T, env *testenv.PCSC, want bool) [16]byte {
 }
 
 // tryGUID reads the CHUID GUID of the card in reader 1.
-func tryGUID(env *testenv.PCSC) ([16]byte, error) {
+func tryGUID(env *pcscenv.PCSC) ([16]byte, error) {
 	ctx := context.Background()
 	card, err := pcsc.Connect(ctx, env.ReaderName(1))
 	if err != nil {
@@ -100,7 +101,7 @@ func tryGUID(env *testenv.PCSC) ([16]byte, error) {
 // reader: remove and insert on stdin are seen through PC/SC, and --state
 // keeps the card's identity across runs.
 func TestControl(t *testing.T) {
-	env := testenv.PCSCD(t)
+	env := pcscenv.PCSCD(t)
 	bin := filepath.Join(t.TempDir(), "pivcard")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

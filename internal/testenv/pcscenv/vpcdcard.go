@@ -1,6 +1,4 @@
-//go:build cgo
-
-package testenv
+package pcscenv
 
 import (
 	"context"

@@ -1,4 +1,15 @@
-package testenv
+// Package pcscenv is the PC/SC test stack: a private pcscd with two readers
+// of vsmartcard's vpcd driver (and hwauthd's own reader driver when a test
+// binary asks for it), the card side of those readers (DialReader), and
+// independent PC/SC clients (OpenSC, NSS) to check cards with. See
+// ../../../../shared/TESTING.md for the recipes.
+//
+// It needs cgo: DialReader follows pcscd's reader states through
+// libpcsclite. The rest of the test stacks (swtpm, PostgreSQL, PAM) are in
+// package testenv, which builds without cgo, so that the core packages test
+// without it; a stack that is missing stops a test through testenv.Missing
+// (a failure under CI, a skip elsewhere).
+package pcscenv
 
 import (
 	"bufio"
@@ -8,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hwauthd/hwauthd/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,13 +73,13 @@ var (
 // instance is stopped when the tests end.
 func PCSCD(t testing.TB) *PCSC {
 	t.Helper()
-	RequireRoot(t)
-	RequireBinaries(t, "pcscd", "unshare", "nsenter", "ip")
-	RequireFiles(t, VPCDDriver)
+	testenv.RequireRoot(t)
+	testenv.RequireBinaries(t, "pcscd", "unshare", "nsenter", "ip")
+	testenv.RequireFiles(t, VPCDDriver)
 	pcscOnce.Do(func() {
 		pcscInst, pcscErr = newPCSC()
 		if pcscErr == nil {
-			AtExit(pcscInst.stop)
+			testenv.AtExit(pcscInst.stop)
 		}
 	})
 	if pcscErr != nil {
@@ -177,9 +188,9 @@ func (p *PCSC) Start() error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Pdeathsig kills pcscd if the test binary dies without running Main's
 	// cleanup (go test -timeout). It fires when the forking thread exits, so
-	// startLocked keeps that thread alive until pcscd exits.
+	// testenv.StartLocked keeps that thread alive until pcscd exits.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	done, err := startLocked(cmd)
+	done, err := testenv.StartLocked(cmd)
 	if err != nil {
 		return fmt.Errorf("start pcscd: %w", err)
 	}
@@ -198,26 +209,6 @@ func pcscdDebugFlag() string {
 		return "--debug "
 	}
 	return ""
-}
-
-// startLocked starts cmd from a goroutine locked to its OS thread and keeps
-// that goroutine (and so the thread that Pdeathsig watches) in cmd.Wait until
-// the process exits; the returned channel is closed then.
-func startLocked(cmd *exec.Cmd) (<-chan struct{}, error) {
-	errc := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			errc <- err
-			return
-		}
-		errc <- nil
-		_ = cmd.Wait() // killed on purpose; the log file has the rest
-		close(done)
-	}()
-	return done, <-errc
 }
 
 // waitReadyLocked waits, polling with a deadline because pcscd offers nothing
@@ -386,39 +377,6 @@ func (p *PCSC) netnsPath() string {
 		return "/nonexistent/pcscd-not-running"
 	}
 	return fmt.Sprintf("/proc/%d/ns/net", p.proc.Pid)
-}
-
-var (
-	atExitMu sync.Mutex
-	atExit   []func()
-)
-
-// AtExit registers f to run once when the test binary's tests have finished
-// (from Main), after functions registered later. Starters of process-wide
-// stacks use it to stop them.
-func AtExit(f func()) {
-	atExitMu.Lock()
-	defer atExitMu.Unlock()
-	atExit = append(atExit, f)
-}
-
-// Main runs the tests of a test binary, then stops everything registered with
-// AtExit (the private pcscd among them) and exits with the tests' status. Use
-// it as: func TestMain(m *testing.M) { testenv.Main(m) }.
-func Main(m *testing.M) {
-	code := m.Run()
-	runAtExit()
-	os.Exit(code)
-}
-
-func runAtExit() {
-	atExitMu.Lock()
-	fs := atExit
-	atExit = nil
-	atExitMu.Unlock()
-	for i := len(fs) - 1; i >= 0; i-- {
-		fs[i]()
-	}
 }
 
 func shellQuote(s string) string {

@@ -1,6 +1,4 @@
-//go:build cgo
-
-package testenv
+package pcscenv
 
 import (
 	"bytes"
@@ -15,10 +13,11 @@ import (
 	"time"
 
 	"github.com/ebfe/scard"
+	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/pcsc/vpcd"
 )
 
-func TestMain(m *testing.M) { Main(m) }
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // atrCard is the smallest vpcd.Card: an ATR, and 9000 to every APDU.
 type atrCard struct{}
@@ -36,7 +35,7 @@ func TestPCSCDReadersAndCard(t *testing.T) {
 	if PCSCD(t) != p {
 		t.Fatal("second PCSCD call returned another instance")
 	}
-	RequireBinaries(t, "opensc-tool")
+	testenv.RequireBinaries(t, "opensc-tool")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 

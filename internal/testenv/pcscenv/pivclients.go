@@ -1,4 +1,4 @@
-package testenv
+package pcscenv
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hwauthd/hwauthd/internal/testenv"
 )
 
 // Command makes a command that reaches a private pcscd, such as
@@ -35,7 +37,7 @@ const authKeyID = "01"
 // its signature must verify with it.
 func CheckNSS(ctx context.Context, t testing.TB, run Command, module string, tok PIVToken) {
 	t.Helper()
-	RequireBinaries(t, "certutil", "modutil")
+	testenv.RequireBinaries(t, "certutil", "modutil")
 	dir := t.TempDir()
 	db := "sql:" + dir
 	pinFile, csrPath := filepath.Join(dir, "pin"), filepath.Join(dir, "request.der")
@@ -94,7 +96,7 @@ func CheckNSS(ctx context.Context, t testing.TB, run Command, module string, tok
 // card's certificate and its public key.
 func CheckPKCS15(ctx context.Context, t testing.TB, run Command, tok PIVToken) {
 	t.Helper()
-	RequireBinaries(t, "pkcs15-tool")
+	testenv.RequireBinaries(t, "pkcs15-tool")
 	tool := func(args ...string) string {
 		args = append([]string{"--reader", tok.Reader}, args...)
 		out, err := run(ctx, "pkcs15-tool", args...).CombinedOutput()

@@ -1,4 +1,4 @@
-package testenv
+package pcscenv
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+
+	"github.com/hwauthd/hwauthd/internal/testenv"
 )
 
 // WithReaderDriver builds hwauthd's reader driver (pcsc/vreader/driver) as
@@ -22,7 +24,7 @@ func WithReaderDriver(n int, readerConf func(socket, driver string, n int) strin
 		return "", err
 	}
 	_, file, _, _ := runtime.Caller(0)
-	src := filepath.Join(filepath.Dir(file), "..", "..", "pcsc", "vreader", "driver", "ifd-hwauthd.c")
+	src := filepath.Join(filepath.Dir(file), "..", "..", "..", "pcsc", "vreader", "driver", "ifd-hwauthd.c")
 	driver := filepath.Join(dir, "libifdhwauthd.so")
 	cmd := exec.Command("gcc", "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC", "-fvisibility=hidden",
 		"-I/usr/include/PCSC", "-shared", "-Wl,-z,defs", "-o", driver, src)
@@ -30,7 +32,7 @@ func WithReaderDriver(n int, readerConf func(socket, driver string, n int) strin
 		os.RemoveAll(dir)
 		return "", fmt.Errorf("build the reader driver: %v\n%s", err, b)
 	}
-	AtExit(func() { os.RemoveAll(dir) })
+	testenv.AtExit(func() { os.RemoveAll(dir) })
 	socket := filepath.Join(dir, "readers.sock")
 	WithReaderConfig("hwauthd", readerConf(socket, driver, n))
 	return socket, nil
