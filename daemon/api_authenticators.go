@@ -18,13 +18,15 @@ import (
 func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	as := d.manager.Authenticators()
-	for i := range as {
-		if dev, err := d.manager.Device(as[i].ID); err == nil {
+	infos := d.manager.Authenticators()
+	as := make([]ipc.Authenticator, 0, len(infos))
+	for _, info := range infos {
+		if dev, err := d.manager.Device(info.ID); err == nil {
 			if st, err := dev.PINState(ctx); err == nil {
-				as[i].PIN = st
+				info.PIN = st
 			}
 		}
+		as = append(as, authenticatorToAPI(info))
 	}
 	return server.WriteJSON(w, http.StatusOK, ipc.AuthenticatorsResponse{Authenticators: as})
 }
@@ -39,7 +41,7 @@ func (d *Daemon) getAuthenticator(w http.ResponseWriter, r *http.Request) error 
 			return err
 		}
 		info.PIN = st
-		return server.WriteJSON(w, http.StatusOK, info)
+		return server.WriteJSON(w, http.StatusOK, authenticatorToAPI(info))
 	})
 }
 
@@ -172,7 +174,7 @@ func (d *Daemon) writePINResult(ctx context.Context, w http.ResponseWriter, dev 
 	if err != nil {
 		return err
 	}
-	return server.WriteJSON(w, http.StatusOK, ipc.PINResult{RetriesLeft: st.RetriesLeft, Blocked: st.Blocked, Verified: true})
+	return server.WriteJSON(w, http.StatusOK, ipc.PINResult{RetriesLeft: triesToAPI(st.RetriesLeft), Blocked: st.Blocked, Verified: true})
 }
 
 // errorsJoin returns the first API error of errs (each names its field);

@@ -5,11 +5,11 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/pem"
 	"net/http"
 
 	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/device"
+	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -79,7 +79,7 @@ func (d *Daemon) postCredential(w http.ResponseWriter, r *http.Request) error {
 		}
 		return server.WriteJSON(w, http.StatusCreated, ipc.Credential{
 			CredentialID: c.ID,
-			PublicKey:    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: c.PublicKeyDER})),
+			PublicKey:    certutil.EncodePEM(certutil.PEMPublicKey, c.PublicKeyDER),
 			AuthData:     c.AuthData,
 		})
 	})

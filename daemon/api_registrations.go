@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/device"
+	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 	"github.com/hwauthd/hwauthd/store"
@@ -63,7 +63,7 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	info := dev.Info()
-	if err := signin.CheckKind(d.cfg.Policy, info.Kind); err != nil {
+	if err := signin.CheckKind(d.cfg.Policy, string(info.Kind)); err != nil {
 		return err
 	}
 	// Before any PIN reaches the card: registering someone else's card must
@@ -99,7 +99,7 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	reg.User, reg.AuthenticatorID, reg.Kind, reg.Backend, reg.DeviceID = name, info.ID, info.Kind, info.Backend, info.Device
+	reg.User, reg.AuthenticatorID, reg.Kind, reg.Backend, reg.DeviceID = name, info.ID, string(info.Kind), info.Backend, info.Device
 	reg.Label = req.Label
 	if reg.Label == "" {
 		reg.Label = info.Label
@@ -129,7 +129,11 @@ func (d *Daemon) proveForRegistration(ctx context.Context, dev device.Device, us
 	if err != nil {
 		return store.Registration{}, err
 	}
-	return store.Registration{KeyID: proven.ID, PublicKey: proven.PublicDER, Certificate: proven.Certificate}, nil
+	reg := store.Registration{KeyID: proven.ID, PublicKey: proven.PublicDER}
+	if proven.Certificate != nil {
+		reg.Certificate = proven.Certificate.Raw
+	}
+	return reg, nil
 }
 
 // deleteRegistration removes a registration; it cannot be undone. When it was
@@ -219,10 +223,10 @@ func registrationToAPI(reg store.Registration) ipc.Registration {
 		CreatedAt:     reg.CreatedAt,
 	}
 	if len(reg.PublicKey) > 0 {
-		out.PublicKey = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: reg.PublicKey}))
+		out.PublicKey = certutil.EncodePEM(certutil.PEMPublicKey, reg.PublicKey)
 	}
 	if len(reg.Certificate) > 0 {
-		out.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.Certificate}))
+		out.Certificate = certutil.EncodePEM(certutil.PEMCertificate, reg.Certificate)
 	}
 	if !reg.LastUsedAt.IsZero() {
 		t := reg.LastUsedAt.UTC().Truncate(time.Second)

@@ -1,10 +1,11 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
-	"encoding/pem"
+	"crypto"
+	"crypto/x509"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store"
 )
@@ -26,11 +27,11 @@ const (
 
 // checkBinding refuses a device that is not the authenticator it claims to
 // be.
-func (d *Daemon) checkBinding(ctx context.Context, info ipc.Authenticator) error {
-	if info.CardAuthentication == ipc.CardAuthFailed {
+func (d *Daemon) checkBinding(ctx context.Context, info device.Info) error {
+	if info.CardAuth == device.CardAuthFailed {
 		return d.mismatch(info, reasonCardAuthFailed)
 	}
-	if info.Kind == ipc.KindSecurityKey {
+	if info.Kind == device.KindSecurityKey {
 		return nil // its credentials prove themselves in each assertion
 	}
 	regs, err := d.store.FindByAuthenticator(ctx, info.ID)
@@ -47,7 +48,7 @@ func (d *Daemon) checkBinding(ctx context.Context, info ipc.Authenticator) error
 
 // boundTo reports whether the device described by info holds the key
 // material of reg.
-func boundTo(reg store.Registration, info ipc.Authenticator) bool {
+func boundTo(reg store.Registration, info device.Info) bool {
 	if reg.DeviceID != "" && reg.DeviceID != info.Device {
 		return false
 	}
@@ -55,15 +56,19 @@ func boundTo(reg store.Registration, info ipc.Authenticator) bool {
 		if k.ID != reg.KeyID {
 			continue
 		}
-		b, _ := pem.Decode([]byte(k.PublicKey))
-		return b != nil && bytes.Equal(b.Bytes, reg.PublicKey)
+		registered, err := x509.ParsePKIXPublicKey(reg.PublicKey)
+		if err != nil {
+			return false
+		}
+		pub, ok := k.Public.(interface{ Equal(crypto.PublicKey) bool })
+		return ok && pub.Equal(registered)
 	}
 	return false
 }
 
 // mismatch announces a device that is not what it claims and returns the
 // error for the request.
-func (d *Daemon) mismatch(info ipc.Authenticator, reason string) error {
+func (d *Daemon) mismatch(info device.Info, reason string) error {
 	d.log.Warn("authenticator mismatch; no PIN sent", "id", info.ID, "reader", info.Reader, "reason", reason)
 	d.manager.Publish(ipc.Event{Type: ipc.EventAuthenticatorMismatch, Authenticator: info.ID, Reader: info.Reader, Reason: reason})
 	return ipc.Errorf(ipc.CodeAuthenticatorMismatch, "this card is not the authenticator %s it claims to be (%s); it was sent no PIN. Use your own card, and tell IT", info.ID, reason)

@@ -1,31 +1,43 @@
 package daemon
 
 import (
-	"encoding/pem"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"testing"
 
-	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/store"
 )
 
 func TestBoundTo(t *testing.T) {
-	pemOf := func(der string) string {
-		return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte(der)}))
+	keys := map[string]*ecdsa.PrivateKey{}
+	for _, name := range []string{"key-a", "key-b"} {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[name] = k
 	}
-	reg := store.Registration{KeyID: "9a", PublicKey: []byte("key-a")}
+	der, err := x509.MarshalPKIXPublicKey(keys["key-a"].Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := store.Registration{KeyID: "9a", PublicKey: der}
 	withCardAuth := reg
 	withCardAuth.DeviceID = "piv-9e:aa"
-	card := func(device string, keys map[string]string) ipc.Authenticator {
-		a := ipc.Authenticator{Device: device}
-		for id, der := range keys {
-			a.Keys = append(a.Keys, ipc.Key{ID: id, PublicKey: pemOf(der)})
+	card := func(dev string, slots map[string]string) device.Info {
+		a := device.Info{Device: dev}
+		for id, name := range slots {
+			a.Keys = append(a.Keys, device.Key{ID: id, Public: keys[name].Public()})
 		}
 		return a
 	}
 	for _, tc := range []struct {
 		name string
 		reg  store.Registration
-		info ipc.Authenticator
+		info device.Info
 		want bool
 	}{
 		{"same key", reg, card("", map[string]string{"9a": "key-a"}), true},

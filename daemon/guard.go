@@ -31,12 +31,12 @@ type guardedDevice struct {
 	id    string
 	// check, when set, runs before a secret is sent to the device and
 	// refuses a device that is not the one it claims to be.
-	check func(ctx context.Context, info ipc.Authenticator) error
+	check func(ctx context.Context, info device.Info) error
 	// sem holds one token while an operation is inside the device.
 	sem chan struct{}
 
 	mu     sync.Mutex // guards the fields below
-	info   ipc.Authenticator
+	info   device.Info
 	wedged bool
 }
 
@@ -53,7 +53,7 @@ var (
 
 // guard wraps d; a security key stays one. check (may be nil) runs before
 // every secret sent to d.
-func guard(d device.Device, log *slog.Logger, check func(context.Context, ipc.Authenticator) error) device.Device {
+func guard(d device.Device, log *slog.Logger, check func(context.Context, device.Info) error) device.Device {
 	info := d.Info()
 	g := &guardedDevice{inner: d, log: log, id: info.ID, sem: make(chan struct{}, 1), info: info, check: check}
 	if k, ok := d.(device.SecurityKey); ok {
@@ -151,7 +151,7 @@ func errOnly(f func() error) (any, error) { return nil, f() }
 
 // Info describes the device; while an operation is inside it, the
 // description it left last time.
-func (g *guardedDevice) Info() ipc.Authenticator {
+func (g *guardedDevice) Info() device.Info {
 	select {
 	case g.sem <- struct{}{}:
 	default:
@@ -168,8 +168,8 @@ func (g *guardedDevice) Info() ipc.Authenticator {
 }
 
 // PINState reads the retry counter.
-func (g *guardedDevice) PINState(ctx context.Context) (ipc.PINState, error) {
-	return as[ipc.PINState](g.do(ctx, func(ctx context.Context) (any, error) {
+func (g *guardedDevice) PINState(ctx context.Context) (device.PINState, error) {
+	return as[device.PINState](g.do(ctx, func(ctx context.Context) (any, error) {
 		return g.inner.PINState(ctx)
 	}, nil))
 }

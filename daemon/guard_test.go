@@ -20,7 +20,7 @@ type stuckDevice struct {
 	got     chan []byte
 }
 
-func (d *stuckDevice) Info() ipc.Authenticator { return ipc.Authenticator{ID: "piv-stuck"} }
+func (d *stuckDevice) Info() device.Info { return device.Info{ID: "piv-stuck"} }
 
 func (d *stuckDevice) VerifyPIN(ctx context.Context, pin []byte) error {
 	d.entered <- struct{}{}

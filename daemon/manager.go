@@ -29,7 +29,7 @@ type Manager struct {
 	onDetach func(id string)
 	// identify, when set, runs before a secret is sent to a device and
 	// refuses one that is not the authenticator it claims to be.
-	identify func(ctx context.Context, info ipc.Authenticator) error
+	identify func(ctx context.Context, info device.Info) error
 
 	mu      sync.Mutex
 	devices map[string]device.Device
@@ -59,14 +59,14 @@ func (m *Manager) Attach(d device.Device) {
 	m.devices[info.ID] = g
 	m.log.Info("authenticator present", "id", info.ID, "kind", info.Kind, "reader", info.Reader)
 	m.bus.Publish(attachEvent(info, true))
-	if info.CardAuthentication == ipc.CardAuthFailed {
+	if info.CardAuth == device.CardAuthFailed {
 		m.log.Warn("card failed its card-authentication challenge; it gets no PIN", "id", info.ID, "reader", info.Reader)
 		m.bus.Publish(ipc.Event{Type: ipc.EventAuthenticatorMismatch, Authenticator: info.ID, Reader: info.Reader, Reason: reasonCardAuthFailed})
 	}
 }
 
 // checkIdentity runs the daemon's identity check, if any.
-func (m *Manager) checkIdentity(ctx context.Context, info ipc.Authenticator) error {
+func (m *Manager) checkIdentity(ctx context.Context, info device.Info) error {
 	if m.identify == nil {
 		return nil
 	}
@@ -132,7 +132,7 @@ func (m *Manager) Device(id string) (device.Device, error) {
 // FirstOfKind returns a present device of the kind (the first by id).
 func (m *Manager) FirstOfKind(kind string) (device.Device, error) {
 	for _, a := range m.Authenticators() {
-		if a.Kind == kind {
+		if string(a.Kind) == kind {
 			return m.Device(a.ID)
 		}
 	}
@@ -140,15 +140,15 @@ func (m *Manager) FirstOfKind(kind string) (device.Device, error) {
 }
 
 // Authenticators describes every present device, ordered by id.
-func (m *Manager) Authenticators() []ipc.Authenticator {
+func (m *Manager) Authenticators() []device.Info {
 	m.mu.Lock()
 	devs := slices.Collect(maps.Values(m.devices))
 	m.mu.Unlock()
-	out := make([]ipc.Authenticator, 0, len(devs))
+	out := make([]device.Info, 0, len(devs))
 	for _, d := range devs {
 		out = append(out, d.Info())
 	}
-	slices.SortFunc(out, func(a, b ipc.Authenticator) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b device.Info) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -182,12 +182,12 @@ func (m *Manager) snapshotLocked() []ipc.Event {
 }
 
 // attachEvent is the event announcing that a device came or went.
-func attachEvent(a ipc.Authenticator, present bool) ipc.Event {
+func attachEvent(a device.Info, present bool) ipc.Event {
 	t := ipc.EventCardInserted
 	switch {
-	case a.Kind == ipc.KindSecurityKey && present:
+	case a.Kind == device.KindSecurityKey && present:
 		t = ipc.EventKeyAttached
-	case a.Kind == ipc.KindSecurityKey:
+	case a.Kind == device.KindSecurityKey:
 		t = ipc.EventKeyDetached
 	case !present:
 		t = ipc.EventCardRemoved

@@ -54,11 +54,10 @@ type Host interface {
 
 // Device is one present authenticator.
 type Device interface {
-	// Info describes the device as /v1/authenticators shows it, with the PIN
-	// state last seen.
-	Info() ipc.Authenticator
+	// Info describes the device, with the PIN state last seen.
+	Info() Info
 	// PINState reads the PIN's retry counter without spending a try.
-	PINState(ctx context.Context) (ipc.PINState, error)
+	PINState(ctx context.Context) (PINState, error)
 	// VerifyPIN checks pin on the device. The device does not keep the
 	// security status afterwards.
 	VerifyPIN(ctx context.Context, pin []byte) error

@@ -9,8 +9,10 @@
 package hwerr
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // Error classes. Test with errors.Is.
@@ -88,4 +90,63 @@ func (e *PINIncorrect) Error() string {
 	default:
 		return fmt.Sprintf("wrong %s, %d tries left", what, e.RetriesLeft)
 	}
+}
+
+// Tries is what an authenticator tells of a PIN's or PUK's retry counter:
+// how many wrong tries it still accepts, or, in its zero value, nothing
+// (PKCS#11 tokens and some cards do not say without a verification
+// attempt). It is the one form of the counter from the card's status word
+// to the API's "retries_left", where an unknown count is null.
+type Tries struct {
+	left  int
+	known bool
+}
+
+// TriesLeft is a counter that says n tries are left; a negative n is a
+// count the authenticator did not give.
+func TriesLeft(n int) Tries {
+	if n < 0 {
+		return Tries{}
+	}
+	return Tries{left: n, known: true}
+}
+
+// Left returns the number of tries left and whether the authenticator said.
+func (t Tries) Left() (n int, ok bool) { return t.left, t.known }
+
+// Known reports whether the authenticator said how many tries are left.
+func (t Tries) Known() bool { return t.known }
+
+// Exhausted reports whether the authenticator said no try is left.
+func (t Tries) Exhausted() bool { return t.known && t.left == 0 }
+
+// String is the count, or "unknown".
+func (t Tries) String() string {
+	if !t.known {
+		return "unknown"
+	}
+	return strconv.Itoa(t.left)
+}
+
+// MarshalJSON encodes the count as a number, an unknown one as null.
+func (t Tries) MarshalJSON() ([]byte, error) {
+	if !t.known {
+		return []byte("null"), nil
+	}
+	return strconv.AppendInt(nil, int64(t.left), 10), nil
+}
+
+// UnmarshalJSON decodes a number, or null (or a negative number) for an
+// unknown count.
+func (t *Tries) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*t = Tries{}
+		return nil
+	}
+	var n int
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("retries left: %w", err)
+	}
+	*t = TriesLeft(n)
+	return nil
 }

@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
 )
 
@@ -31,14 +30,32 @@ type Device struct {
 	tok wire.Token
 	id  string
 
+	// keys are the token's keys, parsed once when it was listed.
+	keys []device.Key
+
 	mu  sync.Mutex // serializes operations; guards pin
-	pin ipc.PINState
+	pin device.PINState
 }
 
 var _ device.Device = (*Device)(nil)
 
 func newDevice(b *Backend, tok wire.Token) *Device {
-	return &Device{b: b, tok: tok, id: DeviceID(tok.Manufacturer, tok.Model, tok.Serial), pin: pinState(tok.Flags)}
+	d := &Device{b: b, tok: tok, id: DeviceID(tok.Manufacturer, tok.Model, tok.Serial), pin: pinState(tok.Flags)}
+	d.keys = make([]device.Key, 0, len(tok.Keys))
+	for _, k := range tok.Keys {
+		id := hex.EncodeToString(k.ID)
+		key, err := device.ParseKey(id, k.PublicKey, k.Certificate)
+		if err != nil && len(k.Certificate) > 0 {
+			b.log.Warn("PKCS#11 certificate does not parse; the key is listed without it", "token", d.id, "key", id, "err", err)
+			key, err = device.ParseKey(id, k.PublicKey, nil)
+		}
+		if err != nil {
+			b.log.Warn("PKCS#11 key is not listed", "token", d.id, "key", id, "err", err)
+			continue
+		}
+		d.keys = append(d.keys, key)
+	}
+	return d
 }
 
 // DeviceID is the stable id of a token: "p11-" and a hash of its
@@ -70,51 +87,38 @@ func readerOf(tok *wire.Token) string {
 }
 
 // Info describes the token with its keys and the PIN state last seen.
-func (d *Device) Info() ipc.Authenticator {
+func (d *Device) Info() device.Info {
 	d.mu.Lock()
 	pin := d.pin
 	d.mu.Unlock()
-	a := ipc.Authenticator{
-		ID: d.id, Kind: ipc.KindSmartcard, Backend: ipc.BackendPKCS11,
+	return device.Info{
+		ID: d.id, Kind: device.KindSmartcard, Backend: device.BackendPKCS11,
 		Reader: d.Reader(), Label: d.tok.Label, Serial: d.tok.Serial, PIN: pin,
-		Keys: make([]ipc.Key, 0, len(d.tok.Keys)),
+		Keys: slices.Clone(d.keys),
 	}
-	for _, k := range d.tok.Keys {
-		key := ipc.Key{ID: hex.EncodeToString(k.ID), Algorithm: k.Algorithm,
-			PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.PublicKey}))}
-		if len(k.Certificate) > 0 {
-			key.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.Certificate}))
-		}
-		a.Keys = append(a.Keys, key)
-	}
-	return a
 }
 
 // pinState reads the user PIN flags of CK_TOKEN_INFO: CKF_USER_PIN_LOCKED
 // is blocked, CKF_USER_PIN_FINAL_TRY is one try left; PKCS#11 gives no
-// other count, so RetriesLeft is nil otherwise (CKF_USER_PIN_COUNT_LOW only
-// says some tries were spent).
-func pinState(flags uint) ipc.PINState {
-	var st ipc.PINState
+// other count, so RetriesLeft is unknown otherwise (CKF_USER_PIN_COUNT_LOW
+// only says some tries were spent).
+func pinState(flags uint) device.PINState {
 	switch {
 	case flags&ckfUserPINLocked != 0:
-		st.Blocked = true
-		zero := 0
-		st.RetriesLeft = &zero
+		return device.PINStateOf(hwerr.TriesLeft(0))
 	case flags&ckfUserPINFinalTry != 0:
-		one := 1
-		st.RetriesLeft = &one
+		return device.PINStateOf(hwerr.TriesLeft(1))
 	}
-	return st
+	return device.PINState{}
 }
 
 // PINState reads the token's PIN flags without a login.
-func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
+func (d *Device) PINState(ctx context.Context) (device.PINState, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	resp, err := d.b.call(ctx, &wire.Request{Op: wire.OpTokenInfo, Token: d.tok.Ref()})
 	if err != nil {
-		return ipc.PINState{}, fmt.Errorf("pkcs11 token info: %w", err)
+		return device.PINState{}, fmt.Errorf("pkcs11 token info: %w", err)
 	}
 	d.pin = pinState(resp.Flags)
 	return d.pin, nil
@@ -156,16 +160,11 @@ func (d *Device) notePINLocked(op string, err error) {
 	var pi *hwerr.PINIncorrect
 	switch {
 	case err == nil:
-		d.pin = ipc.PINState{}
+		d.pin = device.PINState{}
 	case errors.As(err, &pi) && pi.What != "PUK":
-		d.pin = ipc.PINState{Blocked: pi.RetriesLeft == 0}
-		if pi.RetriesLeft >= 0 {
-			n := pi.RetriesLeft
-			d.pin.RetriesLeft = &n
-		}
+		d.pin = device.PINStateOf(hwerr.TriesLeft(pi.RetriesLeft))
 	case errors.Is(err, hwerr.ErrPINBlocked):
-		zero := 0
-		d.pin = ipc.PINState{Blocked: true, RetriesLeft: &zero}
+		d.pin = device.PINStateOf(hwerr.TriesLeft(0))
 	}
 }
 

@@ -20,8 +20,8 @@ func TestPINStateFromFlags(t *testing.T) {
 	} {
 		st := pinState(tc.flags)
 		got := "nil"
-		if st.RetriesLeft != nil {
-			got = fmt.Sprint(*st.RetriesLeft)
+		if n, ok := st.RetriesLeft.Left(); ok {
+			got = fmt.Sprint(n)
 		}
 		if st.Blocked != tc.blocked || got != tc.retries {
 			t.Errorf("flags %#x: %+v (retries %s), want blocked=%v retries %s", tc.flags, st, got, tc.blocked, tc.retries)
@@ -32,7 +32,7 @@ func TestPINStateFromFlags(t *testing.T) {
 func TestNotePIN(t *testing.T) {
 	d := &Device{}
 	d.notePINLocked("login", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 1})
-	if d.pin.RetriesLeft == nil || *d.pin.RetriesLeft != 1 || d.pin.Blocked {
+	if d.pin.RetriesLeft != hwerr.TriesLeft(1) || d.pin.Blocked {
 		t.Errorf("after a wrong PIN with 1 try left: %+v", d.pin)
 	}
 	d.notePINLocked("unblock", &hwerr.PINIncorrect{What: "PUK", RetriesLeft: 0})
@@ -44,7 +44,7 @@ func TestNotePIN(t *testing.T) {
 		t.Error("ErrPINBlocked did not mark the PIN blocked")
 	}
 	d.notePINLocked("login", nil)
-	if d.pin.Blocked || d.pin.RetriesLeft != nil {
+	if d.pin.Blocked || d.pin.RetriesLeft.Known() {
 		t.Errorf("a good PIN did not clear the state: %+v", d.pin)
 	}
 }

@@ -1,11 +1,11 @@
 package pkcs11
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -74,19 +74,14 @@ func TestOpenSCEmulatedPIV(t *testing.T) {
 	if info.Reader != reader {
 		t.Errorf("reader = %q, want %q", info.Reader, reader)
 	}
-	var certPEM string
+	var cert *x509.Certificate
 	for _, k := range info.Keys {
 		if k.ID == "01" { // OpenSC's CKA_ID for slot 9A
-			certPEM = k.Certificate
+			cert = k.Certificate
 		}
 	}
-	block, _ := pem.Decode([]byte(certPEM))
-	if block == nil || string(block.Bytes) != string(card.Certificate(piv.SlotAuthentication)) {
+	if cert == nil || !bytes.Equal(cert.Raw, card.Certificate(piv.SlotAuthentication)) {
 		t.Fatalf("key 01 certificate differs from the card's 9A certificate (keys %+v)", info.Keys)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("piv through pkcs11"))
 	sig, err := d.Sign(context.Background(), device.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest[:], PIN: []byte(pivcard.DefaultPIN)})

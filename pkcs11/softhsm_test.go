@@ -1,6 +1,7 @@
 package pkcs11
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -10,7 +11,6 @@ import (
 	"crypto/sha512"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"math/big"
 	"strings"
@@ -29,7 +29,7 @@ func TestListSoftHSM(t *testing.T) {
 		t.Errorf("status = %+v, want up with 2 devices", st)
 	}
 	info := s.device(t, "hw").Info()
-	if info.Kind != ipc.KindSmartcard || info.Backend != ipc.BackendPKCS11 || info.Serial == "" || info.Reader != "" {
+	if info.Kind != device.KindSmartcard || info.Backend != device.BackendPKCS11 || info.Serial == "" || info.Reader != "" {
 		t.Errorf("info = %+v", info)
 	}
 	if !strings.HasPrefix(info.ID, "p11-") || info.ID == s.device(t, "other").Info().ID {
@@ -40,32 +40,20 @@ func TestListSoftHSM(t *testing.T) {
 		t.Fatalf("keys = %+v", info.Keys)
 	}
 	for _, k := range info.Keys {
-		if want[k.ID] != k.Algorithm {
+		if want[k.ID] != string(k.Algorithm) {
 			t.Errorf("key %s algorithm %q, want %q", k.ID, k.Algorithm, want[k.ID])
 		}
-		if _, err := parsePublicKey(k.PublicKey); err != nil {
-			t.Errorf("key %s: %v", k.ID, err)
+		if alg, err := device.KeyAlgorithmOf(k.Public); err != nil || alg != k.Algorithm {
+			t.Errorf("key %s: public key of %q, %v; listed as %q", k.ID, alg, err, k.Algorithm)
 		}
 	}
-}
-
-func parsePublicKey(p string) (crypto.PublicKey, error) {
-	block, _ := pem.Decode([]byte(p))
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, errors.New("no PUBLIC KEY PEM block")
-	}
-	return x509.ParsePKIXPublicKey(block.Bytes)
 }
 
 func publicKeyOf(t *testing.T, d *Device, id string) crypto.PublicKey {
 	t.Helper()
 	for _, k := range d.Info().Keys {
 		if k.ID == id {
-			pub, err := parsePublicKey(k.PublicKey)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pub
+			return k.Public
 		}
 	}
 	t.Fatalf("no key %s", id)
@@ -192,9 +180,8 @@ func TestRescanFindsCertificate(t *testing.T) {
 	s.b.Rescan()
 	waitFor(t, s.b, "the certificate", func() bool {
 		for _, k := range s.device(t, "hw").Info().Keys {
-			if k.ID == "01" && k.Certificate != "" {
-				block, _ := pem.Decode([]byte(k.Certificate))
-				return block != nil && string(block.Bytes) == string(der)
+			if k.ID == "01" && k.Certificate != nil {
+				return bytes.Equal(k.Certificate.Raw, der)
 			}
 		}
 		return false

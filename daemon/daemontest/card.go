@@ -6,15 +6,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/subtle"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // PIN and PUK are a new Card's secrets unless CardOptions say otherwise.
@@ -43,7 +40,6 @@ type Card struct {
 	id    string
 	label string
 	key   *ecdsa.PrivateKey
-	pubPE string
 
 	mu                 sync.Mutex
 	pin, puk           []byte
@@ -61,15 +57,10 @@ func NewCard(opts CardOptions) (*Card, error) {
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		return nil, err
-	}
 	c := &Card{
 		id:        fmt.Sprintf("piv-fake%04d", cardSerial.Add(1)),
 		label:     opts.Label,
 		key:       key,
-		pubPE:     string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
 		hideTries: opts.HideTries,
 		pin:       []byte(cmpOr(opts.PIN, PIN)),
 		puk:       []byte(cmpOr(opts.PUK, PUK)),
@@ -129,22 +120,21 @@ func (c *Card) PUKsSeen() int {
 }
 
 // Info implements device.Device.
-func (c *Card) Info() ipc.Authenticator {
+func (c *Card) Info() device.Info {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return ipc.Authenticator{
-		ID: c.id, Kind: ipc.KindSmartcard, Backend: "piv", Reader: "daemontest reader", Label: c.label,
+	return device.Info{
+		ID: c.id, Kind: device.KindSmartcard, Backend: device.BackendPIV, Reader: "daemontest reader", Label: c.label,
 		PIN:  c.stateLocked(),
-		Keys: []ipc.Key{{ID: "9a", Algorithm: "ecc-p256", PublicKey: c.pubPE}},
+		Keys: []device.Key{{ID: "9a", Algorithm: device.ECCP256, Public: &c.key.PublicKey}},
 	}
 }
 
-func (c *Card) stateLocked() ipc.PINState {
-	left := c.pinLeft
+func (c *Card) stateLocked() device.PINState {
 	if c.hideTries {
-		return ipc.PINState{Blocked: left == 0}
+		return device.PINState{Blocked: c.pinLeft == 0}
 	}
-	return ipc.PINState{RetriesLeft: &left, Blocked: left == 0}
+	return device.PINStateOf(hwerr.TriesLeft(c.pinLeft))
 }
 
 // told is what a wrong secret answers about the tries left.
@@ -156,7 +146,7 @@ func (c *Card) told(left int) int {
 }
 
 // PINState implements device.Device.
-func (c *Card) PINState(context.Context) (ipc.PINState, error) {
+func (c *Card) PINState(context.Context) (device.PINState, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.stateLocked(), nil

@@ -66,7 +66,7 @@ func TestCardCounters(t *testing.T) {
 	if err := hidden.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &wrong) || wrong.RetriesLeft != -1 {
 		t.Fatalf("a wrong PIN on a card that hides its tries: %v", err)
 	}
-	if st, _ := hidden.PINState(ctx); st.RetriesLeft != nil || !st.Blocked {
+	if st, _ := hidden.PINState(ctx); st.RetriesLeft.Known() || !st.Blocked {
 		t.Errorf("the state of a card that hides its tries: %+v", st)
 	}
 	if err := hidden.UnblockPIN(ctx, []byte("00000000"), []byte(PIN)); err == nil {
@@ -106,7 +106,7 @@ func TestCardSigns(t *testing.T) {
 			t.Errorf("sign with %s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	if info := c.Info(); info.ID != c.ID() || len(info.Keys) != 1 || info.Keys[0].ID != "9a" || info.Kind != ipc.KindSmartcard {
+	if info := c.Info(); info.ID != c.ID() || len(info.Keys) != 1 || info.Keys[0].ID != "9a" || info.Kind != device.KindSmartcard {
 		t.Errorf("info: %+v", info)
 	}
 }
@@ -213,7 +213,7 @@ func TestSecurityKey(t *testing.T) {
 	if err := k.ChangePIN(ctx, []byte("1234"), []byte("5678")); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := k.PINState(ctx); st.RetriesLeft == nil || *st.RetriesLeft != 8 || k.Info().Kind != ipc.KindSecurityKey {
+	if st, _ := k.PINState(ctx); st.RetriesLeft != hwerr.TriesLeft(8) || k.Info().Kind != device.KindSecurityKey {
 		t.Fatalf("state after the right PIN: %+v", st)
 	}
 	if err := k.UnblockPIN(ctx, []byte("x"), []byte("y")); !errors.Is(err, hwerr.ErrNotSupported) {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // SecurityKey is a fake FIDO2 key below the backend interface: no PIN until
@@ -55,19 +54,18 @@ var _ device.SecurityKey = (*SecurityKey)(nil)
 func (k *SecurityKey) ID() string { return k.id }
 
 // Info implements device.Device.
-func (k *SecurityKey) Info() ipc.Authenticator {
+func (k *SecurityKey) Info() device.Info {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return ipc.Authenticator{ID: k.id, Kind: ipc.KindSecurityKey, Backend: "fido", Label: k.label, PIN: k.stateLocked()}
+	return device.Info{ID: k.id, Kind: device.KindSecurityKey, Backend: "fido", Label: k.label, PIN: k.stateLocked()}
 }
 
-func (k *SecurityKey) stateLocked() ipc.PINState {
-	left := k.pinLeft
-	return ipc.PINState{RetriesLeft: &left, Blocked: left == 0}
+func (k *SecurityKey) stateLocked() device.PINState {
+	return device.PINStateOf(hwerr.TriesLeft(k.pinLeft))
 }
 
 // PINState implements device.Device.
-func (k *SecurityKey) PINState(context.Context) (ipc.PINState, error) {
+func (k *SecurityKey) PINState(context.Context) (device.PINState, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.stateLocked(), nil

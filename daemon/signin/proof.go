@@ -9,20 +9,18 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 
 	"github.com/hwauthd/hwauthd/device"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // ProvenKey is a key whose possession was just proven.
 type ProvenKey struct {
-	ID          string
-	Public      crypto.PublicKey
-	PublicDER   []byte // PKIX
-	Certificate []byte // DER, nil when the key has none
+	device.Key
+	// PublicDER is the key's public half in PKIX DER, as registrations
+	// keep it.
+	PublicDER []byte
 }
 
 // proveAlgorithm picks the signing algorithm for a proof with pub.
@@ -78,7 +76,7 @@ func verifySignature(pub crypto.PublicKey, alg device.SignAlgorithm, digest, sig
 // DeviceKey finds a key of the device by id; an empty id means the PIV
 // authentication key 9a, or the device's only key. It returns a
 // *KeyNotFoundError when there is none.
-func DeviceKey(info ipc.Authenticator, id string) (ipc.Key, error) {
+func DeviceKey(info device.Info, id string) (device.Key, error) {
 	for _, k := range info.Keys {
 		if k.ID == id || (id == "" && k.ID == "9a") {
 			return k, nil
@@ -87,43 +85,21 @@ func DeviceKey(info ipc.Authenticator, id string) (ipc.Key, error) {
 	if id == "" && len(info.Keys) == 1 {
 		return info.Keys[0], nil
 	}
-	return ipc.Key{}, &KeyNotFoundError{Authenticator: info.ID, Key: id, Keys: len(info.Keys)}
-}
-
-// parseKey decodes a key's PEM public key and certificate.
-func parseKey(k ipc.Key) (ProvenKey, error) {
-	out := ProvenKey{ID: k.ID}
-	if b, _ := pem.Decode([]byte(k.PublicKey)); b != nil {
-		out.PublicDER = b.Bytes
-	}
-	if b, _ := pem.Decode([]byte(k.Certificate)); b != nil {
-		out.Certificate = b.Bytes
-	}
-	if out.PublicDER == nil && out.Certificate != nil {
-		cert, err := x509.ParseCertificate(out.Certificate)
-		if err != nil {
-			return out, certificateErrorf("key %s: certificate does not parse: %v", k.ID, err)
-		}
-		out.PublicDER = cert.RawSubjectPublicKeyInfo
-	}
-	pub, err := x509.ParsePKIXPublicKey(out.PublicDER)
-	if err != nil {
-		return out, fmt.Errorf("key %s: public key does not parse: %w", k.ID, err)
-	}
-	out.Public = pub
-	return out, nil
+	return device.Key{}, &KeyNotFoundError{Authenticator: info.ID, Key: id, Keys: len(info.Keys)}
 }
 
 // ProveKey verifies pin on the device and has it sign a fresh challenge with
 // key, checked against want (the registered key) or, when want is nil, the
 // key the device reports. It returns the key whose possession was proven,
 // and a *MismatchError when the signature does not verify.
-func ProveKey(ctx context.Context, dev device.Device, key ipc.Key, pin []byte, want crypto.PublicKey) (ProvenKey, error) {
-	pk, err := parseKey(key)
+func ProveKey(ctx context.Context, dev device.Device, key device.Key, pin []byte, want crypto.PublicKey) (ProvenKey, error) {
+	pk := ProvenKey{Key: key}
+	der, err := x509.MarshalPKIXPublicKey(key.Public)
 	if err != nil {
-		return pk, err
+		return pk, fmt.Errorf("key %s: public key: %w", key.ID, err)
 	}
-	check := pk.Public
+	pk.PublicDER = der
+	check := key.Public
 	if want != nil {
 		check = want
 	}
@@ -143,17 +119,4 @@ func ProveKey(ctx context.Context, dev device.Device, key ipc.Key, pin []byte, w
 		return pk, mismatchErrorf("the authenticator did not prove possession of key %s: %v", key.ID, err)
 	}
 	return pk, nil
-}
-
-// KeyCertificate parses a key's certificate, nil when it has none.
-func KeyCertificate(k ipc.Key) (*x509.Certificate, error) {
-	pk, err := parseKey(k)
-	if err != nil || pk.Certificate == nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(pk.Certificate)
-	if err != nil {
-		return nil, certificateErrorf("the card's certificate does not parse: %v", err)
-	}
-	return cert, nil
 }

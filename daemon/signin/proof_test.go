@@ -10,7 +10,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"math/big"
 	"testing"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // keyDevice is a fake device below the backend interface with one key,
@@ -29,17 +27,17 @@ type keyDevice struct {
 	device.Device // the rest of the interface: not called by proofs
 	signer        crypto.Signer
 	pin           string
-	reported      ipc.Key
+	reported      device.Key
 	signed        []device.SignRequest
 }
 
 func newKeyDevice(t *testing.T, signer crypto.Signer) *keyDevice {
 	t.Helper()
-	return &keyDevice{signer: signer, pin: "123456", reported: ipc.Key{ID: "9a", PublicKey: publicPEM(t, signer.Public())}}
+	return &keyDevice{signer: signer, pin: "123456", reported: device.Key{ID: "9a", Public: signer.Public()}}
 }
 
-func (d *keyDevice) Info() ipc.Authenticator {
-	return ipc.Authenticator{ID: "piv-1", Keys: []ipc.Key{d.reported}}
+func (d *keyDevice) Info() device.Info {
+	return device.Info{ID: "piv-1", Keys: []device.Key{d.reported}}
 }
 
 func (d *keyDevice) Sign(_ context.Context, req device.SignRequest) ([]byte, error) {
@@ -55,15 +53,6 @@ func (d *keyDevice) Sign(_ context.Context, req device.SignRequest) ([]byte, err
 		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
 	}
 	return d.signer.Sign(rand.Reader, req.Digest, opts)
-}
-
-func publicPEM(t *testing.T, pub crypto.PublicKey) string {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
 // must returns v, and panics (failing the test) on err: for setup that
@@ -99,7 +88,7 @@ func TestProveKey(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if pk.ID != "9a" || pk.Public == nil || pk.Certificate != nil {
+		if pk.ID != "9a" || pk.Public == nil || pk.Certificate != nil || string(pk.PublicDER) != string(must(x509.MarshalPKIXPublicKey(tc.signer.Public()))) {
 			t.Errorf("%s: proven key %+v", tc.name, pk)
 		}
 		if got := dev.signed[0]; got.Algorithm != tc.alg || len(got.Digest) != tc.digest {
@@ -116,7 +105,7 @@ func TestProveKey(t *testing.T) {
 
 	// An impostor reports the registered public key but holds another.
 	impostor := newKeyDevice(t, must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)))
-	impostor.reported.PublicKey = publicPEM(t, p256.Public())
+	impostor.reported.Public = p256.Public()
 	_, err := ProveKey(ctx, impostor, impostor.reported, []byte("123456"), p256.Public())
 	wantError[*MismatchError](t, err)
 	// A device whose reported key is its own, checked against a registered
@@ -133,41 +122,29 @@ func TestProveKey(t *testing.T) {
 	}
 }
 
-// TestProveKeyFromCertificate: a key reported only by its certificate
-// proves possession with the certificate's key; a certificate that does not
-// parse is certificate_invalid, a public key that does not parse an
-// internal error.
-func TestProveKeyFromCertificate(t *testing.T) {
+// TestProveKeyWithCertificate: a key the device reports with its
+// certificate is proven with the key, and the proven key carries the
+// certificate as the device parsed it; a key whose public half cannot be
+// encoded never reaches the device.
+func TestProveKeyWithCertificate(t *testing.T) {
 	ctx := context.Background()
 	key := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "alice"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der := must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key))
+	cert := must(x509.ParseCertificate(must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key))))
 	dev := newKeyDevice(t, key)
-	dev.reported = ipc.Key{ID: "9a", Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
+	dev.reported.Certificate = cert
 	pk, err := ProveKey(ctx, dev, dev.reported, []byte("123456"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(pk.Certificate) != string(der) || !key.PublicKey.Equal(pk.Public) {
-		t.Error("the proven key is not the certificate's")
-	}
-	cert, err := KeyCertificate(dev.reported)
-	if err != nil || cert.Subject.CommonName != "alice" {
-		t.Errorf("KeyCertificate = %v, %v", cert, err)
+	if pk.Certificate != cert || !key.PublicKey.Equal(pk.Public) {
+		t.Error("the proven key is not the reported one with its certificate")
 	}
 
-	garbage := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")}))
-	_, err = ProveKey(ctx, dev, ipc.Key{ID: "9a", Certificate: garbage}, []byte("123456"), nil)
-	wantError[*CertificateError](t, err)
-	_, err = KeyCertificate(ipc.Key{ID: "9a", PublicKey: publicPEM(t, key.Public()), Certificate: garbage})
-	wantError[*CertificateError](t, err)
-	if cert, err := KeyCertificate(ipc.Key{ID: "9a", PublicKey: publicPEM(t, key.Public())}); cert != nil || err != nil {
-		t.Errorf("a key without certificate: %v, %v", cert, err)
-	}
-	_, err = ProveKey(ctx, dev, ipc.Key{ID: "9a", PublicKey: "no PEM"}, []byte("123456"), nil)
-	if err == nil || errors.As(err, new(*CertificateError)) || len(dev.signed) != 1 {
-		t.Errorf("unparsable public key: %v (signatures %d), want an internal error and no signature", err, len(dev.signed))
+	_, err = ProveKey(ctx, dev, device.Key{ID: "9a", Public: struct{}{}}, []byte("123456"), nil)
+	if err == nil || len(dev.signed) != 1 {
+		t.Errorf("a public key of no known type: %v (signatures %d), want an error and no signature", err, len(dev.signed))
 	}
 }
 
@@ -194,11 +171,11 @@ func TestVerifySignaturePSS(t *testing.T) {
 // TestDeviceKey: an empty id means 9a, or the only key; otherwise the key
 // named.
 func TestDeviceKey(t *testing.T) {
-	piv := ipc.Authenticator{ID: "piv-1", Keys: []ipc.Key{{ID: "9c"}, {ID: "9a"}}}
-	token := ipc.Authenticator{ID: "p11-1", Keys: []ipc.Key{{ID: "01"}}}
-	two := ipc.Authenticator{ID: "p11-2", Keys: []ipc.Key{{ID: "01"}, {ID: "02"}}}
+	piv := device.Info{ID: "piv-1", Keys: []device.Key{{ID: "9c"}, {ID: "9a"}}}
+	token := device.Info{ID: "p11-1", Keys: []device.Key{{ID: "01"}}}
+	two := device.Info{ID: "p11-2", Keys: []device.Key{{ID: "01"}, {ID: "02"}}}
 	for _, tc := range []struct {
-		info ipc.Authenticator
+		info device.Info
 		id   string
 		want string
 	}{

@@ -37,7 +37,7 @@ func (p present) Device(id string) (device.Device, error) {
 
 func (p present) FirstOfKind(kind string) (device.Device, error) {
 	for _, d := range p {
-		if d.Info().Kind == kind {
+		if string(d.Info().Kind) == kind {
 			return d, nil
 		}
 	}
@@ -50,9 +50,9 @@ type card struct {
 	id string
 }
 
-func (c card) Info() ipc.Authenticator {
+func (c card) Info() device.Info {
 	a := c.keyDevice.Info()
-	a.ID, a.Kind = c.id, ipc.KindSmartcard
+	a.ID, a.Kind = c.id, device.KindSmartcard
 	return a
 }
 
@@ -264,8 +264,8 @@ type securityKey struct {
 	counter            uint32
 }
 
-func (k *securityKey) Info() ipc.Authenticator {
-	return ipc.Authenticator{ID: "fido-1", Kind: ipc.KindSecurityKey}
+func (k *securityKey) Info() device.Info {
+	return device.Info{ID: "fido-1", Kind: device.KindSecurityKey}
 }
 
 func (k *securityKey) GetAssertion(_ context.Context, req device.GetAssertion) (device.Assertion, error) {

@@ -194,10 +194,7 @@ func (s *Service) proveCard(ctx context.Context, dev device.Device, reg store.Re
 	if err != nil {
 		return err
 	}
-	cert, err := KeyCertificate(key)
-	if err != nil {
-		return err
-	}
+	cert := key.Certificate
 	if s.Trust != nil && cert == nil {
 		return certificateErrorf("key %s of %s has no certificate to check against the trust anchors", key.ID, info.ID)
 	}
@@ -285,7 +282,7 @@ func (s *Service) pick(regs []store.Registration, named, last string) (store.Reg
 // Describe returns what sign-in needs to know of dev as it is listed now.
 func Describe(dev device.Device) Authenticator {
 	info := dev.Info()
-	return Authenticator{ID: info.ID, Kind: info.Kind, Reader: info.Reader, Blocked: info.PIN.Blocked}
+	return Authenticator{ID: info.ID, Kind: string(info.Kind), Reader: info.Reader, Blocked: info.PIN.Blocked}
 }
 
 // LastAuthenticator returns the authenticator user signed in with last, ""

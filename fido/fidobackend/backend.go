@@ -126,12 +126,12 @@ func (b *Backend) attach(ctx context.Context, info fido.DeviceInfo) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	d := &Device{key: key, info: ipc.Authenticator{
+	d := &Device{key: key, info: device.Info{
 		ID:      KeyID(info.Path),
-		Kind:    ipc.KindSecurityKey,
-		Backend: ipc.BackendFIDO2,
+		Kind:    device.KindSecurityKey,
+		Backend: device.BackendFIDO2,
 		Label:   label(info),
-		Keys:    []ipc.Key{},
+		Keys:    []device.Key{},
 	}}
 	if err := d.refresh(ctx); err != nil {
 		b.log.Info("security key does not answer getInfo", "path", info.Path, "err", err)
@@ -209,13 +209,13 @@ type Device struct {
 	key *fido.Key
 
 	mu   sync.Mutex
-	info ipc.Authenticator
+	info device.Info
 }
 
 var _ device.SecurityKey = (*Device)(nil)
 
 // Info describes the key as last read.
-func (d *Device) Info() ipc.Authenticator {
+func (d *Device) Info() device.Info {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.info
@@ -229,19 +229,15 @@ func (d *Device) refresh(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.info.FIDO = &ipc.FIDOInfo{AAGUID: in.AAGUID, Versions: in.Versions, Options: in.Options, PINSet: in.PINSet}
-	d.info.PIN = ipc.PINState{}
-	if in.PINRetries >= 0 {
-		n := in.PINRetries
-		d.info.PIN = ipc.PINState{RetriesLeft: &n, Blocked: n == 0}
-	}
+	d.info.FIDO = &device.FIDOInfo{AAGUID: in.AAGUID, Versions: in.Versions, Options: in.Options, PINSet: in.PINSet}
+	d.info.PIN = device.PINStateOf(hwerr.TriesLeft(in.PINRetries))
 	return nil
 }
 
 // PINState reads the PIN retry counter (getPINRetries spends no try).
-func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
+func (d *Device) PINState(ctx context.Context) (device.PINState, error) {
 	if err := d.refresh(ctx); err != nil {
-		return ipc.PINState{}, err
+		return device.PINState{}, err
 	}
 	return d.Info().PIN, nil
 }

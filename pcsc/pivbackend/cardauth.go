@@ -9,7 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 
-	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 )
 
@@ -28,7 +28,7 @@ const CardAuthDevicePrefix = "piv-9e:"
 
 // challengeCardAuthLocked challenges slot 9E, if the card has a certificate
 // there, and records the outcome in info.
-func (d *Device) challengeCardAuthLocked(ctx context.Context, info *ipc.Authenticator) {
+func (d *Device) challengeCardAuthLocked(ctx context.Context, info *device.Info) {
 	cert, ok := d.certs[piv.SlotCardAuthentication.String()]
 	if !ok {
 		return
@@ -37,7 +37,7 @@ func (d *Device) challengeCardAuthLocked(ctx context.Context, info *ipc.Authenti
 	if hash == 0 {
 		return // a key PIV cannot sign with here: nothing is claimed
 	}
-	info.CardAuthentication = ipc.CardAuthFailed
+	info.CardAuth = device.CardAuthFailed
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
 		return
@@ -51,7 +51,7 @@ func (d *Device) challengeCardAuthLocked(ctx context.Context, info *ipc.Authenti
 		return
 	}
 	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
-	info.CardAuthentication = ipc.CardAuthVerified
+	info.CardAuth = device.CardAuthVerified
 	info.Device = CardAuthDevicePrefix + hex.EncodeToString(sum[:])
 }
 
@@ -82,10 +82,10 @@ func verifies(pub crypto.PublicKey, hash crypto.Hash, digest, sig []byte) bool {
 
 // keysFingerprint is a short hash of the card's key material and its reader,
 // which tells apart two present cards that give the same GUID.
-func keysFingerprint(info ipc.Authenticator) string {
+func keysFingerprint(info device.Info) string {
 	h := sha256.New()
 	for _, k := range info.Keys {
-		h.Write([]byte(k.PublicKey))
+		h.Write(k.Certificate.RawSubjectPublicKeyInfo)
 	}
 	h.Write([]byte(info.Reader))
 	return hex.EncodeToString(h.Sum(nil)[:4])

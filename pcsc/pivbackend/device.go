@@ -2,13 +2,9 @@ package pivbackend
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,7 +13,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
@@ -49,7 +44,7 @@ type Device struct {
 	client *piv.Client
 	idle   *time.Timer // releases the connection after idleRelease
 	used   time.Time   // when the last operation ended
-	info   ipc.Authenticator
+	info   device.Info
 	certs  map[string]*x509.Certificate
 	closed bool
 	// checked is the PIN status that selectLocked's empty VERIFY read in
@@ -119,14 +114,14 @@ func (d *Device) readLocked(ctx context.Context, reader string) error {
 	if err != nil {
 		return fmt.Errorf("read CHUID: %w", err)
 	}
-	info := ipc.Authenticator{
+	info := device.Info{
 		ID:      idPrefix + hex.EncodeToString(chuid.GUID[:]),
-		Kind:    ipc.KindSmartcard,
-		Backend: ipc.BackendPIV,
+		Kind:    device.KindSmartcard,
+		Backend: device.BackendPIV,
 		Reader:  reader,
 		Label:   "PIV card",
 		Serial:  chuid.Serial(),
-		Keys:    []ipc.Key{},
+		Keys:    []device.Key{},
 	}
 	for _, slot := range piv.Slots {
 		cert, err := d.client.Certificate(ctx, slot)
@@ -136,10 +131,11 @@ func (d *Device) readLocked(ctx context.Context, reader string) error {
 		if err != nil {
 			return fmt.Errorf("read certificate %s: %w", slot, err)
 		}
-		key, err := keyInfo(slot, cert)
+		alg, err := device.KeyAlgorithmOf(cert.PublicKey)
 		if err != nil {
-			return err
+			return fmt.Errorf("slot %s: %w", slot, err)
 		}
+		key := device.Key{ID: slot.String(), Algorithm: alg, Public: cert.PublicKey, Certificate: cert}
 		if slot == piv.SlotAuthentication && cert.Subject.CommonName != "" {
 			info.Label = cert.Subject.CommonName
 		}
@@ -153,33 +149,8 @@ func (d *Device) readLocked(ctx context.Context, reader string) error {
 	return nil
 }
 
-// keyInfo describes a slot's key from its certificate.
-func keyInfo(slot piv.Slot, cert *x509.Certificate) (ipc.Key, error) {
-	alg, err := keyAlgorithm(cert.PublicKey)
-	if err != nil {
-		return ipc.Key{}, fmt.Errorf("slot %s: %w", slot, err)
-	}
-	return ipc.Key{
-		ID:          slot.String(),
-		Algorithm:   alg,
-		PublicKey:   string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: cert.RawSubjectPublicKeyInfo})),
-		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})),
-	}, nil
-}
-
-// keyAlgorithm names a public key as the API does.
-func keyAlgorithm(pub crypto.PublicKey) (string, error) {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		return "ecc-p" + fmt.Sprint(k.Curve.Params().BitSize), nil
-	case *rsa.PublicKey:
-		return "rsa-" + fmt.Sprint(k.N.BitLen()), nil
-	}
-	return "", fmt.Errorf("unsupported key type %T: %w", pub, hwerr.ErrNotSupported)
-}
-
 // Info describes the card with the PIN state last seen.
-func (d *Device) Info() ipc.Authenticator {
+func (d *Device) Info() device.Info {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.info
@@ -195,8 +166,8 @@ func (d *Device) Close() {
 
 // PINState reads the retry counter the card reports, with an empty VERIFY
 // that spends no try.
-func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
-	var st ipc.PINState
+func (d *Device) PINState(ctx context.Context) (device.PINState, error) {
+	var st device.PINState
 	err := d.do(ctx, func() (err error) {
 		st, err = d.pinStateLocked(ctx)
 		return err
@@ -205,16 +176,12 @@ func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
 }
 
 // pinStateLocked reads the PIN state into d.info.
-func (d *Device) pinStateLocked(ctx context.Context) (ipc.PINState, error) {
+func (d *Device) pinStateLocked(ctx context.Context) (device.PINState, error) {
 	st, err := d.pinStatusLocked(ctx)
 	if err != nil {
 		return d.info.PIN, err
 	}
-	d.info.PIN = ipc.PINState{Blocked: st.Blocked, Verified: st.Verified}
-	if st.RetriesLeft >= 0 {
-		n := st.RetriesLeft
-		d.info.PIN.RetriesLeft = &n
-	}
+	d.info.PIN = device.PINState{RetriesLeft: hwerr.TriesLeft(st.RetriesLeft), Blocked: st.Blocked, Verified: st.Verified}
 	return d.info.PIN, nil
 }
 
@@ -295,11 +262,9 @@ func (d *Device) notePINResult(err error) {
 	var wrong *hwerr.PINIncorrect
 	switch {
 	case errors.As(err, &wrong) && wrong.What != "PUK" && wrong.RetriesLeft >= 0:
-		n := wrong.RetriesLeft
-		d.info.PIN = ipc.PINState{RetriesLeft: &n, Blocked: n == 0}
+		d.info.PIN = device.PINStateOf(hwerr.TriesLeft(wrong.RetriesLeft))
 	case errors.Is(err, hwerr.ErrPINBlocked):
-		zero := 0
-		d.info.PIN = ipc.PINState{RetriesLeft: &zero, Blocked: true}
+		d.info.PIN = device.PINStateOf(hwerr.TriesLeft(0))
 	}
 }
 

@@ -94,10 +94,11 @@ func openResetting(t *testing.T) (*Device, *resettingCard, *x509.Certificate) {
 func triesLeft(t *testing.T, d *Device) int {
 	t.Helper()
 	st, err := d.PINState(context.Background())
-	if err != nil || st.RetriesLeft == nil {
+	n, ok := st.RetriesLeft.Left()
+	if err != nil || !ok {
 		t.Fatalf("PIN state: %+v, %v", st, err)
 	}
-	return *st.RetriesLeft
+	return n
 }
 
 // TestResetDuringSignStartsOver: a reset met at the PIN's VERIFY (which

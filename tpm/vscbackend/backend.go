@@ -118,7 +118,9 @@ func (b *Backend) loadCards(ctx context.Context, t *tpm.TPM) error {
 			b.log.Error("virtual card counters do not read", "card", id, "err", err)
 			continue
 		}
-		b.attach(&c, tries)
+		if err := b.attach(&c, tries); err != nil {
+			b.log.Error("virtual card cannot be used on this device", "card", id, "err", err)
+		}
 	}
 	if n, err := t.PruneOrphans(ctx, keep); err != nil {
 		b.log.Warn("prune unused TPM keys", "err", err)
@@ -129,13 +131,18 @@ func (b *Backend) loadCards(ctx context.Context, t *tpm.TPM) error {
 }
 
 // attach presents a card as an authenticator.
-func (b *Backend) attach(c *tpm.Card, tries tpm.Tries) {
-	d := &Device{b: b, card: c, tries: tries}
+func (b *Backend) attach(c *tpm.Card, tries tpm.Tries) error {
+	key, err := device.ParseKey(keyID, c.PublicKey, c.Certificate)
+	if err != nil {
+		return err
+	}
+	d := &Device{b: b, card: c, key: key, tries: tries}
 	b.mu.Lock()
 	b.cards[c.ID] = d
 	host := b.host
 	b.mu.Unlock()
 	host.Attach(d)
+	return nil
 }
 
 // save persists a card's record: when it is created and when a
@@ -209,7 +216,9 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 	if card.PUK == nil {
 		tries.PUKLeft = -1
 	}
-	b.attach(card, tries)
+	if err := b.attach(card, tries); err != nil {
+		b.log.Error("new virtual card cannot be presented", "card", card.ID, "err", err)
+	}
 	b.refreshStatus(ctx)
 	out := describe(card, tries)
 	if att != nil {
@@ -322,7 +331,8 @@ func (b *Backend) ImportCertificate(ctx context.Context, id string, certPEM stri
 	if p, _ := pem.Decode(der); p != nil {
 		der = p.Bytes
 	}
-	if _, err := x509.ParseCertificate(der); err != nil {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
 		return ipc.VirtualSmartcard{}, ipc.Errorf(ipc.CodeCertificateInvalid, "the certificate does not parse: %v", err)
 	}
 	d.mu.Lock()
@@ -337,6 +347,7 @@ func (b *Backend) ImportCertificate(ctx context.Context, id string, certPEM stri
 		return ipc.VirtualSmartcard{}, err
 	}
 	*d.card = next
+	d.key.Certificate = cert
 	return describe(d.card, d.tries), nil
 }
 

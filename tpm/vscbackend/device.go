@@ -27,9 +27,10 @@ const keyID = "9a"
 type Device struct {
 	b *Backend
 
-	mu    sync.Mutex // guards card, tries and gone
+	mu    sync.Mutex // guards card, key, tries and gone
 	card  *tpm.Card
-	tries tpm.Tries // the TPM's counters as last seen
+	key   device.Key // the card's key, parsed once
+	tries tpm.Tries  // the TPM's counters as last seen
 	gone  bool
 }
 
@@ -38,33 +39,24 @@ var _ device.Device = (*Device)(nil)
 func (d *Device) id() string { return idPrefix + d.card.ID }
 
 // Info describes the card as an authenticator.
-func (d *Device) Info() ipc.Authenticator {
+func (d *Device) Info() device.Info {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c := d.card
-	key := ipc.Key{
-		ID:        keyID,
-		Algorithm: c.Algorithm,
-		PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: c.PublicKey})),
-	}
-	if len(c.Certificate) > 0 {
-		key.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate}))
-	}
-	return ipc.Authenticator{
+	return device.Info{
 		ID:      idPrefix + c.ID,
-		Kind:    ipc.KindVirtualSmartcard,
-		Backend: ipc.BackendTPM,
+		Kind:    device.KindVirtualSmartcard,
+		Backend: device.BackendTPM,
 		Label:   c.Label,
 		Serial:  c.ID,
 		Device:  c.DeviceID,
 		PIN:     pinState(d.tries),
-		Keys:    []ipc.Key{key},
+		Keys:    []device.Key{d.key},
 	}
 }
 
-func pinState(tr tpm.Tries) ipc.PINState {
-	n := tr.PINLeft
-	return ipc.PINState{RetriesLeft: &n, Blocked: n == 0}
+func pinState(tr tpm.Tries) device.PINState {
+	return device.PINStateOf(hwerr.TriesLeft(tr.PINLeft))
 }
 
 // describe is the card as the provisioning API shows it.
@@ -92,7 +84,7 @@ func describe(c *tpm.Card, tr tpm.Tries) ipc.VirtualSmartcard {
 
 // PINState is the card's counter as the TPM last reported it (reading it
 // again from the TPM costs no try; see refreshTries).
-func (d *Device) PINState(ctx context.Context) (ipc.PINState, error) {
+func (d *Device) PINState(ctx context.Context) (device.PINState, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return pinState(d.tries), nil

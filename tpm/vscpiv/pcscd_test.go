@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/device"
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -123,8 +124,8 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 		t.Fatalf("pkcs11-tool with a wrong PIN succeeded:\n%s", out)
 	}
 	after, _ := dev.PINState(ctx)
-	if *after.RetriesLeft != *before.RetriesLeft-1 {
-		t.Errorf("tries %d → %d: the wrong PIN through PC/SC did not count on the card", *before.RetriesLeft, *after.RetriesLeft)
+	if n, ok := before.RetriesLeft.Left(); !ok || after.RetriesLeft != hwerr.TriesLeft(n-1) {
+		t.Errorf("tries %v → %v: the wrong PIN through PC/SC did not count on the card", before.RetriesLeft, after.RetriesLeft)
 	}
 	var found bool
 	for _, e := range h.published() {

@@ -13,9 +13,7 @@ package vscpiv
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
@@ -66,14 +64,10 @@ func (s *Store) Label() string { return s.card.Info().Label }
 // certificate returns the DER certificate IT imported, or nil.
 func (s *Store) certificate() []byte {
 	info := s.card.Info()
-	if len(info.Keys) == 0 {
+	if len(info.Keys) == 0 || info.Keys[0].Certificate == nil {
 		return nil
 	}
-	b, _ := pem.Decode([]byte(info.Keys[0].Certificate))
-	if b == nil {
-		return nil
-	}
-	return b.Bytes
+	return info.Keys[0].Certificate.Raw
 }
 
 // Object implements pivcard.Store: the CHUID, whose GUID is the card's id,
@@ -117,15 +111,7 @@ func (s *Store) Key(sl piv.Slot) (piv.KeyAlg, bool) {
 	if len(info.Keys) == 0 {
 		return 0, false
 	}
-	b, _ := pem.Decode([]byte(info.Keys[0].PublicKey))
-	if b == nil {
-		return 0, false
-	}
-	pub, err := x509.ParsePKIXPublicKey(b.Bytes)
-	if err != nil {
-		return 0, false
-	}
-	alg, err := piv.KeyAlgOf(pub)
+	alg, err := piv.KeyAlgOf(info.Keys[0].Public)
 	return alg, err == nil
 }
 
@@ -189,10 +175,11 @@ func (s *Store) PINTriesLeft() int {
 	switch {
 	case err != nil, st.Blocked:
 		return 0
-	case st.RetriesLeft == nil:
-		return 15
 	}
-	return *st.RetriesLeft
+	if n, ok := st.RetriesLeft.Left(); ok {
+		return n
+	}
+	return 15
 }
 
 // ChangeReference implements pivcard.Store for the PIN; the PUK is IT's and

@@ -176,12 +176,16 @@ func TestVirtualCardAsPIV(t *testing.T) {
 	}
 
 	before, _ := dev.PINState(ctx)
-	var pinErr *hwerr.PINIncorrect
-	if err := cl.VerifyPIN(ctx, []byte(wrong)); !errors.As(err, &pinErr) || pinErr.RetriesLeft != *before.RetriesLeft-1 {
-		t.Fatalf("wrong PIN through PIV: %v; want %d tries left", err, *before.RetriesLeft-1)
+	left, ok := before.RetriesLeft.Left()
+	if !ok {
+		t.Fatalf("the card does not tell its tries: %+v", before)
 	}
-	if after, _ := dev.PINState(ctx); *after.RetriesLeft != pinErr.RetriesLeft {
-		t.Errorf("the card's counter says %d, PIV said %d: not one counter", *after.RetriesLeft, pinErr.RetriesLeft)
+	var pinErr *hwerr.PINIncorrect
+	if err := cl.VerifyPIN(ctx, []byte(wrong)); !errors.As(err, &pinErr) || pinErr.RetriesLeft != left-1 {
+		t.Fatalf("wrong PIN through PIV: %v; want %d tries left", err, left-1)
+	}
+	if after, _ := dev.PINState(ctx); after.RetriesLeft != hwerr.TriesLeft(pinErr.RetriesLeft) {
+		t.Errorf("the card's counter says %v, PIV said %d: not one counter", after.RetriesLeft, pinErr.RetriesLeft)
 	}
 	if len(attempts) != 1 || attempts[0].What != "PIN" || !errors.As(attempts[0].Err, &pinErr) {
 		t.Errorf("attempts reported: %+v", attempts)
@@ -205,8 +209,8 @@ func TestVirtualCardAsPIV(t *testing.T) {
 	if !ecdsa.VerifyASN1(cert.PublicKey.(*ecdsa.PublicKey), digest[:], sig) {
 		t.Error("the TPM's signature does not verify with the certificate's key")
 	}
-	if st, _ := dev.PINState(ctx); *st.RetriesLeft != *before.RetriesLeft {
-		t.Errorf("tries after a good PIN: %d, want %d restored", *st.RetriesLeft, *before.RetriesLeft)
+	if st, _ := dev.PINState(ctx); st.RetriesLeft != before.RetriesLeft {
+		t.Errorf("tries after a good PIN: %v, want %v restored", st.RetriesLeft, before.RetriesLeft)
 	}
 
 	// The PIN changed through the API while this card session is verified:
@@ -225,8 +229,8 @@ func TestVirtualCardAsPIV(t *testing.T) {
 			t.Fatalf("sign after the PIN changed elsewhere: %v, want PIN required", err)
 		}
 	}
-	if st, _ := dev.PINState(ctx); *st.RetriesLeft != *before.RetriesLeft-1 {
-		t.Errorf("tries %d after two refused signatures, want %d (one spent)", *st.RetriesLeft, *before.RetriesLeft-1)
+	if st, _ := dev.PINState(ctx); st.RetriesLeft != hwerr.TriesLeft(left-1) {
+		t.Errorf("tries %v after two refused signatures, want %d (one spent)", st.RetriesLeft, left-1)
 	}
 	if len(attempts) != 1 || !errors.As(attempts[0].Err, &pinErr) {
 		t.Errorf("attempts reported: %+v, want the one try the TPM counted", attempts)

@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hwauthd/hwauthd/device"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/ipc"
+)
+
+// TestAuthenticatorToAPI: a device's description becomes the API's JSON in
+// one place: kinds and names as the API spells them, keys and certificates
+// in PEM that decodes to the device's, an unknown retry count as null and
+// no keys as an empty list.
+func TestAuthenticatorToAPI(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "alice"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := device.NewKey("9a", key.Public(), der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := authenticatorToAPI(device.Info{ID: "piv-1", Kind: device.KindSmartcard, Backend: device.BackendPIV,
+		CardAuth: device.CardAuthVerified, PIN: device.PINStateOf(hwerr.TriesLeft(2)), Keys: []device.Key{k}})
+	if a.Kind != ipc.KindSmartcard || a.Backend != ipc.BackendPIV || a.CardAuthentication != ipc.CardAuthVerified ||
+		a.PIN.RetriesLeft == nil || *a.PIN.RetriesLeft != 2 || len(a.Keys) != 1 || a.Keys[0].Algorithm != "ecc-p256" {
+		t.Fatalf("rendered %+v", a)
+	}
+	pubBlock, _ := pem.Decode([]byte(a.Keys[0].PublicKey))
+	certBlock, _ := pem.Decode([]byte(a.Keys[0].Certificate))
+	if pubBlock == nil || pubBlock.Type != "PUBLIC KEY" || certBlock == nil || certBlock.Type != "CERTIFICATE" || string(certBlock.Bytes) != string(der) {
+		t.Fatalf("PEM of the key %q and certificate %q", a.Keys[0].PublicKey, a.Keys[0].Certificate)
+	}
+	if pub, err := x509.ParsePKIXPublicKey(pubBlock.Bytes); err != nil || !key.PublicKey.Equal(pub) {
+		t.Errorf("the rendered public key is not the device's: %v", err)
+	}
+
+	b, err := json.Marshal(authenticatorToAPI(device.Info{ID: "fido-1", Kind: device.KindSecurityKey, Backend: device.BackendFIDO2,
+		FIDO: &device.FIDOInfo{AAGUID: "00", PINSet: true}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"kind":"security-key"`, `"backend":"fido2"`, `"retries_left":null`, `"keys":[]`, `"pin_set":true`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+}
