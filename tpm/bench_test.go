@@ -24,6 +24,23 @@ func BenchmarkSignEngine(b *testing.B) {
 	}
 }
 
+// BenchmarkSignEngineTwoCards is BenchmarkSignEngine with two cards
+// signing in turn: each signature replaces the other card's key in the one
+// key slot (TPM2_FlushContext, TPM2_Load) before its two commands.
+func BenchmarkSignEngineTwoCards(b *testing.B) {
+	_, tp := newSim(b)
+	cards := []*Card{createCard(b, tp, AlgECCP256), createCard(b, tp, AlgECCP256)}
+	digest := sha256.Sum256([]byte("bench"))
+	ctx := testCtx(b)
+	i := 0
+	for b.Loop() {
+		if _, err := tp.Sign(ctx, cards[i%2], []byte(testPIN), digest[:], crypto.SHA256); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // BenchmarkSignDirect is a lone TPM2_Sign straight through go-tpm on the
 // same swtpm: an ECC P-256 key of the same template without policy
 // (password authorization, empty), already loaded. It is the floor no
