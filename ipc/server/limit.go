@@ -229,6 +229,14 @@ func (c *peerConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite ends the connection's writing side, when it has one.
+func (c *peerConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // Close closes the connection and releases its slot.
 func (c *peerConn) Close() error {
 	err := c.Conn.Close()

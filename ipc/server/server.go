@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/hwauthd/hwauthd/ipc"
@@ -61,21 +62,30 @@ type Config struct {
 	PeerOf func(net.Conn) (Peer, error)
 }
 
-// Server serves a route table over a listener.
+// Server serves a route table over a listener (conn.go).
 type Server struct {
-	cfg    Config
-	mux    *http.ServeMux
-	http   *http.Server
-	base   context.Context
-	cancel context.CancelFunc
-	lim    *connLimiter
+	cfg     Config
+	mux     *http.ServeMux
+	handler http.Handler
+	base    context.Context
+	cancel  context.CancelFunc
+	lim     *connLimiter
+
+	mu        sync.Mutex
+	closing   bool
+	listeners []net.Listener
+	conns     map[*serverConn]struct{}
+	// inflight are the requests being handled, true once the sweeper has
+	// seen them (conn.go).
+	inflight map[*readAhead]bool
+	sweeping bool
 }
 
 // New builds a server for routes. It refuses a route without Access, Handler,
 // method or pattern, and duplicate or invalid patterns.
 func New(cfg Config, routes []Route) (s *Server, err error) {
 	cfg = withDefaults(cfg)
-	s = &Server{cfg: cfg, mux: http.NewServeMux(), lim: newConnLimiter(cfg.Limits)}
+	s = &Server{cfg: cfg, mux: http.NewServeMux(), lim: newConnLimiter(cfg.Limits), conns: map[*serverConn]struct{}{}, inflight: map[*readAhead]bool{}}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("route table: %v", p)
@@ -88,14 +98,7 @@ func New(cfg Config, routes []Route) (s *Server, err error) {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
-	s.http = &http.Server{
-		Handler:           http.HandlerFunc(s.serveHTTP),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		ConnContext:       connContext,
-		BaseContext:       func(net.Listener) context.Context { return s.base },
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-	}
+	s.handler = http.HandlerFunc(s.serveHTTP)
 	return s, nil
 }
 
@@ -139,33 +142,9 @@ func checkRoute(rt Route) error {
 	return nil
 }
 
-// Serve accepts connections on ln, within Config.Limits, until Shutdown is called or ctx ends (then
-// it shuts down gracefully within Config.ShutdownTimeout). It returns nil
-// after a clean shutdown.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	stop := context.AfterFunc(ctx, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		defer cancel()
-		_ = s.Shutdown(sctx)
-	})
-	defer stop()
-	err := s.http.Serve(&limitListener{Listener: ln, lim: s.lim, log: s.cfg.Logger, peerOf: s.cfg.PeerOf})
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
 // Handler returns the server's HTTP handler, for tests that serve requests
 // without a socket (give them a peer with WithPeer).
-func (s *Server) Handler() http.Handler { return s.http.Handler }
-
-// Shutdown ends every request context (so streams return), stops accepting
-// and waits for handlers to finish until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.cancel()
-	return s.http.Shutdown(ctx)
-}
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // serveHTTP dispatches to the route, answering unknown paths and methods in
 // the JSON envelope instead of ServeMux's plain text.
@@ -241,9 +220,9 @@ type requestEnv struct {
 type requestEnvKey struct{}
 
 // requestEnv sets the body's read deadline when the request has a body and
-// returns the request's environment. The deadline is set only then: while a
-// handler runs, net/http reads ahead to notice a closed connection, and a
-// deadline on that read would cancel the request's context.
+// returns the request's environment. The deadline is set only then, and
+// ends once the body is read: a long handler's read-ahead (conn.go) then
+// waits for the client without one.
 func (s *Server) requestEnv(w http.ResponseWriter, r *http.Request) *requestEnv {
 	env := &requestEnv{maxBody: s.cfg.MaxBodyBytes, lim: s.lim, bodyRead: func() {}}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
