@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509/pkix"
 	"errors"
 	"runtime"
 	"testing"
@@ -13,6 +17,7 @@ import (
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/internal/testenv"
 )
 
 // sendBareSignLocked sends TPM2_Sign on the held signing session without
@@ -257,5 +262,78 @@ func TestParseResponse(t *testing.T) {
 		if _, _, err := parseResponse(bad); !errors.Is(err, hwerr.ErrProtocol) {
 			t.Errorf("malformed response %d (%x): %v", i, bad, err)
 		}
+	}
+}
+
+// TestEveryOperationAfterASignature: each operation that needs objects or
+// sessions of its own works while the engine holds what it keeps after a
+// signature (a card key, the PIN session, the signing session), within
+// swtpm's three object and three session slots, and the card signs after
+// each.
+func TestEveryOperationAfterASignature(t *testing.T) {
+	sw := testenv.SWTPMWithEKCert(t)
+	tp := openSim(t, sw, Policy{})
+	admin, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := createCard(t, tp, AlgECCP256)
+	ctx := testCtx(t)
+	pin := testPIN
+	for _, op := range []struct {
+		name string
+		do   func() error
+	}{
+		{"create with attestation and admin key", func() error {
+			b, _, err := tp.CreateCard(ctx, CreateOptions{PIN: []byte(testPIN), PUK: []byte(testPUK), Attest: true,
+				Nonce: []byte("nonce"), AdminKey: &admin.PublicKey})
+			if err == nil {
+				signAndVerify(t, tp, b, testPIN, cardKey(t, b))
+				a = b
+			}
+			return err
+		}},
+		{"CSR", func() error { _, err := tp.CSR(ctx, a, []byte(pin), pkix.Name{CommonName: "x"}); return err }},
+		{"change PIN", func() error { pin = "22222222"; return tp.ChangePIN(ctx, a, []byte(testPIN), []byte(pin)) }},
+		{"unblock with PUK", func() error { pin = "33333333"; return tp.UnblockPIN(ctx, a, []byte(testPUK), []byte(pin)) }},
+		{"admin unblock", func() error {
+			ch, err := tp.AdminChallenge(ctx, a)
+			if err != nil {
+				return err
+			}
+			signAndVerify(t, tp, a, pin, cardKey(t, a))
+			rsp, err := SignAdminChallenge(admin, ch)
+			if err != nil {
+				return err
+			}
+			pin = "44444444"
+			return tp.AdminUnblock(ctx, a, rsp, []byte(pin))
+		}},
+		{"EK attestation", func() error {
+			req, err := tp.AttestationRequest(ctx, a)
+			if err != nil {
+				return err
+			}
+			_, ch, secret, err := VerifyAttestationRequest(req, parseCAs(t, sw.EKCA(t)))
+			if err != nil {
+				return err
+			}
+			signAndVerify(t, tp, a, pin, cardKey(t, a))
+			answer, err := tp.ActivateAttestation(ctx, *ch)
+			if err != nil {
+				return err
+			}
+			return CheckAttestationAnswer(secret, answer)
+		}},
+		{"tries", func() error { _, err := tp.Tries(ctx, a); return err }},
+	} {
+		signAndVerify(t, tp, a, pin, cardKey(t, a))
+		if err := op.do(); err != nil {
+			t.Fatalf("%s after a signature: %v", op.name, err)
+		}
+		signAndVerify(t, tp, a, pin, cardKey(t, a))
+	}
+	if err := tp.DestroyCard(ctx, a); err != nil {
+		t.Fatalf("destroy after a signature: %v", err)
 	}
 }
