@@ -14,7 +14,9 @@ import (
 // getAuthenticators lists the present authenticators with the PIN state
 // each reports now (read without spending a try), not a number remembered
 // from an earlier request: another application may have spent tries since.
-// A device that cannot tell in time keeps the state last seen.
+// The description is taken after that read, which may have taught the
+// device something new (certificates another application wrote). A device
+// that cannot tell in time keeps the state last seen.
 func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
@@ -23,6 +25,7 @@ func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error
 	for _, info := range infos {
 		if dev, err := d.manager.Device(info.ID); err == nil {
 			if st, err := dev.PINState(ctx); err == nil {
+				info = dev.Info()
 				info.PIN = st
 			}
 		}
@@ -32,14 +35,14 @@ func (d *Daemon) getAuthenticators(w http.ResponseWriter, r *http.Request) error
 }
 
 // getAuthenticator answers one authenticator with its PIN state read afresh
-// (without spending a try).
+// (without spending a try) and the description as that read left it.
 func (d *Daemon) getAuthenticator(w http.ResponseWriter, r *http.Request) error {
 	return d.withDevice(r, "", func(ctx context.Context, id string, dev device.Device) error {
-		info := dev.Info()
 		st, err := dev.PINState(ctx)
 		if err != nil {
 			return err
 		}
+		info := dev.Info()
 		info.PIN = st
 		return server.WriteJSON(w, http.StatusOK, authenticatorToAPI(info))
 	})

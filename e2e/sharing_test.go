@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,4 +248,75 @@ func TestThreeApplicationsSignInParallel(t *testing.T) {
 	if st := cardPIN(t, c); st.RetriesLeft != 3 {
 		t.Errorf("PIN counter after the loops: %+v, want 3 tries", st)
 	}
+}
+
+// TestCertificateWrittenByAnotherApplication: yubico-piv-tool generates a
+// new key in 9A and writes its certificate while hwauthd serves the card.
+// hwauthd shows the new certificate, not the one it read at insertion, and
+// signs with the new key.
+func TestCertificateWrittenByAnotherApplication(t *testing.T) {
+	testenv.RequireBinaries(t, "yubico-piv-tool")
+	h := start(t)
+	c := h.insert(0, pivcard.Options{})
+	before := c.Certificate(piv.SlotAuthentication)
+	if err := signAndVerify(t, h, c, piv.SlotAuthentication, "ecdsa-sha256"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pub, cert := filepath.Join(dir, "pub.pem"), filepath.Join(dir, "cert.pem")
+	yubicoPIVTool := func(args ...string) {
+		t.Helper()
+		out, err := h.pcsc.Command(ctxT(t), "yubico-piv-tool", append([]string{"-r", "Test PCD"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("yubico-piv-tool %v: %v\n%s", args, err, out)
+		}
+	}
+	yubicoPIVTool("-a", "generate", "-s", "9a", "-A", "ECCP256", "-o", pub)
+	if err := os.WriteFile(cert, issueFor(t, pub, "rewritten"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yubicoPIVTool("-a", "import-certificate", "-s", "9a", "-i", cert)
+	after := c.Certificate(piv.SlotAuthentication)
+	if bytes.Equal(after, before) {
+		t.Fatal("yubico-piv-tool left the certificate as it was")
+	}
+	a, err := h.c.Authenticator(ctxT(t), c.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Keys) == 0 || a.Keys[0].ID != "9a" || a.Keys[0].Certificate != string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: after})) || a.Label != "rewritten" {
+		t.Errorf("after the certificate changed hwauthd shows %q with 9A's certificate\n%s", a.Label, a.Keys[0].Certificate)
+	}
+	if err := signAndVerify(t, h, c, piv.SlotAuthentication, "ecdsa-sha256"); err != nil {
+		t.Fatalf("sign with the new key: %v", err)
+	}
+}
+
+// issueFor issues a certificate with common name cn for the public key in
+// the PEM file pubFile, signed by a throwaway issuer, and returns it in PEM.
+func issueFor(t *testing.T, pubFile, cn string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s holds no PEM: %s", pubFile, b)
+	}
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -2,10 +2,7 @@ package pivbackend
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 
@@ -26,58 +23,32 @@ import (
 // card-authentication key.
 const CardAuthDevicePrefix = "piv-9e:"
 
-// challengeCardAuthLocked challenges slot 9E, if the card has a certificate
-// there, and records the outcome in info.
+// challengeCardAuthLocked challenges slot 9E, if info has a key there, and
+// records the outcome in info.
 func (d *Device) challengeCardAuthLocked(ctx context.Context, info *device.Info) {
-	cert, ok := d.certs[piv.SlotCardAuthentication.String()]
+	key, ok := keyOf(info.Keys, piv.SlotCardAuthentication)
 	if !ok {
 		return
 	}
-	hash := cardAuthHash(cert.PublicKey)
-	if hash == 0 {
-		return // a key PIV cannot sign with here: nothing is claimed
+	alg, err := device.SignAlgorithmFor(key.Public)
+	if _, pivErr := piv.KeyAlgOf(key.Public); err != nil || pivErr != nil {
+		return // a key the card cannot sign with: nothing is claimed
 	}
 	info.CardAuth = device.CardAuthFailed
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
 		return
 	}
-	h := hash.New()
+	h := alg.Hash().New()
 	h.Write(nonce)
 	digest := h.Sum(nil)
-	key := d.client.PrivateKey(piv.SlotCardAuthentication, cert.PublicKey)
-	sig, err := key.SignContext(ctx, rand.Reader, digest, hash)
-	if err != nil || !verifies(cert.PublicKey, hash, digest, sig) {
+	sig, err := d.client.PrivateKey(piv.SlotCardAuthentication, key.Public).SignContext(ctx, rand.Reader, digest, alg.SignerOpts())
+	if err != nil || alg.Verify(key.Public, digest, sig) != nil {
 		return
 	}
-	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	sum := sha256.Sum256(key.Certificate.RawSubjectPublicKeyInfo)
 	info.CardAuth = device.CardAuthVerified
 	info.Device = CardAuthDevicePrefix + hex.EncodeToString(sum[:])
-}
-
-// cardAuthHash picks the hash of the challenge for a 9E key, 0 for a key
-// the card cannot sign with: ECDSA with SHA-384 over P-384, else SHA-256,
-// and PKCS #1 v1.5 with SHA-256 for RSA-2048.
-func cardAuthHash(pub crypto.PublicKey) crypto.Hash {
-	switch alg, err := piv.KeyAlgOf(pub); {
-	case err != nil:
-		return 0
-	case alg == piv.KeyAlgP384:
-		return crypto.SHA384
-	default:
-		return crypto.SHA256
-	}
-}
-
-// verifies checks a card's signature over digest with pub.
-func verifies(pub crypto.PublicKey, hash crypto.Hash, digest, sig []byte) bool {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		return ecdsa.VerifyASN1(k, digest, sig)
-	case *rsa.PublicKey:
-		return rsa.VerifyPKCS1v15(k, hash, digest, sig) == nil
-	}
-	return false
 }
 
 // keysFingerprint is a short hash of the card's key material and its reader,

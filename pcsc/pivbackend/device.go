@@ -3,7 +3,6 @@ package pivbackend
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,11 +44,17 @@ type Device struct {
 	idle   *time.Timer // releases the connection after idleRelease
 	used   time.Time   // when the last operation ended
 	info   device.Info
-	certs  map[string]*x509.Certificate
 	closed bool
+	// keysCurrent is set while info.Keys are what the card holds as far as
+	// can be known: read on the current connection since its last reset
+	// (keys.go).
+	keysCurrent bool
 	// checked is the PIN status that selectLocked's empty VERIFY read in
 	// the current transaction, nil when it had to SELECT instead.
 	checked *piv.PINStatus
+	// keysChanged is set during an operation whose refresh found other
+	// certificates than the description held.
+	keysChanged bool
 }
 
 var _ device.Device = (*Device)(nil)
@@ -88,7 +93,7 @@ func Open(ctx context.Context, reader string) (*Device, error) {
 
 // open is Open with the connections made by connect.
 func open(ctx context.Context, reader string, connect func(context.Context, string) (cardConn, error)) (*Device, error) {
-	d := &Device{reader: reader, connect: connect, certs: map[string]*x509.Certificate{}}
+	d := &Device{reader: reader, connect: connect}
 	d.client = piv.NewClient(&d.tx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -119,31 +124,14 @@ func (d *Device) readLocked(ctx context.Context, reader string) error {
 		Kind:    device.KindSmartcard,
 		Backend: device.BackendPIV,
 		Reader:  reader,
-		Label:   "PIV card",
 		Serial:  chuid.Serial(),
-		Keys:    []device.Key{},
 	}
-	for _, slot := range piv.Slots {
-		cert, err := d.client.Certificate(ctx, slot)
-		if errors.Is(err, hwerr.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("read certificate %s: %w", slot, err)
-		}
-		alg, err := device.KeyAlgorithmOf(cert.PublicKey)
-		if err != nil {
-			return fmt.Errorf("slot %s: %w", slot, err)
-		}
-		key := device.Key{ID: slot.String(), Algorithm: alg, Public: cert.PublicKey, Certificate: cert}
-		if slot == piv.SlotAuthentication && cert.Subject.CommonName != "" {
-			info.Label = cert.Subject.CommonName
-		}
-		d.certs[key.ID] = cert
-		info.Keys = append(info.Keys, key)
+	keys, err := d.readKeysLocked(ctx)
+	if err != nil {
+		return err
 	}
 	// Before any PIN: is it the card it claims to be (cardauth.go)?
-	d.challengeCardAuthLocked(ctx, &info)
+	d.describeKeysLocked(ctx, &info, keys)
 	d.info = info
 	d.info.PIN, _ = d.pinStateLocked(ctx)
 	return nil
@@ -214,12 +202,12 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 	}
 	var sig []byte
 	err = d.doWithPIN(ctx, func() error {
-		cert, ok := d.certs[slot.String()]
+		key, ok := keyOf(d.info.Keys, slot)
 		if !ok {
 			return fmt.Errorf("no key in slot %s: %w", slot, hwerr.ErrNotFound)
 		}
-		if !req.Algorithm.Fits(cert.PublicKey) {
-			return fmt.Errorf("%s with the %T in slot %s: %w", req.Algorithm, cert.PublicKey, slot, hwerr.ErrNotSupported)
+		if !req.Algorithm.Fits(key.Public) {
+			return fmt.Errorf("%s with the %s key in slot %s: %w", req.Algorithm, key.Algorithm, slot, hwerr.ErrNotSupported)
 		}
 		if slot.NeedsPIN() {
 			if err := d.client.VerifyPIN(ctx, req.PIN); err != nil {
@@ -227,7 +215,7 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 			}
 		}
 		var err error
-		sig, err = d.client.PrivateKey(slot, cert.PublicKey).SignContext(ctx, rand.Reader, req.Digest, req.Algorithm.SignerOpts())
+		sig, err = d.client.PrivateKey(slot, key.Public).SignContext(ctx, rand.Reader, req.Digest, req.Algorithm.SignerOpts())
 		return err
 	})
 	return sig, err
@@ -239,6 +227,9 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 // (an OpenSC session, say) is left as it was.
 func (d *Device) doWithPIN(ctx context.Context, fn func() error) error {
 	return d.do(ctx, func() error {
+		if d.keysChanged {
+			return errKeysChanged
+		}
 		before, err := d.pinStatusLocked(ctx)
 		if err != nil {
 			return err
@@ -269,7 +260,7 @@ func (d *Device) notePINResult(err error) {
 }
 
 // do runs fn with the device lock and a PC/SC transaction held, the PIV
-// application selected.
+// application selected and the description's keys current (keys.go).
 func (d *Device) do(ctx context.Context, fn func() error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -277,11 +268,16 @@ func (d *Device) do(ctx context.Context, fn func() error) error {
 		return fmt.Errorf("card in %s: %w", d.reader, hwerr.ErrRemoved)
 	}
 	defer d.armIdleLocked()
-	defer func() { d.checked = nil }()
+	defer func() { d.checked, d.keysChanged = nil, false }()
 	return d.transactLocked(ctx, func() error {
 		if err := d.selectLocked(ctx); err != nil {
 			return err
 		}
+		changed, err := d.refreshKeysLocked(ctx)
+		if err != nil {
+			return err
+		}
+		d.keysChanged = d.keysChanged || changed
 		return fn()
 	})
 }
@@ -324,11 +320,14 @@ func (d *Device) transactLocked(ctx context.Context, fn func() error) error {
 			if err != nil {
 				return err
 			}
-			d.tx.card = card
+			d.tx.card, d.keysCurrent = card, false
 		}
 		err := d.tx.card.Transaction(ctx, fn)
 		if errors.Is(err, hwerr.ErrRemoved) || errors.Is(err, hwerr.ErrUnavailable) || errors.Is(err, pcsc.ErrClosed) {
 			d.releaseLocked() // the next operation connects afresh
+		}
+		if errors.Is(err, pcsc.ErrCardReset) {
+			d.keysCurrent = false // another application had the card
 		}
 		switch {
 		case !errors.Is(err, pcsc.ErrCardReset):
