@@ -91,7 +91,7 @@ func signInError(err error) *ipc.Error {
 // pinBlocked is the pin_blocked answer, whose advice names what the person
 // can do (ipc.PINBlockedAdvice).
 func pinBlocked(e *signin.PINBlockedError) *ipc.Error {
-	how, msg := ipc.PINBlockedAdvice(ipc.Authenticator{ID: e.Authenticator, Kind: e.Kind}, e.SelfServiceUnblock)
+	how, msg := ipc.PINBlockedAdvice(ipc.Authenticator{ID: e.Authenticator, Kind: string(e.Kind)}, e.SelfServiceUnblock)
 	return &ipc.Error{Code: ipc.CodePINBlocked, Message: msg, Details: map[string]any{"unblock": how}}
 }
 

@@ -130,9 +130,9 @@ func (m *Manager) Device(id string) (device.Device, error) {
 }
 
 // FirstOfKind returns a present device of the kind (the first by id).
-func (m *Manager) FirstOfKind(kind string) (device.Device, error) {
+func (m *Manager) FirstOfKind(kind device.Kind) (device.Device, error) {
 	for _, a := range m.Authenticators() {
-		if string(a.Kind) == kind {
+		if a.Kind == kind {
 			return m.Device(a.ID)
 		}
 	}

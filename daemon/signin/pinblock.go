@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 )
 
@@ -12,8 +13,9 @@ import (
 // word a blocked PIN and announce it: its id, kind and reader, and whether
 // its PIN was listed as blocked before a try.
 type Authenticator struct {
-	ID, Kind, Reader string
-	Blocked          bool
+	ID, Reader string
+	Kind       device.Kind
+	Blocked    bool
 }
 
 // PINBlockedError says that the PIN of an authenticator is blocked. It
@@ -21,7 +23,7 @@ type Authenticator struct {
 // from Kind and SelfServiceUnblock (a card's PUK, or an administrator).
 type PINBlockedError struct {
 	Authenticator string
-	Kind          string
+	Kind          device.Kind
 	// SelfServiceUnblock is policy.self_service_unblock: the person may
 	// unblock the PIN with the PUK.
 	SelfServiceUnblock bool

@@ -20,7 +20,6 @@ import (
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store"
 	"github.com/hwauthd/hwauthd/store/boltstore"
 )
@@ -35,9 +34,9 @@ func (p present) Device(id string) (device.Device, error) {
 	return nil, hwerr.ErrNotFound
 }
 
-func (p present) FirstOfKind(kind string) (device.Device, error) {
+func (p present) FirstOfKind(kind device.Kind) (device.Device, error) {
 	for _, d := range p {
-		if string(d.Info().Kind) == kind {
+		if d.Info().Kind == kind {
 			return d, nil
 		}
 	}
@@ -79,7 +78,7 @@ func newServiceFixture(t *testing.T) *serviceFixture {
 		c := card{newKeyDevice(t, must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))), r.id}
 		f.cards[r.id], f.devices[r.id] = c, c
 		der := must(x509.MarshalPKIXPublicKey(c.signer.Public()))
-		reg, err := st.AddRegistration(ctx, store.Registration{User: r.user, AuthenticatorID: r.id, Kind: ipc.KindSmartcard,
+		reg, err := st.AddRegistration(ctx, store.Registration{User: r.user, AuthenticatorID: r.id, Kind: string(device.KindSmartcard),
 			Backend: "piv", KeyID: "9a", PublicKey: der}, 5, false)
 		if err != nil {
 			t.Fatal(err)
@@ -215,9 +214,9 @@ func TestSignInRefusals(t *testing.T) {
 	}
 	f.svc.Policy = defaults
 
-	f.svc.Policy.AllowedKinds = []string{ipc.KindSecurityKey}
+	f.svc.Policy.AllowedKinds = []string{string(device.KindSecurityKey)}
 	_, err = f.signIn(t, "alice", "", "123456")
-	if e := wantError[*KindNotAllowedError](t, err); e.Kind != ipc.KindSmartcard || len(piv2.signed) != 0 {
+	if e := wantError[*KindNotAllowedError](t, err); e.Kind != string(device.KindSmartcard) || len(piv2.signed) != 0 {
 		t.Errorf("kind not allowed: %v after %d signatures", e, len(piv2.signed))
 	}
 	f.svc.Policy = defaults
@@ -289,7 +288,7 @@ func TestSignInSecurityKey(t *testing.T) {
 	ctx := context.Background()
 	sk := &securityKey{key: must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)), counter: 10}
 	der := must(x509.MarshalPKIXPublicKey(sk.key.Public()))
-	if _, err := f.st.AddRegistration(ctx, store.Registration{User: "carol", AuthenticatorID: "fido-1", Kind: ipc.KindSecurityKey,
+	if _, err := f.st.AddRegistration(ctx, store.Registration{User: "carol", AuthenticatorID: "fido-1", Kind: string(device.KindSecurityKey),
 		Backend: "fido2", KeyID: "Y3JlZA", CredentialID: []byte("cred"), PublicKey: der, SignCount: 10}, 5, false); err != nil {
 		t.Fatal(err)
 	}

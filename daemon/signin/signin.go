@@ -15,7 +15,6 @@ import (
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/fido/webauthn"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store"
 )
 
@@ -43,7 +42,7 @@ type Registry interface {
 // Devices finds present authenticators (the daemon's manager does).
 type Devices interface {
 	Device(id string) (device.Device, error)
-	FirstOfKind(kind string) (device.Device, error)
+	FirstOfKind(kind device.Kind) (device.Device, error)
 }
 
 // Service signs users in with their registered authenticators: it chooses
@@ -123,7 +122,7 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 	before := Describe(dev) // the PIN state as listed, before this try
 	err = s.Failures.Do(Key{Authenticator: reg.AuthenticatorID, User: user, Secret: SecretPIN}, func() error {
 		var err error
-		if sk, ok := dev.(device.SecurityKey); ok && reg.Kind == ipc.KindSecurityKey {
+		if sk, ok := dev.(device.SecurityKey); ok && device.Kind(reg.Kind) == device.KindSecurityKey {
 			res.Counter, err = s.ProveSecurityKey(ctx, sk, reg, pin)
 		} else {
 			err = s.proveCard(ctx, dev, reg, user, pin)
@@ -262,10 +261,10 @@ func (s *Service) pick(regs []store.Registration, named, last string) (store.Reg
 	slices.SortStableFunc(ordered, func(a, b store.Registration) int { return cmp.Compare(rank(a), rank(b)) })
 	for _, reg := range ordered {
 		dev, err := s.Devices.Device(reg.AuthenticatorID)
-		if err != nil && reg.Kind == ipc.KindSecurityKey {
+		if err != nil && device.Kind(reg.Kind) == device.KindSecurityKey {
 			// A security key has no serial: its credential may be on a key
 			// plugged in elsewhere.
-			dev, err = s.Devices.FirstOfKind(ipc.KindSecurityKey)
+			dev, err = s.Devices.FirstOfKind(device.KindSecurityKey)
 		}
 		if err == nil {
 			return reg, dev, nil
@@ -282,7 +281,7 @@ func (s *Service) pick(regs []store.Registration, named, last string) (store.Reg
 // Describe returns what sign-in needs to know of dev as it is listed now.
 func Describe(dev device.Device) Authenticator {
 	info := dev.Info()
-	return Authenticator{ID: info.ID, Kind: string(info.Kind), Reader: info.Reader, Blocked: info.PIN.Blocked}
+	return Authenticator{ID: info.ID, Kind: info.Kind, Reader: info.Reader, Blocked: info.PIN.Blocked}
 }
 
 // LastAuthenticator returns the authenticator user signed in with last, ""
