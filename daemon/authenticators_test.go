@@ -102,8 +102,8 @@ func TestReaders(t *testing.T) {
 		}
 	}
 	m := h.Daemon.Manager()
-	m.SetReader(ipc.Reader{Name: "Test PCD 00 00"})
-	m.SetReader(ipc.Reader{Name: "Test PCD 00 00", CardPresent: true})
+	m.SetReader(device.Reader{Name: "Test PCD 00 00"})
+	m.SetReader(device.Reader{Name: "Test PCD 00 00", CardPresent: true})
 	readers, err := alice.Readers(ctx)
 	if err != nil || len(readers) != 1 || !readers[0].CardPresent {
 		t.Fatalf("readers: %+v %v", readers, err)
@@ -173,7 +173,7 @@ func TestEventsResume(t *testing.T) {
 	h := daemontest.New(t, func(c *config.Config) { c.API.EventHistory = 2 })
 	m, alice, ctx := h.Daemon.Manager(), h.Client("alice"), context.Background()
 	for _, name := range []string{"r1", "r2", "r3", "r4"} {
-		m.SetReader(ipc.Reader{Name: name})
+		m.SetReader(device.Reader{Name: name})
 	}
 	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -224,8 +224,8 @@ func (b *downBackend) Name() string                                 { return "pc
 func (b *downBackend) IDPrefix() string                             { return "piv-" }
 func (b *downBackend) Enumerated() <-chan struct{}                  { return b.first.Enumerated() }
 func (b *downBackend) Run(ctx context.Context, _ device.Host) error { <-ctx.Done(); return nil }
-func (b *downBackend) Status() ipc.BackendStatus {
-	return ipc.BackendStatus{State: ipc.BackendDown, Detail: "pcscd is not running"}
+func (b *downBackend) Status() device.Status {
+	return device.Status{State: device.StateDown, Detail: "pcscd is not running"}
 }
 
 // TestAbsentWhileBackendDown: a card of a backend that is down answers

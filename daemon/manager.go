@@ -90,11 +90,11 @@ func (m *Manager) Detach(id string) {
 }
 
 // SetReader records a reader; a new one is announced.
-func (m *Manager) SetReader(r ipc.Reader) {
+func (m *Manager) SetReader(r device.Reader) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	_, known := m.readers[r.Name]
-	m.readers[r.Name] = r
+	m.readers[r.Name] = readerToAPI(r)
 	if !known {
 		m.bus.Publish(ipc.Event{Type: ipc.EventReaderAdded, Reader: r.Name})
 	}
@@ -110,6 +110,9 @@ func (m *Manager) RemoveReader(name string) {
 	delete(m.readers, name)
 	m.bus.Publish(ipc.Event{Type: ipc.EventReaderRemoved, Reader: name})
 }
+
+// Notify publishes a backend's event.
+func (m *Manager) Notify(e device.Event) { m.Publish(eventToAPI(e)) }
 
 // Publish emits an event that changes no state the manager keeps.
 func (m *Manager) Publish(e ipc.Event) {

@@ -98,7 +98,7 @@ func enumerated(b device.Backend) bool {
 // backendStatus is b's status, shown as down and starting, with what the
 // backend says it is doing, until its first enumeration is over.
 func backendStatus(b device.Backend) ipc.BackendStatus {
-	st := b.Status()
+	st := statusToAPI(b.Status())
 	if enumerated(b) {
 		return st
 	}

@@ -26,11 +26,11 @@ type slowBackend struct {
 func (b *slowBackend) Name() string                                 { return b.name }
 func (b *slowBackend) Enumerated() <-chan struct{}                  { return b.first.Enumerated() }
 func (b *slowBackend) Run(ctx context.Context, _ device.Host) error { <-ctx.Done(); return nil }
-func (b *slowBackend) Status() ipc.BackendStatus {
+func (b *slowBackend) Status() device.Status {
 	if b.first.IsDone() {
-		return ipc.BackendStatus{State: ipc.BackendUp}
+		return device.Status{State: device.StateUp}
 	}
-	return ipc.BackendStatus{State: ipc.BackendUp, Detail: "reading the card in Reader 0"}
+	return device.Status{State: device.StateUp, Detail: "reading the card in Reader 0"}
 }
 
 // runDaemon runs a daemon with backends on a fresh socket and returns a

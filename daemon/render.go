@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
@@ -68,4 +70,37 @@ func triesToAPI(t hwerr.Tries) *int {
 		return nil
 	}
 	return &n
+}
+
+// readerToAPI renders a reader for GET /v1/readers, the ATR in hex.
+func readerToAPI(r device.Reader) ipc.Reader {
+	out := ipc.Reader{Name: r.Name, CardPresent: r.CardPresent}
+	if len(r.ATR) > 0 {
+		out.ATR = hex.EncodeToString(r.ATR)
+	}
+	return out
+}
+
+// eventToAPI renders a backend's event for the event stream.
+func eventToAPI(e device.Event) ipc.Event {
+	out := ipc.Event{Type: string(e.Type), Reader: e.Reader, Authenticator: e.Authenticator, User: e.User, Reason: e.Reason}
+	if e.Type == device.EventRegistrationRemoved {
+		out.Data, _ = json.Marshal(map[string]string{"registration": e.Registration, "default": e.Default})
+	}
+	return out
+}
+
+// statusToAPI renders a backend's state for /v1/status.
+func statusToAPI(st device.Status) ipc.BackendStatus {
+	out := ipc.BackendStatus{State: string(st.State), Detail: st.Detail, Readers: st.Readers,
+		Manufacturer: st.Manufacturer, Devices: st.Devices}
+	if t := st.TPM; t != nil {
+		out.TPM = &ipc.TPMStatus{
+			Lockout: ipc.TPMLockout{MaxTries: t.Lockout.MaxTries, Failures: t.Lockout.Failures,
+				IntervalSeconds: t.Lockout.IntervalSeconds, RecoverySeconds: t.Lockout.RecoverySeconds,
+				InLockout: t.Lockout.InLockout},
+			Cards: t.Cards, MaxCards: t.MaxCards, CardsLeft: t.CardsLeft, PersistentAvail: t.PersistentAvail,
+		}
+	}
+	return out
 }

@@ -60,3 +60,45 @@ func TestAuthenticatorToAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceNamesAreTheAPIs: the device contract's names render as the
+// API's own constants, so the wire keeps its words when either side moves.
+func TestDeviceNamesAreTheAPIs(t *testing.T) {
+	for _, tc := range []struct{ device, api string }{
+		{string(device.KindSmartcard), ipc.KindSmartcard},
+		{string(device.KindVirtualSmartcard), ipc.KindVirtualSmartcard},
+		{string(device.KindSecurityKey), ipc.KindSecurityKey},
+		{device.BackendPIV, ipc.BackendPIV},
+		{device.BackendPKCS11, ipc.BackendPKCS11},
+		{device.BackendTPM, ipc.BackendTPM},
+		{device.BackendFIDO2, ipc.BackendFIDO2},
+		{string(device.CardAuthVerified), ipc.CardAuthVerified},
+		{string(device.CardAuthFailed), ipc.CardAuthFailed},
+		{statusToAPI(device.Status{State: device.StateUp}).State, ipc.BackendUp},
+		{statusToAPI(device.Status{State: device.StateDown}).State, ipc.BackendDown},
+		{statusToAPI(device.Status{State: device.StateAbsent}).State, ipc.BackendAbsent},
+		{statusToAPI(device.Status{State: device.StateDisabled}).State, ipc.BackendDisabled},
+		{eventToAPI(device.Event{Type: device.EventCardInserted}).Type, ipc.EventCardInserted},
+		{eventToAPI(device.Event{Type: device.EventCardRemoved}).Type, ipc.EventCardRemoved},
+		{eventToAPI(device.Event{Type: device.EventTouchRequired}).Type, ipc.EventTouchRequired},
+		{eventToAPI(device.Event{Type: device.EventPINAttempt}).Type, ipc.EventPINAttempt},
+		{eventToAPI(device.Event{Type: device.EventRegistrationRemoved}).Type, ipc.EventRegistrationRemoved},
+	} {
+		if tc.device != tc.api {
+			t.Errorf("device says %q, the API %q", tc.device, tc.api)
+		}
+	}
+	e := eventToAPI(device.Event{Type: device.EventRegistrationRemoved, User: "alice", Registration: "r1", Default: "r2"})
+	if string(e.Data) != `{"default":"r2","registration":"r1"}` || e.User != "alice" {
+		t.Errorf("registration-removed: %+v %s", e, e.Data)
+	}
+	if r := readerToAPI(device.Reader{Name: "r0", CardPresent: true, ATR: []byte{0x3b, 0x8f}}); r.ATR != "3b8f" || !r.CardPresent {
+		t.Errorf("reader: %+v", r)
+	}
+	two := 2
+	st := statusToAPI(device.Status{State: device.StateUp, Devices: &two, TPM: &device.TPMStatus{Cards: 2, MaxCards: 4,
+		Lockout: device.TPMLockout{MaxTries: 32, InLockout: true}}})
+	if st.Devices != &two || st.TPM == nil || st.TPM.Cards != 2 || st.TPM.MaxCards != 4 || st.TPM.Lockout.MaxTries != 32 || !st.TPM.Lockout.InLockout {
+		t.Errorf("status: %+v", st)
+	}
+}

@@ -25,7 +25,7 @@ type Backend interface {
 	// work at all; a service that comes and goes is reported through Status.
 	Run(ctx context.Context, host Host) error
 	// Status describes the backend's state for /v1/status.
-	Status() ipc.BackendStatus
+	Status() Status
 }
 
 // IDPrefixer is implemented by backends whose authenticator ids share a
@@ -44,12 +44,12 @@ type Host interface {
 	Detach(id string)
 	// SetReader records a reader and its card's presence; a reader seen for
 	// the first time is announced as reader-added.
-	SetReader(r ipc.Reader)
+	SetReader(r Reader)
 	// RemoveReader forgets a reader (reader-removed).
 	RemoveReader(name string)
-	// Publish emits an event that changes no state the host keeps, such as a
-	// card that was inserted but cannot be used.
-	Publish(e ipc.Event)
+	// Notify tells of an event that changes no state the host keeps, such
+	// as a card that was inserted but cannot be used.
+	Notify(e Event)
 }
 
 // Device is one present authenticator.

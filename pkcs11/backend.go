@@ -27,7 +27,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
 )
 
@@ -45,7 +44,7 @@ type Backend struct {
 
 	mu      sync.Mutex
 	conn    *helperConn // nil while the helper is down
-	state   string
+	state   device.State
 	detail  string
 	devices map[string]*Device
 	scans   int           // completed scans
@@ -69,7 +68,7 @@ func NewBackend(cfg Config, log *slog.Logger) *Backend {
 	return &Backend{
 		cfg: cfg.withDefaults(), log: log.With("backend", Name),
 		rescan: make(chan struct{}, 1),
-		state:  ipc.BackendDown, detail: "starting",
+		state:  device.StateDown, detail: "starting",
 		devices: map[string]*Device{}, changed: make(chan struct{}),
 	}
 }
@@ -78,11 +77,11 @@ func NewBackend(cfg Config, log *slog.Logger) *Backend {
 func (b *Backend) Name() string { return Name }
 
 // Status reports the helper's state and the number of tokens shown.
-func (b *Backend) Status() ipc.BackendStatus {
+func (b *Backend) Status() device.Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st := ipc.BackendStatus{State: b.state, Detail: b.detail}
-	if b.state == ipc.BackendUp {
+	st := device.Status{State: b.state, Detail: b.detail}
+	if b.state == device.StateUp {
 		n := len(b.devices)
 		st.Devices = &n
 	}
@@ -106,13 +105,13 @@ func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
 // backoff whenever it dies, until ctx ends.
 func (b *Backend) Run(ctx context.Context, host device.Host) error {
 	if len(b.cfg.Modules) == 0 {
-		b.setState(ipc.BackendDisabled, "no PKCS#11 modules configured")
+		b.setState(device.StateDisabled, "no PKCS#11 modules configured")
 		b.first.Done()
 		<-ctx.Done()
 		return nil
 	}
 	if !b.anyModuleExists() {
-		b.setState(ipc.BackendAbsent, "none of the configured PKCS#11 modules is installed")
+		b.setState(device.StateAbsent, "none of the configured PKCS#11 modules is installed")
 		b.first.Done()
 		<-ctx.Done()
 		return nil
@@ -163,13 +162,13 @@ func (b *Backend) anyModuleExists() bool {
 func (b *Backend) runHelper(ctx context.Context, host device.Host) {
 	c, err := startHelper(b.cfg.HelperPath, b.cfg.Env, logWriter{b.log}, b.cfg.RequestTimeout)
 	if err != nil {
-		b.setState(ipc.BackendDown, err.Error())
+		b.setState(device.StateDown, err.Error())
 		return
 	}
 	defer c.kill()
 	resp, err := c.call(ctx, &wire.Request{Op: wire.OpLoad, Modules: b.cfg.Modules})
 	if err != nil {
-		b.setState(ipc.BackendDown, "loading modules: "+err.Error())
+		b.setState(device.StateDown, "loading modules: "+err.Error())
 		return
 	}
 	b.setConn(c, moduleDetail(resp.Modules))
@@ -185,7 +184,7 @@ func (b *Backend) runHelper(ctx context.Context, host device.Host) {
 			why := c.err
 			c.mu.Unlock()
 			b.log.Warn("PKCS#11 helper died; restarting", "err", why)
-			b.setState(ipc.BackendDown, fmt.Sprintf("PKCS#11 helper died (%v); restarting", why))
+			b.setState(device.StateDown, fmt.Sprintf("PKCS#11 helper died (%v); restarting", why))
 			return
 		case <-b.rescan:
 			b.scan(ctx, host, c)
@@ -213,12 +212,12 @@ func (b *Backend) setConn(c *helperConn, detail string) {
 	defer b.mu.Unlock()
 	b.conn = c
 	if c != nil {
-		b.state, b.detail = ipc.BackendUp, detail
+		b.state, b.detail = device.StateUp, detail
 	}
 	b.notifyLocked()
 }
 
-func (b *Backend) setState(state, detail string) {
+func (b *Backend) setState(state device.State, detail string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.state, b.detail = state, detail

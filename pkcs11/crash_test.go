@@ -10,7 +10,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // helperPID returns the running helper's pid, or 0.
@@ -44,7 +43,7 @@ func TestHelperKilled(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSEGV); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, s.b, "the backend down", func() bool { return s.b.Status().State == ipc.BackendDown })
+	waitFor(t, s.b, "the backend down", func() bool { return s.b.Status().State == device.StateDown })
 	if err := signOnce(d); !errors.Is(err, hwerr.ErrUnavailable) {
 		t.Errorf("while the helper is down: err = %v, want ErrUnavailable", err)
 	}
@@ -53,7 +52,7 @@ func TestHelperKilled(t *testing.T) {
 	}
 	close(gate)
 	waitFor(t, s.b, "a new helper", func() bool {
-		return s.b.Status().State == ipc.BackendUp && s.b.helperPID() != pid
+		return s.b.Status().State == device.StateUp && s.b.helperPID() != pid
 	})
 	if err := signOnce(d); err != nil {
 		t.Errorf("after the restart: %v", err)
@@ -79,7 +78,7 @@ func TestHelperHangs(t *testing.T) {
 		t.Errorf("gave up after %v, before the %v timeout", took, timeout)
 	}
 	waitFor(t, s.b, "a new helper", func() bool {
-		return s.b.Status().State == ipc.BackendUp && s.b.helperPID() != pid
+		return s.b.Status().State == device.StateUp && s.b.helperPID() != pid
 	})
 	if err := signOnce(d); err != nil {
 		t.Errorf("after the restart: %v", err)

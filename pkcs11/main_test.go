@@ -12,7 +12,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/testenv"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // helperBin is the helper binary built once for this test binary.
@@ -75,10 +74,10 @@ func (h *fakeHost) Detach(id string) {
 	delete(h.devices, id)
 }
 
-func (h *fakeHost) SetReader(ipc.Reader) {}
-func (h *fakeHost) RemoveReader(string)  {}
-func (h *fakeHost) Publish(ipc.Event)    {}
-func (h *fakeHost) count() int           { h.mu.Lock(); defer h.mu.Unlock(); return len(h.devices) }
+func (h *fakeHost) SetReader(device.Reader) {}
+func (h *fakeHost) RemoveReader(string)     {}
+func (h *fakeHost) Notify(device.Event)     {}
+func (h *fakeHost) count() int              { h.mu.Lock(); defer h.mu.Unlock(); return len(h.devices) }
 func (h *fakeHost) byLabel(label string) *Device {
 	h.mu.Lock()
 	defer h.mu.Unlock()

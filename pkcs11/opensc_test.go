@@ -7,9 +7,9 @@ import (
 	"net"
 	"testing"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
-	"github.com/hwauthd/hwauthd/ipc"
 	"golang.org/x/sys/unix"
 )
 
@@ -95,7 +95,7 @@ func TestOpenSCRescan(t *testing.T) {
 	runBackend(t, b, host)
 	scans := func() int { b.mu.Lock(); defer b.mu.Unlock(); return b.scans }
 	waitFor(t, b, "the first scan", func() bool { return scans() >= 1 })
-	if st := b.Status(); st.State != ipc.BackendUp {
+	if st := b.Status(); st.State != device.StateUp {
 		t.Fatalf("status %+v", st)
 	}
 

@@ -19,13 +19,12 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 func TestListSoftHSM(t *testing.T) {
 	s := newSoftToken(t, Config{})
 	st := s.b.Status()
-	if st.State != ipc.BackendUp || st.Devices == nil || *st.Devices != 2 {
+	if st.State != device.StateUp || st.Devices == nil || *st.Devices != 2 {
 		t.Errorf("status = %+v, want up with 2 devices", st)
 	}
 	info := s.device(t, "hw").Info()
@@ -191,10 +190,10 @@ func TestRescanFindsCertificate(t *testing.T) {
 func TestDisabledAndAbsent(t *testing.T) {
 	for _, tc := range []struct {
 		modules []string
-		want    string
-	}{{nil, ipc.BackendDisabled}, {[]string{"/nonexistent/module.so"}, ipc.BackendAbsent}} {
+		want    device.State
+	}{{nil, device.StateDisabled}, {[]string{"/nonexistent/module.so"}, device.StateAbsent}} {
 		b := NewBackend(Config{Modules: tc.modules}, nil)
 		runBackend(t, b, newFakeHost())
-		waitFor(t, b, tc.want, func() bool { return b.Status().State == tc.want })
+		waitFor(t, b, string(tc.want), func() bool { return b.Status().State == tc.want })
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/fido"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // idPrefix starts the authenticator id of every security key.
@@ -42,7 +41,7 @@ type Backend struct {
 	mu     sync.Mutex
 	host   device.Host
 	keys   map[string]*Device // by device path
-	status ipc.BackendStatus
+	status device.Status
 	first  device.FirstScan
 }
 
@@ -54,7 +53,7 @@ var (
 // New returns a backend that starts watching when it runs.
 func New(cfg Config, log *slog.Logger) *Backend {
 	b := &Backend{cfg: cfg, log: log, keys: map[string]*Device{},
-		status: ipc.BackendStatus{State: ipc.BackendDown, Detail: "starting"}}
+		status: device.Status{State: device.StateDown, Detail: "starting"}}
 	b.engine = fido.New(fido.Config{TouchTimeout: cfg.TouchTimeout, TouchNotice: b.touchNotice})
 	return b
 }
@@ -66,7 +65,7 @@ func (b *Backend) Name() string { return "fido2" }
 func (b *Backend) IDPrefix() string { return idPrefix }
 
 // Status reports whether keys are watched and how many are present.
-func (b *Backend) Status() ipc.BackendStatus {
+func (b *Backend) Status() device.Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.status
@@ -100,7 +99,7 @@ func (b *Backend) Run(ctx context.Context, host device.Host) error {
 			b.detachAll()
 			if err != nil && !errors.Is(err, context.Canceled) {
 				b.mu.Lock()
-				b.status = ipc.BackendStatus{State: ipc.BackendDown, Detail: "watching " + b.cfg.DeviceDir + ": " + err.Error()}
+				b.status = device.Status{State: device.StateDown, Detail: "watching " + b.cfg.DeviceDir + ": " + err.Error()}
 				b.mu.Unlock()
 				b.log.Error("security keys are not watched", "err", err)
 			}
@@ -173,7 +172,7 @@ func (b *Backend) setStatus() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := len(b.keys)
-	b.status = ipc.BackendStatus{State: ipc.BackendUp, Devices: &n}
+	b.status = device.Status{State: device.StateUp, Devices: &n}
 }
 
 // touchNotice announces that an operation waits for a touch.
@@ -182,7 +181,7 @@ func (b *Backend) touchNotice(path string) {
 	host := b.host
 	b.mu.Unlock()
 	if host != nil {
-		host.Publish(ipc.Event{Type: ipc.EventTouchRequired, Authenticator: KeyID(path)})
+		host.Notify(device.Event{Type: device.EventTouchRequired, Authenticator: KeyID(path)})
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc"
 	"github.com/hwauthd/hwauthd/pcsc/vreader"
 )
@@ -84,7 +83,7 @@ func (b *Backend) Enumerated() <-chan struct{} { return b.first.Enumerated() }
 
 // Status reports whether pcscd is reachable and how many readers it has;
 // during the first enumeration, which card it is reading.
-func (b *Backend) Status() ipc.BackendStatus {
+func (b *Backend) Status() device.Status {
 	b.mu.Lock()
 	up, started := b.up, b.started
 	reading := slices.Sorted(maps.Keys(b.opening))
@@ -92,15 +91,15 @@ func (b *Backend) Status() ipc.BackendStatus {
 	n := len(b.monitor.Readers())
 	switch {
 	case !started:
-		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "starting"}
+		return device.Status{State: device.StateDown, Detail: "starting"}
 	case !b.first.IsDone() && len(reading) > 0:
-		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "reading the card in " + strings.Join(reading, ", "), Readers: &n}
+		return device.Status{State: device.StateDown, Detail: "reading the card in " + strings.Join(reading, ", "), Readers: &n}
 	case !b.first.IsDone():
-		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "listing pcscd's readers", Readers: &n}
+		return device.Status{State: device.StateDown, Detail: "listing pcscd's readers", Readers: &n}
 	case !up:
-		return ipc.BackendStatus{State: ipc.BackendDown, Detail: "pcscd is not reachable; is the pcscd service running?", Readers: &n}
+		return device.Status{State: device.StateDown, Detail: "pcscd is not reachable; is the pcscd service running?", Readers: &n}
 	}
-	return ipc.BackendStatus{State: ipc.BackendUp, Readers: &n}
+	return device.Status{State: device.StateUp, Readers: &n}
 }
 
 // Run follows pcscd until ctx ends.
@@ -148,19 +147,19 @@ func (b *Backend) handle(ctx context.Context, host device.Host, ev pcsc.Event) {
 	case pcsc.ServiceDown:
 		b.setUp(false)
 	case pcsc.ReaderAdded:
-		host.SetReader(ipc.Reader{Name: ev.Reader})
+		host.SetReader(device.Reader{Name: ev.Reader})
 	case pcsc.ReaderRemoved:
 		b.detach(host, ev.Reader)
 		host.RemoveReader(ev.Reader)
 	case pcsc.CardInserted:
-		host.SetReader(ipc.Reader{Name: ev.Reader, CardPresent: true, ATR: hex.EncodeToString(ev.ATR)})
+		host.SetReader(device.Reader{Name: ev.Reader, CardPresent: true, ATR: ev.ATR})
 		if ownReader(ev.Reader) {
 			return // a virtual card hwauthd itself presents: the TPM backend serves it
 		}
 		b.attach(ctx, host, ev.Reader, ev.ATR)
 	case pcsc.CardRemoved:
 		b.detach(host, ev.Reader)
-		host.SetReader(ipc.Reader{Name: ev.Reader})
+		host.SetReader(device.Reader{Name: ev.Reader})
 	}
 }
 
@@ -198,7 +197,7 @@ func (b *Backend) attach(ctx context.Context, host device.Host, reader string, a
 		b.mu.Lock()
 		b.unusable[reader] = true
 		b.mu.Unlock()
-		host.Publish(ipc.Event{Type: ipc.EventCardInserted, Reader: reader, Reason: "not a usable PIV card: " + err.Error()})
+		host.Notify(device.Event{Type: device.EventCardInserted, Reader: reader, Reason: "not a usable PIV card: " + err.Error()})
 		return
 	}
 	b.mu.Lock()
@@ -222,7 +221,7 @@ func (b *Backend) detach(host device.Host, reader string) {
 	delete(b.unusable, reader)
 	b.mu.Unlock()
 	if wasUnusable {
-		host.Publish(ipc.Event{Type: ipc.EventCardRemoved, Reader: reader})
+		host.Notify(device.Event{Type: device.EventCardRemoved, Reader: reader})
 	}
 	if !ok {
 		return

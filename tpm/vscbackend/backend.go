@@ -42,7 +42,7 @@ type Backend struct {
 	info   tpm.Info
 	lastOK time.Time     // when the TPM last answered
 	up     chan struct{} // closed while connected, replaced when lost
-	status ipc.BackendStatus
+	status device.Status
 	host   device.Host
 	cards  map[string]*Device // by card id
 	first  device.FirstScan
@@ -64,7 +64,7 @@ var (
 func New(cfg tpm.Config, reg store.Store, state store.DeviceState, log *slog.Logger) *Backend {
 	return &Backend{cfg: cfg, reg: reg, state: state, log: log, cards: map[string]*Device{},
 		up: make(chan struct{}), kick: make(chan struct{}, 1), lost: make(chan struct{}, 1),
-		status: ipc.BackendStatus{State: ipc.BackendDown, Detail: "starting"}}
+		status: device.Status{State: device.StateDown, Detail: "starting"}}
 }
 
 // Name is "tpm".
@@ -74,7 +74,7 @@ func (b *Backend) Name() string { return "tpm" }
 func (b *Backend) IDPrefix() string { return idPrefix }
 
 // Status reports whether the TPM is open, its manufacturer and card count.
-func (b *Backend) Status() ipc.BackendStatus {
+func (b *Backend) Status() device.Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.status
@@ -296,9 +296,8 @@ func (b *Backend) forget(ctx context.Context, cardID string) error {
 	for _, r := range removed {
 		b.log.Info("registration of a deleted virtual card removed", "user", r.Registration.User,
 			"registration", r.Registration.ID, "card", cardID)
-		data, _ := json.Marshal(map[string]string{"registration": r.Registration.ID, "default": r.Default})
-		host.Publish(ipc.Event{Type: ipc.EventRegistrationRemoved, User: r.Registration.User,
-			Authenticator: r.Registration.AuthenticatorID, Data: data})
+		host.Notify(device.Event{Type: device.EventRegistrationRemoved, User: r.Registration.User,
+			Authenticator: r.Registration.AuthenticatorID, Registration: r.Registration.ID, Default: r.Default})
 	}
 	if err != nil {
 		return fmt.Errorf("remove the deleted card's registrations and record: %w", err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/tpm"
 )
 
@@ -165,19 +164,19 @@ func (b *Backend) watch(ctx context.Context) {
 // down records why the TPM cannot be used: absent when there is no such
 // device, down otherwise.
 func (b *Backend) down(err error) {
-	state := ipc.BackendDown
+	state := device.StateDown
 	if b.cfg.Simulator == "" {
 		dev := b.cfg.Device
 		if dev == "" {
 			dev = tpm.DefaultDevice
 		}
 		if _, serr := os.Stat(dev); errors.Is(serr, os.ErrNotExist) {
-			state = ipc.BackendAbsent
+			state = device.StateAbsent
 		}
 	}
 	b.mu.Lock()
 	changed := b.status.State != state || !strings.Contains(b.status.Detail, err.Error())
-	b.status = ipc.BackendStatus{State: state, Detail: "TPM not reachable (retrying): " + err.Error()}
+	b.status = device.Status{State: state, Detail: "TPM not reachable (retrying): " + err.Error()}
 	b.mu.Unlock()
 	if changed {
 		b.log.Warn("TPM not reachable; virtual smart cards answer backend_unavailable until it is", "err", err)
@@ -194,7 +193,7 @@ func (b *Backend) lose(t *tpm.TPM, err error) {
 	}
 	b.tpm = nil
 	b.up = make(chan struct{})
-	b.status = ipc.BackendStatus{State: ipc.BackendDown, Detail: "TPM stopped answering (reconnecting): " + err.Error()}
+	b.status = device.Status{State: device.StateDown, Detail: "TPM stopped answering (reconnecting): " + err.Error()}
 	b.mu.Unlock()
 	b.log.Warn("TPM stopped answering; reconnecting", "err", err)
 	t.Close()
@@ -288,7 +287,7 @@ func (b *Backend) refreshStatus(ctx context.Context) {
 	b.mu.Lock()
 	t, info, n, full := b.tpm, b.info, len(b.cards), b.full
 	b.mu.Unlock()
-	st := ipc.BackendStatus{State: ipc.BackendUp, Manufacturer: strings.TrimSpace(info.Manufacturer), Devices: &n}
+	st := device.Status{State: device.StateUp, Manufacturer: strings.TrimSpace(info.Manufacturer), Devices: &n}
 	if t != nil {
 		if s, err := t.State(ctx); err == nil {
 			if full {
@@ -307,9 +306,9 @@ func (b *Backend) refreshStatus(ctx context.Context) {
 	b.mu.Unlock()
 }
 
-func tpmStatus(s tpm.State, cards, maxCards int) *ipc.TPMStatus {
-	return &ipc.TPMStatus{
-		Lockout: ipc.TPMLockout{
+func tpmStatus(s tpm.State, cards, maxCards int) *device.TPMStatus {
+	return &device.TPMStatus{
+		Lockout: device.TPMLockout{
 			MaxTries:        s.Lockout.MaxAuthFail,
 			Failures:        s.Lockout.Counter,
 			IntervalSeconds: uint32(s.Lockout.Interval / time.Second),
@@ -325,7 +324,7 @@ func tpmStatus(s tpm.State, cards, maxCards int) *ipc.TPMStatus {
 
 // warnCapacity logs, for IT, when max_cards promises more than the TPM
 // holds.
-func (b *Backend) warnCapacity(configured int, s *ipc.TPMStatus) {
+func (b *Backend) warnCapacity(configured int, s *device.TPMStatus) {
 	if configured > s.MaxCards {
 		b.log.Warn("tpm.max_cards is more than this TPM has room for; creating beyond that fails with tpm_full",
 			"max_cards", configured, "cards", s.Cards, "cards_left_estimate", s.CardsLeft)

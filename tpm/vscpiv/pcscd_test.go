@@ -26,7 +26,6 @@ import (
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/internal/testenv/pcscenv"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/pcsctest/vicc"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
 	"github.com/hwauthd/hwauthd/pcsc/vreader"
@@ -129,7 +128,7 @@ func TestPresentedThroughOwnReader(t *testing.T) {
 	}
 	var found bool
 	for _, e := range h.published() {
-		if e.Type == ipc.EventPINAttempt && e.Authenticator == dev.Info().ID && e.Reader == reader && strings.Contains(e.Reason, "wrong PIN") && e.User == "alice" {
+		if e.Type == device.EventPINAttempt && e.Authenticator == dev.Info().ID && e.Reader == reader && strings.Contains(e.Reason, "wrong PIN") && e.User == "alice" {
 			found = true
 		}
 		if strings.Contains(e.Reason, wrong) || strings.Contains(e.Reason, pin) {

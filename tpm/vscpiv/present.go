@@ -11,7 +11,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
 	"github.com/hwauthd/hwauthd/pcsc/vreader"
 )
@@ -112,9 +111,9 @@ func (p *Presenter) setErr(err error) {
 
 // Status is the wrapped backend's, saying how many cards PC/SC
 // applications see.
-func (p *Presenter) Status() ipc.BackendStatus {
+func (p *Presenter) Status() device.Status {
 	st := p.Backend.Status()
-	if st.State != ipc.BackendUp {
+	if st.State != device.StateUp {
 		return st
 	}
 	p.mu.Lock()
@@ -148,7 +147,7 @@ func (p *Presenter) attach(host device.Host, d device.Device) {
 	}
 	store := New(d, func(a Attempt) {
 		for _, e := range p.attemptEvents(info.ID, a) {
-			host.Publish(e)
+			host.Notify(e)
 		}
 	})
 	i, err := p.srv.Present(pivcard.NewApplet(store))
@@ -185,7 +184,7 @@ const ownersTimeout = 5 * time.Second
 // attemptEvents words a PIN or PUK attempt through PC/SC for the event
 // stream, one event for each user the card is registered to; the PIN itself
 // never appears.
-func (p *Presenter) attemptEvents(id string, a Attempt) []ipc.Event {
+func (p *Presenter) attemptEvents(id string, a Attempt) []device.Event {
 	p.mu.Lock()
 	i, ok := p.presented[id]
 	p.mu.Unlock()
@@ -203,7 +202,7 @@ func (p *Presenter) attemptEvents(id string, a Attempt) []ipc.Event {
 	case a.Err != nil:
 		reason = a.What + " not checked: " + a.Err.Error()
 	}
-	e := ipc.Event{Type: ipc.EventPINAttempt, Authenticator: id, Reader: reader, Reason: reason}
+	e := device.Event{Type: device.EventPINAttempt, Authenticator: id, Reader: reader, Reason: reason}
 	var owners []string
 	if p.cfg.Owners != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), ownersTimeout)
@@ -215,9 +214,9 @@ func (p *Presenter) attemptEvents(id string, a Attempt) []ipc.Event {
 		}
 	}
 	if len(owners) == 0 {
-		return []ipc.Event{e}
+		return []device.Event{e}
 	}
-	events := make([]ipc.Event, 0, len(owners))
+	events := make([]device.Event, 0, len(owners))
 	for _, u := range owners {
 		e.User = u
 		events = append(events, e)

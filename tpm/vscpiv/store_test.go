@@ -47,7 +47,7 @@ const (
 type host struct {
 	mu       sync.Mutex
 	devices  map[string]device.Device
-	events   []ipc.Event
+	events   []device.Event
 	attached chan struct{}
 }
 
@@ -60,15 +60,15 @@ func (h *host) Attach(d device.Device) {
 	default:
 	}
 }
-func (h *host) Detach(string)        {}
-func (h *host) SetReader(ipc.Reader) {}
-func (h *host) RemoveReader(string)  {}
-func (h *host) Publish(e ipc.Event) {
+func (h *host) Detach(string)           {}
+func (h *host) SetReader(device.Reader) {}
+func (h *host) RemoveReader(string)     {}
+func (h *host) Notify(e device.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.events = append(h.events, e)
 }
-func (h *host) published() []ipc.Event {
+func (h *host) published() []device.Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.events)
@@ -108,7 +108,7 @@ func runVirtualCard(t *testing.T, wrap func(device.Backend) device.Backend) (dev
 	go func() { defer close(done); _ = run.Run(ctx, h) }()
 	t.Cleanup(func() { cancel(); <-done })
 	deadline := time.Now().Add(30 * time.Second)
-	for run.Status().State != ipc.BackendUp {
+	for run.Status().State != device.StateUp {
 		if time.Now().After(deadline) {
 			t.Fatalf("TPM backend: %+v", b.Status())
 		}
