@@ -41,6 +41,8 @@
 #include <security/pam_modules.h>
 #include <security/pam_ext.h>
 
+#include "frame.h"
+
 #ifndef HW_HELPER_PATH
 #define HW_HELPER_PATH "/usr/libexec/hwauthd/hwauthd-pam-helper"
 #endif
@@ -48,26 +50,9 @@
 #define HW_EXPORT __attribute__((visibility("default")))
 
 #define HW_SESSION_KEY "hwauthd_session"
-#define HW_PROTOCOL "2"
 #define HW_CHANNEL_FD 3
-#define HW_MAX_PAYLOAD 8192
-#define HW_HEADER 5
 /* How long the helper may take to send its first frame. */
 #define HW_START_MS 10000
-/* The longest silence a helper may announce (one day). */
-#define HW_MAX_SILENCE_MS 86400000u
-
-/* Frame types (package relay). Module to helper: */
-#define HW_START 'I'   /* the call: NUL-separated fields */
-#define HW_ANSWER 'R'  /* a prompt's answer */
-#define HW_SHOWN 'K'   /* a message was shown (or suppressed by PAM_SILENT) */
-#define HW_CONVERR 'X' /* the conversation failed: its error text */
-/* Helper to module: */
-#define HW_CONVERSE 'C' /* one byte of message style, then the text */
-#define HW_LOG 'L'      /* one byte of syslog priority, then the text */
-#define HW_SESSION 'S'  /* the hwauthd session id to keep */
-#define HW_SILENCE 'W'  /* 4 bytes big-endian: ms the helper may stay silent */
-#define HW_DONE 'D'     /* one byte: the PAM_* result */
 
 /* hw_call is one run of the helper. */
 struct hw_call {
@@ -187,8 +172,7 @@ static int hw_recv(struct hw_call *c, char *type, char **payload, size_t *n)
 	*payload = NULL;
 	if (hw_read_full(c, hdr, sizeof(hdr), deadline) < 0)
 		return -1;
-	len = (uint32_t)hdr[1] << 24 | (uint32_t)hdr[2] << 16 | (uint32_t)hdr[3] << 8 | hdr[4];
-	if (len > HW_MAX_PAYLOAD) {
+	if (hw_parse_header(hdr, type, &len) < 0) {
 		errno = EMSGSIZE;
 		return -1;
 	}
@@ -200,7 +184,6 @@ static int hw_recv(struct hw_call *c, char *type, char **payload, size_t *n)
 		return -1;
 	}
 	p[len] = '\0';
-	*type = (char)hdr[0];
 	*payload = p;
 	*n = len;
 	return 0;
@@ -318,34 +301,22 @@ static int hw_reap(struct hw_call *c, int kill_it, int64_t deadline)
 	return -1;
 }
 
-/* hw_converse shows one message of the helper through the application's
- * conversation and sends the helper its answer. */
-static int hw_converse(struct hw_call *c, const char *payload, size_t n)
+/* hw_converse shows one message of the helper (f, from hw_parse_frame)
+ * through the application's conversation and sends the helper its answer. */
+static int hw_converse(struct hw_call *c, const struct hw_frame *f)
 {
 	const struct pam_conv *conv = NULL;
 	struct pam_message m;
 	const struct pam_message *mp = &m;
 	struct pam_response *resp = NULL;
-	int style, rc;
+	int style = f->style, rc;
 	const char *err;
+	size_t n;
 
-	if (n < 1)
-		return -1;
-	style = (unsigned char)payload[0];
-	switch (style) {
-	case PAM_ERROR_MSG:
-	case PAM_TEXT_INFO:
-		if (c->flags & PAM_SILENT)
-			return hw_send(c, HW_SHOWN, NULL, 0);
-		break;
-	case PAM_PROMPT_ECHO_OFF:
-	case PAM_PROMPT_ECHO_ON:
-		break;
-	default:
-		return -1;
-	}
+	if ((style == PAM_ERROR_MSG || style == PAM_TEXT_INFO) && (c->flags & PAM_SILENT))
+		return hw_send(c, HW_SHOWN, NULL, 0);
 	m.msg_style = style;
-	m.msg = payload + 1;
+	m.msg = f->text;
 	rc = pam_get_item(c->pamh, PAM_CONV, (const void **)&conv);
 	if (rc == PAM_SUCCESS && (conv == NULL || conv->conv == NULL))
 		rc = PAM_CONV_ERR;
@@ -401,76 +372,26 @@ static void hw_keep_session(struct hw_call *c, const char *id)
  * is done (*result set), 0 to go on, -1 on a protocol error. */
 static int hw_handle(struct hw_call *c, char type, const char *p, size_t n, int *result)
 {
-	switch (type) {
+	struct hw_frame f;
+
+	if (hw_parse_frame(type, p, n, &f) < 0)
+		return -1;
+	switch (f.type) {
 	case HW_CONVERSE:
-		return hw_converse(c, p, n) < 0 ? -1 : 0;
+		return hw_converse(c, &f) < 0 ? -1 : 0;
 	case HW_LOG:
-		if (n < 1 || (unsigned char)p[0] > LOG_DEBUG)
-			return -1;
-		pam_syslog(c->pamh, (unsigned char)p[0], "%s", p + 1);
+		pam_syslog(c->pamh, f.priority, "%s", f.text);
 		return 0;
 	case HW_SESSION:
-		if (n < 1)
-			return -1;
-		hw_keep_session(c, p);
+		hw_keep_session(c, f.text);
 		return 0;
-	case HW_SILENCE: {
-		const unsigned char *u = (const unsigned char *)p;
-		uint32_t ms;
-
-		if (n != 4)
-			return -1;
-		ms = (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-		c->silence = ms > HW_MAX_SILENCE_MS ? HW_MAX_SILENCE_MS : ms;
+	case HW_SILENCE:
+		c->silence = f.silence;
 		return 0;
-	}
-	case HW_DONE:
-		if (n != 1 || (unsigned char)p[0] >= _PAM_RETURN_VALUES)
-			return -1;
-		*result = (unsigned char)p[0];
+	default: /* HW_DONE */
+		*result = f.result;
 		return 1;
-	default:
-		return -1;
 	}
-}
-
-/* hw_start_payload builds the start frame: protocol version, operation,
- * user, flags, session id, login session id (XDG_SESSION_ID) and the module
- * arguments, each NUL-terminated. */
-static char *hw_start_payload(const char *op, const char *user, int flags, const char *session,
-			      const char *login, int argc, const char **argv, size_t *n)
-{
-	char flagbuf[16];
-	const char *fixed[6];
-	size_t len = 0, off = 0;
-	char *p;
-	int i;
-
-	snprintf(flagbuf, sizeof(flagbuf), "%d", flags);
-	fixed[0] = HW_PROTOCOL;
-	fixed[1] = op;
-	fixed[2] = user != NULL ? user : "";
-	fixed[3] = flagbuf;
-	fixed[4] = session != NULL ? session : "";
-	fixed[5] = login != NULL ? login : "";
-	for (i = 0; i < 6; i++)
-		len += strlen(fixed[i]) + 1;
-	for (i = 0; i < argc; i++)
-		len += strlen(argv[i]) + 1;
-	if (len > HW_MAX_PAYLOAD)
-		return NULL;
-	p = malloc(len);
-	if (p == NULL)
-		return NULL;
-	for (i = 0; i < 6 + argc; i++) {
-		const char *s = i < 6 ? fixed[i] : argv[i - 6];
-		size_t l = strlen(s) + 1;
-
-		memcpy(p + off, s, l);
-		off += l;
-	}
-	*n = len;
-	return p;
 }
 
 /* hw_run runs the helper for one operation and returns its PAM result. */

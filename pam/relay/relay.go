@@ -24,12 +24,16 @@
 //	                     stay silent before the module kills it
 //
 // The module allows 10 seconds for the first frame; time spent in the
-// application's conversation is not counted. An answer (a PIN) is read
+// application's conversation is not counted. ParseHelperFrame states what
+// the module accepts from the helper (pam/module/frame.h is the module's
+// side; a fuzz test checks the two agree), and the helper sends nothing
+// else. An answer (a PIN) is read
 // into its own []byte, never through a buffer that outlives the call, and
 // the caller clears it.
 package relay
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,6 +51,10 @@ const Version = "2"
 
 // MaxPayload is the largest payload of a frame, either way.
 const MaxPayload = 8192
+
+// MaxSilence is the longest silence the module grants: it reads a longer
+// one in a 'W' frame as MaxSilence.
+const MaxSilence = 24 * time.Hour
 
 // Frame types.
 const (
@@ -86,6 +94,10 @@ const (
 
 // PAM_SILENT of <security/_pam_types.h>, in Start.Flags.
 const flagSilent = 0x8000
+
+// pamReturnValues is _PAM_RETURN_VALUES of <security/_pam_types.h>: every
+// PAM_* result is below it.
+const pamReturnValues = 32
 
 // Start is the PAM call the module hands the helper.
 type Start struct {
@@ -142,7 +154,9 @@ func (c *Conn) readFrame() (byte, []byte, error) {
 	return hdr[0], p, nil
 }
 
-// writeFrame writes one frame: typ, then the parts of the payload.
+// writeFrame writes one frame of the helper: typ, then the parts of the
+// payload. It refuses a frame that the module would refuse
+// (ParseHelperFrame).
 func (c *Conn) writeFrame(typ byte, parts ...[]byte) error {
 	n := 0
 	for _, p := range parts {
@@ -156,6 +170,9 @@ func (c *Conn) writeFrame(typ byte, parts ...[]byte) error {
 	binary.BigEndian.PutUint32(buf[1:], uint32(n))
 	for _, p := range parts {
 		buf = append(buf, p...)
+	}
+	if _, err := ParseHelperFrame(typ, buf[5:]); err != nil {
+		return err
 	}
 	if _, err := c.rw.Write(buf); err != nil {
 		return fmt.Errorf("pam relay: write: %w", err)
@@ -200,6 +217,63 @@ func ParseStart(p []byte) (Start, error) {
 		return Start{}, fmt.Errorf("%w: flags %q", ErrProtocol, fields[3])
 	}
 	return Start{Op: fields[1], User: fields[2], Flags: flags, Session: fields[4], LoginSession: fields[5], Args: fields[6:]}, nil
+}
+
+// HelperFrame is a frame the helper sends, as the module reads it.
+type HelperFrame struct {
+	Type byte
+	// Style is the message style of a 'C' frame.
+	Style Style
+	// Priority is the syslog priority of an 'L' frame.
+	Priority Priority
+	// Text is the text of a 'C' or 'L' frame after its style or priority
+	// byte, or the session id of an 'S' frame, up to the first NUL: the
+	// module reads it as a C string.
+	Text string
+	// Silence is the silence a 'W' frame allows, at most MaxSilence.
+	Silence time.Duration
+	// Result is the PAM_* result of a 'D' frame.
+	Result byte
+}
+
+// ParseHelperFrame decodes a frame that the helper sends, of type typ with
+// payload p, as pam_hwauth.so does (hw_parse_frame in pam/module/frame.h).
+// A frame the module refuses is ErrProtocol: an unknown type, a style other
+// than PAM's four, a priority above LOG_DEBUG, a result that is no PAM_*
+// value, an empty payload where one is needed, or a 'W' or 'D' payload of
+// the wrong size.
+func ParseHelperFrame(typ byte, p []byte) (HelperFrame, error) {
+	f := HelperFrame{Type: typ}
+	cString := func(b []byte) string {
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			b = b[:i]
+		}
+		return string(b)
+	}
+	switch {
+	case typ == typeConverse && len(p) >= 1:
+		f.Style, f.Text = Style(p[0]), cString(p[1:])
+		if f.Style < PromptEchoOff || f.Style > TextInfo {
+			return HelperFrame{}, fmt.Errorf("%w: message style %d", ErrProtocol, p[0])
+		}
+	case typ == typeLog && len(p) >= 1:
+		f.Priority, f.Text = Priority(p[0]), cString(p[1:])
+		if f.Priority > LogDebug {
+			return HelperFrame{}, fmt.Errorf("%w: syslog priority %d", ErrProtocol, p[0])
+		}
+	case typ == typeSession && len(p) >= 1:
+		f.Text = cString(p)
+	case typ == typeSilence && len(p) == 4:
+		f.Silence = min(time.Duration(binary.BigEndian.Uint32(p))*time.Millisecond, MaxSilence)
+	case typ == typeDone && len(p) == 1:
+		if p[0] >= pamReturnValues {
+			return HelperFrame{}, fmt.Errorf("%w: PAM result %d", ErrProtocol, p[0])
+		}
+		f.Result = p[0]
+	default:
+		return HelperFrame{}, fmt.Errorf("%w: frame %q of %d bytes from the helper", ErrProtocol, typ, len(p))
+	}
+	return f, nil
 }
 
 // converse sends a message of style and reads the module's answer: the

@@ -107,13 +107,21 @@ func TestEveryResultHasACode(t *testing.T) {
 	}
 }
 
+// readSeeds are frames from the module: FuzzRead's seeds, and
+// FuzzModuleParser's too.
+var readSeeds = [][]byte{
+	frame('I', "2\x00authenticate\x00alice\x000\x00\x00\x00debug\x00"),
+	frame('R', "123456"),
+	{'R', 0xff, 0xff, 0xff, 0xff},
+}
+
 // FuzzRead feeds the helper arbitrary bytes from the module: the start
 // frame and the answer to a prompt never panic, and oversized frames are
 // refused.
 func FuzzRead(f *testing.F) {
-	f.Add(frame('I', "2\x00authenticate\x00alice\x000\x00\x00\x00debug\x00"))
-	f.Add(frame('R', "123456"))
-	f.Add([]byte{'R', 0xff, 0xff, 0xff, 0xff})
+	for _, seed := range readSeeds {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m := &module{}
 		m.in.Write(b)

@@ -1,0 +1,1 @@
+../../module/frame.h
