@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"sort"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/pkcs11/p11crypto"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
 	"github.com/miekg/pkcs11"
@@ -64,7 +65,7 @@ func (m *module) readToken(slot uint) (wire.Token, bool) {
 
 // readKeys finds the token's key pairs through their public key objects and
 // certificates, joined by CKA_ID. A key whose public key cannot be read or
-// parsed is left out.
+// parsed, or is of a type devices do not report, is left out.
 func (m *module) readKeys(sh pkcs11.SessionHandle) []wire.Key {
 	byID := map[string]*wire.Key{}
 	for _, oh := range m.find(sh, pkcs11.CKO_PUBLIC_KEY, nil) {
@@ -82,7 +83,7 @@ func (m *module) readKeys(sh pkcs11.SessionHandle) []wire.Key {
 		if err != nil {
 			continue
 		}
-		if k.Algorithm, err = p11crypto.KeyAlgorithm(pub); err == nil {
+		if _, err := device.KeyAlgorithmOf(pub); err == nil {
 			out = append(out, *k)
 		}
 	}

@@ -6,7 +6,6 @@
 package p11crypto
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -77,23 +76,6 @@ func RSAPublicKey(modulus, exponent []byte) (*rsa.PublicKey, error) {
 		return nil, fmt.Errorf("RSA public key: %w", ErrMalformed)
 	}
 	return &rsa.PublicKey{N: n, E: int(e.Int64())}, nil
-}
-
-// KeyAlgorithm names a public key's algorithm as the API does: ecc-p256,
-// ecc-p384, or rsa-N for an N-bit RSA key.
-func KeyAlgorithm(pub crypto.PublicKey) (string, error) {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			return "ecc-p256", nil
-		case elliptic.P384():
-			return "ecc-p384", nil
-		}
-	case *rsa.PublicKey:
-		return fmt.Sprintf("rsa-%d", k.N.BitLen()), nil
-	}
-	return "", fmt.Errorf("public key type %T is not supported", pub)
 }
 
 // ECDSASignatureDER converts a CKM_ECDSA signature (PKCS#11 v2.40 §2.3.1:

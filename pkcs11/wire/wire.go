@@ -139,9 +139,6 @@ func (t *Token) Ref() *TokenRef {
 type Key struct {
 	ID    []byte `json:"id"`
 	Label string `json:"label,omitempty"`
-	// Algorithm is the key's type: ecc-p256, ecc-p384 or rsa-2048 (and other
-	// rsa-N sizes).
-	Algorithm string `json:"algorithm"`
 	// PublicKey is the PKIX (SubjectPublicKeyInfo) DER encoding.
 	PublicKey []byte `json:"public_key"`
 	// Certificate is the X.509 DER certificate with the same CKA_ID, if any.

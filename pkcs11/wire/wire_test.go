@@ -34,7 +34,7 @@ func TestRequestRoundTrip(t *testing.T) {
 
 func TestResponseRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
-	in := Response{ID: 9, Tokens: []Token{{Module: "/m.so", Slot: 1, Label: "t", Keys: []Key{{ID: []byte{1}, Algorithm: "ecc-p256"}}}}}
+	in := Response{ID: 9, Tokens: []Token{{Module: "/m.so", Slot: 1, Label: "t", Keys: []Key{{ID: []byte{1}, Label: "auth"}}}}}
 	if err := WriteResponse(&buf, &in); err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestResponseRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.ID != 9 || len(out.Tokens) != 1 || out.Tokens[0].Keys[0].Algorithm != "ecc-p256" {
+	if out.ID != 9 || len(out.Tokens) != 1 || out.Tokens[0].Keys[0].Label != "auth" {
 		t.Errorf("round trip: %+v", out)
 	}
 }
