@@ -7,7 +7,7 @@
 #
 # BENCH_ROUNDS (default 7) and BENCH_OPS (default 100, the percentage of each
 # path's block of operations per round) scale the run; BENCH_IDLE is the idle
-# period in seconds (default 10); BENCH_CACHE keeps the preloaded registries
+# period in seconds (default 30); BENCH_CACHE keeps the preloaded registries
 # (default /var/tmp/hwauthd-bench; the first run builds them); BENCH picks the
 # comparisons (a go test -bench pattern, default all).
 set -euo pipefail
