@@ -59,7 +59,9 @@ func FuzzModuleParser(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c := New(&module{in: *bytes.NewBuffer(b)})
+		m := &module{}
+		m.in.Write(b)
+		c := New(m)
 		for off := 0; ; {
 			typ, p, err := c.readFrame()
 			if len(b)-off < cmodule.HeaderSize {
