@@ -100,3 +100,23 @@ func TestVerifyAndFits(t *testing.T) {
 		t.Errorf("SignAlgorithmFor(Ed25519) = %v, want not supported", err)
 	}
 }
+
+// TestVerifyTellsPSSFromPKCS1v15: an RSA signature verifies only as the
+// scheme that made it.
+func TestVerifyTellsPSSFromPKCS1v15(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := make([]byte, 32)
+	pss, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RSAPSSSHA256.Verify(key.Public(), digest, pss); err != nil {
+		t.Errorf("PSS with the longest salt: %v", err)
+	}
+	if RSAPKCS1v15SHA256.Verify(key.Public(), digest, pss) == nil {
+		t.Error("a PSS signature verified as PKCS #1 v1.5")
+	}
+}

@@ -3,13 +3,10 @@ package signin
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"errors"
 	"fmt"
 
 	"github.com/hwauthd/hwauthd/device"
@@ -21,20 +18,6 @@ type ProvenKey struct {
 	// PublicDER is the key's public half in PKIX DER, as registrations
 	// keep it.
 	PublicDER []byte
-}
-
-// proveAlgorithm picks the signing algorithm for a proof with pub.
-func proveAlgorithm(pub crypto.PublicKey) (device.SignAlgorithm, error) {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if k.Curve.Params().BitSize > 256 {
-			return device.ECDSASHA384, nil
-		}
-		return device.ECDSASHA256, nil
-	case *rsa.PublicKey:
-		return device.RSAPKCS1v15SHA256, nil
-	}
-	return "", fmt.Errorf("key type %T cannot prove possession", pub)
 }
 
 // ChallengeDigest returns the hash of a fresh random challenge.
@@ -49,28 +32,6 @@ func ChallengeDigest(h crypto.Hash) ([]byte, error) {
 	}
 	d := sha256.Sum256(c)
 	return d[:], nil
-}
-
-// verifySignature checks a signature made by device.Device.Sign.
-func verifySignature(pub crypto.PublicKey, alg device.SignAlgorithm, digest, sig []byte) error {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		if ecdsa.VerifyASN1(k, digest, sig) {
-			return nil
-		}
-	case *rsa.PublicKey:
-		switch alg {
-		case device.RSAPSSSHA256:
-			if rsa.VerifyPSS(k, crypto.SHA256, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil {
-				return nil
-			}
-		default:
-			if rsa.VerifyPKCS1v15(k, crypto.SHA256, digest, sig) == nil {
-				return nil
-			}
-		}
-	}
-	return errors.New("the signature does not verify with the key")
 }
 
 // DeviceKey finds a key of the device by id; an empty id means the PIV
@@ -103,7 +64,7 @@ func ProveKey(ctx context.Context, dev device.Device, key device.Key, pin []byte
 	if want != nil {
 		check = want
 	}
-	alg, err := proveAlgorithm(check)
+	alg, err := device.SignAlgorithmFor(check)
 	if err != nil {
 		return pk, err
 	}
@@ -115,7 +76,7 @@ func ProveKey(ctx context.Context, dev device.Device, key device.Key, pin []byte
 	if err != nil {
 		return pk, err
 	}
-	if err := verifySignature(check, alg, digest, sig); err != nil {
+	if err := alg.Verify(check, digest, sig); err != nil {
 		return pk, mismatchErrorf("the authenticator did not prove possession of key %s: %v", key.ID, err)
 	}
 	return pk, nil
