@@ -133,7 +133,7 @@ func (d *Daemon) postSign(w http.ResponseWriter, r *http.Request) error {
 // configured request timeout. With a secret ("PIN" or "PUK"), fn presents it
 // to the device: the attempt runs under the failure limit for this
 // authenticator and the calling user, a blocked PIN answers pin_blocked with
-// advice, and the try that blocked it announces pin-blocked (signin.PINBlocks).
+// advice, and the try that blocked it announces pin-blocked (signin.Service.Attempt).
 // Who may call is the route's checker's to decide.
 func (d *Daemon) withDevice(r *http.Request, secret string, fn func(ctx context.Context, id string, dev device.Device) error) error {
 	id := r.PathValue("id")
@@ -146,9 +146,8 @@ func (d *Daemon) withDevice(r *http.Request, secret string, fn func(ctx context.
 	if secret == "" {
 		return fn(ctx, id, dev)
 	}
-	before := signin.Describe(dev) // the PIN state as listed, before this try
-	return d.failures.Do(signin.Key{Authenticator: id, User: d.actingUser(r), Secret: secret}, func() error {
-		return d.blocks.Outcome(fn(ctx, id, dev), before)
+	return d.signIn.Attempt(signin.Key{Authenticator: id, User: d.actingUser(r), Secret: secret}, dev, func() error {
+		return fn(ctx, id, dev)
 	})
 }
 

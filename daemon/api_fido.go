@@ -2,9 +2,7 @@ package daemon
 
 import (
 	"context"
-	"crypto"
 	"crypto/sha256"
-	"encoding/base64"
 	"net/http"
 
 	"github.com/hwauthd/hwauthd/daemon/signin"
@@ -12,7 +10,6 @@ import (
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
-	"github.com/hwauthd/hwauthd/store"
 )
 
 // securityKey returns the present FIDO2 key named in the path.
@@ -125,28 +122,7 @@ func (d *Daemon) withSecurityKey(r *http.Request, fn func(context.Context, devic
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	before := signin.Describe(sk) // the PIN state as listed, before this try
-	return d.failures.Do(signin.Key{Authenticator: id, User: d.actingUser(r), Secret: signin.SecretPIN}, func() error {
-		return d.blocks.Outcome(fn(ctx, sk), before)
+	return d.signIn.Attempt(signin.Key{Authenticator: id, User: d.actingUser(r), Secret: signin.SecretPIN}, sk, func() error {
+		return fn(ctx, sk)
 	})
-}
-
-// registerSecurityKey makes a credential for user on the key (PIN and touch)
-// and returns the registration to store.
-func (d *Daemon) registerSecurityKey(ctx context.Context, sk device.SecurityKey, user string, pin []byte) (store.Registration, error) {
-	userID := sha256.Sum256([]byte("hwauthd user " + user))
-	cdh, err := signin.ChallengeDigest(crypto.SHA256)
-	if err != nil {
-		return store.Registration{}, err
-	}
-	c, err := sk.MakeCredential(ctx, device.MakeCredential{RPID: d.cfg.RelyingParty(), UserID: userID[:16], UserName: user, ClientDataHash: cdh, PIN: pin})
-	if err != nil {
-		return store.Registration{}, err
-	}
-	return store.Registration{
-		KeyID:        base64.RawURLEncoding.EncodeToString(c.ID),
-		PublicKey:    c.PublicKeyDER,
-		CredentialID: c.ID,
-		SignCount:    c.Counter,
-	}, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hwauthd/hwauthd/daemon/signin"
-	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
@@ -62,78 +61,15 @@ func (d *Daemon) postRegistration(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	info := dev.Info()
-	if err := signin.CheckKind(d.cfg.Policy, string(info.Kind)); err != nil {
-		return err
-	}
-	// Before any PIN reaches the card: registering someone else's card must
-	// not become a way to guess its PIN (the store checks again atomically).
-	owners, err := d.registeredTo(r, info.ID)
-	if err != nil {
-		return err
-	}
-	for _, u := range owners {
-		if u == name {
-			return ipc.Errorf(ipc.CodeAlreadyRegistered, "this authenticator is already registered to %s", name)
-		}
-	}
-	if len(owners) > 0 && !d.cfg.Policy.AllowShared {
-		return registeredToAnother()
-	}
-	// A cheap early answer, so a user at the limit spends no PIN try; the
-	// store checks again atomically.
-	if n, err := d.store.CountRegistrations(r.Context(), name); err != nil {
-		return err
-	} else if n >= d.cfg.Policy.MaxAuthenticators {
-		return limitReached(d.cfg.Policy.MaxAuthenticators)
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), d.cfg.API.RequestTimeout.Duration)
 	defer cancel()
-	var reg store.Registration
-	before := signin.Describe(dev) // the PIN state as listed, before this try
-	err = d.failures.Do(signin.Key{Authenticator: info.ID, User: name, Secret: signin.SecretPIN}, func() error {
-		var err error
-		reg, err = d.proveForRegistration(ctx, dev, name, req.PIN)
-		return d.blocks.Outcome(err, before)
-	})
+	reg, err := d.signIn.Register(ctx, signin.Registering{User: name, Device: dev, PIN: req.PIN, Label: req.Label, By: d.actingUser(r)})
 	if err != nil {
 		return err
 	}
-	reg.User, reg.AuthenticatorID, reg.Kind, reg.Backend, reg.DeviceID = name, info.ID, string(info.Kind), info.Backend, info.Device
-	reg.Label = req.Label
-	if reg.Label == "" {
-		reg.Label = info.Label
-	}
-	reg.RegisteredBy = d.actingUser(r)
-	reg, err = d.store.AddRegistration(r.Context(), reg, d.cfg.Policy.MaxAuthenticators, d.cfg.Policy.AllowShared)
-	if err != nil {
-		return err
-	}
-	d.log.Info("authenticator registered", "user", name, "authenticator", info.ID, "registration", reg.ID, "by", reg.RegisteredBy)
-	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationAdded, User: name, Authenticator: info.ID, Reader: info.Reader, Data: registrationData(reg.ID)})
+	d.log.Info("authenticator registered", "user", name, "authenticator", reg.AuthenticatorID, "registration", reg.ID, "by", reg.RegisteredBy)
+	d.manager.Publish(ipc.Event{Type: ipc.EventRegistrationAdded, User: name, Authenticator: reg.AuthenticatorID, Reader: dev.Info().Reader, Data: registrationData(reg.ID)})
 	return server.WriteJSON(w, http.StatusCreated, registrationToAPI(reg))
-}
-
-// proveForRegistration proves possession of the authenticator: a card
-// verifies the PIN and signs a fresh challenge with its authentication key;
-// a security key makes a new credential (PIN and touch) for the user.
-func (d *Daemon) proveForRegistration(ctx context.Context, dev device.Device, user string, pin []byte) (store.Registration, error) {
-	if sk, ok := dev.(device.SecurityKey); ok {
-		return d.registerSecurityKey(ctx, sk, user, pin)
-	}
-	key, err := signin.DeviceKey(dev.Info(), "")
-	if err != nil {
-		return store.Registration{}, err
-	}
-	proven, err := signin.ProveKey(ctx, dev, key, pin, nil)
-	if err != nil {
-		return store.Registration{}, err
-	}
-	reg := store.Registration{KeyID: proven.ID, PublicKey: proven.PublicDER}
-	if proven.Certificate != nil {
-		reg.Certificate = proven.Certificate.Raw
-	}
-	return reg, nil
 }
 
 // deleteRegistration removes a registration; it cannot be undone. When it was
@@ -197,11 +133,13 @@ func registrationData(id string) json.RawMessage {
 	return b
 }
 
+// registeredToAnother answers store.ErrRegisteredToOther.
 func registeredToAnother() *ipc.Error {
 	return ipc.Errorf(ipc.CodeRegisteredToAnotherUser, "this authenticator is registered to another user; use your own, or ask an administrator to remove that registration first")
 }
 
-func limitReached(limit int) error {
+// limitReached answers store.ErrLimitReached with the seed's words (R5).
+func limitReached(limit int) *ipc.Error {
 	return &ipc.Error{
 		Code: ipc.CodeLimitReached,
 		Message: fmt.Sprintf("You can't register this authenticator because you already have %s smart cards, virtual smart cards or security keys. "+
@@ -239,7 +177,7 @@ func registrationToAPI(reg store.Registration) ipc.Registration {
 func storeError(err error, limit int) *ipc.Error {
 	switch {
 	case errors.Is(err, store.ErrLimitReached):
-		return limitReached(limit).(*ipc.Error)
+		return limitReached(limit)
 	case errors.Is(err, store.ErrAlreadyRegistered):
 		return ipc.Errorf(ipc.CodeAlreadyRegistered, "this authenticator is already registered to the user")
 	case errors.Is(err, store.ErrRegisteredToOther):

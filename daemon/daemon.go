@@ -63,10 +63,8 @@ type Daemon struct {
 	peerOf   func(net.Conn) (server.Peer, error)
 	store    store.Store
 	sessions *signin.Sessions
-	failures *signin.Limiter
 	signIn   *signin.Service
-	streams  streamTracker     // open event streams, drained at shutdown
-	blocks   *signin.PINBlocks // authenticators announced as PIN-blocked
+	streams  streamTracker // open event streams, drained at shutdown
 	removal  *signin.Removal
 	vsc      device.VirtualCards
 
@@ -106,7 +104,6 @@ func New(opts Options) (*Daemon, error) {
 		accounts: accounts,
 		peerOf:   opts.PeerOf,
 		store:    opts.Store,
-		failures: signin.NewLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
 		vsc:      opts.VirtualCards,
 
 		readyTimeout: cmp.Or(opts.ReadyTimeout, DefaultReadyTimeout),
@@ -125,12 +122,11 @@ func New(opts Options) (*Daemon, error) {
 	if d.removal.Login == nil {
 		d.removal.Login = logind.New()
 	}
-	d.blocks = &signin.PINBlocks{SelfServiceUnblock: opts.Config.Policy.SelfServiceUnblock, Announce: d.pinBlocked}
 	d.signIn = &signin.Service{
 		Registry: d.store,
 		Devices:  d.manager,
 		Accounts: accounts,
-		Failures: d.failures,
+		Failures: signin.NewLimiter(opts.Config.SignIn.MaxFailures, opts.Config.SignIn.FailureWindow.Duration),
 		Sessions: d.sessions,
 		Log:      log,
 
@@ -142,7 +138,7 @@ func New(opts Options) (*Daemon, error) {
 		Mapping:      opts.Config.SignIn.Mapping,
 		RelyingParty: opts.Config.RelyingParty(),
 		Policy:       opts.Config.Policy,
-		PINBlocks:    d.blocks,
+		PINBlocks:    &signin.PINBlocks{SelfServiceUnblock: opts.Config.Policy.SelfServiceUnblock, Announce: d.pinBlocked},
 	}
 	d.rules.registeredTo = d.registeredTo
 	d.rules.sessionUser = func(id string) (string, bool) {

@@ -182,7 +182,7 @@ func TestPINBlockedAnswer(t *testing.T) {
 		}
 		return e.Code, e.Message, e.Details["unblock"]
 	}
-	c, msg, how := code(d.blocks.Outcome(fmt.Errorf("verify: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 0}), card))
+	c, msg, how := code(d.signIn.PINBlocks.Outcome(fmt.Errorf("verify: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 0}), card))
 	if c != ipc.CodePINBlocked || how != "administrator" || !strings.Contains(msg, "administrator") {
 		t.Fatalf("last try: %s %q %v", c, msg, how)
 	}

@@ -76,6 +76,9 @@ func signInError(err error) *ipc.Error {
 		return &ipc.Error{Code: ipc.CodeRegistrationRequired, Message: e.Message,
 			Details: map[string]any{"missing_count": e.MissingCount, "missing_one_of": append([]string{}, e.MissingOneOf...)}}
 	}
+	if e, ok := errors.AsType[*signin.AlreadyRegisteredError](err); ok {
+		return ipc.Errorf(ipc.CodeAlreadyRegistered, "%s", e)
+	}
 	if e, ok := errors.AsType[*signin.KindNotAllowedError](err); ok {
 		return ipc.Errorf(ipc.CodeKindNotAllowed, "%s", e)
 	}

@@ -11,7 +11,7 @@ import (
 // announced as blocked and applies the removal policy to the sessions
 // opened with it (signin.Removal).
 func (d *Daemon) authenticatorGone(id string) {
-	d.blocks.Forget(id)
+	d.signIn.PINBlocks.Forget(id)
 	d.removal.AuthenticatorGone(id)
 }
 

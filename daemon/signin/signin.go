@@ -33,6 +33,9 @@ const (
 type Registry interface {
 	Links
 	Registrations(ctx context.Context, user string) ([]store.Registration, error)
+	FindByAuthenticator(ctx context.Context, authenticatorID string) ([]store.Registration, error)
+	CountRegistrations(ctx context.Context, user string) (int, error)
+	AddRegistration(ctx context.Context, r store.Registration, limit int, allowShared bool) (store.Registration, error)
 	MarkUsed(ctx context.Context, user, id string, at time.Time, signCount uint32) error
 	Remember(ctx context.Context, user, key, value string) error
 	Recall(ctx context.Context, user string) (map[string]string, error)
@@ -119,20 +122,31 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 		return Result{Registration: reg}, err
 	}
 	res := Result{Registration: reg, Device: dev}
-	before := Describe(dev) // the PIN state as listed, before this try
-	err = s.Failures.Do(Key{Authenticator: reg.AuthenticatorID, User: user, Secret: SecretPIN}, func() error {
+	err = s.Attempt(Key{Authenticator: reg.AuthenticatorID, User: user, Secret: SecretPIN}, dev, func() error {
 		var err error
 		if sk, ok := dev.(device.SecurityKey); ok && device.Kind(reg.Kind) == device.KindSecurityKey {
 			res.Counter, err = s.ProveSecurityKey(ctx, sk, reg, pin)
 		} else {
 			err = s.proveCard(ctx, dev, reg, user, pin)
 		}
+		return err
+	})
+	return res, err
+}
+
+// Attempt runs try, which presents the secret of k to dev, unless k is over
+// the failure limit, and records its outcome. A blocked PIN comes back as
+// a *PINBlockedError, and the try that blocked it is announced
+// (PINBlocks).
+func (s *Service) Attempt(k Key, dev device.Device, try func() error) error {
+	before := Describe(dev) // the PIN state as listed, before this try
+	return s.Failures.Do(k, func() error {
+		err := try()
 		if s.PINBlocks != nil {
 			return s.PINBlocks.Outcome(err, before)
 		}
 		return err
 	})
-	return res, err
 }
 
 // StartSession starts the session of a successful sign-in (pending, to be
