@@ -2,11 +2,16 @@ package daemon
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"errors"
 	"net/http"
 	"slices"
 
 	"github.com/hwauthd/hwauthd/daemon/signin"
 	"github.com/hwauthd/hwauthd/device"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
@@ -47,11 +52,16 @@ func (d *Daemon) postVirtualCard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
-		card, err := v.Create(ctx, req)
+		adminKey, err := parseAdminKey(req.AdminKey)
 		if err != nil {
 			return err
 		}
-		return server.WriteJSON(w, http.StatusCreated, card)
+		card, err := v.Create(ctx, device.CreateVirtualCard{Label: req.Label, PIN: req.PIN, PUK: req.PUK,
+			Algorithm: device.KeyAlgorithm(req.Algorithm), Attest: req.Attest, Nonce: req.Nonce, AdminKey: adminKey})
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusCreated, virtualCardToAPI(card))
 	})
 }
 
@@ -61,7 +71,11 @@ func (d *Daemon) getVirtualCards(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return server.WriteJSON(w, http.StatusOK, ipc.VirtualSmartcardsResponse{VirtualSmartcards: cards})
+		out := make([]ipc.VirtualSmartcard, 0, len(cards))
+		for _, c := range cards {
+			out = append(out, virtualCardToAPI(c))
+		}
+		return server.WriteJSON(w, http.StatusOK, ipc.VirtualSmartcardsResponse{VirtualSmartcards: out})
 	})
 }
 
@@ -71,7 +85,7 @@ func (d *Daemon) getVirtualCard(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return server.WriteJSON(w, http.StatusOK, card)
+		return server.WriteJSON(w, http.StatusOK, virtualCardToAPI(card))
 	})
 }
 
@@ -95,12 +109,13 @@ func (d *Daemon) postVirtualCardCSR(w http.ResponseWriter, r *http.Request) erro
 	if req.Subject == "" {
 		return ipc.Errorf(ipc.CodeBadRequest, "subject is required (e.g. \"CN=Alice Example,O=Example\")")
 	}
+	csrReq := device.CSRRequest{Subject: req.Subject, DNSNames: req.DNSNames, Emails: req.Emails, UPN: req.UPN, PIN: req.PIN}
 	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
-		csr, err := v.CSR(ctx, r.PathValue("id"), req)
+		csr, err := v.CSR(ctx, r.PathValue("id"), csrReq)
 		if err != nil {
 			return err
 		}
-		return server.WriteJSON(w, http.StatusOK, ipc.CSRResponse{CSR: csr})
+		return server.WriteJSON(w, http.StatusOK, ipc.CSRResponse{CSR: certutil.EncodePEM(certutil.PEMCSR, csr)})
 	})
 }
 
@@ -113,11 +128,22 @@ func (d *Daemon) putVirtualCardCertificate(w http.ResponseWriter, r *http.Reques
 		return ipc.Errorf(ipc.CodeBadRequest, "certificate is required (PEM)")
 	}
 	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
-		card, err := v.ImportCertificate(ctx, r.PathValue("id"), req.Certificate)
+		id := r.PathValue("id")
+		if _, err := v.Get(ctx, id); err != nil {
+			return err
+		}
+		cert, err := parseCertificate(req.Certificate)
 		if err != nil {
 			return err
 		}
-		return server.WriteJSON(w, http.StatusOK, card)
+		card, err := v.ImportCertificate(ctx, id, cert)
+		if errors.Is(err, hwerr.ErrInvalidInput) {
+			return ipc.Errorf(ipc.CodeCertificateInvalid, "%v", err)
+		}
+		if err != nil {
+			return err
+		}
+		return server.WriteJSON(w, http.StatusOK, virtualCardToAPI(card))
 	})
 }
 
@@ -141,7 +167,7 @@ func (d *Daemon) postVirtualCardAttestation(w http.ResponseWriter, r *http.Reque
 		if err != nil {
 			return err
 		}
-		return server.WriteJSON(w, http.StatusOK, req)
+		return server.WriteJSON(w, http.StatusOK, ipc.VSCAttestationRequest(req))
 	})
 }
 
@@ -156,11 +182,11 @@ func (d *Daemon) postVirtualCardAttestationActivate(w http.ResponseWriter, r *ht
 		return ipc.Errorf(ipc.CodeBadRequest, "credential_blob and encrypted_secret are required (the verifier's challenge)")
 	}
 	return d.withVirtualCards(r, func(ctx context.Context, v device.VirtualCards) error {
-		answer, err := v.ActivateAttestation(ctx, r.PathValue("id"), ch)
+		answer, err := v.ActivateAttestation(ctx, r.PathValue("id"), device.AttestationChallenge(ch))
 		if err != nil {
 			return err
 		}
-		return server.WriteJSON(w, http.StatusOK, answer)
+		return server.WriteJSON(w, http.StatusOK, ipc.VSCAttestationAnswer{Answer: answer})
 	})
 }
 
@@ -180,18 +206,55 @@ func (d *Daemon) postVirtualCardUnblock(w http.ResponseWriter, r *http.Request) 
 			if err != nil {
 				return err
 			}
-			return server.WriteJSON(w, http.StatusOK, ch)
+			return server.WriteJSON(w, http.StatusOK, ipc.VSCUnblockChallenge{Challenges: ch.Challenges[:], ExpiresAt: ch.Expires})
 		}
 		if err := requireSecret("new_pin", req.NewPIN); err != nil {
 			return err
 		}
-		if err := v.AdminUnblock(ctx, id, req.Responses, req.NewPIN); err != nil {
+		if len(req.Responses) != 2 {
+			return ipc.Errorf(ipc.CodeBadRequest, "responses must hold the two signed challenges")
+		}
+		if err := v.AdminUnblock(ctx, id, [2][]byte(req.Responses), req.NewPIN); err != nil {
 			return err
 		}
 		card, err := v.Get(ctx, id)
 		if err != nil {
 			return err
 		}
-		return server.WriteJSON(w, http.StatusOK, card)
+		return server.WriteJSON(w, http.StatusOK, virtualCardToAPI(card))
 	})
+}
+
+// parseAdminKey reads an admin key given as a PEM public key (none when
+// empty).
+func parseAdminKey(p string) (*ecdsa.PublicKey, error) {
+	if p == "" {
+		return nil, nil
+	}
+	blocks := certutil.PEMBlocks([]byte(p), "")
+	if len(blocks) == 0 {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key must be a PEM public key")
+	}
+	pub, err := x509.ParsePKIXPublicKey(blocks[0])
+	if err != nil {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key: %v", err)
+	}
+	key, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key must be an ECDSA P-256 key, got %T", pub)
+	}
+	return key, nil
+}
+
+// parseCertificate reads a certificate given in PEM (or DER).
+func parseCertificate(p string) (*x509.Certificate, error) {
+	der := []byte(p)
+	if blocks := certutil.PEMBlocks(der, ""); len(blocks) > 0 {
+		der = blocks[0]
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, ipc.Errorf(ipc.CodeCertificateInvalid, "the certificate does not parse: %v", err)
+	}
+	return cert, nil
 }

@@ -3,31 +3,40 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon/daemontest"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
-// fakeVirtualCards is a TPM backend in memory: cards by id, and what the
-// last unblock was given.
+// fakeVirtualCards is a TPM backend in memory: cards by id, each with a
+// P-256 key, and what the last unblock was given.
 type fakeVirtualCards struct {
 	mu        sync.Mutex
-	cards     map[string]ipc.VirtualSmartcard
+	cards     map[string]device.VirtualCard
 	next      int
 	unblocked [][]byte // responses, then the new PIN
 }
 
 func newFakeVirtualCards() *fakeVirtualCards {
-	return &fakeVirtualCards{cards: map[string]ipc.VirtualSmartcard{}}
+	return &fakeVirtualCards{cards: map[string]device.VirtualCard{}}
 }
 
-func (f *fakeVirtualCards) card(id string) (ipc.VirtualSmartcard, error) {
+func (f *fakeVirtualCards) card(id string) (device.VirtualCard, error) {
 	c, ok := f.cards[id]
 	if !ok {
 		return c, fmt.Errorf("virtual card %s: %w", id, hwerr.ErrNotFound)
@@ -35,26 +44,31 @@ func (f *fakeVirtualCards) card(id string) (ipc.VirtualSmartcard, error) {
 	return c, nil
 }
 
-func (f *fakeVirtualCards) Create(_ context.Context, req ipc.VirtualSmartcardCreateRequest) (ipc.VirtualSmartcard, error) {
+func (f *fakeVirtualCards) Create(_ context.Context, req device.CreateVirtualCard) (device.VirtualCard, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return device.VirtualCard{}, err
+	}
 	f.next++
-	c := ipc.VirtualSmartcard{ID: fmt.Sprintf("vsc-%d", f.next), Label: req.Label, Algorithm: req.Algorithm, PINRetriesLeft: 3}
+	c := device.VirtualCard{ID: fmt.Sprintf("vsc-%d", f.next), Label: req.Label, PINRetriesLeft: hwerr.TriesLeft(3),
+		Key: device.Key{ID: "9a", Algorithm: device.ECCP256, Public: key.Public()}}
 	f.cards[c.ID] = c
 	return c, nil
 }
 
-func (f *fakeVirtualCards) List(context.Context) ([]ipc.VirtualSmartcard, error) {
+func (f *fakeVirtualCards) List(context.Context) ([]device.VirtualCard, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []ipc.VirtualSmartcard
+	var out []device.VirtualCard
 	for _, c := range f.cards {
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-func (f *fakeVirtualCards) Get(_ context.Context, id string) (ipc.VirtualSmartcard, error) {
+func (f *fakeVirtualCards) Get(_ context.Context, id string) (device.VirtualCard, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.card(id)
@@ -70,65 +84,82 @@ func (f *fakeVirtualCards) Delete(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *fakeVirtualCards) CSR(_ context.Context, id string, req ipc.CSRRequest) (string, error) {
+func (f *fakeVirtualCards) CSR(_ context.Context, id string, req device.CSRRequest) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, err := f.card(id); err != nil {
-		return "", err
+		return nil, err
 	}
-	return "CSR for " + req.Subject, nil
+	return []byte("CSR for " + req.Subject), nil
 }
 
-func (f *fakeVirtualCards) ImportCertificate(_ context.Context, id, certificate string) (ipc.VirtualSmartcard, error) {
+func (f *fakeVirtualCards) ImportCertificate(_ context.Context, id string, cert *x509.Certificate) (device.VirtualCard, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, err := f.card(id)
 	if err != nil {
 		return c, err
 	}
-	c.Certificate = certificate
+	if pub, ok := c.Key.Public.(*ecdsa.PublicKey); !ok || !pub.Equal(cert.PublicKey) {
+		return c, fmt.Errorf("the certificate is for another key: %w", hwerr.ErrInvalidInput)
+	}
+	c.Key.Certificate = cert
 	f.cards[id] = c
 	return c, nil
 }
 
-func (f *fakeVirtualCards) AttestationRequest(_ context.Context, id string) (ipc.VSCAttestationRequest, error) {
+func (f *fakeVirtualCards) AttestationRequest(_ context.Context, id string) (device.AttestationRequest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, err := f.card(id); err != nil {
-		return ipc.VSCAttestationRequest{}, err
+		return device.AttestationRequest{}, err
 	}
-	return ipc.VSCAttestationRequest{KeyPublic: []byte(id)}, nil
+	return device.AttestationRequest{KeyPublic: []byte(id)}, nil
 }
 
-func (f *fakeVirtualCards) ActivateAttestation(_ context.Context, id string, ch ipc.VSCAttestationChallenge) (ipc.VSCAttestationAnswer, error) {
+func (f *fakeVirtualCards) ActivateAttestation(_ context.Context, id string, ch device.AttestationChallenge) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, err := f.card(id); err != nil {
-		return ipc.VSCAttestationAnswer{}, err
+		return nil, err
 	}
-	return ipc.VSCAttestationAnswer{Answer: append(append([]byte{}, ch.CredentialBlob...), ch.EncryptedSecret...)}, nil
+	return append(append([]byte{}, ch.CredentialBlob...), ch.EncryptedSecret...), nil
 }
 
-func (f *fakeVirtualCards) AdminChallenge(_ context.Context, id string) (ipc.VSCUnblockChallenge, error) {
+func (f *fakeVirtualCards) AdminChallenge(_ context.Context, id string) (device.AdminChallenge, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, err := f.card(id); err != nil {
-		return ipc.VSCUnblockChallenge{}, err
+		return device.AdminChallenge{}, err
 	}
-	return ipc.VSCUnblockChallenge{Challenges: [][]byte{[]byte("n1"), []byte("n2")}, ExpiresAt: time.Now().Add(time.Minute)}, nil
+	return device.AdminChallenge{Challenges: [2][]byte{[]byte("n1"), []byte("n2")}, Expires: time.Now().Add(time.Minute)}, nil
 }
 
-func (f *fakeVirtualCards) AdminUnblock(_ context.Context, id string, responses [][]byte, newPIN []byte) error {
+func (f *fakeVirtualCards) AdminUnblock(_ context.Context, id string, responses [2][]byte, newPIN []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, err := f.card(id)
 	if err != nil {
 		return err
 	}
-	f.unblocked = append(append([][]byte{}, responses...), append([]byte{}, newPIN...))
-	c.PINRetriesLeft = 3
+	f.unblocked = append(append([][]byte{}, responses[:]...), append([]byte{}, newPIN...))
+	c.PINRetriesLeft = hwerr.TriesLeft(3)
 	f.cards[id] = c
 	return nil
+}
+
+// certificateFor is a certificate (PEM) for pub, signed by a throwaway CA
+// key.
+func certificateFor(t *testing.T, pub crypto.PublicKey) string {
+	t.Helper()
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "work"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	signer, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certutil.EncodePEM(certutil.PEMCertificate, der)
 }
 
 // TestVirtualCardRoutes: IT creates, lists, reads, certifies, attests,
@@ -177,16 +208,29 @@ func TestVirtualCardRoutes(t *testing.T) {
 	if _, err := root.VirtualSmartcardCSR(ctx, card.ID, ipc.CSRRequest{}); !isCode(err, ipc.CodeBadRequest) {
 		t.Errorf("CSR without subject: %v", err)
 	}
-	if csr, err := root.VirtualSmartcardCSR(ctx, card.ID, ipc.CSRRequest{Subject: "CN=Alice"}); err != nil || csr != "CSR for CN=Alice" {
+	if csr, err := root.VirtualSmartcardCSR(ctx, card.ID, ipc.CSRRequest{Subject: "CN=Alice"}); err != nil || csr != certutil.EncodePEM(certutil.PEMCSR, []byte("CSR for CN=Alice")) {
 		t.Errorf("CSR: %q %v", csr, err)
 	}
 	if _, err := root.ImportVirtualSmartcardCertificate(ctx, card.ID, ""); !isCode(err, ipc.CodeBadRequest) {
 		t.Errorf("import of no certificate: %v", err)
 	}
-	if got, err := root.ImportVirtualSmartcardCertificate(ctx, card.ID, "PEM"); err != nil || got.Certificate != "PEM" {
+	if _, err := root.ImportVirtualSmartcardCertificate(ctx, card.ID, "PEM"); !isCode(err, ipc.CodeCertificateInvalid) {
+		t.Errorf("import of a certificate that does not parse: %v", err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := root.ImportVirtualSmartcardCertificate(ctx, card.ID, certificateFor(t, other.Public())); !isCode(err, ipc.CodeCertificateInvalid) {
+		t.Errorf("import of a certificate for another key: %v", err)
+	}
+	if _, err := root.ImportVirtualSmartcardCertificate(ctx, "vsc-nope", "PEM"); !isCode(err, ipc.CodeNotFound) {
+		t.Errorf("import to an unknown card: %v", err)
+	}
+	vsc.mu.Lock()
+	certPEM := certificateFor(t, vsc.cards[card.ID].Key.Public)
+	vsc.mu.Unlock()
+	if got, err := root.ImportVirtualSmartcardCertificate(ctx, card.ID, certPEM); err != nil || got.Certificate != certPEM {
 		t.Errorf("import: %+v %v", got, err)
 	}
-	if got, err := root.VirtualSmartcard(ctx, card.ID); err != nil || got.Certificate != "PEM" {
+	if got, err := root.VirtualSmartcard(ctx, card.ID); err != nil || got.Certificate != certPEM || got.PublicKey == "" || got.Algorithm != "ecc-p256" {
 		t.Errorf("the imported certificate is not kept: %+v %v", got, err)
 	}
 

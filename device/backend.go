@@ -12,8 +12,6 @@ package device
 import (
 	"context"
 	"sync"
-
-	"github.com/hwauthd/hwauthd/ipc"
 )
 
 // Backend discovers authenticators of one kind and keeps its Host informed.
@@ -87,34 +85,6 @@ type SignRequest struct {
 	Digest []byte
 	// PIN unlocks the key when it needs one; nil when the caller gave none.
 	PIN []byte
-}
-
-// VirtualCards provisions TPM virtual smart cards (R3); the TPM backend
-// implements it. Ids are the authenticator ids ("vsc-…").
-type VirtualCards interface {
-	// Create makes a new card in the TPM; the request's secrets stay the
-	// caller's to wipe.
-	Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequest) (ipc.VirtualSmartcard, error)
-	// List describes the cards of this device.
-	List(ctx context.Context) ([]ipc.VirtualSmartcard, error)
-	// Get describes one card.
-	Get(ctx context.Context, id string) (ipc.VirtualSmartcard, error)
-	// Delete destroys a card; it cannot be undone.
-	Delete(ctx context.Context, id string) error
-	// CSR returns a PEM certificate signing request signed in the TPM.
-	CSR(ctx context.Context, id string, req ipc.CSRRequest) (string, error)
-	// ImportCertificate stores the certificate issued for the card's key.
-	ImportCertificate(ctx context.Context, id, certificate string) (ipc.VirtualSmartcard, error)
-	// AttestationRequest starts the endorsement-key attestation exchange
-	// for a card's key.
-	AttestationRequest(ctx context.Context, id string) (ipc.VSCAttestationRequest, error)
-	// ActivateAttestation opens a verifier's challenge with the TPM.
-	ActivateAttestation(ctx context.Context, id string, ch ipc.VSCAttestationChallenge) (ipc.VSCAttestationAnswer, error)
-	// AdminChallenge opens an admin-key unblock of a card.
-	AdminChallenge(ctx context.Context, id string) (ipc.VSCUnblockChallenge, error)
-	// AdminUnblock unblocks a card with the admin key's responses; the
-	// secrets stay the caller's to wipe.
-	AdminUnblock(ctx context.Context, id string, responses [][]byte, newPIN []byte) error
 }
 
 // SecurityKey is a FIDO2 security key: a Device (PIN state, verify and

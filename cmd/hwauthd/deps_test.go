@@ -304,3 +304,29 @@ func TestSignInBelowTheAPI(t *testing.T) {
 		t.Error("daemon/signin imports the API types (package ipc)")
 	}
 }
+
+// TestHardwareSpeaksNoWire: the hardware packages speak the device
+// contract (package device: crypto keys, parsed certificates, typed
+// states), never the API's wire types: package ipc is the daemon's to
+// render, once, at its edge.
+func TestHardwareSpeaksNoWire(t *testing.T) {
+	var roots []string
+	for _, h := range hardware {
+		roots = append(roots, h+"/...")
+	}
+	pkgs := list(t, []string{"CGO_ENABLED=1"}, roots...)
+	var checked int
+	for _, p := range pkgs {
+		if isHardware(p.ImportPath) {
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("go list found no hardware package: the listing is broken")
+	}
+	for _, p := range pkgs {
+		if p.ImportPath == module+"ipc" || strings.HasPrefix(p.ImportPath, module+"ipc/") {
+			t.Errorf("a hardware package depends on the API's wire package %s", p.ImportPath)
+		}
+	}
+}

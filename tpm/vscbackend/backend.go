@@ -7,10 +7,8 @@ package vscbackend
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +20,6 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store"
 	"github.com/hwauthd/hwauthd/tpm"
 )
@@ -118,7 +115,7 @@ func (b *Backend) loadCards(ctx context.Context, t *tpm.TPM) error {
 			b.log.Error("virtual card counters do not read", "card", id, "err", err)
 			continue
 		}
-		if err := b.attach(&c, tries); err != nil {
+		if _, err := b.attach(&c, tries); err != nil {
 			b.log.Error("virtual card cannot be used on this device", "card", id, "err", err)
 		}
 	}
@@ -131,10 +128,10 @@ func (b *Backend) loadCards(ctx context.Context, t *tpm.TPM) error {
 }
 
 // attach presents a card as an authenticator.
-func (b *Backend) attach(c *tpm.Card, tries tpm.Tries) error {
+func (b *Backend) attach(c *tpm.Card, tries tpm.Tries) (*Device, error) {
 	key, err := device.ParseKey(keyID, c.PublicKey, c.Certificate)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	d := &Device{b: b, card: c, key: key, tries: tries}
 	b.mu.Lock()
@@ -142,7 +139,7 @@ func (b *Backend) attach(c *tpm.Card, tries tpm.Tries) error {
 	host := b.host
 	b.mu.Unlock()
 	host.Attach(d)
-	return nil
+	return d, nil
 }
 
 // save persists a card's record: when it is created and when a
@@ -168,33 +165,29 @@ func (b *Backend) device(id string) (*Device, error) {
 }
 
 // Create provisions a new virtual card in the TPM and presents it.
-func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequest) (ipc.VirtualSmartcard, error) {
+func (b *Backend) Create(ctx context.Context, req device.CreateVirtualCard) (device.VirtualCard, error) {
 	t, err := b.engine(ctx)
 	if err != nil {
-		return ipc.VirtualSmartcard{}, err
+		return device.VirtualCard{}, err
 	}
 	existing, err := b.state.Cards(ctx)
 	if err != nil {
-		return ipc.VirtualSmartcard{}, err
+		return device.VirtualCard{}, err
 	}
 	if err := t.CanCreate(len(existing)); err != nil {
-		return ipc.VirtualSmartcard{}, fmt.Errorf("%w: this device already holds %d virtual smart cards; delete one first", err, len(existing))
+		return device.VirtualCard{}, fmt.Errorf("%w: this device already holds %d virtual smart cards; delete one first", err, len(existing))
 	}
 	b.mu.Lock()
 	full := b.full
 	b.mu.Unlock()
 	if st, err := t.State(ctx); full || (err == nil && st.Capacity.CardsLeft == 0) {
-		return ipc.VirtualSmartcard{}, fmt.Errorf("this device's TPM has no room for another virtual smart card (%d on it); delete an unused one: %w",
+		return device.VirtualCard{}, fmt.Errorf("this device's TPM has no room for another virtual smart card (%d on it); delete an unused one: %w",
 			len(existing), hwerr.ErrDeviceFull)
 	}
 	// The engine zeroes what it is given; the request wipes its own copy.
-	adminKey, err := parseAdminKey(req.AdminKey)
-	if err != nil {
-		return ipc.VirtualSmartcard{}, err
-	}
 	card, att, err := t.CreateCard(ctx, tpm.CreateOptions{
 		Label: req.Label, PIN: slices.Clone(req.PIN), PUK: slices.Clone(req.PUK),
-		Algorithm: req.Algorithm, Attest: req.Attest, Nonce: req.Nonce, AdminKey: adminKey,
+		Algorithm: string(req.Algorithm), Attest: req.Attest, Nonce: req.Nonce, AdminKey: req.AdminKey,
 	})
 	b.done(t, err)
 	if errors.Is(err, hwerr.ErrDeviceFull) {
@@ -205,25 +198,26 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 		b.refreshStatus(ctx)
 	}
 	if err != nil {
-		return ipc.VirtualSmartcard{}, err
+		return device.VirtualCard{}, err
 	}
 	if err := b.save(ctx, card); err != nil {
 		_ = t.DestroyCard(ctx, card)
-		return ipc.VirtualSmartcard{}, fmt.Errorf("store the new card: %w", err)
+		return device.VirtualCard{}, fmt.Errorf("store the new card: %w", err)
 	}
 	b.log.Info("virtual smart card created", "card", card.ID, "label", card.Label, "algorithm", card.Algorithm)
 	tries := tpm.Tries{PINLeft: card.PINTries, PUKLeft: card.PUKTries}
 	if card.PUK == nil {
 		tries.PUKLeft = -1
 	}
-	if err := b.attach(card, tries); err != nil {
-		b.log.Error("new virtual card cannot be presented", "card", card.ID, "err", err)
+	d, err := b.attach(card, tries)
+	if err != nil {
+		return device.VirtualCard{}, fmt.Errorf("present the new card: %w", err)
 	}
 	b.refreshStatus(ctx)
-	out := describe(card, tries)
+	out := d.describe()
 	if att != nil {
-		out.Attestation = &ipc.KeyAttestation{
-			AKPublic:    string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: att.AKPublic})),
+		out.Attestation = &device.KeyAttestation{
+			AKPublic:    att.AKPublic,
 			KeyPublic:   att.KeyPublic,
 			CertifyInfo: att.CertifyInfo,
 			Signature:   att.Signature,
@@ -234,26 +228,26 @@ func (b *Backend) Create(ctx context.Context, req ipc.VirtualSmartcardCreateRequ
 }
 
 // List describes every card presented from this device.
-func (b *Backend) List(ctx context.Context) ([]ipc.VirtualSmartcard, error) {
+func (b *Backend) List(ctx context.Context) ([]device.VirtualCard, error) {
 	if _, err := b.engine(ctx); err != nil {
 		return nil, err
 	}
 	b.mu.Lock()
 	devs := slices.Collect(maps.Values(b.cards))
 	b.mu.Unlock()
-	out := make([]ipc.VirtualSmartcard, 0, len(devs))
+	out := make([]device.VirtualCard, 0, len(devs))
 	for _, d := range devs {
 		out = append(out, d.describe())
 	}
-	slices.SortFunc(out, func(a, b ipc.VirtualSmartcard) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortFunc(out, func(a, b device.VirtualCard) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
 }
 
 // Get describes one card.
-func (b *Backend) Get(ctx context.Context, id string) (ipc.VirtualSmartcard, error) {
+func (b *Backend) Get(ctx context.Context, id string) (device.VirtualCard, error) {
 	d, err := b.device(id)
 	if err != nil {
-		return ipc.VirtualSmartcard{}, err
+		return device.VirtualCard{}, err
 	}
 	return d.describe(), nil
 }
@@ -305,58 +299,44 @@ func (b *Backend) forget(ctx context.Context, cardID string) error {
 	return nil
 }
 
-// CSR returns a PEM certificate signing request signed in the TPM with the
-// card's key (the PIN authorizes it and counts as a try when wrong).
-func (b *Backend) CSR(ctx context.Context, id string, req ipc.CSRRequest) (string, error) {
+// CSR returns a certificate signing request (DER) signed in the TPM with
+// the card's key (the PIN authorizes it and counts as a try when wrong).
+func (b *Backend) CSR(ctx context.Context, id string, req device.CSRRequest) ([]byte, error) {
 	d, err := b.device(id)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	der, err := d.csr(ctx, req)
-	if err != nil {
-		return "", err
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), nil
+	return d.csr(ctx, req)
 }
 
 // ImportCertificate stores the certificate IT issued for the card; it must
-// be for the card's own key.
-func (b *Backend) ImportCertificate(ctx context.Context, id string, certPEM string) (ipc.VirtualSmartcard, error) {
+// be for the card's own key (else hwerr.ErrInvalidInput).
+func (b *Backend) ImportCertificate(ctx context.Context, id string, cert *x509.Certificate) (device.VirtualCard, error) {
 	d, err := b.device(id)
 	if err != nil {
-		return ipc.VirtualSmartcard{}, err
-	}
-	der := []byte(certPEM)
-	if p, _ := pem.Decode(der); p != nil {
-		der = p.Bytes
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return ipc.VirtualSmartcard{}, ipc.Errorf(ipc.CodeCertificateInvalid, "the certificate does not parse: %v", err)
+		return device.VirtualCard{}, err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	next := *d.card
-	if err := tpm.ImportCertificate(&next, der); errors.Is(err, hwerr.ErrInvalidInput) {
-		return ipc.VirtualSmartcard{}, ipc.Errorf(ipc.CodeCertificateInvalid, "%v", err)
-	} else if err != nil {
-		return ipc.VirtualSmartcard{}, err
+	if err := tpm.ImportCertificate(&next, cert.Raw); err != nil {
+		return device.VirtualCard{}, err
 	}
 	if err := b.save(ctx, &next); err != nil {
-		return ipc.VirtualSmartcard{}, err
+		return device.VirtualCard{}, err
 	}
 	*d.card = next
 	d.key.Certificate = cert
-	return describe(d.card, d.tries), nil
+	return d.describeLocked(), nil
 }
 
 // AttestationRequest starts the EK attestation exchange for a card: the
 // TPM's EK certificate, the attestation key and its certification of the
 // card key (tpm.AttestationRequest).
-func (b *Backend) AttestationRequest(ctx context.Context, id string) (ipc.VSCAttestationRequest, error) {
+func (b *Backend) AttestationRequest(ctx context.Context, id string) (device.AttestationRequest, error) {
 	d, err := b.device(id)
 	if err != nil {
-		return ipc.VSCAttestationRequest{}, err
+		return device.AttestationRequest{}, err
 	}
 	var req *tpm.AttestationRequest
 	err = d.do(ctx, func(t *tpm.TPM) error {
@@ -365,17 +345,17 @@ func (b *Backend) AttestationRequest(ctx context.Context, id string) (ipc.VSCAtt
 		return err
 	})
 	if err != nil {
-		return ipc.VSCAttestationRequest{}, err
+		return device.AttestationRequest{}, err
 	}
-	return ipc.VSCAttestationRequest(*req), nil
+	return device.AttestationRequest(*req), nil
 }
 
 // ActivateAttestation opens a verifier's challenge with the TPM's EK and
 // attestation key; the answer goes back to the verifier.
-func (b *Backend) ActivateAttestation(ctx context.Context, id string, ch ipc.VSCAttestationChallenge) (ipc.VSCAttestationAnswer, error) {
+func (b *Backend) ActivateAttestation(ctx context.Context, id string, ch device.AttestationChallenge) ([]byte, error) {
 	d, err := b.device(id)
 	if err != nil {
-		return ipc.VSCAttestationAnswer{}, err
+		return nil, err
 	}
 	var answer []byte
 	err = d.do(ctx, func(t *tpm.TPM) error {
@@ -383,35 +363,14 @@ func (b *Backend) ActivateAttestation(ctx context.Context, id string, ch ipc.VSC
 		answer, err = t.ActivateAttestation(ctx, tpm.AttestationChallenge(ch))
 		return err
 	})
-	return ipc.VSCAttestationAnswer{Answer: answer}, err
-}
-
-// parseAdminKey reads an admin key given as a PEM public key (none when
-// empty).
-func parseAdminKey(p string) (*ecdsa.PublicKey, error) {
-	if p == "" {
-		return nil, nil
-	}
-	blk, _ := pem.Decode([]byte(p))
-	if blk == nil {
-		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key must be a PEM public key")
-	}
-	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
-	if err != nil {
-		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key: %v", err)
-	}
-	key, ok := pub.(*ecdsa.PublicKey)
-	if !ok {
-		return nil, ipc.Errorf(ipc.CodeBadRequest, "admin_key must be an ECDSA P-256 key, got %T", pub)
-	}
-	return key, nil
+	return answer, err
 }
 
 // AdminChallenge opens an admin-key unblock of a card (tpm.AdminChallenge).
-func (b *Backend) AdminChallenge(ctx context.Context, id string) (ipc.VSCUnblockChallenge, error) {
+func (b *Backend) AdminChallenge(ctx context.Context, id string) (device.AdminChallenge, error) {
 	d, err := b.device(id)
 	if err != nil {
-		return ipc.VSCUnblockChallenge{}, err
+		return device.AdminChallenge{}, err
 	}
 	var ch tpm.AdminChallenge
 	err = d.do(ctx, func(t *tpm.TPM) error {
@@ -419,21 +378,18 @@ func (b *Backend) AdminChallenge(ctx context.Context, id string) (ipc.VSCUnblock
 		ch, err = t.AdminChallenge(ctx, d.card)
 		return err
 	})
-	return ipc.VSCUnblockChallenge{Challenges: ch.Challenges[:], ExpiresAt: ch.Expires}, err
+	return device.AdminChallenge(ch), err
 }
 
 // AdminUnblock unblocks a card with the admin key's responses to its
 // challenge and sets newPIN (tpm.AdminUnblock).
-func (b *Backend) AdminUnblock(ctx context.Context, id string, responses [][]byte, newPIN []byte) error {
-	if len(responses) != 2 {
-		return ipc.Errorf(ipc.CodeBadRequest, "responses must hold the two signed challenges")
-	}
+func (b *Backend) AdminUnblock(ctx context.Context, id string, responses [2][]byte, newPIN []byte) error {
 	d, err := b.device(id)
 	if err != nil {
 		return err
 	}
 	return d.do(ctx, func(t *tpm.TPM) error {
-		err := t.AdminUnblock(ctx, d.card, [2][]byte{responses[0], responses[1]}, clone(newPIN))
+		err := t.AdminUnblock(ctx, d.card, responses, clone(newPIN))
 		if err == nil {
 			d.tries.PINLeft = d.card.PINTries
 		}

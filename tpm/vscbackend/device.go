@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/certutil"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/tpm"
 )
 
@@ -60,26 +58,22 @@ func pinState(tr tpm.Tries) device.PINState {
 }
 
 // describe is the card as the provisioning API shows it.
-func (d *Device) describe() ipc.VirtualSmartcard {
+func (d *Device) describe() device.VirtualCard {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return describe(d.card, d.tries)
+	return d.describeLocked()
 }
 
-func describe(c *tpm.Card, tr tpm.Tries) ipc.VirtualSmartcard {
-	v := ipc.VirtualSmartcard{
+func (d *Device) describeLocked() device.VirtualCard {
+	c := d.card
+	return device.VirtualCard{
 		ID:             idPrefix + c.ID,
 		Label:          c.Label,
-		Algorithm:      c.Algorithm,
-		PublicKey:      string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: c.PublicKey})),
+		Key:            d.key,
 		Device:         c.DeviceID,
-		PINRetriesLeft: tr.PINLeft,
+		PINRetriesLeft: hwerr.TriesLeft(d.tries.PINLeft),
 		CreatedAt:      c.CreatedAt,
 	}
-	if len(c.Certificate) > 0 {
-		v.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate}))
-	}
-	return v
 }
 
 // PINState is the card's counter as the TPM last reported it (reading it
@@ -176,7 +170,7 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 }
 
 // csr builds a certificate signing request signed in the TPM.
-func (d *Device) csr(ctx context.Context, req ipc.CSRRequest) ([]byte, error) {
+func (d *Device) csr(ctx context.Context, req device.CSRRequest) ([]byte, error) {
 	subject, err := certutil.ParseName(req.Subject)
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", err, hwerr.ErrInvalidInput)

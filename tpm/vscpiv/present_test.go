@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/device"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/tpm/vscbackend"
 	"github.com/hwauthd/hwauthd/tpm/vscpiv"
 )
@@ -36,7 +35,7 @@ func TestPresentationFull(t *testing.T) {
 		return vscpiv.Present(b, vscpiv.PresentConfig{Readers: 1, Socket: filepath.Join(t.TempDir(), "readers.sock")}, log)
 	})
 	ctx := context.Background()
-	second, err := inner.Create(ctx, ipc.VirtualSmartcardCreateRequest{Label: "Second", PIN: ipc.Secret(pin), PUK: ipc.Secret(puk)})
+	second, err := inner.Create(ctx, device.CreateVirtualCard{Label: "Second", PIN: []byte(pin), PUK: []byte(puk)})
 	if err != nil {
 		t.Fatal(err)
 	}

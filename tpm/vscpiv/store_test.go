@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
@@ -25,7 +24,6 @@ import (
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
-	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
@@ -114,15 +112,11 @@ func runVirtualCard(t *testing.T, wrap func(device.Backend) device.Backend) (dev
 		}
 		time.Sleep(10 * time.Millisecond) // the backend has no readiness signal
 	}
-	vsc, err := b.Create(ctx, ipc.VirtualSmartcardCreateRequest{Label: "Virtual PIV", PIN: ipc.Secret(pin), PUK: ipc.Secret(puk), Algorithm: "ecc-p256"})
+	vsc, err := b.Create(ctx, device.CreateVirtualCard{Label: "Virtual PIV", PIN: []byte(pin), PUK: []byte(puk), Algorithm: device.ECCP256})
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode([]byte(vsc.PublicKey))
-	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub := vsc.Key.Public
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -133,14 +127,17 @@ func runVirtualCard(t *testing.T, wrap func(device.Backend) device.Backend) (dev
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.ImportCertificate(ctx, vsc.ID, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))); err != nil {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ImportCertificate(ctx, vsc.ID, cert); err != nil {
 		t.Fatal(err)
 	}
 	dev := h.device(vsc.ID)
 	if dev == nil {
 		t.Fatalf("card %s not attached", vsc.ID)
 	}
-	cert, _ := x509.ParseCertificate(der)
 	return dev, cert, h, run
 }
 
