@@ -138,11 +138,11 @@ type UserIDs interface {
 	UserID(name string) (uint32, bool)
 }
 
-// MapIdentity checks that cert maps to user by one of the configured rules
+// mapIdentity checks that cert maps to user by one of the configured rules
 // (R11). With no rules configured every certificate maps. A link counts only
 // for the account it was made for (LinkIsFor). It returns a *MismatchError
 // when the certificate maps to no rule.
-func MapIdentity(ctx context.Context, links Links, accounts UserIDs, rules []string, cert *x509.Certificate, user string) error {
+func mapIdentity(ctx context.Context, links Links, accounts UserIDs, rules []string, cert *x509.Certificate, user string) error {
 	if len(rules) == 0 {
 		return nil
 	}

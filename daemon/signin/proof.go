@@ -20,8 +20,8 @@ type ProvenKey struct {
 	PublicDER []byte
 }
 
-// ChallengeDigest returns the hash of a fresh random challenge.
-func ChallengeDigest(h crypto.Hash) ([]byte, error) {
+// challengeDigest returns the hash of a fresh random challenge.
+func challengeDigest(h crypto.Hash) ([]byte, error) {
 	c := make([]byte, 32)
 	if _, err := rand.Read(c); err != nil {
 		return nil, err
@@ -34,10 +34,10 @@ func ChallengeDigest(h crypto.Hash) ([]byte, error) {
 	return d[:], nil
 }
 
-// DeviceKey finds a key of the device by id; an empty id means the PIV
+// deviceKey finds a key of the device by id; an empty id means the PIV
 // authentication key 9a, or the device's only key. It returns a
 // *KeyNotFoundError when there is none.
-func DeviceKey(info device.Info, id string) (device.Key, error) {
+func deviceKey(info device.Info, id string) (device.Key, error) {
 	for _, k := range info.Keys {
 		if k.ID == id || (id == "" && k.ID == "9a") {
 			return k, nil
@@ -49,11 +49,11 @@ func DeviceKey(info device.Info, id string) (device.Key, error) {
 	return device.Key{}, &KeyNotFoundError{Authenticator: info.ID, Key: id, Keys: len(info.Keys)}
 }
 
-// ProveKey verifies pin on the device and has it sign a fresh challenge with
+// proveKey verifies pin on the device and has it sign a fresh challenge with
 // key, checked against want (the registered key) or, when want is nil, the
 // key the device reports. It returns the key whose possession was proven,
 // and a *MismatchError when the signature does not verify.
-func ProveKey(ctx context.Context, dev device.Device, key device.Key, pin []byte, want crypto.PublicKey) (ProvenKey, error) {
+func proveKey(ctx context.Context, dev device.Device, key device.Key, pin []byte, want crypto.PublicKey) (ProvenKey, error) {
 	pk := ProvenKey{Key: key}
 	der, err := x509.MarshalPKIXPublicKey(key.Public)
 	if err != nil {
@@ -68,7 +68,7 @@ func ProveKey(ctx context.Context, dev device.Device, key device.Key, pin []byte
 	if err != nil {
 		return pk, err
 	}
-	digest, err := ChallengeDigest(alg.Hash())
+	digest, err := challengeDigest(alg.Hash())
 	if err != nil {
 		return pk, err
 	}

@@ -84,7 +84,7 @@ func TestProveKey(t *testing.T) {
 		{"RSA", rsa2048, device.RSAPKCS1v15SHA256, 32},
 	} {
 		dev := newKeyDevice(t, tc.signer)
-		pk, err := ProveKey(ctx, dev, dev.reported, []byte("123456"), nil)
+		pk, err := proveKey(ctx, dev, dev.reported, []byte("123456"), nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -94,11 +94,11 @@ func TestProveKey(t *testing.T) {
 		if got := dev.signed[0]; got.Algorithm != tc.alg || len(got.Digest) != tc.digest {
 			t.Errorf("%s: signed with %s over %d bytes, want %s over %d", tc.name, got.Algorithm, len(got.Digest), tc.alg, tc.digest)
 		}
-		if _, err := ProveKey(ctx, dev, dev.reported, []byte("123456"), tc.signer.Public()); err != nil {
+		if _, err := proveKey(ctx, dev, dev.reported, []byte("123456"), tc.signer.Public()); err != nil {
 			t.Errorf("%s against the registered key: %v", tc.name, err)
 		}
 		var wrong *hwerr.PINIncorrect
-		if _, err := ProveKey(ctx, dev, dev.reported, []byte("654321"), nil); !errors.As(err, &wrong) || wrong.RetriesLeft != 2 {
+		if _, err := proveKey(ctx, dev, dev.reported, []byte("654321"), nil); !errors.As(err, &wrong) || wrong.RetriesLeft != 2 {
 			t.Errorf("%s with a wrong PIN: %v, want the device's PINIncorrect", tc.name, err)
 		}
 	}
@@ -106,18 +106,18 @@ func TestProveKey(t *testing.T) {
 	// An impostor reports the registered public key but holds another.
 	impostor := newKeyDevice(t, must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)))
 	impostor.reported.Public = p256.Public()
-	_, err := ProveKey(ctx, impostor, impostor.reported, []byte("123456"), p256.Public())
+	_, err := proveKey(ctx, impostor, impostor.reported, []byte("123456"), p256.Public())
 	wantError[*MismatchError](t, err)
 	// A device whose reported key is its own, checked against a registered
 	// key it does not hold.
 	dev := newKeyDevice(t, p384)
-	_, err = ProveKey(ctx, dev, dev.reported, []byte("123456"), p256.Public())
+	_, err = proveKey(ctx, dev, dev.reported, []byte("123456"), p256.Public())
 	wantError[*MismatchError](t, err)
 
 	// A key type that cannot prove possession never reaches the device.
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
 	ed := newKeyDevice(t, edKey)
-	if _, err := ProveKey(ctx, ed, ed.reported, []byte("123456"), nil); err == nil || len(ed.signed) != 0 {
+	if _, err := proveKey(ctx, ed, ed.reported, []byte("123456"), nil); err == nil || len(ed.signed) != 0 {
 		t.Errorf("Ed25519 key: err %v after %d signatures, want an error before any", err, len(ed.signed))
 	}
 }
@@ -134,7 +134,7 @@ func TestProveKeyWithCertificate(t *testing.T) {
 	cert := must(x509.ParseCertificate(must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key))))
 	dev := newKeyDevice(t, key)
 	dev.reported.Certificate = cert
-	pk, err := ProveKey(ctx, dev, dev.reported, []byte("123456"), nil)
+	pk, err := proveKey(ctx, dev, dev.reported, []byte("123456"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestProveKeyWithCertificate(t *testing.T) {
 		t.Error("the proven key is not the reported one with its certificate")
 	}
 
-	_, err = ProveKey(ctx, dev, device.Key{ID: "9a", Public: struct{}{}}, []byte("123456"), nil)
+	_, err = proveKey(ctx, dev, device.Key{ID: "9a", Public: struct{}{}}, []byte("123456"), nil)
 	if err == nil || len(dev.signed) != 1 {
 		t.Errorf("a public key of no known type: %v (signatures %d), want an error and no signature", err, len(dev.signed))
 	}
@@ -150,7 +150,7 @@ func TestProveKeyWithCertificate(t *testing.T) {
 
 // TestChallengesDiffer: two challenges are never the same.
 func TestChallengesDiffer(t *testing.T) {
-	if a, b := must(ChallengeDigest(crypto.SHA256)), must(ChallengeDigest(crypto.SHA256)); string(a) == string(b) {
+	if a, b := must(challengeDigest(crypto.SHA256)), must(challengeDigest(crypto.SHA256)); string(a) == string(b) {
 		t.Error("two challenges are equal")
 	}
 }
@@ -171,16 +171,16 @@ func TestDeviceKey(t *testing.T) {
 		{token, "", "01"},
 		{two, "02", "02"},
 	} {
-		k, err := DeviceKey(tc.info, tc.id)
+		k, err := deviceKey(tc.info, tc.id)
 		if err != nil || k.ID != tc.want {
 			t.Errorf("DeviceKey(%s, %q) = %q, %v, want %q", tc.info.ID, tc.id, k.ID, err, tc.want)
 		}
 	}
-	_, err := DeviceKey(two, "")
+	_, err := deviceKey(two, "")
 	if e := wantError[*KeyNotFoundError](t, err); e.Key != "" || e.Keys != 2 || e.Authenticator != "p11-2" {
 		t.Errorf("ambiguous key: %+v", e)
 	}
-	_, err = DeviceKey(piv, "9d")
+	_, err = deviceKey(piv, "9d")
 	if e := wantError[*KeyNotFoundError](t, err); e.Key != "9d" {
 		t.Errorf("missing key: %+v", e)
 	}

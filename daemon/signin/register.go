@@ -87,11 +87,11 @@ func (s *Service) proveForRegistration(ctx context.Context, dev device.Device, u
 	if sk, ok := dev.(device.SecurityKey); ok {
 		return s.makeCredential(ctx, sk, user, pin)
 	}
-	key, err := DeviceKey(dev.Info(), "")
+	key, err := deviceKey(dev.Info(), "")
 	if err != nil {
 		return store.Registration{}, err
 	}
-	proven, err := ProveKey(ctx, dev, key, pin, nil)
+	proven, err := proveKey(ctx, dev, key, pin, nil)
 	if err != nil {
 		return store.Registration{}, err
 	}
@@ -106,7 +106,7 @@ func (s *Service) proveForRegistration(ctx context.Context, dev device.Device, u
 // for the relying party of sign-in.
 func (s *Service) makeCredential(ctx context.Context, sk device.SecurityKey, user string, pin []byte) (store.Registration, error) {
 	userID := sha256.Sum256([]byte("hwauthd user " + user))
-	cdh, err := ChallengeDigest(crypto.SHA256)
+	cdh, err := challengeDigest(crypto.SHA256)
 	if err != nil {
 		return store.Registration{}, err
 	}

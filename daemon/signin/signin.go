@@ -125,7 +125,7 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 	err = s.Attempt(Key{Authenticator: reg.AuthenticatorID, User: user, Secret: SecretPIN}, dev, func() error {
 		var err error
 		if sk, ok := dev.(device.SecurityKey); ok && device.Kind(reg.Kind) == device.KindSecurityKey {
-			res.Counter, err = s.ProveSecurityKey(ctx, sk, reg, pin)
+			res.Counter, err = s.proveSecurityKey(ctx, sk, reg, pin)
 		} else {
 			err = s.proveCard(ctx, dev, reg, user, pin)
 		}
@@ -139,7 +139,7 @@ func (s *Service) SignIn(ctx context.Context, user, authenticator string, pin []
 // a *PINBlockedError, and the try that blocked it is announced
 // (PINBlocks).
 func (s *Service) Attempt(k Key, dev device.Device, try func() error) error {
-	before := Describe(dev) // the PIN state as listed, before this try
+	before := describe(dev) // the PIN state as listed, before this try
 	return s.Failures.Do(k, func() error {
 		err := try()
 		if s.PINBlocks != nil {
@@ -203,7 +203,7 @@ func (s *Service) Forget(ctx context.Context, user string) ([]string, error) {
 // card that would be refused spends no PIN try.
 func (s *Service) proveCard(ctx context.Context, dev device.Device, reg store.Registration, user string, pin []byte) error {
 	info := dev.Info()
-	key, err := DeviceKey(info, reg.KeyID)
+	key, err := deviceKey(info, reg.KeyID)
 	if err != nil {
 		return err
 	}
@@ -214,27 +214,27 @@ func (s *Service) proveCard(ctx context.Context, dev device.Device, reg store.Re
 	if err := s.Trust.Check(cert, time.Now()); err != nil {
 		return err
 	}
-	if err := MapIdentity(ctx, s.Registry, s.Accounts, s.Mapping, cert, user); err != nil {
+	if err := mapIdentity(ctx, s.Registry, s.Accounts, s.Mapping, cert, user); err != nil {
 		return err
 	}
 	registered, err := x509.ParsePKIXPublicKey(reg.PublicKey)
 	if err != nil {
 		return fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
 	}
-	_, err = ProveKey(ctx, dev, key, pin, registered)
+	_, err = proveKey(ctx, dev, key, pin, registered)
 	return err
 }
 
-// ProveSecurityKey has the key sign a fresh challenge with the registered
+// proveSecurityKey has the key sign a fresh challenge with the registered
 // credential (PIN and touch) and verifies it: flags, signature and the
 // signature counter, which must increase (else the key may be a clone, a
 // *PossibleCloneError). It returns the new counter.
-func (s *Service) ProveSecurityKey(ctx context.Context, sk device.SecurityKey, reg store.Registration, pin []byte) (uint32, error) {
+func (s *Service) proveSecurityKey(ctx context.Context, sk device.SecurityKey, reg store.Registration, pin []byte) (uint32, error) {
 	pub, err := x509.ParsePKIXPublicKey(reg.PublicKey)
 	if err != nil {
 		return 0, fmt.Errorf("registration %s: stored public key: %w", reg.ID, err)
 	}
-	cdh, err := ChallengeDigest(crypto.SHA256)
+	cdh, err := challengeDigest(crypto.SHA256)
 	if err != nil {
 		return 0, err
 	}
@@ -292,8 +292,8 @@ func (s *Service) pick(regs []store.Registration, named, last string) (store.Reg
 	return store.Registration{}, nil, ErrNoAuthenticator
 }
 
-// Describe returns what sign-in needs to know of dev as it is listed now.
-func Describe(dev device.Device) Authenticator {
+// describe returns what sign-in needs to know of dev as it is listed now.
+func describe(dev device.Device) Authenticator {
 	info := dev.Info()
 	return Authenticator{ID: info.ID, Kind: info.Kind, Reader: info.Reader, Blocked: info.PIN.Blocked}
 }

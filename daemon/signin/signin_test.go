@@ -213,7 +213,7 @@ func TestMapIdentity(t *testing.T) {
 		{[]string{"cn", "email"}, "alice", true},
 		{[]string{"link"}, "work", false},
 	} {
-		err := MapIdentity(ctx, st, accounts, tc.rules, cert, tc.user)
+		err := mapIdentity(ctx, st, accounts, tc.rules, cert, tc.user)
 		if tc.ok && err != nil {
 			t.Errorf("rules %v user %s: %v", tc.rules, tc.user, err)
 		}
@@ -226,14 +226,14 @@ func TestMapIdentity(t *testing.T) {
 	if err := st.AddLink(ctx, "work", accounts["work"], "upn:alice@CORP.EXAMPLE", "root"); err != nil {
 		t.Fatal(err)
 	}
-	if err := MapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"); err != nil {
+	if err := mapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"); err != nil {
 		t.Errorf("linked identity refused: %v", err)
 	}
-	wantError[*MismatchError](t, MapIdentity(ctx, st, accounts, []string{"link"}, cert, "alice"))
+	wantError[*MismatchError](t, mapIdentity(ctx, st, accounts, []string{"link"}, cert, "alice"))
 	// The account is deleted and another created under the same name: it
 	// does not inherit the link.
 	accounts["work"] = 1003
-	wantError[*MismatchError](t, MapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"))
+	wantError[*MismatchError](t, mapIdentity(ctx, st, accounts, []string{"link"}, cert, "work"))
 }
 
 // TestFailureLimiter: failures count per authenticator, target user and
