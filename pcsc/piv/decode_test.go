@@ -165,34 +165,3 @@ func FuzzParseCertObject(f *testing.F) {
 		}
 	})
 }
-
-func TestParsePKCS1v15SHA256(t *testing.T) {
-	digest := bytes.Repeat([]byte{0xAB}, 32)
-	em := pkcs1v15SHA256(digest, 256)
-	if got, ok := ParsePKCS1v15SHA256(em); !ok || !bytes.Equal(got, digest) {
-		t.Fatalf("round trip: %X, %v", got, ok)
-	}
-	for name, bad := range map[string][]byte{
-		"short":          em[:40],
-		"block type 2":   append([]byte{0, 2}, em[2:]...),
-		"padding not FF": append([]byte{0, 1, 0xFE}, em[3:]...),
-		"other hash":     append(append([]byte(nil), em[:len(em)-40]...), append([]byte{0x02}, em[len(em)-39:]...)...),
-	} {
-		if _, ok := ParsePKCS1v15SHA256(bad); ok {
-			t.Errorf("%s accepted", name)
-		}
-	}
-}
-
-// FuzzParsePKCS1v15SHA256 checks that the block parser never panics and
-// that whatever it accepts is the block pkcs1v15SHA256 builds for it.
-func FuzzParsePKCS1v15SHA256(f *testing.F) {
-	f.Add(pkcs1v15SHA256(bytes.Repeat([]byte{1}, 32), 256))
-	f.Add([]byte{0, 1, 0xFF, 0})
-	f.Fuzz(func(t *testing.T, em []byte) {
-		digest, ok := ParsePKCS1v15SHA256(em)
-		if ok && !bytes.Equal(pkcs1v15SHA256(digest, len(em)), em) {
-			t.Fatalf("accepted %X, which is not the block of its digest", em)
-		}
-	})
-}

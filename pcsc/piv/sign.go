@@ -1,17 +1,16 @@
 package piv
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
 	"fmt"
 	"io"
 
 	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/internal/emsa"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
 	"github.com/hwauthd/hwauthd/pcsc/tlv"
 )
@@ -56,9 +55,9 @@ func buildChallenge(alg KeyAlg, pub crypto.PublicKey, digest []byte, opts crypto
 	case alg != KeyAlgRSA2048:
 		return ecdsaChallenge(digest, alg.ChallengeSize()), nil
 	case isPSS:
-		return emsaPSSSHA256(digest, pub.(*rsa.PublicKey).N.BitLen()-1, rnd, pssSaltLength(pss, h))
+		return emsa.PSSSHA256(digest, pub.(*rsa.PublicKey).N.BitLen()-1, rnd, pssSaltLength(pss, h))
 	default:
-		return pkcs1v15SHA256(digest, alg.ChallengeSize()), nil
+		return emsa.PKCS1v15SHA256(digest, alg.ChallengeSize())
 	}
 }
 
@@ -72,92 +71,6 @@ func ecdsaChallenge(digest []byte, size int) []byte {
 	out := make([]byte, size)
 	copy(out[size-len(digest):], digest)
 	return out
-}
-
-// sha256DigestInfo is the DER prefix of a SHA-256 DigestInfo (RFC 8017
-// §9.2, note 1).
-var sha256DigestInfo = []byte{0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20}
-
-// pkcs1v15SHA256 builds EMSA-PKCS1-v1_5 (RFC 8017 §9.2): 00 01 FF… 00
-// DigestInfo, k bytes long.
-func pkcs1v15SHA256(digest []byte, k int) []byte {
-	em := make([]byte, k)
-	em[1] = 0x01
-	tLen := len(sha256DigestInfo) + len(digest)
-	for i := 2; i < k-tLen-1; i++ {
-		em[i] = 0xFF
-	}
-	copy(em[k-tLen:], sha256DigestInfo)
-	copy(em[k-len(digest):], digest)
-	return em
-}
-
-// ParsePKCS1v15SHA256 takes the digest out of an EMSA-PKCS1-v1_5 block
-// 00 01 FF… 00 DigestInfo over SHA-256 (RFC 8017 §9.2), as pkcs1v15SHA256
-// builds it; ok is false for any other block.
-func ParsePKCS1v15SHA256(em []byte) (digest []byte, ok bool) {
-	tLen := len(sha256DigestInfo) + sha256.Size
-	if len(em) < tLen+11 || em[0] != 0 || em[1] != 1 || em[len(em)-tLen-1] != 0 {
-		return nil, false
-	}
-	for _, b := range em[2 : len(em)-tLen-1] {
-		if b != 0xFF {
-			return nil, false
-		}
-	}
-	t := em[len(em)-tLen:]
-	if !bytes.Equal(t[:len(sha256DigestInfo)], sha256DigestInfo) {
-		return nil, false
-	}
-	return t[len(sha256DigestInfo):], true
-}
-
-// emsaPSSSHA256 builds EMSA-PSS-ENCODE (RFC 8017 §9.1.1) with SHA-256 and
-// MGF1-SHA-256 and a random salt of saltLen bytes.
-func emsaPSSSHA256(mHash []byte, emBits int, rnd io.Reader, saltLen int) ([]byte, error) {
-	const hLen = sha256.Size
-	emLen := (emBits + 7) / 8
-	if saltLen < 0 || emLen < hLen+saltLen+2 {
-		return nil, fmt.Errorf("piv: PSS salt of %d bytes does not fit: %w", saltLen, hwerr.ErrInvalidInput)
-	}
-	salt := make([]byte, saltLen)
-	if _, err := io.ReadFull(rnd, salt); err != nil {
-		return nil, fmt.Errorf("piv: PSS salt: %w", err)
-	}
-	h := sha256.New()
-	h.Write(make([]byte, 8))
-	h.Write(mHash)
-	h.Write(salt)
-	hash := h.Sum(nil)
-	db := make([]byte, emLen-hLen-1)
-	db[len(db)-saltLen-1] = 0x01
-	copy(db[len(db)-saltLen:], salt)
-	mgf1XOR(db, hash)
-	db[0] &= 0xFF >> (8*emLen - emBits)
-	em := append(db, hash...)
-	return append(em, 0xBC), nil
-}
-
-// mgf1XOR XORs out with MGF1-SHA-256(seed) (RFC 8017 §B.2.1).
-func mgf1XOR(out, seed []byte) {
-	var counter [4]byte
-	for done := 0; done < len(out); {
-		h := sha256.New()
-		h.Write(seed)
-		h.Write(counter[:])
-		for _, b := range h.Sum(nil) {
-			if done == len(out) {
-				break
-			}
-			out[done] ^= b
-			done++
-		}
-		for i := 3; i >= 0; i-- {
-			if counter[i]++; counter[i] != 0 {
-				break
-			}
-		}
-	}
 }
 
 // generalAuthenticate sends GENERAL AUTHENTICATE (SP 800-73-4 Part 2

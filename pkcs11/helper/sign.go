@@ -7,6 +7,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/internal/emsa"
 	"github.com/hwauthd/hwauthd/pkcs11/p11crypto"
 	"github.com/hwauthd/hwauthd/pkcs11/wire"
 	"github.com/miekg/pkcs11"
@@ -33,7 +34,7 @@ func mechanism(alg device.SignAlgorithm, digest []byte) ([]*pkcs11.Mechanism, []
 		params := pkcs11.NewPSSParams(pkcs11.CKM_SHA256, pkcs11.CKG_MGF1_SHA256, uint(pss.Hash.Size()))
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS_PSS, params)}, digest, nil
 	default:
-		di, err := p11crypto.DigestInfoSHA256(digest)
+		di, err := emsa.DigestInfoSHA256(digest)
 		return []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_RSA_PKCS, nil)}, di, err
 	}
 }

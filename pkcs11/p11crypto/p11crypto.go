@@ -1,8 +1,9 @@
 // Package p11crypto converts between PKCS#11 attribute and mechanism
 // encodings and Go's crypto types: public keys from CKA_EC_PARAMS/CKA_EC_POINT
-// and CKA_MODULUS/CKA_PUBLIC_EXPONENT, raw ECDSA signatures to ASN.1 DER, and
-// the DigestInfo that CKM_RSA_PKCS signs. It is pure Go and parses bytes that
-// come from modules, so each parser has a fuzz target.
+// and CKA_MODULUS/CKA_PUBLIC_EXPONENT, and raw ECDSA signatures to ASN.1
+// DER (the DigestInfo that CKM_RSA_PKCS signs comes from package emsa). It
+// is pure Go and parses bytes that come from modules, so each parser has a
+// fuzz target.
 package p11crypto
 
 import (
@@ -94,19 +95,4 @@ func ECDSASignatureDER(raw []byte) ([]byte, error) {
 		return nil, fmt.Errorf("ECDSA signature with a zero component: %w", ErrMalformed)
 	}
 	return asn1.Marshal(sig)
-}
-
-// sha256DigestInfoPrefix is the DER prefix of a SHA-256 DigestInfo
-// (RFC 8017 §9.2, note 1).
-var sha256DigestInfoPrefix = []byte{
-	0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
-}
-
-// DigestInfoSHA256 returns the DER DigestInfo for a SHA-256 digest, the
-// input CKM_RSA_PKCS needs for an RSASSA-PKCS1-v1_5 signature over it.
-func DigestInfoSHA256(digest []byte) ([]byte, error) {
-	if len(digest) != 32 {
-		return nil, fmt.Errorf("SHA-256 digest of %d bytes", len(digest))
-	}
-	return append(append([]byte{}, sha256DigestInfoPrefix...), digest...), nil
 }

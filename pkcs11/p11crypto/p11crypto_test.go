@@ -1,7 +1,6 @@
 package p11crypto
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -96,30 +95,6 @@ func TestECDSASignatureDER(t *testing.T) {
 		if _, err := ECDSASignatureDER(bad); err == nil {
 			t.Errorf("%d-byte signature accepted", len(bad))
 		}
-	}
-}
-
-func TestDigestInfoSHA256(t *testing.T) {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := sha256.Sum256([]byte("hwauthd"))
-	di, err := DigestInfoSHA256(digest[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Signing the DigestInfo without a hash (crypto.Hash(0)) must equal a
-	// regular PKCS#1 v1.5 SHA-256 signature.
-	raw, err := rsa.SignPKCS1v15(nil, k, crypto.Hash(0), di)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rsa.VerifyPKCS1v15(&k.PublicKey, crypto.SHA256, digest[:], raw); err != nil {
-		t.Errorf("DigestInfo signature does not verify as SHA-256: %v", err)
-	}
-	if _, err := DigestInfoSHA256(digest[:20]); err == nil {
-		t.Error("a 20-byte digest was accepted")
 	}
 }
 

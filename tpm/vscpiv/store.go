@@ -20,6 +20,7 @@ import (
 
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/internal/emsa"
 	"github.com/hwauthd/hwauthd/pcsc/apdu"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
@@ -133,7 +134,7 @@ func (s *Store) Sign(sl piv.Slot, challenge, pin []byte) ([]byte, error) {
 	case piv.KeyAlgP384:
 		req.Algorithm, req.Digest = "ecdsa-sha384", challenge
 	default:
-		digest, ok := piv.ParsePKCS1v15SHA256(challenge)
+		digest, ok := emsa.ParsePKCS1v15SHA256(challenge)
 		if !ok {
 			return nil, fmt.Errorf("vscpiv: RSA input is not a PKCS#1 v1.5 SHA-256 block: %w", hwerr.ErrNotSupported)
 		}
