@@ -1,8 +1,13 @@
-// Package signin is the sign-in domain of hwauthd, below the HTTP API:
-// proof of possession of a key, the certificate policy and identity mapping
-// (R11), sign-in sessions (R8) and the failure limiter. It returns typed
-// errors (usable with errors.Is and errors.As); the daemon's one error
-// mapping (daemon.MapError) turns them into the API's stable codes.
+// Package signin is the sign-in domain of hwauthd, below the HTTP API (as
+// tailscale's ipnlocal sits below localapi): registration and sign-in with
+// proof of possession of a key (R4), choosing the registration, the
+// certificate policy and identity mapping (R11), the registration
+// requirements and kind policy (R12, R13), sign-in sessions and the card
+// removal policy (R8), the failure limiter and blocked PINs (R2). It speaks
+// Go, crypto and device types, never the API's, and returns typed errors
+// (usable with errors.Is and errors.As); the daemon converts at its edge,
+// and its one error mapping (daemon.MapError) turns the errors into the
+// API's stable codes.
 package signin
 
 import (
