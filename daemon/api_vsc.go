@@ -16,9 +16,6 @@ import (
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
 
-// vscAlgorithms are the key algorithms a virtual card may have.
-var vscAlgorithms = []string{"", ipc.VSCAlgECCP256, ipc.VSCAlgECCP384, ipc.VSCAlgRSA2048}
-
 // virtualCards returns the TPM backend, or backend_unavailable.
 func (d *Daemon) virtualCards() (device.VirtualCards, error) {
 	if d.vsc == nil {
@@ -38,8 +35,8 @@ func (d *Daemon) postVirtualCard(w http.ResponseWriter, r *http.Request) error {
 		return ipc.Errorf(ipc.CodeBadRequest, "label is required")
 	case validName("label", req.Label) != nil:
 		return validName("label", req.Label)
-	case !slices.Contains(vscAlgorithms, req.Algorithm):
-		return ipc.Errorf(ipc.CodeBadRequest, "algorithm must be ecc-p256, ecc-p384 or rsa-2048, got %q", req.Algorithm)
+	case req.Algorithm != "" && !slices.Contains(device.VirtualCardAlgorithms, device.KeyAlgorithm(req.Algorithm)):
+		return ipc.Errorf(ipc.CodeBadRequest, "algorithm must be one of %s, got %q", device.VirtualCardAlgorithmNames(), req.Algorithm)
 	case len(req.Nonce) > 64:
 		return ipc.Errorf(ipc.CodeBadRequest, "nonce must be at most 64 bytes")
 	}

@@ -29,12 +29,15 @@ var SignAlgorithms = []SignAlgorithm{ECDSASHA256, ECDSASHA384, RSAPKCS1v15SHA256
 
 // SignAlgorithmNames lists the names of SignAlgorithms, comma-separated, for
 // help texts and refusals.
-func SignAlgorithmNames() string {
-	names := make([]string, len(SignAlgorithms))
-	for i, a := range SignAlgorithms {
-		names[i] = string(a)
+func SignAlgorithmNames() string { return names(SignAlgorithms) }
+
+// names joins the names of a list of algorithms with commas.
+func names[A ~string](list []A) string {
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = string(a)
 	}
-	return strings.Join(names, ", ")
+	return strings.Join(out, ", ")
 }
 
 // ParseSignAlgorithm returns the algorithm the API calls name.

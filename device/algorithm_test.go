@@ -120,3 +120,23 @@ func TestVerifyTellsPSSFromPKCS1v15(t *testing.T) {
 		t.Error("a PSS signature verified as PKCS #1 v1.5")
 	}
 }
+
+// TestVirtualCardAlgorithmsNameKeys: each algorithm a virtual card may be
+// created with is the name KeyAlgorithmOf gives such a key, so a card
+// lists the algorithm it was created with.
+func TestVirtualCardAlgorithmsNameKeys(t *testing.T) {
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, pub := range []crypto.PublicKey{p256.Public(), p384.Public(), rsaKey.Public()} {
+		if got, err := KeyAlgorithmOf(pub); err != nil || got != VirtualCardAlgorithms[i] {
+			t.Errorf("KeyAlgorithmOf(%T) = %q, %v; VirtualCardAlgorithms[%d] is %q", pub, got, err, i, VirtualCardAlgorithms[i])
+		}
+	}
+	if got := VirtualCardAlgorithmNames(); got != "ecc-p256, ecc-p384, rsa-2048" {
+		t.Errorf("VirtualCardAlgorithmNames() = %q", got)
+	}
+}

@@ -40,13 +40,21 @@ type VirtualCards interface {
 	AdminUnblock(ctx context.Context, id string, responses [2][]byte, newPIN []byte) error
 }
 
+// VirtualCardAlgorithms lists the key algorithms a virtual card may be
+// created with, the default first.
+var VirtualCardAlgorithms = []KeyAlgorithm{ECCP256, ECCP384, RSAKey(2048)}
+
+// VirtualCardAlgorithmNames lists VirtualCardAlgorithms, comma-separated,
+// for help texts and refusals.
+func VirtualCardAlgorithmNames() string { return names(VirtualCardAlgorithms) }
+
 // CreateVirtualCard asks for a new virtual card.
 type CreateVirtualCard struct {
 	Label string
 	// PIN and PUK are the card's secrets; PUK may be empty where the
 	// policy allows a card without one.
 	PIN, PUK []byte
-	// Algorithm is ECCP256 (when empty), ECCP384 or RSAKey(2048).
+	// Algorithm is one of VirtualCardAlgorithms; empty means the first.
 	Algorithm KeyAlgorithm
 	// Attest asks for a TPM2_Certify statement over the new key, with
 	// Nonce (at most 64 bytes) as its qualifying data.

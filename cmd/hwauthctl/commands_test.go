@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -272,7 +273,7 @@ func TestVSCCommands(t *testing.T) {
 	f.mu.Lock()
 	st := *f.state
 	f.mu.Unlock()
-	if st.create.Label != "alice-laptop" || st.create.Algorithm != ipc.VSCAlgECCP256 || st.create.Attest {
+	if st.create.Label != "alice-laptop" || st.create.Algorithm != string(device.ECCP256) || st.create.Attest {
 		t.Errorf("create sent %+v", st.create)
 	}
 	if st.csr.Subject != "CN=Alice" || !slices.Equal(st.csr.Emails, []string{"a@example.com", "b@example.com"}) || st.csr.UPN != "alice@example.com" {
@@ -287,7 +288,7 @@ func TestVSCCommands(t *testing.T) {
 		t.Errorf("create --attest: exit %d\n%s%s", code, out, errOut)
 	}
 	f.mu.Lock()
-	if f.state.pin != "654321" || f.state.puk != "87654321" || !f.state.create.Attest || f.state.create.Algorithm != ipc.VSCAlgRSA2048 {
+	if f.state.pin != "654321" || f.state.puk != "87654321" || !f.state.create.Attest || f.state.create.Algorithm != string(device.RSAKey(2048)) {
 		t.Errorf("daemon got PIN %q PUK %q request %+v", f.state.pin, f.state.puk, f.state.create)
 	}
 	f.mu.Unlock()

@@ -13,13 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/tpm"
 )
-
-// vscAlgorithms are the key algorithms of `vsc create --algorithm`.
-var vscAlgorithms = []string{ipc.VSCAlgECCP256, ipc.VSCAlgECCP384, ipc.VSCAlgRSA2048}
 
 // vscCmd is `hwauthctl vsc create|list|show|delete|csr|import-cert|attest|verify-attestation|unblock`.
 func vscCmd(a *app) *cobra.Command {
@@ -46,11 +44,11 @@ func vscCreateCmd(a *app) *cobra.Command {
 		Short: "Create a virtual smart card in this device's TPM (asks for its new PIN and PUK)",
 		Long: "create makes a key in the TPM that never leaves it, protected by a PIN and a PUK.\n" +
 			"On the terminal it asks for each twice; with --pin-stdin it reads the PIN, then the PUK,\n" +
-			"one line each. Algorithms: ecc-p256 (default), ecc-p384, rsa-2048.",
+			"one line each. Algorithms: " + device.VirtualCardAlgorithmNames() + " (the first is the default).",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !slices.Contains(vscAlgorithms, req.Algorithm) {
-				return usageError{fmt.Errorf("unknown algorithm %q; use one of %v", req.Algorithm, vscAlgorithms)}
+			if !slices.Contains(device.VirtualCardAlgorithms, device.KeyAlgorithm(req.Algorithm)) {
+				return usageError{fmt.Errorf("unknown algorithm %q; use one of %s", req.Algorithm, device.VirtualCardAlgorithmNames())}
 			}
 			if adminKey != "" {
 				b, err := os.ReadFile(adminKey)
@@ -64,7 +62,7 @@ func vscCreateCmd(a *app) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&req.Label, "label", "", "name of the card (required)")
-	fl.StringVar(&req.Algorithm, "algorithm", ipc.VSCAlgECCP256, "key algorithm: ecc-p256, ecc-p384 or rsa-2048")
+	fl.StringVar(&req.Algorithm, "algorithm", string(device.VirtualCardAlgorithms[0]), "key algorithm: "+device.VirtualCardAlgorithmNames())
 	fl.BoolVar(&req.Attest, "attest", false, "also return a TPM2_Certify attestation of the new key")
 	fl.StringVar(&adminKey, "admin-key", "", "PEM `file` of IT's admin public key (ECDSA P-256): its holder can unblock the card (vsc unblock)")
 	fl.BoolVar(&noPUK, "no-puk", false, "create the card without PUK (when policy allows; unblock then needs the admin key or a new card)")
