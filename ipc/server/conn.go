@@ -247,6 +247,11 @@ func (sc *serverConn) serve() {
 			sc.refuseRequest(err)
 			return
 		}
+		if req.ProtoMajor != 1 {
+			// HTTP/2's preface and other versions: net/http answers 505 too.
+			sc.refuse(http.StatusHTTPVersionNotSupported, ipc.Errorf(ipc.CodeBadRequest, "%s is not supported; hwauthd speaks HTTP/1.1", req.Proto))
+			return
+		}
 		_ = sc.c.SetReadDeadline(time.Time{})
 		if !sc.serveRequest(req) {
 			return
@@ -265,9 +270,17 @@ func (sc *serverConn) refuseRequest(err error) {
 	if errors.Is(err, errHeadTooLarge) {
 		e = ipc.Errorf(ipc.CodeTooLarge, "request line and headers are larger than %d bytes", maxHeaderBytes)
 	}
+	sc.refuse(e.Status(), e)
+}
+
+// refuse answers e with status, ends the connection and drops what the
+// client still sends for a while (linger), so that it reads the answer
+// instead of a reset.
+func (sc *serverConn) refuse(status int, e *ipc.Error) {
 	w := &response{sc: sc, req: &http.Request{Method: http.MethodGet}, close: true}
-	_ = WriteJSON(w, e.Status(), e)
+	_ = WriteJSON(w, status, e)
 	w.finish()
+	sc.linger()
 }
 
 // serveRequest runs the handler for req and writes its answer; it reports
@@ -296,10 +309,13 @@ func (sc *serverConn) serveRequest(req *http.Request) bool {
 	sc.s.handler.ServeHTTP(w, req)
 	sc.s.unwatch(watch)
 	clientGone := watch.stop()
+	b, hasBody := req.Body.(*requestBody)
+	// A body left unread (too large, cut short, badly chunked) leaves the
+	// next request's start unknown: the answer says the connection ends.
+	unread := hasBody && !b.eof
+	w.close = w.close || unread
 	w.finish()
-	if b, ok := req.Body.(*requestBody); ok && !b.eof {
-		// The body was left unread (too large): the next request's start
-		// is unknown.
+	if unread {
 		sc.linger()
 		return false
 	}
@@ -473,7 +489,9 @@ type requestBody struct {
 	w            *response
 	watch        *readAhead
 	sendContinue bool
-	eof          bool
+	// eof: the body was read to its end; broken: it ended in an error.
+	eof    bool
+	broken bool
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
@@ -489,9 +507,15 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := b.rc.Read(p)
-	if errors.Is(err, io.EOF) {
+	switch {
+	case err == nil:
+	case err == io.EOF && !b.broken:
 		b.eof = true
 		b.watch.bodyRead()
+	default:
+		// Cut short or malformed: net/http's body answers io.EOF to the
+		// next read, but where the next request starts stays unknown.
+		b.broken = true
 	}
 	return n, err
 }
