@@ -1,0 +1,6 @@
+//go:build race
+
+package client
+
+// raceBuild: see dialSocket.
+const raceBuild = true
