@@ -32,6 +32,10 @@ type blockingConn struct {
 	mu      sync.Mutex
 	busy    int  // system calls in progress on fd
 	closing bool // Close was called; fd is closed when busy drops to 0
+	// timeouts are the options (SO_RCVTIMEO, SO_SNDTIMEO) set to a
+	// timeout, so that clearing one that is not set costs no system call
+	// (the client clears the deadlines after every answer).
+	timeouts map[int]bool
 }
 
 // newBlockingConn takes over a dialed Unix socket connection; on failure it
@@ -180,9 +184,18 @@ func (c *blockingConn) setTimeout(opt, how int, t time.Time) error {
 		if d = time.Until(t); d <= 0 {
 			return unix.Shutdown(c.fd, how)
 		}
+	} else if !c.timeouts[opt] {
+		return nil
 	}
 	tv := unix.NsecToTimeval(d.Nanoseconds())
-	return unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, opt, &tv)
+	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, opt, &tv); err != nil {
+		return err
+	}
+	if c.timeouts == nil {
+		c.timeouts = map[int]bool{}
+	}
+	c.timeouts[opt] = d > 0
+	return nil
 }
 
 func (c *blockingConn) opError(op string, err error) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,6 +72,17 @@ func TestBlockingConn(t *testing.T) {
 
 	conn, err := blockingDialer(silent, &dials)(ctx(t))
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A deadline ahead ends a read that gets nothing; clearing it lets the
+	// next read wait again (here: until Close).
+	if err := conn.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Read(make([]byte, 16)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past its deadline = %v, want ErrDeadlineExceeded", err)
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	read := make(chan error, 1)
