@@ -176,7 +176,7 @@ func (d *Daemon) writePINResult(ctx context.Context, w http.ResponseWriter, dev 
 	if err != nil {
 		return err
 	}
-	return server.WriteJSON(w, http.StatusOK, ipc.PINResult{RetriesLeft: triesToAPI(st.RetriesLeft), Blocked: st.Blocked, Verified: true})
+	return server.WriteJSON(w, http.StatusOK, ipc.PINResult{RetriesLeft: st.RetriesLeft, Blocked: st.Blocked, Verified: true})
 }
 
 // errorsJoin returns the first API error of errs (each names its field);

@@ -12,6 +12,7 @@ import (
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon/daemontest"
 	"github.com/hwauthd/hwauthd/device"
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -65,7 +66,7 @@ func TestCardPINAndSignRoutes(t *testing.T) {
 	if res, err := alice.ChangePIN(ctx, card.ID(), []byte(daemontest.PIN), []byte("654321")); err != nil || !res.Verified {
 		t.Fatalf("change: %+v %v", res, err)
 	}
-	if res, err := root.UnblockPIN(ctx, card.ID(), []byte(daemontest.PUK), []byte("112233")); err != nil || res.RetriesLeft == nil || *res.RetriesLeft != 3 {
+	if res, err := root.UnblockPIN(ctx, card.ID(), []byte(daemontest.PUK), []byte("112233")); err != nil || res.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Fatalf("unblock: %+v %v", res, err)
 	}
 	if _, err := alice.VerifyPIN(ctx, card.ID(), []byte("112233")); err != nil {

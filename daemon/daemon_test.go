@@ -89,26 +89,25 @@ func TestEveryRouteDeclaresAccess(t *testing.T) {
 }
 
 func TestMapError(t *testing.T) {
-	three := 3
 	for _, tc := range []struct {
 		err     error
 		code    ipc.Code
-		retries *int
+		retries hwerr.Tries
 	}{
-		{fmt.Errorf("verify: %w", &hwerr.PINIncorrect{RetriesLeft: 3}), ipc.CodePINIncorrect, &three},
-		{fmt.Errorf("verify: %w", hwerr.ErrPINBlocked), ipc.CodePINBlocked, nil},
-		{fmt.Errorf("sign: %w", hwerr.ErrRemoved), ipc.CodeAuthenticatorRemoved, nil},
-		{fmt.Errorf("list: %w", hwerr.ErrUnavailable), ipc.CodeBackendUnavailable, nil},
-		{fmt.Errorf("x: %w", hwerr.ErrNotFound), ipc.CodeNotFound, nil},
-		{context.DeadlineExceeded, ipc.CodeTimeout, nil},
-		{ipc.Errorf(ipc.CodeLimitReached, "five"), ipc.CodeLimitReached, nil},
+		{fmt.Errorf("verify: %w", &hwerr.PINIncorrect{RetriesLeft: hwerr.TriesLeft(3)}), ipc.CodePINIncorrect, hwerr.TriesLeft(3)},
+		{fmt.Errorf("verify: %w", hwerr.ErrPINBlocked), ipc.CodePINBlocked, hwerr.Tries{}},
+		{fmt.Errorf("sign: %w", hwerr.ErrRemoved), ipc.CodeAuthenticatorRemoved, hwerr.Tries{}},
+		{fmt.Errorf("list: %w", hwerr.ErrUnavailable), ipc.CodeBackendUnavailable, hwerr.Tries{}},
+		{fmt.Errorf("x: %w", hwerr.ErrNotFound), ipc.CodeNotFound, hwerr.Tries{}},
+		{context.DeadlineExceeded, ipc.CodeTimeout, hwerr.Tries{}},
+		{ipc.Errorf(ipc.CodeLimitReached, "five"), ipc.CodeLimitReached, hwerr.Tries{}},
 	} {
 		got := MapError(tc.err)
 		if got == nil || got.Code != tc.code {
 			t.Errorf("MapError(%v) = %v, want code %s", tc.err, got, tc.code)
 			continue
 		}
-		if (tc.retries == nil) != (got.RetriesLeft == nil) || (tc.retries != nil && *tc.retries != *got.RetriesLeft) {
+		if got.RetriesLeft != tc.retries {
 			t.Errorf("MapError(%v) retries = %v, want %v", tc.err, got.RetriesLeft, tc.retries)
 		}
 		if got.Code.HTTPStatus() < 400 {
@@ -182,7 +181,7 @@ func TestPINBlockedAnswer(t *testing.T) {
 		}
 		return e.Code, e.Message, e.Details["unblock"]
 	}
-	c, msg, how := code(d.signIn.PINBlocks.Outcome(fmt.Errorf("verify: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 0}), card))
+	c, msg, how := code(d.signIn.PINBlocks.Outcome(fmt.Errorf("verify: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(0)}), card))
 	if c != ipc.CodePINBlocked || how != "administrator" || !strings.Contains(msg, "administrator") {
 		t.Fatalf("last try: %s %q %v", c, msg, how)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/daemon/daemontest"
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -28,7 +29,7 @@ func TestSecurityKeyRoutes(t *testing.T) {
 	key := h.InsertSecurityKey("alice's key", "")
 
 	res, err := alice.SetPIN(ctx, key.ID(), []byte(pin))
-	if err != nil || res.RetriesLeft == nil || *res.RetriesLeft != 8 {
+	if err != nil || res.RetriesLeft != hwerr.TriesLeft(8) {
 		t.Fatalf("set the first PIN: %+v %v", res, err)
 	}
 	if _, err := alice.SetPIN(ctx, key.ID(), []byte("9999")); !isCode(err, ipc.CodeNotSupported) {
@@ -59,7 +60,7 @@ func TestSecurityKeyRoutes(t *testing.T) {
 	wrong := good
 	wrong.PIN = ipc.Secret("0000")
 	var e *ipc.Error
-	if _, err := alice.MakeCredential(ctx, key.ID(), wrong); !errors.As(err, &e) || e.Code != ipc.CodePINIncorrect || e.RetriesLeft == nil || *e.RetriesLeft != 7 {
+	if _, err := alice.MakeCredential(ctx, key.ID(), wrong); !errors.As(err, &e) || e.Code != ipc.CodePINIncorrect || e.RetriesLeft != hwerr.TriesLeft(7) {
 		t.Fatalf("make a credential with a wrong PIN: %v", err)
 	}
 	cred, err := alice.MakeCredential(ctx, key.ID(), good)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 
 	"github.com/hwauthd/hwauthd/device"
-	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
 )
@@ -59,17 +58,7 @@ func publicKeyPEM(k device.Key) string {
 
 // pinStateToAPI renders a PIN state.
 func pinStateToAPI(st device.PINState) ipc.PINState {
-	return ipc.PINState{RetriesLeft: triesToAPI(st.RetriesLeft), Blocked: st.Blocked, Verified: st.Verified}
-}
-
-// triesToAPI renders a retry counter as the API's retries_left: a number,
-// or null when the device does not say.
-func triesToAPI(t hwerr.Tries) *int {
-	n, ok := t.Left()
-	if !ok {
-		return nil
-	}
-	return &n
+	return ipc.PINState{RetriesLeft: st.RetriesLeft, Blocked: st.Blocked, Verified: st.Verified}
 }
 
 // readerToAPI renders a reader for GET /v1/readers, the ATR in hex.

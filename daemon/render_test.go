@@ -37,7 +37,7 @@ func TestAuthenticatorToAPI(t *testing.T) {
 	a := authenticatorToAPI(device.Info{ID: "piv-1", Kind: device.KindSmartcard, Backend: device.BackendPIV,
 		CardAuth: device.CardAuthVerified, PIN: device.PINStateOf(hwerr.TriesLeft(2)), Keys: []device.Key{k}})
 	if a.Kind != ipc.KindSmartcard || a.Backend != ipc.BackendPIV || a.CardAuthentication != ipc.CardAuthVerified ||
-		a.PIN.RetriesLeft == nil || *a.PIN.RetriesLeft != 2 || len(a.Keys) != 1 || a.Keys[0].Algorithm != "ecc-p256" {
+		a.PIN.RetriesLeft != hwerr.TriesLeft(2) || len(a.Keys) != 1 || a.Keys[0].Algorithm != "ecc-p256" {
 		t.Fatalf("rendered %+v", a)
 	}
 	pubBlock, _ := pem.Decode([]byte(a.Keys[0].PublicKey))

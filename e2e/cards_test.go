@@ -72,7 +72,7 @@ func TestCardsAppearAndDisappearAsEvents(t *testing.T) {
 		if block == nil || string(block.Bytes) != string(c.Certificate(piv.SlotAuthentication)) {
 			t.Errorf("%s: listed certificate is not the card's", c.id)
 		}
-		if au.PIN.RetriesLeft == nil || *au.PIN.RetriesLeft != 3 {
+		if au.PIN.RetriesLeft != hwerr.TriesLeft(3) {
 			t.Errorf("%s: retries %v, want 3", c.id, au.PIN.RetriesLeft)
 		}
 	}
@@ -111,11 +111,11 @@ func TestWrongPINCountsDownBlocksAndPUKUnblocks(t *testing.T) {
 
 	err := pinOp(h.c.VerifyPIN(ctx, c.id, []byte("654321")))
 	var wrong *hwerr.PINIncorrect
-	if apiCode(err) != ipc.CodePINIncorrect || !errors.As(err, &wrong) || wrong.RetriesLeft != 2 {
+	if apiCode(err) != ipc.CodePINIncorrect || !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(2) {
 		t.Fatalf("wrong PIN: %v", err)
 	}
-	if st := cardPIN(t, c); st.RetriesLeft != 2 {
-		t.Fatalf("card says %d tries left, daemon said 2", st.RetriesLeft)
+	if st := cardPIN(t, c); st.RetriesLeft != hwerr.TriesLeft(2) {
+		t.Fatalf("card says %v tries left, daemon said 2", st.RetriesLeft)
 	}
 	// Reading status, lists and the authenticator spends no try.
 	for range 3 {
@@ -126,24 +126,24 @@ func TestWrongPINCountsDownBlocksAndPUKUnblocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if au.PIN.RetriesLeft == nil || *au.PIN.RetriesLeft != 2 {
+		if au.PIN.RetriesLeft != hwerr.TriesLeft(2) {
 			t.Fatalf("shown retries %v, want 2", au.PIN.RetriesLeft)
 		}
 	}
-	if st := cardPIN(t, c); st.RetriesLeft != 2 {
-		t.Fatalf("reading state spent a try: %d left", st.RetriesLeft)
+	if st := cardPIN(t, c); st.RetriesLeft != hwerr.TriesLeft(2) {
+		t.Fatalf("reading state spent a try: %v left", st.RetriesLeft)
 	}
 	// The right PIN works and leaves the counter full; the daemon drops the
 	// security status again afterwards.
 	if err := pinOp(h.c.VerifyPIN(ctx, c.id, []byte(pivcard.DefaultPIN))); err != nil {
 		t.Fatal(err)
 	}
-	if st := cardPIN(t, c); st.RetriesLeft != 3 || st.Verified {
+	if st := cardPIN(t, c); st.RetriesLeft != hwerr.TriesLeft(3) || st.Verified {
 		t.Fatalf("after the right PIN: %+v", st)
 	}
 	for want := 2; want >= 1; want-- {
 		err := pinOp(h.c.VerifyPIN(ctx, c.id, []byte("000000")))
-		if !errors.As(err, &wrong) || wrong.RetriesLeft != want {
+		if !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(want) {
 			t.Fatalf("wrong PIN %d: %v", 3-want, err)
 		}
 	}
@@ -260,7 +260,7 @@ func TestConcurrentSigningOnOneCard(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if st := cardPIN(t, c); st.RetriesLeft != 3 {
+	if st := cardPIN(t, c); st.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Fatalf("concurrent signing disturbed the PIN counter: %+v", st)
 	}
 }
@@ -401,7 +401,7 @@ func TestBadRequestsKeepTheDaemonServing(t *testing.T) {
 		}
 	}
 	// None of that spent a try or stopped the daemon.
-	if st := cardPIN(t, c); st.RetriesLeft != 3 {
+	if st := cardPIN(t, c); st.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Fatalf("bad requests spent PIN tries: %+v", st)
 	}
 	if err := signAndVerify(t, h, c, piv.SlotAuthentication, "ecdsa-sha256"); err != nil {

@@ -110,7 +110,7 @@ func TestImpostorCardGetsNoPIN(t *testing.T) {
 				})
 			}
 			if after := cardPIN(t, imp); after.RetriesLeft != before.RetriesLeft || after.Verified {
-				t.Fatalf("the owner's PIN reached the impostor: tries %d -> %d, verified %v", before.RetriesLeft, after.RetriesLeft, after.Verified)
+				t.Fatalf("the owner's PIN reached the impostor: tries %v -> %v, verified %v", before.RetriesLeft, after.RetriesLeft, after.Verified)
 			}
 			h.remove(imp)
 		})

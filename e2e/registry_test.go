@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
 	"github.com/hwauthd/hwauthd/store"
@@ -57,7 +58,7 @@ func TestFiveAuthenticatorsDefaultMovesOnRemoval(t *testing.T) {
 			t.Errorf("limit message %q lacks %q", err.Error(), want)
 		}
 	}
-	if st := cardPIN(t, sixth); st.RetriesLeft != 3 {
+	if st := cardPIN(t, sixth); st.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Errorf("a refused registration spent a PIN try: %+v", st)
 	}
 
@@ -210,7 +211,7 @@ func TestAnotherUserCannotReachYourData(t *testing.T) {
 	if err != nil || len(list.Registrations) != 1 {
 		t.Fatalf("alice's registrations: %+v %v", list, err)
 	}
-	if st := cardPIN(t, mine); st.RetriesLeft != 3 {
+	if st := cardPIN(t, mine); st.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Fatalf("alice's card spent a try: %+v", st)
 	}
 }
@@ -244,7 +245,7 @@ func TestSignInGroupCannotUseAnothersCard(t *testing.T) {
 			t.Errorf("%s %s as the sign-in group: %d %s, want %q", c.Method, c.Path, c.Status, c.Answer, want)
 		}
 	}
-	if st := cardPIN(t, mine); st.RetriesLeft != 3 {
+	if st := cardPIN(t, mine); st.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Fatalf("alice's card spent a try: %+v", st)
 	}
 }

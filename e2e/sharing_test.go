@@ -22,6 +22,7 @@ import (
 
 	"github.com/ebfe/scard"
 
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc"
@@ -73,7 +74,7 @@ func TestSignNeedsThePINOfTheSameRequest(t *testing.T) {
 	if err := signAndVerify(t, h, c, piv.SlotAuthentication, "ecdsa-sha256"); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := other.PINStatus(ctxT(t)); err != nil || st.Verified || st.RetriesLeft != 3 {
+	if st, err := other.PINStatus(ctxT(t)); err != nil || st.Verified || st.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Errorf("PIN status after hwauthd verified and signed: %+v, %v; want logged out, 3 tries", st, err)
 	}
 }
@@ -101,7 +102,7 @@ func TestResetByAnotherApplication(t *testing.T) {
 	if err := conn.Reset(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := h.c.Authenticator(ctxT(t), c.id); err != nil || st.PIN.RetriesLeft == nil || *st.PIN.RetriesLeft != 3 {
+	if st, err := h.c.Authenticator(ctxT(t), c.id); err != nil || st.PIN.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Fatalf("authenticator after a reset: %+v, %v", st, err)
 	}
 }
@@ -120,7 +121,7 @@ func TestListShowsTriesTheCardReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, a := range as {
-		if a.ID == c.id && (a.PIN.RetriesLeft == nil || *a.PIN.RetriesLeft != 2) {
+		if a.ID == c.id && a.PIN.RetriesLeft != hwerr.TriesLeft(2) {
 			t.Errorf("listed PIN state %+v, want the 2 tries the card reports", a.PIN)
 		}
 	}
@@ -245,7 +246,7 @@ func TestThreeApplicationsSignInParallel(t *testing.T) {
 	if err := piv.NewClient(pivcard.Transmitter(c.Card)).Logout(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	if st := cardPIN(t, c); st.RetriesLeft != 3 {
+	if st := cardPIN(t, c); st.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Errorf("PIN counter after the loops: %+v, want 3 tries", st)
 	}
 }

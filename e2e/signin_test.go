@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 	"github.com/hwauthd/hwauthd/pcsc/pivcard"
@@ -101,7 +102,7 @@ func TestSignInSignOutAndSessionEvents(t *testing.T) {
 
 func containsRetries(err error, n int) bool {
 	var e *ipc.Error
-	return errorsAs(err, &e) && e.RetriesLeft != nil && *e.RetriesLeft == n
+	return errorsAs(err, &e) && e.RetriesLeft == hwerr.TriesLeft(n)
 }
 
 func TestRemovalPolicySignsOut(t *testing.T) {
@@ -153,8 +154,8 @@ func TestRequiredMethods(t *testing.T) {
 	if !errorsAs(err, &apiErr) || apiErr.Code != ipc.CodeRegistrationRequired || apiErr.Message != req.Message || apiErr.Details["missing_count"] != float64(1) {
 		t.Fatalf("sign-in with one of two: %#v", err)
 	}
-	if st := cardPIN(t, a); st.RetriesLeft != 3 {
-		t.Fatalf("a refused sign-in spent a PIN try: %d left", st.RetriesLeft)
+	if st := cardPIN(t, a); st.RetriesLeft != hwerr.TriesLeft(3) {
+		t.Fatalf("a refused sign-in spent a PIN try: %v left", st.RetriesLeft)
 	}
 	// Another user may not ask about alice; alice may.
 	calls := runAs(t, malloryUID, malloryUID, h.socket, []call{{Method: "GET", Path: "/v1/users/" + alice + "/requirements"}})
@@ -254,7 +255,7 @@ func TestFailedSignInsAreLimited(t *testing.T) {
 		if apiCode(err) != want {
 			t.Fatalf("wrong PIN with %d tries left on the card: %v, want %s", left, err, want)
 		}
-		if st := cardPIN(t, ac); st.RetriesLeft != left {
+		if st := cardPIN(t, ac); st.RetriesLeft != hwerr.TriesLeft(left) {
 			t.Fatalf("card after the wrong PIN: %+v, want %d tries left", st, left)
 		}
 	}

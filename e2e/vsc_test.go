@@ -335,7 +335,7 @@ func TestTPMLossAndReturn(t *testing.T) {
 		t.Fatalf("status after the TPM came back: %+v, %v", st.Backends["tpm"], err)
 	}
 	var wrong *hwerr.PINIncorrect
-	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("00000000"))); !errors.As(err, &wrong) || wrong.RetriesLeft != 4 {
+	if err := pinOp(h.c.VerifyPIN(ctx, v.ID, []byte("00000000"))); !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(4) {
 		t.Fatalf("wrong PIN after the return: %v, want 4 tries left", err)
 	}
 }
@@ -356,14 +356,15 @@ func TestNoPINOracleOnAnotherUsersVirtualCard(t *testing.T) {
 	state := func() (int, uint32) {
 		t.Helper()
 		a, err := h.c.Authenticator(ctx, v.ID)
-		if err != nil || a.PIN.RetriesLeft == nil {
+		left, known := a.PIN.RetriesLeft.Left()
+		if err != nil || !known {
 			t.Fatalf("virtual card PIN state: %+v %v", a, err)
 		}
 		st, err := h.c.Status(ctx)
 		if err != nil || st.Backends["tpm"].TPM == nil {
 			t.Fatalf("TPM status: %+v %v", st, err)
 		}
-		return *a.PIN.RetriesLeft, st.Backends["tpm"].TPM.Lockout.Failures
+		return left, st.Backends["tpm"].TPM.Lockout.Failures
 	}
 	tries, failures := state()
 	d := sha256.Sum256([]byte("x"))
@@ -526,7 +527,7 @@ func TestVirtualCardBlocksOnItsOwnCounter(t *testing.T) {
 	}
 	var wrong *hwerr.PINIncorrect
 	for left := 4; left >= 1; left-- {
-		if err := pinOp(h.c.VerifyPIN(ctx, a.ID, []byte("00000000"))); !errors.As(err, &wrong) || wrong.RetriesLeft != left {
+		if err := pinOp(h.c.VerifyPIN(ctx, a.ID, []byte("00000000"))); !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(left) {
 			t.Fatalf("wrong PIN: %v, want %d left", err, left)
 		}
 	}

@@ -54,7 +54,7 @@ func TestListAndInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.AAGUID != "abcd0000000000000000000000000000" || info.PINSet || info.PINRetries != -1 || !info.ResidentKeys {
+	if info.AAGUID != "abcd0000000000000000000000000000" || info.PINSet || info.PINRetries.Known() || !info.ResidentKeys {
 		t.Fatalf("info %+v", info)
 	}
 	if !slices.Contains(info.Versions, "FIDO_2_1") || !slices.Equal(info.PINProtocols, []int{2, 1}) {
@@ -88,7 +88,7 @@ func TestPINLifecycle(t *testing.T) {
 		if err := k.SetPIN(ctx, pin("5678")); !errors.Is(err, hwerr.ErrInvalidInput) {
 			t.Fatalf("second set PIN: %v", err)
 		}
-		if info, err := k.Info(ctx); err != nil || !info.PINSet || info.PINRetries != 8 {
+		if info, err := k.Info(ctx); err != nil || !info.PINSet || info.PINRetries != hwerr.TriesLeft(8) {
 			t.Fatalf("info %+v %v", info, err)
 		}
 		if err := k.VerifyPIN(ctx, pin("1234")); err != nil {
@@ -96,7 +96,7 @@ func TestPINLifecycle(t *testing.T) {
 		}
 		for want := 7; want >= 6; want-- {
 			var pe *hwerr.PINIncorrect
-			if err := k.VerifyPIN(ctx, pin("0000")); !errors.As(err, &pe) || pe.RetriesLeft != want {
+			if err := k.VerifyPIN(ctx, pin("0000")); !errors.As(err, &pe) || pe.RetriesLeft != hwerr.TriesLeft(want) {
 				t.Fatalf("wrong PIN: %v, want %d retries", err, want)
 			}
 		}

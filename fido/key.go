@@ -84,14 +84,14 @@ func (k *Key) run(ctx context.Context, what string, touch bool, fn func() error)
 	return fmt.Errorf("%s: %w", what, mapped)
 }
 
-// retriesLocked reads the PIN retry counter, or -1 when the key does not
+// retriesLocked reads the PIN retry counter, unknown when the key does not
 // answer; the caller holds the key.
-func (k *Key) retriesLocked() int {
+func (k *Key) retriesLocked() hwerr.Tries {
 	n, err := k.dev.RetryCount()
 	if err != nil {
-		return -1
+		return hwerr.Tries{}
 	}
-	return n
+	return hwerr.TriesLeft(n)
 }
 
 // watch waits for the operation to end (done) or for ctx to end. In the

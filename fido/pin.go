@@ -28,8 +28,9 @@ type Info struct {
 	PINSet           bool
 	ResidentKeys     bool
 	UserVerification bool
-	// PINRetries is the PIN retry counter, -1 when the key has no PIN set.
-	PINRetries int
+	// PINRetries is the PIN retry counter, unknown when the key has no PIN
+	// set.
+	PINRetries hwerr.Tries
 }
 
 // Info reads the key's getInfo and, when a PIN is set, its retry counter.
@@ -41,13 +42,12 @@ func (k *Key) Info(ctx context.Context) (*Info, error) {
 			return err
 		}
 		info = convertInfo(di)
-		info.PINRetries = -1
 		if info.PINSet {
 			n, err := k.dev.RetryCount()
 			if err != nil {
 				return err
 			}
-			info.PINRetries = n
+			info.PINRetries = hwerr.TriesLeft(n)
 		}
 		return nil
 	})

@@ -68,13 +68,12 @@ var (
 	ErrProtocol = errors.New("unexpected answer from the authenticator")
 )
 
-// PINIncorrect is returned when a PIN (or PUK) was wrong. RetriesLeft is the
-// number of tries the authenticator reports as remaining, or -1 when it does
-// not say.
+// PINIncorrect is returned when a PIN (or PUK) was wrong, with the tries
+// the authenticator reports as remaining (unknown when it does not say).
 type PINIncorrect struct {
 	// What names the secret: "PIN" or "PUK".
 	What        string
-	RetriesLeft int
+	RetriesLeft Tries
 }
 
 func (e *PINIncorrect) Error() string {
@@ -82,13 +81,13 @@ func (e *PINIncorrect) Error() string {
 	if what == "" {
 		what = "PIN"
 	}
-	switch {
-	case e.RetriesLeft < 0:
+	switch n, ok := e.RetriesLeft.Left(); {
+	case !ok:
 		return fmt.Sprintf("wrong %s", what)
-	case e.RetriesLeft == 1:
+	case n == 1:
 		return fmt.Sprintf("wrong %s, 1 try left", what)
 	default:
-		return fmt.Sprintf("wrong %s, %d tries left", what, e.RetriesLeft)
+		return fmt.Sprintf("wrong %s, %d tries left", what, n)
 	}
 }
 

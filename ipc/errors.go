@@ -152,9 +152,10 @@ func (c Code) Hint() string { return codes[c].hint }
 // {"error": {"code": "...", "message": "...", "retries_left": 2, ...details}}.
 // Details are flattened into the error object beside code and message.
 type Error struct {
-	Code        Code
-	Message     string
-	RetriesLeft *int
+	Code    Code
+	Message string
+	// RetriesLeft is sent as retries_left when known.
+	RetriesLeft hwerr.Tries
 	Details     map[string]any
 }
 
@@ -189,12 +190,8 @@ func (e *Error) As(target any) bool {
 	if !ok || e.Code != CodePINIncorrect {
 		return false
 	}
-	left := -1
-	if e.RetriesLeft != nil {
-		left = *e.RetriesLeft
-	}
 	what, _ := e.Details["what"].(string)
-	*p = &hwerr.PINIncorrect{What: what, RetriesLeft: left}
+	*p = &hwerr.PINIncorrect{What: what, RetriesLeft: e.RetriesLeft}
 	return true
 }
 
@@ -206,8 +203,8 @@ func (e *Error) MarshalJSON() ([]byte, error) {
 	}
 	body["code"] = e.Code
 	body["message"] = e.Error()
-	if e.RetriesLeft != nil {
-		body["retries_left"] = *e.RetriesLeft
+	if e.RetriesLeft.Known() {
+		body["retries_left"] = e.RetriesLeft
 	}
 	return json.Marshal(map[string]any{"error": body})
 }
@@ -279,11 +276,7 @@ func FromHW(err error) *Error {
 
 // pinIncorrect builds the pin_incorrect error, with retries_left when known.
 func pinIncorrect(pi *hwerr.PINIncorrect) *Error {
-	e := &Error{Code: CodePINIncorrect, Message: pi.Error()}
-	if pi.RetriesLeft >= 0 {
-		n := pi.RetriesLeft
-		e.RetriesLeft = &n
-	}
+	e := &Error{Code: CodePINIncorrect, Message: pi.Error(), RetriesLeft: pi.RetriesLeft}
 	if pi.What != "" {
 		e.Details = map[string]any{"what": pi.What}
 	}

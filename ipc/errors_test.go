@@ -12,7 +12,7 @@ import (
 
 func TestErrorEnvelopeRoundTrip(t *testing.T) {
 	two := 2
-	in := &Error{Code: CodePINIncorrect, Message: "wrong PIN, 2 tries left", RetriesLeft: &two, Details: map[string]any{"what": "PIN"}}
+	in := &Error{Code: CodePINIncorrect, Message: "wrong PIN, 2 tries left", RetriesLeft: hwerr.TriesLeft(two), Details: map[string]any{"what": "PIN"}}
 	b, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func TestErrorEnvelopeRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b, &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.Code != in.Code || out.Message != in.Message || out.RetriesLeft == nil || *out.RetriesLeft != 2 || out.Details["what"] != "PIN" {
+	if out.Code != in.Code || out.Message != in.Message || out.RetriesLeft != hwerr.TriesLeft(2) || out.Details["what"] != "PIN" {
 		t.Fatalf("round trip = %+v", out)
 	}
 	if err := json.Unmarshal([]byte(`{"foo":1}`), &out); err == nil {
@@ -58,8 +58,8 @@ func TestFromHW(t *testing.T) {
 		retries int
 	}{
 		{fmt.Errorf("verify pin: %w", hwerr.ErrPINBlocked), CodePINBlocked, -1},
-		{fmt.Errorf("verify pin: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 2}), CodePINIncorrect, 2},
-		{fmt.Errorf("verify: %w", &hwerr.PINIncorrect{RetriesLeft: -1}), CodePINIncorrect, -1},
+		{fmt.Errorf("verify pin: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(2)}), CodePINIncorrect, 2},
+		{fmt.Errorf("verify: %w", &hwerr.PINIncorrect{RetriesLeft: hwerr.TriesLeft(-1)}), CodePINIncorrect, -1},
 		{fmt.Errorf("connect: %w", hwerr.ErrUnavailable), CodeBackendUnavailable, -1},
 		{fmt.Errorf("transmit: %w", hwerr.ErrRemoved), CodeAuthenticatorRemoved, -1},
 		{fmt.Errorf("unblock: %w", hwerr.ErrPUKBlocked), CodePINBlocked, -1},
@@ -71,7 +71,7 @@ func TestFromHW(t *testing.T) {
 			t.Errorf("FromHW(%v) = %v, want %s", tt.err, got, tt.code)
 			continue
 		}
-		if (got.RetriesLeft == nil) != (tt.retries < 0) || (got.RetriesLeft != nil && *got.RetriesLeft != tt.retries) {
+		if got.RetriesLeft != hwerr.TriesLeft(tt.retries) {
 			t.Errorf("FromHW(%v) retries = %v, want %d", tt.err, got.RetriesLeft, tt.retries)
 		}
 	}
@@ -82,9 +82,9 @@ func TestFromHW(t *testing.T) {
 
 func TestErrorIsAsHW(t *testing.T) {
 	one := 1
-	var err error = fmt.Errorf("call: %w", &Error{Code: CodePINIncorrect, RetriesLeft: &one})
+	var err error = fmt.Errorf("call: %w", &Error{Code: CodePINIncorrect, RetriesLeft: hwerr.TriesLeft(one)})
 	var pi *hwerr.PINIncorrect
-	if !errors.As(err, &pi) || pi.RetriesLeft != 1 {
+	if !errors.As(err, &pi) || pi.RetriesLeft != hwerr.TriesLeft(1) {
 		t.Fatalf("errors.As PINIncorrect = %v", pi)
 	}
 	if errors.Is(err, hwerr.ErrPINBlocked) {

@@ -1,6 +1,10 @@
 package ipc
 
-import "time"
+import (
+	"time"
+
+	"github.com/hwauthd/hwauthd/hwerr"
+)
 
 // Backend states in BackendStatus.State.
 const (
@@ -153,9 +157,9 @@ type FIDOInfo struct {
 // PINState is what is known of an authenticator's PIN. RetriesLeft is null
 // when the authenticator does not tell without a verification attempt.
 type PINState struct {
-	RetriesLeft *int `json:"retries_left"`
-	Blocked     bool `json:"blocked"`
-	Verified    bool `json:"verified"`
+	RetriesLeft hwerr.Tries `json:"retries_left"`
+	Blocked     bool        `json:"blocked"`
+	Verified    bool        `json:"verified"`
 }
 
 // Key is one key of an authenticator: ID is the PIV slot ("9a"), a PKCS#11
@@ -209,9 +213,9 @@ func (r *PINSetRequest) Wipe() { r.NewPIN.Wipe() }
 
 // PINResult is the answer of the PIN routes.
 type PINResult struct {
-	RetriesLeft *int `json:"retries_left"`
-	Blocked     bool `json:"blocked"`
-	Verified    bool `json:"verified"`
+	RetriesLeft hwerr.Tries `json:"retries_left"`
+	Blocked     bool        `json:"blocked"`
+	Verified    bool        `json:"verified"`
 }
 
 // SignRequest is the body of POST /v1/authenticators/{id}/sign. Algorithm

@@ -162,7 +162,7 @@ func (d *Device) notePINLocked(op string, err error) {
 	case err == nil:
 		d.pin = device.PINState{}
 	case errors.As(err, &pi) && pi.What != "PUK":
-		d.pin = device.PINStateOf(hwerr.TriesLeft(pi.RetriesLeft))
+		d.pin = device.PINStateOf(pi.RetriesLeft)
 	case errors.Is(err, hwerr.ErrPINBlocked):
 		d.pin = device.PINStateOf(hwerr.TriesLeft(0))
 	}

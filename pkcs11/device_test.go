@@ -31,11 +31,11 @@ func TestPINStateFromFlags(t *testing.T) {
 
 func TestNotePIN(t *testing.T) {
 	d := &Device{}
-	d.notePINLocked("login", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 1})
+	d.notePINLocked("login", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(1)})
 	if d.pin.RetriesLeft != hwerr.TriesLeft(1) || d.pin.Blocked {
 		t.Errorf("after a wrong PIN with 1 try left: %+v", d.pin)
 	}
-	d.notePINLocked("unblock", &hwerr.PINIncorrect{What: "PUK", RetriesLeft: 0})
+	d.notePINLocked("unblock", &hwerr.PINIncorrect{What: "PUK", RetriesLeft: hwerr.TriesLeft(0)})
 	if d.pin.Blocked {
 		t.Error("a wrong PUK marked the PIN blocked")
 	}

@@ -104,7 +104,7 @@ func TestOpenSCLockedPIN(t *testing.T) {
 	_, _, host, _, _ := pivSetup(t)
 	d := onlyDevice(t, host)
 	ctx := context.Background()
-	var retries []int
+	var retries []hwerr.Tries
 	for range pivcard.DefaultTries {
 		var pi *hwerr.PINIncorrect
 		err := d.VerifyPIN(ctx, []byte("000000"))
@@ -112,12 +112,12 @@ func TestOpenSCLockedPIN(t *testing.T) {
 		case errors.As(err, &pi):
 			retries = append(retries, pi.RetriesLeft)
 		case errors.Is(err, hwerr.ErrPINBlocked):
-			retries = append(retries, 0)
+			retries = append(retries, hwerr.TriesLeft(0))
 		default:
 			t.Fatalf("wrong PIN: %v", err)
 		}
 	}
-	if retries[len(retries)-2] != 1 || retries[len(retries)-1] != 0 {
+	if retries[len(retries)-2] != hwerr.TriesLeft(1) || retries[len(retries)-1] != hwerr.TriesLeft(0) {
 		t.Errorf("tries left reported %v, want ..., 1, 0", retries)
 	}
 	if err := d.VerifyPIN(ctx, []byte(pivcard.DefaultPIN)); !errors.Is(err, hwerr.ErrPINBlocked) {

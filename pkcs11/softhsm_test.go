@@ -117,7 +117,7 @@ func TestSignErrors(t *testing.T) {
 	}
 	var pi *hwerr.PINIncorrect
 	_, err := d.Sign(context.Background(), device.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest, PIN: []byte("000000")})
-	if !errors.As(err, &pi) || pi.RetriesLeft != -1 {
+	if !errors.As(err, &pi) || pi.RetriesLeft != hwerr.TriesLeft(-1) {
 		t.Errorf("wrong PIN: err = %v, want PINIncorrect with unknown tries", err)
 	}
 }
@@ -130,7 +130,7 @@ func TestPINOperations(t *testing.T) {
 		t.Fatalf("right PIN: %v", err)
 	}
 	var pi *hwerr.PINIncorrect
-	if err := d.VerifyPIN(ctx, []byte("999999")); !errors.As(err, &pi) || pi.RetriesLeft != -1 || pi.What != "PIN" {
+	if err := d.VerifyPIN(ctx, []byte("999999")); !errors.As(err, &pi) || pi.RetriesLeft != hwerr.TriesLeft(-1) || pi.What != "PIN" {
 		t.Fatalf("wrong PIN: %v", err)
 	}
 	if st, err := d.PINState(ctx); err != nil || st.Blocked {

@@ -166,7 +166,7 @@ func TestWrongPINsBlockTheCardNotTheTPM(t *testing.T) {
 	for want := 4; want >= 1; want-- {
 		err := tp.VerifyPIN(testCtx(t), a, []byte(wrongPIN))
 		var inc *hwerr.PINIncorrect
-		if !errors.As(err, &inc) || inc.RetriesLeft != want || inc.What != "PIN" {
+		if !errors.As(err, &inc) || inc.RetriesLeft != hwerr.TriesLeft(want) || inc.What != "PIN" {
 			t.Fatalf("wrong PIN: %v, want %d tries left", err, want)
 		}
 		if tr, err := tp.Tries(testCtx(t), a); err != nil || tr.PINLeft != want {
@@ -258,7 +258,7 @@ func TestDALockoutDoesNotTouchCards(t *testing.T) {
 	}
 	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
 	var inc *hwerr.PINIncorrect
-	if err := tp.VerifyPIN(testCtx(t), c, []byte(wrongPIN)); !errors.As(err, &inc) || inc.RetriesLeft != 4 {
+	if err := tp.VerifyPIN(testCtx(t), c, []byte(wrongPIN)); !errors.As(err, &inc) || inc.RetriesLeft != hwerr.TriesLeft(4) {
 		t.Fatalf("wrong PIN during TPM lockout: %v, want 4 tries left", err)
 	}
 }
@@ -308,7 +308,7 @@ func TestUnblockWithPUK(t *testing.T) {
 	}
 	err := tp.UnblockPIN(testCtx(t), c, []byte("00000000"), []byte("65432109"))
 	var inc *hwerr.PINIncorrect
-	if !errors.As(err, &inc) || inc.What != "PUK" || inc.RetriesLeft != 4 {
+	if !errors.As(err, &inc) || inc.What != "PUK" || inc.RetriesLeft != hwerr.TriesLeft(4) {
 		t.Fatalf("wrong PUK: %v, want PUK with 4 tries left", err)
 	}
 	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("1")); !errors.Is(err, hwerr.ErrPINPolicy) {
@@ -382,7 +382,7 @@ func TestChangePIN(t *testing.T) {
 		t.Fatalf("change to a short PIN: %v", err)
 	}
 	var inc *hwerr.PINIncorrect
-	if err := tp.ChangePIN(testCtx(t), c, []byte(wrongPIN), []byte("new-pin-1")); !errors.As(err, &inc) || inc.RetriesLeft != 4 {
+	if err := tp.ChangePIN(testCtx(t), c, []byte(wrongPIN), []byte("new-pin-1")); !errors.As(err, &inc) || inc.RetriesLeft != hwerr.TriesLeft(4) {
 		t.Fatalf("change with a wrong old PIN: %v, want 4 tries left", err)
 	}
 	if err := tp.ChangePIN(testCtx(t), c, []byte(testPIN), []byte("new-pin-1")); err != nil {

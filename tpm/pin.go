@@ -216,7 +216,7 @@ func (t *TPM) secretErrorLocked(kind secretKind, x *NVIndex, err error) error {
 		if c.left() == 0 {
 			return blockedError(kind)
 		}
-		return &hwerr.PINIncorrect{What: kind.String(), RetriesLeft: c.left()}
+		return &hwerr.PINIncorrect{What: kind.String(), RetriesLeft: hwerr.TriesLeft(c.left())}
 	case errors.Is(err, tpm2.TPMRCAuthUnavailable):
 		// The TPM refuses the authValue: pinCount reached pinLimit.
 		return blockedError(kind)

@@ -71,7 +71,7 @@ func TestSigningSessionHoldsNoPIN(t *testing.T) {
 	bare("a PIN check")
 	digest := sha256.Sum256([]byte("wrong PIN"))
 	var inc *hwerr.PINIncorrect
-	if _, err := tp.Sign(testCtx(t), c, []byte(wrongPIN), digest[:], crypto.SHA256); !errors.As(err, &inc) || inc.RetriesLeft != 4 {
+	if _, err := tp.Sign(testCtx(t), c, []byte(wrongPIN), digest[:], crypto.SHA256); !errors.As(err, &inc) || inc.RetriesLeft != hwerr.TriesLeft(4) {
 		t.Fatalf("Sign with a wrong PIN: %v, want 4 tries left", err)
 	}
 	bare("a wrong PIN")

@@ -82,8 +82,8 @@ func describe(err error) string {
 		return err.Error()
 	}
 	msg := e.Error()
-	if e.RetriesLeft != nil && !strings.Contains(msg, "left") {
-		msg += fmt.Sprintf(" (%s)", triesLeft(*e.RetriesLeft))
+	if n, ok := e.RetriesLeft.Left(); ok && !strings.Contains(msg, "left") {
+		msg += fmt.Sprintf(" (%s)", triesLeft(n))
 	}
 	return msg
 }

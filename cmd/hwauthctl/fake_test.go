@@ -64,7 +64,7 @@ func wrongPIN(pin ipc.Secret) error {
 	if string(pin) == "123456" {
 		return nil
 	}
-	return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: 2})
+	return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(2)})
 }
 
 func (f *fakeAPI) stateRoutes() []server.Route {
@@ -187,7 +187,7 @@ func (f *fakeAPI) sessionRoutes() []server.Route {
 			defer req.Wipe()
 			s.newPIN = string(req.NewPIN)
 			eight := 8
-			return server.WriteJSON(w, 200, ipc.PINResult{RetriesLeft: &eight})
+			return server.WriteJSON(w, 200, ipc.PINResult{RetriesLeft: hwerr.TriesLeft(eight)})
 		}),
 	}
 }

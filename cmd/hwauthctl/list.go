@@ -38,17 +38,18 @@ func listCmd(a *app) *cobra.Command {
 
 // pinState words a PIN state for the table.
 func pinState(p ipc.PINState) string {
+	n, known := p.RetriesLeft.Left()
 	switch {
 	case p.Blocked:
 		return "blocked"
-	case p.RetriesLeft == nil && p.Verified:
+	case !known && p.Verified:
 		return "verified"
-	case p.RetriesLeft == nil:
+	case !known:
 		return "?"
 	case p.Verified:
-		return triesLeft(*p.RetriesLeft) + ", verified"
+		return triesLeft(n) + ", verified"
 	}
-	return triesLeft(*p.RetriesLeft)
+	return triesLeft(n)
 }
 
 // showCmd is `hwauthctl show ID`.

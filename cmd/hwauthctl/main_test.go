@@ -55,13 +55,13 @@ func (f *fakeAPI) routes() []server.Route {
 		}},
 		{Method: "GET", Pattern: "/v1/authenticators", Access: server.Anyone, Handler: func(w http.ResponseWriter, r *http.Request) error {
 			return server.WriteJSON(w, 200, ipc.AuthenticatorsResponse{Authenticators: []ipc.Authenticator{
-				{ID: "piv-1", Kind: ipc.KindSmartcard, Backend: ipc.BackendPIV, Reader: "Test PCD 00 00", Label: "Alice", PIN: ipc.PINState{RetriesLeft: &three}},
+				{ID: "piv-1", Kind: ipc.KindSmartcard, Backend: ipc.BackendPIV, Reader: "Test PCD 00 00", Label: "Alice", PIN: ipc.PINState{RetriesLeft: hwerr.TriesLeft(three)}},
 				{ID: "vsc-1", Kind: ipc.KindVirtualSmartcard, Backend: ipc.BackendTPM, Label: "laptop", PIN: ipc.PINState{Blocked: true}},
 			}})
 		}},
 		{Method: "GET", Pattern: "/v1/authenticators/{id}", Access: server.Anyone, Handler: func(w http.ResponseWriter, r *http.Request) error {
 			if r.PathValue("id") == "fido-1" {
-				return server.WriteJSON(w, 200, ipc.Authenticator{ID: "fido-1", Kind: ipc.KindSecurityKey, Backend: ipc.BackendFIDO2, Label: "YubiKey 5", Serial: "42", PIN: ipc.PINState{RetriesLeft: &three}})
+				return server.WriteJSON(w, 200, ipc.Authenticator{ID: "fido-1", Kind: ipc.KindSecurityKey, Backend: ipc.BackendFIDO2, Label: "YubiKey 5", Serial: "42", PIN: ipc.PINState{RetriesLeft: hwerr.TriesLeft(three)}})
 			}
 			if r.PathValue("id") != "piv-1" {
 				return ipc.Errorf(ipc.CodeNotFound, "no authenticator %q is present", r.PathValue("id"))
@@ -79,9 +79,9 @@ func (f *fakeAPI) routes() []server.Route {
 				return ipc.FromHW(hwerr.ErrPINBlocked)
 			}
 			if string(req.PIN) != "123456" {
-				return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: 2})
+				return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(2)})
 			}
-			return server.WriteJSON(w, 200, ipc.PINResult{Verified: true, RetriesLeft: &three})
+			return server.WriteJSON(w, 200, ipc.PINResult{Verified: true, RetriesLeft: hwerr.TriesLeft(three)})
 		}},
 		{Method: "POST", Pattern: "/v1/authenticators/{id}/pin/change", Access: server.Anyone, Handler: func(w http.ResponseWriter, r *http.Request) error {
 			var req ipc.PINChangeRequest
@@ -183,7 +183,7 @@ func TestJSONOutput(t *testing.T) {
 	}
 	code, _, errOut := hw("123\n", "--json", "--pin-stdin", "pin", "verify", "piv-1")
 	var e ipc.Error
-	if code != exitPINWrong || json.Unmarshal([]byte(errOut), &e) != nil || e.Code != ipc.CodePINIncorrect || *e.RetriesLeft != 2 {
+	if code != exitPINWrong || json.Unmarshal([]byte(errOut), &e) != nil || e.Code != ipc.CodePINIncorrect || e.RetriesLeft != hwerr.TriesLeft(2) {
 		t.Fatalf("pin verify --json wrong PIN: %d %s", code, errOut)
 	}
 }

@@ -88,8 +88,8 @@ func (a *app) pinResult(res *ipc.PINResult, err error, done string) error {
 	}
 	return a.output(res, func() error {
 		msg := done
-		if res.RetriesLeft != nil {
-			msg += fmt.Sprintf(" (%s)", triesLeft(*res.RetriesLeft))
+		if n, ok := res.RetriesLeft.Left(); ok {
+			msg += fmt.Sprintf(" (%s)", triesLeft(n))
 		}
 		_, err := fmt.Fprintln(a.stdout, msg)
 		return err

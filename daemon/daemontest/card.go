@@ -138,11 +138,11 @@ func (c *Card) stateLocked() device.PINState {
 }
 
 // told is what a wrong secret answers about the tries left.
-func (c *Card) told(left int) int {
+func (c *Card) told(left int) hwerr.Tries {
 	if c.hideTries {
-		return -1
+		return hwerr.Tries{}
 	}
-	return left
+	return hwerr.TriesLeft(left)
 }
 
 // PINState implements device.Device.

@@ -31,7 +31,7 @@ func TestCardCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wrong *hwerr.PINIncorrect
-	if err := c.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &wrong) || wrong.RetriesLeft != 2 || c.PINTriesLeft() != 2 {
+	if err := c.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(2) || c.PINTriesLeft() != 2 {
 		t.Fatalf("a wrong PIN: %v, %d left", err, c.PINTriesLeft())
 	}
 	if err := c.VerifyPIN(ctx, []byte(PIN)); err != nil || c.PINTriesLeft() != 3 {
@@ -63,7 +63,7 @@ func TestCardCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := hidden.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &wrong) || wrong.RetriesLeft != -1 {
+	if err := hidden.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(-1) {
 		t.Fatalf("a wrong PIN on a card that hides its tries: %v", err)
 	}
 	if st, _ := hidden.PINState(ctx); st.RetriesLeft.Known() || !st.Blocked {
@@ -207,7 +207,7 @@ func TestSecurityKey(t *testing.T) {
 		t.Fatalf("set the PIN twice: %v", err)
 	}
 	var wrong *hwerr.PINIncorrect
-	if err := k.ChangePIN(ctx, []byte("0000"), []byte("5678")); !errors.As(err, &wrong) || wrong.RetriesLeft != 7 {
+	if err := k.ChangePIN(ctx, []byte("0000"), []byte("5678")); !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(7) {
 		t.Fatalf("change with a wrong PIN: %v", err)
 	}
 	if err := k.ChangePIN(ctx, []byte("1234"), []byte("5678")); err != nil {

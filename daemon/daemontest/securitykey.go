@@ -80,7 +80,7 @@ func (k *SecurityKey) checkPINLocked(pin []byte) error {
 		return hwerr.ErrPINBlocked
 	case subtle.ConstantTimeCompare(pin, k.pin) != 1:
 		k.pinLeft--
-		return &hwerr.PINIncorrect{What: "PIN", RetriesLeft: k.pinLeft}
+		return &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(k.pinLeft)}
 	}
 	k.pinLeft = securityKeyTries
 	return nil

@@ -143,7 +143,7 @@ func (l *Limiter) pruneLocked(k Key, now time.Time) *failureRecord {
 func classifyFailure(err error) (counts, deviceCounts bool) {
 	var wrong *hwerr.PINIncorrect
 	if errors.As(err, &wrong) {
-		return true, wrong.RetriesLeft >= 0
+		return true, wrong.RetriesLeft.Known()
 	}
 	if errors.Is(err, hwerr.ErrPINBlocked) {
 		return true, true

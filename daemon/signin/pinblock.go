@@ -64,7 +64,7 @@ func (b *PINBlocks) Outcome(err error, a Authenticator) error {
 		return nil
 	}
 	wrong, ok := errors.AsType[*hwerr.PINIncorrect](err)
-	lastTry := ok && wrong.RetriesLeft == 0 && wrong.What != SecretPUK
+	lastTry := ok && wrong.RetriesLeft.Exhausted() && wrong.What != SecretPUK
 	if !lastTry && !errors.Is(err, hwerr.ErrPINBlocked) {
 		return err
 	}

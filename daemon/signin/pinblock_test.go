@@ -34,11 +34,11 @@ func TestPINBlocks(t *testing.T) {
 		}
 	}
 
-	wrong := &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 1}
+	wrong := &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(1)}
 	if err := b.Outcome(wrong, card); err != wrong {
 		t.Fatalf("a wrong PIN with tries left: %v", err)
 	}
-	blocked(b.Outcome(fmt.Errorf("verify: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 0}), card), card)
+	blocked(b.Outcome(fmt.Errorf("verify: %w", &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(0)}), card), card)
 	if got := takeAnnounced(); len(got) != 1 || got[0] != "piv-1@r0" {
 		t.Fatalf("last try: announced %q", got)
 	}
@@ -52,7 +52,7 @@ func TestPINBlocks(t *testing.T) {
 		t.Fatalf("security key: announced %q", got)
 	}
 	// A wrong PUK that blocks the PUK is not a blocked PIN.
-	puk := &hwerr.PINIncorrect{What: "PUK", RetriesLeft: 0}
+	puk := &hwerr.PINIncorrect{What: "PUK", RetriesLeft: hwerr.TriesLeft(0)}
 	if err := b.Outcome(puk, card); err != puk {
 		t.Fatalf("PUK: %v", err)
 	}
@@ -61,7 +61,7 @@ func TestPINBlocks(t *testing.T) {
 	if b.Outcome(nil, card) != nil {
 		t.Fatal("a success must stay a success")
 	}
-	blocked(b.Outcome(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: 0}, card), card)
+	blocked(b.Outcome(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(0)}, card), card)
 	b.Forget(key.ID)
 	blocked(b.Outcome(hwerr.ErrPINBlocked, key), key)
 	if got := takeAnnounced(); len(got) != 2 {

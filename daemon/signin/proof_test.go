@@ -46,7 +46,7 @@ func (d *keyDevice) Sign(_ context.Context, req device.SignRequest) ([]byte, err
 		return nil, hwerr.ErrNotFound
 	}
 	if string(req.PIN) != d.pin {
-		return nil, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 2}
+		return nil, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(2)}
 	}
 	var opts crypto.SignerOpts = req.Algorithm.Hash()
 	if req.Algorithm == device.RSAPSSSHA256 {
@@ -98,7 +98,7 @@ func TestProveKey(t *testing.T) {
 			t.Errorf("%s against the registered key: %v", tc.name, err)
 		}
 		var wrong *hwerr.PINIncorrect
-		if _, err := proveKey(ctx, dev, dev.reported, []byte("654321"), nil); !errors.As(err, &wrong) || wrong.RetriesLeft != 2 {
+		if _, err := proveKey(ctx, dev, dev.reported, []byte("654321"), nil); !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(2) {
 			t.Errorf("%s with a wrong PIN: %v, want the device's PINIncorrect", tc.name, err)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 // user, after the PIN.
 func (k *securityKey) MakeCredential(_ context.Context, req device.MakeCredential) (device.Credential, error) {
 	if string(req.PIN) != "123456" {
-		return device.Credential{}, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 7}
+		return device.Credential{}, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(7)}
 	}
 	if req.RPID == "" || len(req.UserID) != 16 || req.UserName == "" || len(req.ClientDataHash) != 32 {
 		return device.Credential{}, hwerr.ErrInvalidInput

@@ -269,7 +269,7 @@ func (k *securityKey) Info() device.Info {
 
 func (k *securityKey) GetAssertion(_ context.Context, req device.GetAssertion) (device.Assertion, error) {
 	if string(req.PIN) != "123456" {
-		return device.Assertion{}, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: 7}
+		return device.Assertion{}, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(7)}
 	}
 	k.counter++
 	rp := webauthn.RPIDHash(req.RPID)

@@ -175,8 +175,8 @@ func TestClassifyFailure(t *testing.T) {
 		err            error
 		counts, device bool
 	}{
-		{&hwerr.PINIncorrect{What: "PIN", RetriesLeft: 2}, true, true},
-		{&hwerr.PINIncorrect{What: "PIN", RetriesLeft: -1}, true, false},
+		{&hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(2)}, true, true},
+		{&hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(-1)}, true, false},
 		{hwerr.ErrPINBlocked, true, true},
 		{&MismatchError{Reason: "x"}, true, false},
 		{&CertificateError{Reason: "x"}, true, false},

@@ -274,7 +274,7 @@ func TestFailureLimiter(t *testing.T) {
 		if err := l.Allow(card); err != nil {
 			t.Fatalf("refused with %d tries left on the card: %v", left, err)
 		}
-		l.Record(card, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: left - 1})
+		l.Record(card, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(left - 1)})
 	}
 	if err := l.Allow(card); err != nil {
 		t.Fatalf("refused a blocked card, which answers pin_blocked itself: %v", err)
@@ -286,7 +286,7 @@ func TestFailureLimiter(t *testing.T) {
 	// A device that does not say how many tries are left is limited.
 	token := Key{"p11-1", "alice", SecretPIN}
 	for range 3 {
-		l.Record(token, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: -1})
+		l.Record(token, &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(-1)})
 	}
 	wantError[*TooManyAttemptsError](t, l.Allow(token))
 }

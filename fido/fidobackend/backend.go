@@ -229,7 +229,7 @@ func (d *Device) refresh(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.info.FIDO = &device.FIDOInfo{AAGUID: in.AAGUID, Versions: in.Versions, Options: in.Options, PINSet: in.PINSet}
-	d.info.PIN = device.PINStateOf(hwerr.TriesLeft(in.PINRetries))
+	d.info.PIN = device.PINStateOf(in.PINRetries)
 	return nil
 }
 

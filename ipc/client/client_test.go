@@ -44,9 +44,9 @@ func pinRoutes(tries *int) []server.Route {
 			}
 			if !bytes.Equal(req.PIN, []byte(`12"3456`)) {
 				*tries--
-				return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: *tries})
+				return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(*tries)})
 			}
-			return server.WriteJSON(w, 200, ipc.PINResult{RetriesLeft: tries, Verified: true})
+			return server.WriteJSON(w, 200, ipc.PINResult{RetriesLeft: hwerr.TriesLeft(*tries), Verified: true})
 		}},
 	}
 }
@@ -60,15 +60,15 @@ func TestStatusAndPIN(t *testing.T) {
 	}
 	_, err = c.VerifyPIN(ctx(t), "piv/1", []byte("000000"))
 	var e *ipc.Error
-	if !errors.As(err, &e) || e.Code != ipc.CodePINIncorrect || e.RetriesLeft == nil || *e.RetriesLeft != 2 {
+	if !errors.As(err, &e) || e.Code != ipc.CodePINIncorrect || e.RetriesLeft != hwerr.TriesLeft(2) {
 		t.Fatalf("wrong PIN: %v", err)
 	}
 	var pi *hwerr.PINIncorrect
-	if !errors.As(err, &pi) || pi.RetriesLeft != 2 {
+	if !errors.As(err, &pi) || pi.RetriesLeft != hwerr.TriesLeft(2) {
 		t.Fatalf("errors.As PINIncorrect: %v", pi)
 	}
 	res, err := c.VerifyPIN(ctx(t), "piv/1", []byte(`12"3456`))
-	if err != nil || !res.Verified || *res.RetriesLeft != 2 {
+	if err != nil || !res.Verified || res.RetriesLeft != hwerr.TriesLeft(2) {
 		t.Fatalf("right PIN: %+v %v", res, err)
 	}
 	if _, err := c.VerifyPIN(ctx(t), "other", []byte("1")); !IsCode(err, ipc.CodeNotFound) {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -85,7 +86,7 @@ func TestRoutingAndErrors(t *testing.T) {
 		{Method: "GET", Pattern: "/v1/denied", Access: Deny, Handler: ok},
 		{Method: "GET", Pattern: "/v1/apierr", Access: Anyone, Handler: func(http.ResponseWriter, *http.Request) error {
 			two := 2
-			return fmt.Errorf("verify: %w", &ipc.Error{Code: ipc.CodePINIncorrect, Message: "wrong PIN, 2 tries left", RetriesLeft: &two})
+			return fmt.Errorf("verify: %w", &ipc.Error{Code: ipc.CodePINIncorrect, Message: "wrong PIN, 2 tries left", RetriesLeft: hwerr.TriesLeft(two)})
 		}},
 		{Method: "GET", Pattern: "/v1/mapped", Access: Anyone, Handler: func(http.ResponseWriter, *http.Request) error { return mapped }},
 		{Method: "GET", Pattern: "/v1/plain", Access: Anyone, Handler: func(http.ResponseWriter, *http.Request) error { return errors.New("secret detail") }},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
 )
@@ -55,14 +56,14 @@ const (
 
 // wrongPIN is the message after a wrong PIN: the tries left are never
 // hidden (SPEC.md R2).
-func wrongPIN(retries *int) string {
-	switch {
-	case retries == nil:
+func wrongPIN(retries hwerr.Tries) string {
+	switch n, ok := retries.Left(); {
+	case !ok:
 		return "Wrong PIN."
-	case *retries == 1:
+	case n == 1:
 		return "Wrong PIN, 1 try left."
 	default:
-		return fmt.Sprintf("Wrong PIN, %d tries left.", *retries)
+		return fmt.Sprintf("Wrong PIN, %d tries left.", n)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/client"
 	"github.com/hwauthd/hwauthd/pam/internal/fakeapi"
@@ -322,7 +323,7 @@ func TestClassify(t *testing.T) {
 		want Result
 		msg  string
 	}{
-		{&ipc.Error{Code: ipc.CodePINIncorrect, RetriesLeft: &two}, AuthErr, "Wrong PIN, 2 tries left."},
+		{&ipc.Error{Code: ipc.CodePINIncorrect, RetriesLeft: hwerr.TriesLeft(two)}, AuthErr, "Wrong PIN, 2 tries left."},
 		{&ipc.Error{Code: ipc.CodePINIncorrect}, AuthErr, "Wrong PIN."},
 		{ipc.Errorf(ipc.CodeIdentityMismatch, "x"), AuthErr, "This card is not registered to alice."},
 		{ipc.Errorf(ipc.CodeRegistrationRequired, "Set up your security info first."), AuthInfoUnavail, "Set up your security info first."},

@@ -159,7 +159,7 @@ func TestStatusErrorRetries(t *testing.T) {
 	for x := range 16 {
 		err := error(StatusError{SW: 0x63C0 | uint16(x)})
 		var pin *hwerr.PINIncorrect
-		if !errors.As(err, &pin) || pin.RetriesLeft != x {
+		if !errors.As(err, &pin) || pin.RetriesLeft != hwerr.TriesLeft(x) {
 			t.Fatalf("63C%X: As PINIncorrect = %v, %+v", x, errors.As(err, &pin), pin)
 		}
 		if errors.Is(err, hwerr.ErrProtocol) || errors.Is(err, hwerr.ErrPINBlocked) {

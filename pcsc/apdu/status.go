@@ -98,7 +98,7 @@ func (e StatusError) Retries() (int, bool) {
 // hwerr.ErrLimit, and hwerr.ErrProtocol for every other status word.
 func (e StatusError) Class() error {
 	if n, ok := e.Retries(); ok {
-		return &hwerr.PINIncorrect{What: "PIN", RetriesLeft: n}
+		return &hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(n)}
 	}
 	switch e.SW {
 	case SWAuthBlocked:

@@ -128,15 +128,15 @@ func TestCertificateChaining(t *testing.T) {
 func TestPINLifecycle(t *testing.T) {
 	ctx := context.Background()
 	_, c, _ := newCard(t)
-	if n, err := c.PINRetries(ctx); err != nil || n != 3 {
-		t.Fatalf("PINRetries = %d, %v; want 3", n, err)
+	if n, err := c.PINRetries(ctx); err != nil || n != hwerr.TriesLeft(3) {
+		t.Fatalf("PINRetries = %v, %v; want 3", n, err)
 	}
 	var pinErr *hwerr.PINIncorrect
-	if err := c.VerifyPIN(ctx, []byte("654321")); !errors.As(err, &pinErr) || pinErr.RetriesLeft != 2 || pinErr.What != "PIN" {
+	if err := c.VerifyPIN(ctx, []byte("654321")); !errors.As(err, &pinErr) || pinErr.RetriesLeft != hwerr.TriesLeft(2) || pinErr.What != "PIN" {
 		t.Fatalf("wrong PIN: %v", err)
 	}
-	if n, _ := c.PINRetries(ctx); n != 2 {
-		t.Errorf("PINRetries after one failure = %d, want 2", n)
+	if n, _ := c.PINRetries(ctx); n != hwerr.TriesLeft(2) {
+		t.Errorf("PINRetries after one failure = %v, want 2", n)
 	}
 	if err := c.VerifyPIN(ctx, []byte("12345")); !errors.Is(err, hwerr.ErrPINPolicy) {
 		t.Errorf("5-digit PIN: %v, want policy error", err)
@@ -144,8 +144,8 @@ func TestPINLifecycle(t *testing.T) {
 	if err := c.VerifyPIN(ctx, []byte("123456789")); !errors.Is(err, hwerr.ErrPINPolicy) {
 		t.Errorf("9-digit PIN: %v, want policy error", err)
 	}
-	if n, _ := c.PINRetries(ctx); n != 2 {
-		t.Errorf("policy errors spent a try: %d left", n)
+	if n, _ := c.PINRetries(ctx); n != hwerr.TriesLeft(2) {
+		t.Errorf("policy errors spent a try: %v left", n)
 	}
 	if err := c.VerifyPIN(ctx, []byte("123456")); err != nil {
 		t.Fatalf("right PIN: %v", err)
@@ -156,7 +156,7 @@ func TestPINLifecycle(t *testing.T) {
 	if err := c.Logout(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := c.PINStatus(ctx); st.Verified || st.RetriesLeft != 3 {
+	if st, _ := c.PINStatus(ctx); st.Verified || st.RetriesLeft != hwerr.TriesLeft(3) {
 		t.Errorf("PINStatus after logout = %+v, want 3 tries, not verified", st)
 	}
 	if err := c.ChangePIN(ctx, []byte("123456"), []byte("24681357")); err != nil {
@@ -175,25 +175,25 @@ func TestBlockAndUnblock(t *testing.T) {
 	_, c, _ := newCard(t)
 	for want := 2; want >= 0; want-- {
 		var pinErr *hwerr.PINIncorrect
-		if err := c.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &pinErr) || pinErr.RetriesLeft != want {
+		if err := c.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &pinErr) || pinErr.RetriesLeft != hwerr.TriesLeft(want) {
 			t.Fatalf("failure %d: %v", 3-want, err)
 		}
 	}
 	if err := c.VerifyPIN(ctx, []byte("123456")); !errors.Is(err, hwerr.ErrPINBlocked) {
 		t.Fatalf("right PIN when blocked: %v", err)
 	}
-	if n, err := c.PINRetries(ctx); n != 0 || !errors.Is(err, hwerr.ErrPINBlocked) {
-		t.Errorf("PINRetries when blocked = %d, %v", n, err)
+	if n, err := c.PINRetries(ctx); n != hwerr.TriesLeft(0) || !errors.Is(err, hwerr.ErrPINBlocked) {
+		t.Errorf("PINRetries when blocked = %v, %v", n, err)
 	}
 	var pukErr *hwerr.PINIncorrect
-	if err := c.UnblockPIN(ctx, []byte("87654321"), []byte("111111")); !errors.As(err, &pukErr) || pukErr.What != "PUK" || pukErr.RetriesLeft != 2 {
+	if err := c.UnblockPIN(ctx, []byte("87654321"), []byte("111111")); !errors.As(err, &pukErr) || pukErr.What != "PUK" || pukErr.RetriesLeft != hwerr.TriesLeft(2) {
 		t.Fatalf("wrong PUK: %v", err)
 	}
 	if err := c.UnblockPIN(ctx, []byte("12345678"), []byte("111111")); err != nil {
 		t.Fatalf("UnblockPIN: %v", err)
 	}
-	if n, _ := c.PINRetries(ctx); n != 3 {
-		t.Errorf("tries after unblock = %d", n)
+	if n, _ := c.PINRetries(ctx); n != hwerr.TriesLeft(3) {
+		t.Errorf("tries after unblock = %v", n)
 	}
 	if err := c.VerifyPIN(ctx, []byte("111111")); err != nil {
 		t.Errorf("unblocked PIN: %v", err)

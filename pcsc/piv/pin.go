@@ -19,12 +19,12 @@ const (
 // PINStatus is what an empty VERIFY tells about the PIN.
 type PINStatus struct {
 	// Verified means the PIN is verified now; the card then does not report
-	// the retry counter and RetriesLeft is -1.
+	// the retry counter and RetriesLeft is unknown.
 	Verified bool
 	// Blocked means no tries are left.
 	Blocked bool
-	// RetriesLeft is the number of tries left, -1 when Verified.
-	RetriesLeft int
+	// RetriesLeft is the number of tries left, unknown when Verified.
+	RetriesLeft hwerr.Tries
 }
 
 // PINStatus sends VERIFY without data (00 20 00 80, SP 800-73-4 Part 2
@@ -34,26 +34,26 @@ func (c *Client) PINStatus(ctx context.Context) (PINStatus, error) {
 	var pin *hwerr.PINIncorrect
 	switch {
 	case err == nil:
-		return PINStatus{Verified: true, RetriesLeft: -1}, nil
+		return PINStatus{Verified: true}, nil
 	case errors.Is(err, hwerr.ErrPINBlocked):
-		return PINStatus{Blocked: true}, nil
+		return PINStatus{Blocked: true, RetriesLeft: hwerr.TriesLeft(0)}, nil
 	case errors.As(err, &pin):
-		return PINStatus{RetriesLeft: pin.RetriesLeft, Blocked: pin.RetriesLeft == 0}, nil
+		return PINStatus{RetriesLeft: pin.RetriesLeft, Blocked: pin.RetriesLeft.Exhausted()}, nil
 	default:
 		return PINStatus{}, err
 	}
 }
 
-// PINRetries returns the PIN tries left, or -1 when the PIN is verified and
-// the card does not say. A blocked PIN returns 0 and an error wrapping
+// PINRetries returns the PIN tries left, unknown when the PIN is verified
+// and the card does not say. A blocked PIN returns 0 and an error wrapping
 // hwerr.ErrPINBlocked.
-func (c *Client) PINRetries(ctx context.Context) (int, error) {
+func (c *Client) PINRetries(ctx context.Context) (hwerr.Tries, error) {
 	st, err := c.PINStatus(ctx)
 	switch {
 	case err != nil:
-		return 0, err
+		return hwerr.Tries{}, err
 	case st.Blocked:
-		return 0, fmt.Errorf("piv: pin status: %w", hwerr.ErrPINBlocked)
+		return hwerr.TriesLeft(0), fmt.Errorf("piv: pin status: %w", hwerr.ErrPINBlocked)
 	default:
 		return st.RetriesLeft, nil
 	}
@@ -98,7 +98,7 @@ func secretErr(op, what string, err error) error {
 		return err
 	}
 	if n, ok := se.Retries(); ok {
-		return fmt.Errorf("piv: %s: %w", op, &hwerr.PINIncorrect{What: what, RetriesLeft: n})
+		return fmt.Errorf("piv: %s: %w", op, &hwerr.PINIncorrect{What: what, RetriesLeft: hwerr.TriesLeft(n)})
 	}
 	if se.SW == apdu.SWAuthBlocked {
 		blocked := hwerr.ErrPINBlocked

@@ -169,7 +169,7 @@ func (d *Device) pinStateLocked(ctx context.Context) (device.PINState, error) {
 	if err != nil {
 		return d.info.PIN, err
 	}
-	d.info.PIN = device.PINState{RetriesLeft: hwerr.TriesLeft(st.RetriesLeft), Blocked: st.Blocked, Verified: st.Verified}
+	d.info.PIN = device.PINState{RetriesLeft: st.RetriesLeft, Blocked: st.Blocked, Verified: st.Verified}
 	return d.info.PIN, nil
 }
 
@@ -252,8 +252,8 @@ func (d *Device) doWithPIN(ctx context.Context, fn func() error) error {
 func (d *Device) notePINResult(err error) {
 	var wrong *hwerr.PINIncorrect
 	switch {
-	case errors.As(err, &wrong) && wrong.What != "PUK" && wrong.RetriesLeft >= 0:
-		d.info.PIN = device.PINStateOf(hwerr.TriesLeft(wrong.RetriesLeft))
+	case errors.As(err, &wrong) && wrong.What != "PUK" && wrong.RetriesLeft.Known():
+		d.info.PIN = device.PINStateOf(wrong.RetriesLeft)
 	case errors.Is(err, hwerr.ErrPINBlocked):
 		d.info.PIN = device.PINStateOf(hwerr.TriesLeft(0))
 	}

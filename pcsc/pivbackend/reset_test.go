@@ -147,7 +147,7 @@ func TestResetDuringSignStartsOver(t *testing.T) {
 		rc.resetAt = func(cmd []byte) bool { return cmd[1] == insVerify && cmd[2] == 0xFF && rc.resets == 0 }
 		_, err := sign(d, "000000")
 		var wrong *hwerr.PINIncorrect
-		if !errors.As(err, &wrong) || wrong.RetriesLeft != pivcard.DefaultTries-1 {
+		if !errors.As(err, &wrong) || wrong.RetriesLeft != hwerr.TriesLeft(pivcard.DefaultTries-1) {
 			t.Fatalf("sign with a wrong PIN: %v", err)
 		}
 		if rc.resets != 1 || rc.pinCommands != 1 {

@@ -190,8 +190,8 @@ func TestSaveLoad(t *testing.T) {
 		t.Error("loaded card differs")
 	}
 	lc := piv.NewClient(Transmitter(loaded))
-	if n, err := lc.PINRetries(ctx); err != nil || n != 2 {
-		t.Errorf("retries after load = %d, %v; want the failure saved (2)", n, err)
+	if n, err := lc.PINRetries(ctx); err != nil || n != hwerr.TriesLeft(2) {
+		t.Errorf("retries after load = %v, %v; want the failure saved (2)", n, err)
 	}
 	if err := lc.VerifyPIN(ctx, []byte(DefaultPIN)); err != nil {
 		t.Errorf("PIN after load: %v", err)

@@ -163,7 +163,7 @@ func TestClientThroughPCSCD(t *testing.T) {
 		}
 	}
 	var pinErr *hwerr.PINIncorrect
-	if err := c.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &pinErr) || pinErr.RetriesLeft != 2 {
+	if err := c.VerifyPIN(ctx, []byte("000000")); !errors.As(err, &pinErr) || pinErr.RetriesLeft != hwerr.TriesLeft(2) {
 		t.Errorf("wrong PIN through pcscd: %v", err)
 	}
 }

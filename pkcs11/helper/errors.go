@@ -67,7 +67,7 @@ const (
 // pinError classifies the error of a C_Login or C_SetPIN for the secret
 // what ("PIN" or "PUK"), reading the token flags the module set after the
 // attempt: CKR_PIN_INCORRECT becomes *hwerr.PINIncorrect with 1 try left on
-// the final-try flag, 0 when the attempt locked the PIN, -1 otherwise; a
+// the final-try flag, 0 when the attempt locked the PIN, unknown otherwise; a
 // locked PIN or PUK becomes hwerr.ErrPINBlocked or hwerr.ErrPUKBlocked.
 func pinError(op, what string, err error, flags uint) error {
 	finalTry, locked := uint(flagsPINFinalTry), uint(flagsPINLocked)
@@ -77,11 +77,11 @@ func pinError(op, what string, err error, flags uint) error {
 	}
 	switch {
 	case errors.Is(err, pkcs11.Error(pkcs11.CKR_PIN_INCORRECT)):
-		retries := -1
+		var retries hwerr.Tries
 		if flags&locked != 0 {
-			retries = 0
+			retries = hwerr.TriesLeft(0)
 		} else if flags&finalTry != 0 {
-			retries = 1
+			retries = hwerr.TriesLeft(1)
 		}
 		return fmt.Errorf("%s: %w", op, &hwerr.PINIncorrect{What: what, RetriesLeft: retries})
 	case errors.Is(err, pkcs11.Error(pkcs11.CKR_PIN_LOCKED)):

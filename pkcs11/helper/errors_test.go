@@ -39,7 +39,7 @@ func TestPINError(t *testing.T) {
 			continue
 		}
 		var pi *hwerr.PINIncorrect
-		if !errors.As(err, &pi) || pi.RetriesLeft != tc.retries || pi.What != tc.what {
+		if !errors.As(err, &pi) || pi.RetriesLeft != hwerr.TriesLeft(tc.retries) || pi.What != tc.what {
 			t.Errorf("%s: %v, want PINIncorrect{%s, %d}", tc.name, err, tc.what, tc.retries)
 		}
 	}

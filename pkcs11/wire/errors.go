@@ -9,11 +9,11 @@ import (
 
 // Error is a failure reported by the helper: the hwerr class it belongs to,
 // a message for people (never holding a PIN) and, for a wrong PIN, the tries
-// left (-1 when the token does not say).
+// left (absent when the token does not say).
 type Error struct {
-	Class       string `json:"class"`
-	Message     string `json:"message"`
-	RetriesLeft int    `json:"retries_left,omitempty"`
+	Class       string      `json:"class"`
+	Message     string      `json:"message"`
+	RetriesLeft hwerr.Tries `json:"retries_left,omitzero"`
 	// What names the wrong secret ("PIN" or "PUK") for ClassPINIncorrect.
 	What string `json:"what,omitempty"`
 }

@@ -69,9 +69,9 @@ func TestErrorClasses(t *testing.T) {
 			t.Errorf("%s: decoded %v is not its class", name, err)
 		}
 	}
-	err := EncodeError(&hwerr.PINIncorrect{What: "PUK", RetriesLeft: 1}).Err()
+	err := EncodeError(&hwerr.PINIncorrect{What: "PUK", RetriesLeft: hwerr.TriesLeft(1)}).Err()
 	var pi *hwerr.PINIncorrect
-	if !errors.As(err, &pi) || pi.RetriesLeft != 1 || pi.What != "PUK" {
+	if !errors.As(err, &pi) || pi.RetriesLeft != hwerr.TriesLeft(1) || pi.What != "PUK" {
 		t.Errorf("PINIncorrect: %v", err)
 	}
 	if err := EncodeError(errors.New("odd")).Err(); !errors.Is(err, hwerr.ErrProtocol) {

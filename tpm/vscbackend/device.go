@@ -137,9 +137,9 @@ func (d *Device) noteTries(err error, which string) error {
 	case err == nil:
 		d.tries.PINLeft = d.card.PINTries
 	case errors.As(err, &inc) && inc.What == pukTry:
-		d.tries.PUKLeft = inc.RetriesLeft
+		d.tries.PUKLeft, _ = inc.RetriesLeft.Left() // the TPM always says
 	case errors.As(err, &inc):
-		d.tries.PINLeft = inc.RetriesLeft
+		d.tries.PINLeft, _ = inc.RetriesLeft.Left()
 	case errors.Is(err, hwerr.ErrPINBlocked):
 		d.tries.PINLeft = 0
 	case errors.Is(err, hwerr.ErrPUKBlocked):

@@ -196,7 +196,7 @@ func (p *Presenter) attemptEvents(id string, a Attempt) []device.Event {
 	reason := a.What + " accepted"
 	switch {
 	case errors.As(a.Err, &wrong):
-		reason = fmt.Sprintf("wrong %s, %d tries left", a.What, wrong.RetriesLeft)
+		reason = fmt.Sprintf("wrong %s, %v tries left", a.What, wrong.RetriesLeft)
 	case errors.Is(a.Err, hwerr.ErrPINBlocked), errors.Is(a.Err, hwerr.ErrPUKBlocked):
 		reason = a.What + " blocked"
 	case a.Err != nil:

@@ -223,8 +223,9 @@ func statusOf(err error) uint16 {
 	switch {
 	case err == nil:
 		return apdu.SWSuccess
-	case errors.As(err, &wrong) && wrong.RetriesLeft >= 0:
-		return apdu.SWVerifyFail | uint16(min(wrong.RetriesLeft, 15))
+	case errors.As(err, &wrong) && wrong.RetriesLeft.Known():
+		n, _ := wrong.RetriesLeft.Left()
+		return apdu.SWVerifyFail | uint16(min(n, 15))
 	case errors.Is(err, hwerr.ErrPINBlocked), errors.Is(err, hwerr.ErrPUKBlocked):
 		return apdu.SWAuthBlocked
 	case errors.Is(err, hwerr.ErrPINPolicy), errors.Is(err, hwerr.ErrInvalidInput):

@@ -178,17 +178,17 @@ func TestVirtualCardAsPIV(t *testing.T) {
 		t.Fatalf("the card does not tell its tries: %+v", before)
 	}
 	var pinErr *hwerr.PINIncorrect
-	if err := cl.VerifyPIN(ctx, []byte(wrong)); !errors.As(err, &pinErr) || pinErr.RetriesLeft != left-1 {
+	if err := cl.VerifyPIN(ctx, []byte(wrong)); !errors.As(err, &pinErr) || pinErr.RetriesLeft != hwerr.TriesLeft(left-1) {
 		t.Fatalf("wrong PIN through PIV: %v; want %d tries left", err, left-1)
 	}
-	if after, _ := dev.PINState(ctx); after.RetriesLeft != hwerr.TriesLeft(pinErr.RetriesLeft) {
-		t.Errorf("the card's counter says %v, PIV said %d: not one counter", after.RetriesLeft, pinErr.RetriesLeft)
+	if after, _ := dev.PINState(ctx); after.RetriesLeft != pinErr.RetriesLeft {
+		t.Errorf("the card's counter says %v, PIV said %v: not one counter", after.RetriesLeft, pinErr.RetriesLeft)
 	}
 	if len(attempts) != 1 || attempts[0].What != "PIN" || !errors.As(attempts[0].Err, &pinErr) {
 		t.Errorf("attempts reported: %+v", attempts)
 	}
 	if n, err := cl.PINRetries(ctx); err != nil || n != pinErr.RetriesLeft {
-		t.Errorf("empty VERIFY: %d, %v", n, err)
+		t.Errorf("empty VERIFY: %v, %v", n, err)
 	}
 
 	digest := sha256.Sum256([]byte("signed in the TPM through PIV"))

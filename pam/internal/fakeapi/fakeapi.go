@@ -230,7 +230,7 @@ func (d *Daemon) postSignIn(w http.ResponseWriter, r *http.Request) error {
 		if d.tries[req.Authenticator] == 0 {
 			return d.blockedLocked(req.Authenticator)
 		}
-		return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: d.tries[req.Authenticator]})
+		return ipc.FromHW(&hwerr.PINIncorrect{What: "PIN", RetriesLeft: hwerr.TriesLeft(d.tries[req.Authenticator])})
 	}
 	d.tries[req.Authenticator] = Tries
 	d.last[req.User] = req.Authenticator
