@@ -3,6 +3,12 @@
 // tokens). It holds only interfaces and plain types, so the daemon core builds
 // and tests without cgo while each backend lives in its own leaf package.
 //
+// Its types are Go's and the hardware's, not the API's (piv-go's KeyInfo is
+// the model): a device reports each key as a crypto.PublicKey with its
+// *x509.Certificate parsed once, a typed KeyAlgorithm, its PIN's tries as
+// one hwerr.Tries, and signs with a SignAlgorithm parsed at the API's edge.
+// The daemon alone renders them as JSON and PEM; no backend imports ipc.
+//
 // A backend discovers devices and reports them to its Host; the daemon owns
 // the list of present authenticators, the events and the API. Each Device
 // serializes access to its hardware itself (one owner per device) and returns

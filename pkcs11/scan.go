@@ -17,28 +17,29 @@ func (b *Backend) scan(ctx context.Context, host device.Host, c *helperConn) {
 		b.log.Warn("listing PKCS#11 tokens failed", "err", err)
 		return
 	}
-	seen := map[string]*Device{}
+	seen := map[string]wire.Token{}
 	for _, tok := range resp.Tokens {
 		if b.skip(&tok) {
 			continue
 		}
-		d := newDevice(b, tok)
-		if _, dup := seen[d.id]; !dup {
-			seen[d.id] = d
+		id := DeviceID(tok.Manufacturer, tok.Model, tok.Serial)
+		if _, dup := seen[id]; !dup {
+			seen[id] = tok
 		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.scans++
-	for id, d := range seen {
-		if old, ok := b.devices[id]; ok && reflect.DeepEqual(old.tok, d.tok) {
+	for id, tok := range seen {
+		if old, ok := b.devices[id]; ok && reflect.DeepEqual(old.tok, tok) {
 			continue
 		}
+		d := newDevice(b, tok) // parses the keys and certificates once
 		b.devices[id] = d
 		host.Attach(d)
 	}
 	for id := range b.devices {
-		if seen[id] == nil {
+		if _, ok := seen[id]; !ok {
 			delete(b.devices, id)
 			host.Detach(id)
 		}
