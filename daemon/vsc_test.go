@@ -191,7 +191,7 @@ func TestVirtualCardRoutes(t *testing.T) {
 		t.Fatalf("refused creates reached the TPM: %+v %v", cards, err)
 	}
 
-	card, err := root.CreateVirtualSmartcard(ctx, ipc.VirtualSmartcardCreateRequest{Label: "work", Algorithm: ipc.VSCAlgECCP256, PIN: pin()})
+	card, err := root.CreateVirtualSmartcard(ctx, ipc.VirtualSmartcardCreateRequest{Label: "work", Algorithm: string(device.ECCP256), PIN: pin()})
 	if err != nil || card.Label != "work" || card.ID == "" {
 		t.Fatalf("create: %+v %v", card, err)
 	}

@@ -282,15 +282,9 @@ type Assertion struct {
 	UserID       []byte `json:"user_id,omitempty"`
 }
 
-// Virtual smart card key algorithms.
-const (
-	VSCAlgECCP256 = "ecc-p256"
-	VSCAlgECCP384 = "ecc-p384"
-	VSCAlgRSA2048 = "rsa-2048"
-)
-
 // VirtualSmartcardCreateRequest is the body of POST /v1/virtual-smartcards.
-// Algorithm defaults to VSCAlgECCP256.
+// Algorithm is one of the names of device.VirtualCardAlgorithms, the first
+// when empty.
 type VirtualSmartcardCreateRequest struct {
 	Label     string `json:"label"`
 	PIN       Secret `json:"pin"`

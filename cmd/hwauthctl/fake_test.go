@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/ipc/server"
@@ -39,7 +40,7 @@ func newFakeState() *fakeState {
 			{ID: "reg-1", User: "alice", Authenticator: "piv-1", Kind: ipc.KindSmartcard, Label: "work card", Default: true, CreatedAt: t0},
 			{ID: "reg-2", User: "alice", Authenticator: "vsc-1", Kind: ipc.KindVirtualSmartcard, Label: "laptop", CreatedAt: t0, LastUsedAt: &used},
 		}},
-		cards: []ipc.VirtualSmartcard{{ID: "vsc-1", Label: "laptop", Algorithm: ipc.VSCAlgECCP256, PublicKey: "-----BEGIN PUBLIC KEY-----\nAQ==\n-----END PUBLIC KEY-----\n", CreatedAt: t0}},
+		cards: []ipc.VirtualSmartcard{{ID: "vsc-1", Label: "laptop", Algorithm: string(device.ECCP256), PublicKey: "-----BEGIN PUBLIC KEY-----\nAQ==\n-----END PUBLIC KEY-----\n", CreatedAt: t0}},
 		links: map[string][]ipc.Link{"alice": {{Identity: "upn:alice@example.com", CreatedBy: "root", CreatedAt: t0}}},
 		sessions: []ipc.Session{
 			{ID: "ses-a", User: "alice", Authenticator: "piv-1", StartedAt: t0, ExpiresAt: t0.Add(8 * time.Hour)},

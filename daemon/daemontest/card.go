@@ -209,7 +209,7 @@ func (c *Card) Sign(_ context.Context, req device.SignRequest) ([]byte, error) {
 	if req.Key != "9a" {
 		return nil, fmt.Errorf("no key %q: %w", req.Key, hwerr.ErrNotFound)
 	}
-	if req.Algorithm != "ecdsa-sha256" {
+	if req.Algorithm != device.ECDSASHA256 {
 		return nil, fmt.Errorf("algorithm %s: %w", req.Algorithm, hwerr.ErrNotSupported)
 	}
 	if req.PIN == nil {

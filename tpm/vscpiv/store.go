@@ -130,15 +130,15 @@ func (s *Store) Sign(sl piv.Slot, challenge, pin []byte) ([]byte, error) {
 	defer clear(req.PIN)
 	switch alg {
 	case piv.KeyAlgP256:
-		req.Algorithm, req.Digest = "ecdsa-sha256", challenge
+		req.Algorithm, req.Digest = device.ECDSASHA256, challenge
 	case piv.KeyAlgP384:
-		req.Algorithm, req.Digest = "ecdsa-sha384", challenge
+		req.Algorithm, req.Digest = device.ECDSASHA384, challenge
 	default:
 		digest, ok := emsa.ParsePKCS1v15SHA256(challenge)
 		if !ok {
 			return nil, fmt.Errorf("vscpiv: RSA input is not a PKCS#1 v1.5 SHA-256 block: %w", hwerr.ErrNotSupported)
 		}
-		req.Algorithm, req.Digest = "rsa-pkcs1v15-sha256", digest
+		req.Algorithm, req.Digest = device.RSAPKCS1v15SHA256, digest
 	}
 	c, cancel := ctx()
 	defer cancel()
