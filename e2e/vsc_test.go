@@ -111,6 +111,13 @@ func TestVirtualSmartcardLifecycle(t *testing.T) {
 	if err := signVSC(t, h, v.ID, v.PublicKey, vscPIN); err != nil {
 		t.Fatal(err)
 	}
+	// An RSA algorithm for the card's P-256 key is refused before the PIN
+	// reaches the TPM: the wrong PIN below spends no try (the count-down
+	// further on starts from 5).
+	d := sha256.Sum256([]byte("an RSA algorithm"))
+	if _, err := h.c.Sign(ctx, v.ID, ipc.SignRequest{Key: "9a", Algorithm: "rsa-pkcs1v15-sha256", Digest: d[:], PIN: ipc.Secret("00000000")}); apiCode(err) != ipc.CodeNotSupported {
+		t.Fatalf("RSA algorithm with a P-256 virtual card: %v, want not_supported", err)
+	}
 	// CSR signed in the TPM, then the issued certificate is imported.
 	csrResp, err := h.c.VirtualSmartcardCSR(ctx, v.ID, ipc.CSRRequest{Subject: "CN=Alice Example,O=Example", UPN: "alice@corp.example", PIN: ipc.Secret(vscPIN)})
 	if err != nil {

@@ -160,6 +160,9 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 	if opts == nil {
 		return nil, fmt.Errorf("algorithm %q: %w", req.Algorithm, hwerr.ErrNotSupported)
 	}
+	if key := d.Info().Keys[0]; !req.Algorithm.Fits(key.Public) {
+		return nil, fmt.Errorf("%s with the card's %s key: %w", req.Algorithm, key.Algorithm, hwerr.ErrNotSupported)
+	}
 	var sig []byte
 	err := d.do(ctx, func(t *tpm.TPM) error {
 		var err error
