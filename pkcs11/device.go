@@ -172,8 +172,12 @@ func (d *Device) notePINLocked(op string, err error) {
 // in with req.PIN for the one operation. ECDSA signatures are ASN.1 DER.
 func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, error) {
 	id, err := hex.DecodeString(req.Key)
-	if err != nil || !d.hasKey(id) {
+	i := slices.IndexFunc(d.keys, func(k device.Key) bool { return k.ID == hex.EncodeToString(id) })
+	if err != nil || i < 0 {
 		return nil, fmt.Errorf("pkcs11 sign: key %q: %w", req.Key, hwerr.ErrNotFound)
+	}
+	if key := d.keys[i]; !req.Algorithm.Fits(key.Public) {
+		return nil, fmt.Errorf("pkcs11 sign: %s with the %s key %s: %w", req.Algorithm, key.Algorithm, key.ID, hwerr.ErrNotSupported)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -188,12 +192,3 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 	return resp.Signature, nil
 }
 
-// hasKey reports whether the token listed a key with CKA_ID id.
-func (d *Device) hasKey(id []byte) bool {
-	for _, k := range d.tok.Keys {
-		if string(k.ID) == string(id) {
-			return true
-		}
-	}
-	return false
-}

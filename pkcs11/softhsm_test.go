@@ -108,7 +108,9 @@ func TestSignErrors(t *testing.T) {
 	}{
 		{"unknown key", device.SignRequest{Key: "7f", Algorithm: "ecdsa-sha256", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrNotFound},
 		{"no PIN", device.SignRequest{Key: "01", Algorithm: "ecdsa-sha256", Digest: digest}, hwerr.ErrPINRequired},
-		{"RSA algorithm on an EC key", device.SignRequest{Key: "01", Algorithm: "rsa-pss-sha256", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrInvalidInput},
+		{"RSA algorithm on an EC key", device.SignRequest{Key: "01", Algorithm: "rsa-pss-sha256", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrNotSupported},
+		// Refused before the PIN goes to the token: no PIN error.
+		{"RSA algorithm on an EC key, wrong PIN", device.SignRequest{Key: "01", Algorithm: "rsa-pkcs1v15-sha256", Digest: digest, PIN: []byte("000000")}, hwerr.ErrNotSupported},
 		{"short digest", device.SignRequest{Key: "01", Algorithm: "ecdsa-sha384", Digest: digest, PIN: []byte(testPIN)}, hwerr.ErrInvalidInput},
 	} {
 		if _, err := d.Sign(context.Background(), tc.req); !errors.Is(err, tc.want) {
