@@ -1,8 +1,9 @@
 // Package piv is a client of the PIV card application (NIST SP 800-73-4
 // Part 2) over an apdu.Transmitter: selecting the application, reading the
 // CHUID, Discovery object and certificates, PIN verification, change and
-// unblock, and signing with the card's keys, which it also offers as
-// crypto.Signer.
+// unblock, and the card's keys as crypto.Signer (Key), which signs with the
+// hash of crypto.SignerOpts. It keeps nothing the card says: its caller
+// decides when to read a certificate again.
 //
 // The constants (AID, instructions, object tags, slots, algorithm
 // identifiers) are shared with the emulated card in package pivcard.
