@@ -5,8 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 
 	"github.com/hwauthd/hwauthd/device"
+	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/pcsc"
 	"github.com/hwauthd/hwauthd/pcsc/piv"
 )
 
@@ -24,31 +28,47 @@ import (
 const CardAuthDevicePrefix = "piv-9e:"
 
 // challengeCardAuthLocked challenges slot 9E, if info has a key there, and
-// records the outcome in info.
-func (d *Device) challengeCardAuthLocked(ctx context.Context, info *device.Info) {
+// records the outcome in info. When the challenge could not be made (the
+// card was reset by another application or went away, or ctx ended) the
+// outcome is unknown: it records nothing and returns the error, so that the
+// operation starts over or fails. A card that refuses to sign or signs
+// wrongly fails.
+func (d *Device) challengeCardAuthLocked(ctx context.Context, info *device.Info) error {
 	key, ok := keyOf(info.Keys, piv.SlotCardAuthentication)
 	if !ok {
-		return
+		return nil
 	}
 	alg, err := device.SignAlgorithmFor(key.Public)
 	if _, pivErr := piv.KeyAlgOf(key.Public); err != nil || pivErr != nil {
-		return // a key the card cannot sign with: nothing is claimed
+		return nil // a key the card cannot sign with: nothing is claimed
 	}
-	info.CardAuth = device.CardAuthFailed
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
-		return
+		return fmt.Errorf("card authentication: %w", err)
 	}
 	h := alg.Hash().New()
 	h.Write(nonce)
 	digest := h.Sum(nil)
 	sig, err := d.client.PrivateKey(piv.SlotCardAuthentication, key.Public).SignContext(ctx, rand.Reader, digest, alg.SignerOpts())
+	if unreached(ctx, err) {
+		return fmt.Errorf("card authentication: %w", err)
+	}
 	if err != nil || alg.Verify(key.Public, digest, sig) != nil {
-		return
+		info.CardAuth = device.CardAuthFailed
+		return nil
 	}
 	sum := sha256.Sum256(key.Certificate.RawSubjectPublicKeyInfo)
 	info.CardAuth = device.CardAuthVerified
 	info.Device = CardAuthDevicePrefix + hex.EncodeToString(sum[:])
+	return nil
+}
+
+// unreached reports whether err means a command did not get the card's
+// answer: a reset by another application, the card or pcscd gone, the
+// connection closed, or ctx ended.
+func unreached(ctx context.Context, err error) bool {
+	return err != nil && (ctx.Err() != nil || errors.Is(err, pcsc.ErrCardReset) || errors.Is(err, pcsc.ErrClosed) ||
+		errors.Is(err, hwerr.ErrRemoved) || errors.Is(err, hwerr.ErrUnavailable))
 }
 
 // keysFingerprint is a short hash of the card's key material and its reader,

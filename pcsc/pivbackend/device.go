@@ -131,7 +131,9 @@ func (d *Device) readLocked(ctx context.Context, reader string) error {
 		return err
 	}
 	// Before any PIN: is it the card it claims to be (cardauth.go)?
-	d.describeKeysLocked(ctx, &info, keys)
+	if err := d.describeKeysLocked(ctx, &info, keys); err != nil {
+		return err
+	}
 	d.info = info
 	d.info.PIN, _ = d.pinStateLocked(ctx)
 	return nil

@@ -49,20 +49,24 @@ func (d *Device) readKeysLocked(ctx context.Context) ([]device.Key, error) {
 		}
 		keys = append(keys, device.Key{ID: slot.String(), Algorithm: alg, Public: cert.PublicKey, Certificate: cert})
 	}
-	d.keysCurrent = true
 	return keys, nil
 }
 
 // describeKeysLocked puts keys into info with what follows from them: the
 // label (9A's common name) and the outcome of the card-authentication
-// challenge, which it runs again (cardauth.go).
-func (d *Device) describeKeysLocked(ctx context.Context, info *device.Info, keys []device.Key) {
+// challenge, which it runs again (cardauth.go); it fails when the challenge
+// could not be made, and the keys are then current as of nothing.
+func (d *Device) describeKeysLocked(ctx context.Context, info *device.Info, keys []device.Key) error {
 	info.Keys, info.Label = keys, defaultLabel
 	if k, ok := keyOf(keys, piv.SlotAuthentication); ok && k.Certificate.Subject.CommonName != "" {
 		info.Label = k.Certificate.Subject.CommonName
 	}
 	info.CardAuth, info.Device = "", ""
-	d.challengeCardAuthLocked(ctx, info)
+	if err := d.challengeCardAuthLocked(ctx, info); err != nil {
+		return err
+	}
+	d.keysCurrent = true
+	return nil
 }
 
 // keyOf finds the key of slot in keys.
@@ -87,9 +91,14 @@ func (d *Device) refreshKeysLocked(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	if sameCertificates(keys, d.info.Keys) {
+		d.keysCurrent = true
 		return false, nil
 	}
-	d.describeKeysLocked(ctx, &d.info, keys)
+	info := d.info
+	if err := d.describeKeysLocked(ctx, &info, keys); err != nil {
+		return false, err
+	}
+	d.info = info
 	return true, nil
 }
 

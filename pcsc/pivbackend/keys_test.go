@@ -162,3 +162,48 @@ func TestKeysNotReadWhileConnected(t *testing.T) {
 		t.Error("the description lost the unchanged certificate")
 	}
 }
+
+// TestResetDuringCardAuthentication: another application resets the card
+// just as the card-authentication challenge goes to it, at insertion and
+// when a rewritten card is read again. The challenge is made again on the
+// reset card, which passes it; the reset is not taken for a card that
+// failed.
+func TestResetDuringCardAuthentication(t *testing.T) {
+	atChallenge := func(cmd []byte) bool { return cmd[1] == insSign && cmd[3] == byte(piv.SlotCardAuthentication) }
+	card, err := pivcard.New(pivcard.Options{Slots: []pivcard.SlotSpec{
+		{Slot: piv.SlotAuthentication, Alg: piv.KeyAlgP256},
+		{Slot: piv.SlotCardAuthentication, Alg: piv.KeyAlgP256},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reset := false
+	rc := &resettingCard{card: card, resetAt: func(cmd []byte) bool {
+		first := !reset && atChallenge(cmd)
+		reset = reset || first
+		return first
+	}}
+	d, err := open(context.Background(), "Test PCD 00 00", func(context.Context, string) (cardConn, error) { return rc, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	if info := d.Info(); rc.resets != 1 || info.CardAuth != device.CardAuthVerified {
+		t.Fatalf("after a reset at the insertion's challenge (%d resets): card authentication %q", rc.resets, info.CardAuth)
+	}
+
+	rewrite(t, rc)
+	reset, n := false, 0
+	rc.resetAt = func(cmd []byte) bool { // the reset that announces the rewrite, then one at the challenge
+		n++
+		first := n == 1 || !reset && atChallenge(cmd)
+		reset = reset || n > 1 && first
+		return first
+	}
+	if _, err := d.PINState(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if info := d.Info(); rc.resets != 3 || info.CardAuth != device.CardAuthVerified {
+		t.Errorf("after a reset at the challenge of the rewritten card (%d resets): card authentication %q", rc.resets, info.CardAuth)
+	}
+}
