@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
@@ -133,6 +135,12 @@ func TestNoPINLeftInDaemonMemory(t *testing.T) {
 			t.Fatalf("unblock %s: %v", c.id, err)
 		}
 	}
+	// The same PINs by the paths a raw client can take: pipelined, after
+	// 100 Continue, padded past the body reader's first buffer, cut short,
+	// sent to a path or method no route serves, over the body limit.
+	for _, c := range []struct{ id, pin string }{{card.id, pivPIN}, {v.ID, vscPIN}} {
+		rawPINRequests(t, h.socket, "/v1/authenticators/"+c.id+"/pin/verify", c.pin)
+	}
 	// Other requests, each on its own connection, keep the runtime
 	// allocating and collecting.
 	for range 300 {
@@ -143,5 +151,48 @@ func TestNoPINLeftInDaemonMemory(t *testing.T) {
 	secrets := [][]byte{[]byte(pivPIN), []byte(vscPIN), []byte(pivPUK), []byte(vscPUK), []byte(newPIN)}
 	if hits := memoryHits(t, h.proc.Pid, secrets...); len(hits) > 0 {
 		t.Errorf("%d copies of the PINs and PUKs in the daemon's memory (secrets: PIV PIN, virtual card PIN, PIV PUK, virtual card PUK, changed PIN):\n%s", len(hits), strings.Join(hits, "\n"))
+	}
+}
+
+// rawPINRequests sends pin to the verify route at path in every way a raw
+// HTTP client can (each on its own connection, read to its end); the ones
+// that reach the card carry the right PIN, so no try is spent.
+func rawPINRequests(t *testing.T, socket, path, pin string) {
+	t.Helper()
+	body := `{"pin":"` + pin + `"}`
+	req := func(method, path, body string, extra string) string {
+		return fmt.Sprintf("%s %s HTTP/1.1\r\nHost: hwauthd\r\n%sContent-Length: %d\r\n\r\n%s", method, path, extra, len(body), body)
+	}
+	const closeHdr = "Connection: close\r\n"
+	padded := `{"pin":"` + pin + `"` + strings.Repeat(" ", 3000) + "}"
+	for _, tc := range []struct {
+		text string
+		cut  bool // the client ends its side before the body's end
+	}{
+		{text: req("POST", path, body, "") + req("POST", path, body, "") + req("POST", path, body, closeHdr)},
+		{text: req("POST", path, padded, closeHdr)},
+		{text: req("POST", path, body, "Expect: 100-continue\r\n"+closeHdr)},
+		{text: strings.Replace(req("POST", path, body, ""), "Content-Length: ", "Content-Length: 1", 1), cut: true},
+		{text: req("POST", path, `{"pin":"`+pin, closeHdr)},
+		{text: req("POST", "/v1/no-such-route", body, "")},
+		{text: req("PUT", path, body, "")},
+		{text: req("POST", path, `{"pin":"`+pin+`","x":"`+strings.Repeat("x", 70000)+`"}`, closeHdr)},
+	} {
+		c, err := net.Dial("unix", socket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		go func() {
+			_, _ = io.WriteString(c, tc.text)
+			if tc.cut {
+				_ = c.(*net.UnixConn).CloseWrite()
+			}
+		}()
+		answers, err := io.ReadAll(c)
+		c.Close()
+		if err != nil || !bytes.HasPrefix(answers, []byte("HTTP/1.1 ")) {
+			t.Fatalf("%.80q: %v, answered %q", tc.text, err, answers)
+		}
 	}
 }

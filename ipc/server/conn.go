@@ -218,6 +218,9 @@ func (sc *serverConn) serve() {
 		if p := recover(); p != nil && p != http.ErrAbortHandler {
 			sc.s.cfg.Logger.Error("connection panic", "panic", fmt.Sprint(p))
 		}
+		if pc, ok := sc.c.(*peerConn); ok {
+			pc.reads.clearAll()
+		}
 		_ = sc.c.Close()
 		sc.s.mu.Lock()
 		delete(sc.s.conns, sc)
@@ -225,6 +228,13 @@ func (sc *serverConn) serve() {
 	}()
 	sc.ctx = connContext(sc.s.base, sc.c)
 	sc.br = bufio.NewReaderSize(&sc.cr, 4096)
+	if pc, ok := sc.c.(*peerConn); ok {
+		// A body is zeroed where it was read, not where the next
+		// requests wait in sc.br (wipe.go); only this goroutine reads sc.br.
+		pc.reads.mu.Lock()
+		pc.reads.unread = func() []byte { b, _ := sc.br.Peek(sc.br.Buffered()); return b }
+		pc.reads.mu.Unlock()
+	}
 	for first := true; ; first = false {
 		if !first {
 			// Wait for the next request within the idle timeout.
@@ -249,7 +259,7 @@ func (sc *serverConn) serve() {
 		}
 		if req.ProtoMajor != 1 {
 			// HTTP/2's preface and other versions: net/http answers 505 too.
-			sc.refuse(http.StatusHTTPVersionNotSupported, ipc.Errorf(ipc.CodeBadRequest, "%s is not supported; hwauthd speaks HTTP/1.1", req.Proto))
+			sc.refuse(req.Method, http.StatusHTTPVersionNotSupported, ipc.Errorf(ipc.CodeBadRequest, "%s is not supported; hwauthd speaks HTTP/1.1", req.Proto))
 			return
 		}
 		_ = sc.c.SetReadDeadline(time.Time{})
@@ -270,14 +280,14 @@ func (sc *serverConn) refuseRequest(err error) {
 	if errors.Is(err, errHeadTooLarge) {
 		e = ipc.Errorf(ipc.CodeTooLarge, "request line and headers are larger than %d bytes", maxHeaderBytes)
 	}
-	sc.refuse(e.Status(), e)
+	sc.refuse(http.MethodGet, e.Status(), e)
 }
 
-// refuse answers e with status, ends the connection and drops what the
-// client still sends for a while (linger), so that it reads the answer
-// instead of a reset.
-func (sc *serverConn) refuse(status int, e *ipc.Error) {
-	w := &response{sc: sc, req: &http.Request{Method: http.MethodGet}, close: true}
+// refuse answers a request of method with e and status, ends the
+// connection and drops what the client still sends for a while (linger),
+// so that it reads the answer instead of a reset.
+func (sc *serverConn) refuse(method string, status int, e *ipc.Error) {
+	w := &response{sc: sc, req: &http.Request{Method: method}, close: true}
 	_ = WriteJSON(w, status, e)
 	w.finish()
 	sc.linger()
@@ -566,6 +576,9 @@ func (w *response) Write(p []byte) (int, error) {
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
+	if w.headerSent && w.req.Method == http.MethodHead {
+		return len(p), nil // as net/http: the answer to HEAD has no body
+	}
 	if w.headerSent {
 		w.body = strconv.AppendInt(w.body, int64(len(p)), 16)
 		w.body = append(w.body, "\r\n"...)
@@ -590,7 +603,7 @@ func (w *response) FlushError() error {
 	if !w.headerSent {
 		w.headerSent = true
 		out = w.appendHead(w.sc.wbuf[:0], -1)
-		if len(w.body) > 0 {
+		if len(w.body) > 0 && w.req.Method != http.MethodHead {
 			out = strconv.AppendInt(out, int64(len(w.body)), 16)
 			out = append(out, "\r\n"...)
 			out = append(out, w.body...)
@@ -622,8 +635,10 @@ func (w *response) finish() {
 		return
 	}
 	if w.headerSent {
-		out := append(w.sc.wbuf[:0], w.body...)
-		w.send(append(out, "0\r\n\r\n"...))
+		if w.req.Method != http.MethodHead {
+			out := append(w.sc.wbuf[:0], w.body...)
+			w.send(append(out, "0\r\n\r\n"...))
+		}
 		return
 	}
 	if w.header.Get("Content-Type") == "" && len(w.body) > 0 {

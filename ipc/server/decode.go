@@ -42,7 +42,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	buf, err := readAllWiped(io.LimitReader(r.Body, limit+1), min(r.ContentLength, limit))
 	// The bytes it was read from are zeroed where net/http read them.
 	wipeRead(r, buf)
 	if err != nil {
@@ -57,6 +57,30 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, ipc.Errorf(ipc.CodeTooLarge, "request body is larger than %d bytes", limit)
 	}
 	return buf, nil
+}
+
+// readAllWiped reads rd to its end as io.ReadAll does, into a buffer of
+// sizeHint+1 bytes when sizeHint > 0 (the body's Content-Length, within the
+// limit), and zeroes each buffer it outgrows: io.ReadAll leaves them, with
+// the start of a body that may hold a PIN, to the garbage collector.
+func readAllWiped(rd io.Reader, sizeHint int64) ([]byte, error) {
+	b := make([]byte, 0, max(512, sizeHint+1))
+	for {
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			grown := make([]byte, len(b), 2*cap(b))
+			copy(grown, b)
+			clear(b)
+			b = grown
+		}
+	}
 }
 
 // decodeBytes decodes exactly one JSON value from buf into v.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"unsafe"
 )
 
 // net/http reads each connection into a pooled bufio buffer that it never
@@ -25,6 +26,10 @@ type readLog struct {
 	mu      sync.Mutex
 	regions [readRegions][]byte
 	next    int
+	// unread returns the bytes read from the connection but not consumed
+	// yet (pipelined requests after the body): a wipe leaves them alone,
+	// even where they equal the body. Nil: none.
+	unread func() []byte
 }
 
 // add remembers that b was just filled from the connection. One-byte reads
@@ -47,36 +52,68 @@ func (l *readLog) wipe(body []byte) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var unread []byte
+	if l.unread != nil {
+		unread = l.unread()
+	}
 	var prev []byte
 	for k := range readRegions {
 		r := l.regions[(l.next+k)%readRegions]
 		if r == nil {
 			continue
 		}
-		for {
-			i := bytes.Index(r, body)
+		for off := 0; ; {
+			i := bytes.Index(r[off:], body)
 			if i < 0 {
 				break
 			}
-			clear(r[i : i+len(body)])
+			at := r[off+i : off+i+len(body)]
+			if !overlaps(at, unread) {
+				clear(at)
+			}
+			off += i + len(body)
 		}
 		if prev != nil {
-			wipeSplit(prev, r, body)
+			wipeSplit(prev, r, body, unread)
 		}
 		prev = r
 	}
 }
 
+// clearAll zeroes every remembered read, once the connection has ended: a
+// body no route read (an unknown path or method, a refused Expect) is in
+// them, and may hold a PIN.
+func (l *readLog) clearAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.regions {
+		clear(l.regions[i])
+		l.regions[i] = nil
+	}
+}
+
 // wipeSplit zeroes body where a ends with its start and b begins with the
-// rest.
-func wipeSplit(a, b, body []byte) {
+// rest, unless that is still unread.
+func wipeSplit(a, b, body, unread []byte) {
 	for k := min(len(a), len(body)-1); k > 0; k-- {
 		if bytes.HasSuffix(a, body[:k]) && bytes.HasPrefix(b, body[k:]) {
+			if overlaps(a[len(a)-k:], unread) || overlaps(b[:len(body)-k], unread) {
+				return
+			}
 			clear(a[len(a)-k:])
 			clear(b[:len(body)-k])
 			return
 		}
 	}
+}
+
+// overlaps reports whether a and b share memory.
+func overlaps(a, b []byte) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	a0, b0 := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return a0 < b0+uintptr(len(b)) && b0 < a0+uintptr(len(a))
 }
 
 // wipeRead zeroes body where the request's connection read it.
@@ -93,7 +130,8 @@ func wipeUnreadBody(r *http.Request) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return
 	}
-	rest, _ := io.ReadAll(io.LimitReader(r.Body, envFrom(r).maxBody+1))
+	limit := envFrom(r).maxBody
+	rest, _ := readAllWiped(io.LimitReader(r.Body, limit+1), min(r.ContentLength, limit))
 	wipeRead(r, rest)
 	clear(rest)
 }
