@@ -245,11 +245,7 @@ func parseAdminKey(p string) (*ecdsa.PublicKey, error) {
 
 // parseCertificate reads a certificate given in PEM (or DER).
 func parseCertificate(p string) (*x509.Certificate, error) {
-	der := []byte(p)
-	if blocks := certutil.PEMBlocks(der, ""); len(blocks) > 0 {
-		der = blocks[0]
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := x509.ParseCertificate(certutil.PEMOrDER([]byte(p)))
 	if err != nil {
 		return nil, ipc.Errorf(ipc.CodeCertificateInvalid, "the certificate does not parse: %v", err)
 	}

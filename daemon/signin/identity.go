@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -47,10 +46,7 @@ func LoadTrust(cfg config.SignIn) (*Trust, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signin.crl_files: %w", err)
 		}
-		if p, _ := pem.Decode(b); p != nil {
-			b = p.Bytes
-		}
-		crl, err := x509.ParseRevocationList(b)
+		crl, err := x509.ParseRevocationList(certutil.PEMOrDER(b))
 		if err != nil {
 			return nil, fmt.Errorf("signin.crl_files: %s: %w", f, err)
 		}

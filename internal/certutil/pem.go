@@ -30,3 +30,12 @@ func PEMBlocks(b []byte, blockType string) [][]byte {
 		}
 	}
 }
+
+// PEMOrDER returns the content of the first PEM block in b, or b itself
+// when b holds no PEM block: for files and fields that may hold either.
+func PEMOrDER(b []byte) []byte {
+	if blk, _ := pem.Decode(b); blk != nil {
+		return blk.Bytes
+	}
+	return b
+}

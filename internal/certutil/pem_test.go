@@ -23,4 +23,10 @@ func TestPEMRoundTrip(t *testing.T) {
 	if got := PEMBlocks(der, PEMCertificate); got != nil {
 		t.Errorf("PEMBlocks(DER) = %x, want none", got)
 	}
+	if got := PEMOrDER([]byte(file)); !bytes.Equal(got, []byte{1}) {
+		t.Errorf("PEMOrDER(PEM) = %x, want the first block", got)
+	}
+	if got := PEMOrDER(der); !bytes.Equal(got, der) {
+		t.Errorf("PEMOrDER(DER) = %x, want it as it is", got)
+	}
 }
