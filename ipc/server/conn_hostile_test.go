@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -304,4 +306,58 @@ func TestConnPeerPerConnection(t *testing.T) {
 	if uids[0] == uids[1] {
 		t.Fatalf("two connections served as the same uid %s", uids[0])
 	}
+}
+
+// TestHeadFloodMemoryBounded: one user's share of connections (32), each
+// sending a request head of a mebibyte in tiny distinct headers (which the
+// header parser turns into a map of some 20 times that size), costs the
+// server a few MiB in all, not hundreds: each head is refused once it
+// passes the head limit. What the server allocates for the heads bounds its
+// peak memory for them.
+func TestHeadFloodMemoryBounded(t *testing.T) {
+	sock, _ := startServer(t, Config{}, []Route{statusRoute})
+	var sb strings.Builder
+	sb.WriteString("GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+	for i := 0; sb.Len() < 1<<20-100; i++ {
+		fmt.Fprintf(&sb, "%x:\r\n", i)
+	}
+	sb.WriteString("\r\n")
+	head := []byte(sb.String()) // written as is: io.WriteString would copy it per connection
+	const conns = DefaultMaxConnsPerUser
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var wg sync.WaitGroup
+	answers := make(chan string, conns)
+	for range conns {
+		wg.Go(func() {
+			c, err := net.Dial("unix", sock)
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			go func() { _, _ = c.Write(head) }()
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			resp.Body.Close()
+			answers <- resp.Status
+		})
+	}
+	wg.Wait()
+	runtime.ReadMemStats(&after)
+	close(answers)
+	for a := range answers {
+		if a != "413 Request Entity Too Large" {
+			t.Errorf("answer to a 1 MiB head: %s", a)
+		}
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 32<<20 {
+		t.Errorf("%d heads of 1 MiB in tiny headers made the server allocate %d MiB", conns, alloc>>20)
+	}
+	t.Logf("%d heads: %d KiB allocated", conns, (after.TotalAlloc-before.TotalAlloc)>>10)
 }
