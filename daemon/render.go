@@ -97,9 +97,8 @@ func statusToAPI(st device.Status) ipc.BackendStatus {
 // virtualCardToAPI renders a virtual card for the provisioning API.
 func virtualCardToAPI(c device.VirtualCard) ipc.VirtualSmartcard {
 	k := keyToAPI(c.Key)
-	left, _ := c.PINRetriesLeft.Left()
 	out := ipc.VirtualSmartcard{ID: c.ID, Label: c.Label, Algorithm: k.Algorithm, PublicKey: k.PublicKey,
-		Certificate: k.Certificate, Device: c.Device, PINRetriesLeft: left, CreatedAt: c.CreatedAt}
+		Certificate: k.Certificate, Device: c.Device, PINRetriesLeft: c.PINRetriesLeft, CreatedAt: c.CreatedAt}
 	if a := c.Attestation; a != nil {
 		out.Attestation = &ipc.KeyAttestation{AKPublic: certutil.EncodePEM(certutil.PEMPublicKey, a.AKPublic),
 			KeyPublic: a.KeyPublic, CertifyInfo: a.CertifyInfo, Signature: a.Signature, Nonce: a.Nonce}

@@ -86,7 +86,7 @@ func TestVirtualSmartcardLifecycle(t *testing.T) {
 	ctx := ctxT(t)
 	nonce := []byte("enrollment-4711")
 	v := h.createVSC("Alice laptop", true, nonce)
-	if v.Device == "" || v.PINRetriesLeft != 5 || v.Attestation == nil {
+	if v.Device == "" || v.PINRetriesLeft != hwerr.TriesLeft(5) || v.Attestation == nil {
 		t.Fatalf("created: %+v", v)
 	}
 	// IT checks that the key lives in this TPM.

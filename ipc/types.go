@@ -315,8 +315,9 @@ type VirtualSmartcard struct {
 	// Device identifies the TPM that holds the key (e.g. a hash of its
 	// endorsement key).
 	Device string `json:"device,omitempty"`
-	// PINRetriesLeft is the card's own PIN counter (0 means blocked).
-	PINRetriesLeft int `json:"pin_retries_left"`
+	// PINRetriesLeft is the card's own PIN counter (0 means blocked); the
+	// TPM always reports it.
+	PINRetriesLeft hwerr.Tries `json:"pin_retries_left"`
 	// Attestation is present in the answer to a create with attest.
 	Attestation *KeyAttestation `json:"attestation,omitempty"`
 	CreatedAt   time.Time       `json:"created_at"`

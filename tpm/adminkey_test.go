@@ -63,7 +63,7 @@ func TestAdminKeyUnblock(t *testing.T) {
 	if err := tp.AdminUnblock(testCtx(t), c, good, []byte("11111111")); !errors.Is(err, hwerr.ErrNotFound) {
 		t.Fatalf("responses used twice: %v", err)
 	}
-	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 {
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(5) {
 		t.Fatalf("after admin unblock: %+v, %v", tr, err)
 	}
 	signAndVerify(t, tp, c, "98765432", cardKey(t, c))

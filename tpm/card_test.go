@@ -169,7 +169,7 @@ func TestWrongPINsBlockTheCardNotTheTPM(t *testing.T) {
 		if !errors.As(err, &inc) || inc.RetriesLeft != hwerr.TriesLeft(want) || inc.What != "PIN" {
 			t.Fatalf("wrong PIN: %v, want %d tries left", err, want)
 		}
-		if tr, err := tp.Tries(testCtx(t), a); err != nil || tr.PINLeft != want {
+		if tr, err := tp.Tries(testCtx(t), a); err != nil || tr.PIN != hwerr.TriesLeft(want) {
 			t.Fatalf("Tries = %+v, %v; want %d left", tr, err, want)
 		}
 	}
@@ -183,8 +183,8 @@ func TestWrongPINsBlockTheCardNotTheTPM(t *testing.T) {
 	if after := property(t, tp, tpm2.TPMPTLockoutCounter); after != before {
 		t.Fatalf("TPM_PT_LOCKOUT_COUNTER %d -> %d: card PINs reached the machine-wide counter", before, after)
 	}
-	if tr, err := tp.Tries(testCtx(t), b); err != nil || tr.PINLeft != 5 || tr.PUKLeft != 5 {
-		t.Fatalf("the other card's counters: %+v, %v", tr, err)
+	if tr, err := tp.Tries(testCtx(t), b); err != nil || tr.PIN != hwerr.TriesLeft(5) || tr.PUK != hwerr.TriesLeft(5) || tr != b.FreshTries() {
+		t.Fatalf("the other card's counters: %+v, %v; fresh: %+v", tr, err, b.FreshTries())
 	}
 }
 
@@ -198,7 +198,7 @@ func TestRightPINResetsCount(t *testing.T) {
 	if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN)); err != nil {
 		t.Fatal(err)
 	}
-	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 {
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(5) {
 		t.Fatalf("after a right PIN: %+v, %v; want 5 left", tr, err)
 	}
 }
@@ -240,7 +240,7 @@ func TestLostAnswerCostsATry(t *testing.T) {
 	}
 	lossy.Close()
 	again := openSim(t, s, Policy{})
-	if tr, err := again.Tries(testCtx(t), c); err != nil || tr.PINLeft != 4 {
+	if tr, err := again.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(4) {
 		t.Fatalf("after the lost answer: %+v, %v; want 4 tries left", tr, err)
 	}
 }
@@ -317,7 +317,7 @@ func TestUnblockWithPUK(t *testing.T) {
 	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("65432109")); err != nil {
 		t.Fatalf("UnblockPIN: %v", err)
 	}
-	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 || tr.PUKLeft != 5 {
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(5) || tr.PUK != hwerr.TriesLeft(5) {
 		t.Fatalf("counters after unblock: %+v, %v", tr, err)
 	}
 	signAndVerify(t, tp, c, "65432109", cardKey(t, c))
@@ -355,8 +355,8 @@ func TestNoPUK(t *testing.T) {
 	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte("65432109")); !errors.Is(err, hwerr.ErrNotSupported) {
 		t.Fatalf("UnblockPIN without PUK: %v", err)
 	}
-	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PUKLeft != -1 {
-		t.Fatalf("Tries = %+v, %v; want PUKLeft -1", tr, err)
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PUK.Known() || tr != c.FreshTries() {
+		t.Fatalf("Tries = %+v, %v; want no PUK counter, as FreshTries %+v", tr, err, c.FreshTries())
 	}
 	_, must := newSim(t)
 	must.policy.RequirePUK = true

@@ -207,7 +207,7 @@ func TestCanceledContext(t *testing.T) {
 	if err := tp.VerifyPIN(ctx, c, []byte(testPIN)); !errors.Is(err, hwerr.ErrCanceled) {
 		t.Fatalf("VerifyPIN with a cancelled context: %v", err)
 	}
-	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 {
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(5) {
 		t.Fatalf("cancelled call counted a try: %+v, %v", tr, err)
 	}
 }

@@ -220,11 +220,12 @@ func keyPolicy(pinName []byte) ([]byte, error) { return policyDigest(secretOn(pi
 // counter is a PIN index's data.
 type counter struct{ count, limit uint32 }
 
-func (c counter) left() int {
+// left is how many wrong tries the counter still takes.
+func (c counter) left() hwerr.Tries {
 	if c.count >= c.limit {
-		return 0
+		return hwerr.TriesLeft(0)
 	}
-	return int(c.limit - c.count)
+	return hwerr.TriesLeft(int(c.limit - c.count))
 }
 
 func (c counter) bytes() []byte {

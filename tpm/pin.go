@@ -63,10 +63,23 @@ func authText(b []byte) []byte {
 
 // Tries is what a card's counters say, read from the TPM.
 type Tries struct {
-	// PINLeft is how many wrong PINs the card still takes (0: blocked).
-	PINLeft int
-	// PUKLeft is the same for the PUK; -1 for a card without PUK.
-	PUKLeft int
+	// PIN is how many wrong PINs the card still takes (0: blocked); the
+	// TPM always says.
+	PIN hwerr.Tries
+	// PUK is the same for the PUK; a card without PUK has no counter to
+	// report, and PUK is the zero value (unknown).
+	PUK hwerr.Tries
+}
+
+// FreshTries is what card's counters say when no wrong try is counted: on
+// a new card, and what a right PIN resets the PIN's counter to (a right
+// PUK, both).
+func (c *Card) FreshTries() Tries {
+	out := Tries{PIN: hwerr.TriesLeft(c.PINTries)}
+	if c.PUK != nil {
+		out.PUK = hwerr.TriesLeft(c.PUKTries)
+	}
+	return out
 }
 
 // Tries reads the card's counters from its indices; reading them does not
@@ -87,13 +100,13 @@ func (t *TPM) triesLocked(card *Card) (Tries, error) {
 	if err != nil {
 		return Tries{}, err
 	}
-	out := Tries{PINLeft: pin.left(), PUKLeft: -1}
+	out := Tries{PIN: pin.left()}
 	if card.PUK != nil {
 		puk, err := t.readCounterLocked(card.PUK)
 		if err != nil {
 			return Tries{}, err
 		}
-		out.PUKLeft = puk.left()
+		out.PUK = puk.left()
 	}
 	return out, nil
 }
@@ -213,10 +226,10 @@ func (t *TPM) secretErrorLocked(kind secretKind, x *NVIndex, err error) error {
 		if rerr != nil {
 			return fmt.Errorf("verify %s: wrong, and the counter does not read: %w", kind, rerr)
 		}
-		if c.left() == 0 {
+		if c.left().Exhausted() {
 			return blockedError(kind)
 		}
-		return &hwerr.PINIncorrect{What: kind.String(), RetriesLeft: hwerr.TriesLeft(c.left())}
+		return &hwerr.PINIncorrect{What: kind.String(), RetriesLeft: c.left()}
 	case errors.Is(err, tpm2.TPMRCAuthUnavailable):
 		// The TPM refuses the authValue: pinCount reached pinLimit.
 		return blockedError(kind)

@@ -76,7 +76,7 @@ func TestSigningSessionHoldsNoPIN(t *testing.T) {
 	}
 	bare("a wrong PIN")
 	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
-	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 {
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(5) {
 		t.Fatalf("after a right PIN: %+v, %v", tr, err)
 	}
 }
@@ -143,7 +143,7 @@ func TestManyCardsShareTheSlots(t *testing.T) {
 		}
 	}
 	for i, c := range cards {
-		if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PINLeft != 5 {
+		if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(5) {
 			t.Fatalf("card %d: %+v, %v (a right PIN resets the count)", i, tr, err)
 		}
 	}

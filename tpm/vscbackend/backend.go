@@ -205,11 +205,7 @@ func (b *Backend) Create(ctx context.Context, req device.CreateVirtualCard) (dev
 		return device.VirtualCard{}, fmt.Errorf("store the new card: %w", err)
 	}
 	b.log.Info("virtual smart card created", "card", card.ID, "label", card.Label, "algorithm", card.Algorithm)
-	tries := tpm.Tries{PINLeft: card.PINTries, PUKLeft: card.PUKTries}
-	if card.PUK == nil {
-		tries.PUKLeft = -1
-	}
-	d, err := b.attach(card, tries)
+	d, err := b.attach(card, card.FreshTries())
 	if err != nil {
 		return device.VirtualCard{}, fmt.Errorf("present the new card: %w", err)
 	}
@@ -391,7 +387,7 @@ func (b *Backend) AdminUnblock(ctx context.Context, id string, responses [2][]by
 	return d.do(ctx, func(t *tpm.TPM) error {
 		err := t.AdminUnblock(ctx, d.card, responses, clone(newPIN))
 		if err == nil {
-			d.tries.PINLeft = d.card.PINTries
+			d.tries.PIN = d.card.FreshTries().PIN
 		}
 		return err
 	})

@@ -54,7 +54,7 @@ func (d *Device) Info() device.Info {
 }
 
 func pinState(tr tpm.Tries) device.PINState {
-	return device.PINStateOf(hwerr.TriesLeft(tr.PINLeft))
+	return device.PINStateOf(tr.PIN)
 }
 
 // describe is the card as the provisioning API shows it.
@@ -71,7 +71,7 @@ func (d *Device) describeLocked() device.VirtualCard {
 		Label:          c.Label,
 		Key:            d.key,
 		Device:         c.DeviceID,
-		PINRetriesLeft: hwerr.TriesLeft(d.tries.PINLeft),
+		PINRetriesLeft: d.tries.PIN,
 		CreatedAt:      c.CreatedAt,
 	}
 }
@@ -133,17 +133,17 @@ func (d *Device) noteTries(err error, which string) error {
 	var inc *hwerr.PINIncorrect
 	switch {
 	case err == nil && which == pukTry:
-		d.tries.PINLeft, d.tries.PUKLeft = d.card.PINTries, d.card.PUKTries
+		d.tries = d.card.FreshTries()
 	case err == nil:
-		d.tries.PINLeft = d.card.PINTries
+		d.tries.PIN = d.card.FreshTries().PIN
 	case errors.As(err, &inc) && inc.What == pukTry:
-		d.tries.PUKLeft, _ = inc.RetriesLeft.Left() // the TPM always says
+		d.tries.PUK = inc.RetriesLeft
 	case errors.As(err, &inc):
-		d.tries.PINLeft, _ = inc.RetriesLeft.Left()
+		d.tries.PIN = inc.RetriesLeft
 	case errors.Is(err, hwerr.ErrPINBlocked):
-		d.tries.PINLeft = 0
+		d.tries.PIN = hwerr.TriesLeft(0)
 	case errors.Is(err, hwerr.ErrPUKBlocked):
-		d.tries.PUKLeft = 0
+		d.tries.PUK = hwerr.TriesLeft(0)
 	}
 	return err
 }
