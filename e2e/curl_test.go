@@ -85,6 +85,13 @@ func TestCurlServesEveryKindOfRoute(t *testing.T) {
 	if status, body := curlDo(t, h.socket, "-d", `{"pin":`, verify); status != "400" || !strings.Contains(body, `"bad_request"`) {
 		t.Fatalf("malformed JSON: %s %s", status, body)
 	}
+	// A body of NUL bytes is answered (zeroing it where it was read once
+	// spun forever, since zeroed bytes still matched it).
+	nul := exec.Command("curl", "--unix-socket", h.socket, "-sS", "--max-time", "10", "-w", "\n%{http_code}", "--data-binary", "@-", verify)
+	nul.Stdin = strings.NewReader("\x00\x00\x00\x00")
+	if out, err := nul.CombinedOutput(); err != nil || !strings.HasSuffix(string(out), "\n400") {
+		t.Fatalf("a body of NUL bytes: %v\n%s", err, out)
+	}
 	// The event stream shows the registration as it happens.
 	deadline := time.After(20 * time.Second)
 	for seen := false; !seen; {
