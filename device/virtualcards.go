@@ -108,9 +108,12 @@ type CSRRequest struct {
 }
 
 // AttestationRequest is the first step of the endorsement-key attestation
-// exchange: the TPM's endorsement key certificate (DER) and public area, the
-// attestation key's public area, the card key's public area, and the
-// attestation key's TPM2_Certify statement over it with its signature.
+// exchange, made by the device's TPM (package tpm) and checked by the
+// verifier (package tpm/attest): the TPM's endorsement key certificate
+// (DER) and public area (TPMT_PUBLIC), the attestation key's public area,
+// the card key's public area, and the attestation key's TPM2_Certify
+// statement over it with its ECDSA signature (ASN.1 DER) over
+// SHA-256(CertifyInfo).
 type AttestationRequest struct {
 	EKCertificate []byte
 	EKPublic      []byte
@@ -120,14 +123,19 @@ type AttestationRequest struct {
 	Signature     []byte
 }
 
-// AttestationChallenge is the verifier's TPM2_MakeCredential output.
+// AttestationChallenge is the verifier's TPM2_MakeCredential output (TPM
+// 2.0 Part 1 §24), which only the TPM of the request's EK opens, for its
+// attestation key: the TPM2B_ID_OBJECT's and TPM2B_ENCRYPTED_SECRET's
+// contents.
 type AttestationChallenge struct {
 	CredentialBlob  []byte
 	EncryptedSecret []byte
 }
 
 // AdminChallenge is a card's challenge for an admin-key unblock: two
-// nonces, each to be signed with the admin key before Expires.
+// nonces (the TPM's policy sessions' nonceTPM: for the new PIN, then for
+// the counter reset), each to be signed with the admin key before Expires
+// (package tpm/adminkey).
 type AdminChallenge struct {
 	Challenges [2][]byte
 	Expires    time.Time

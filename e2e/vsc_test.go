@@ -25,11 +25,13 @@ import (
 	"github.com/google/go-tpm/tpm2/transport/tcp"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
 	"github.com/hwauthd/hwauthd/ipc"
 	"github.com/hwauthd/hwauthd/store/boltstore"
 	"github.com/hwauthd/hwauthd/tpm"
+	"github.com/hwauthd/hwauthd/tpm/attest"
 )
 
 // withTPM turns virtual smart cards on over a swtpm.
@@ -96,11 +98,11 @@ func TestVirtualSmartcardLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	att := &tpm.Attestation{AKPublic: ak.Bytes, KeyPublic: v.Attestation.KeyPublic, CertifyInfo: v.Attestation.CertifyInfo, Signature: v.Attestation.Signature}
-	if err := tpm.VerifyAttestation(att, cardKey, nonce); err != nil {
+	att := &device.KeyAttestation{AKPublic: ak.Bytes, KeyPublic: v.Attestation.KeyPublic, CertifyInfo: v.Attestation.CertifyInfo, Signature: v.Attestation.Signature}
+	if err := attest.Verify(att, cardKey, nonce); err != nil {
 		t.Fatalf("attestation: %v", err)
 	}
-	if err := tpm.VerifyAttestation(att, cardKey, []byte("other nonce")); err == nil {
+	if err := attest.Verify(att, cardKey, []byte("other nonce")); err == nil {
 		t.Fatal("attestation verified with the wrong nonce")
 	}
 	// It is an authenticator like a physical card.

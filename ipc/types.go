@@ -377,7 +377,7 @@ func (r *VSCUnblockRequest) Wipe() { r.NewPIN.Wipe() }
 
 // VSCUnblockChallenge is the card's challenge: two nonces, each to be
 // signed with the admin key (ECDSA P-256, SHA-256 over the nonce and four
-// zero bytes; tpm.SignAdminChallenge) before ExpiresAt.
+// zero bytes; adminkey.Sign in tpm/adminkey) before ExpiresAt.
 type VSCUnblockChallenge struct {
 	Challenges [][]byte  `json:"challenges"`
 	ExpiresAt  time.Time `json:"expires_at"`
@@ -385,10 +385,11 @@ type VSCUnblockChallenge struct {
 
 // VSCAttestationRequest is the answer of POST
 // /v1/virtual-smartcards/{id}/attestation, the first step of the
-// attestation exchange (see tpm.AttestationRequest): the TPM's endorsement
-// key certificate (DER) and public area, the attestation key's public area,
-// the card key's public area, and the attestation key's TPM2_Certify
-// statement over it with its signature.
+// attestation exchange (device.AttestationRequest, which tpm/attest's
+// VerifyRequest checks): the TPM's endorsement key certificate (DER) and
+// public area, the attestation key's public area, the card key's public
+// area, and the attestation key's TPM2_Certify statement over it with its
+// signature.
 type VSCAttestationRequest struct {
 	EKCertificate []byte `json:"ek_certificate"`
 	EKPublic      []byte `json:"ek_public"`

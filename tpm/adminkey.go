@@ -4,10 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/asn1"
-	"encoding/binary"
 	"fmt"
 	"math/big"
 	"time"
@@ -15,6 +12,7 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 )
 
@@ -26,21 +24,11 @@ import (
 // (a new PIN) and with TPM2_NV_Write (the count reset). The challenges are
 // the nonceTPM of two policy sessions the TPM keeps for the card, and the
 // TPM checks the signatures: hwauthd never holds anything that unblocks.
+// IT signs the challenges (device.AdminChallenge) with package adminkey.
 
 // adminChallengeLifetime is how long a card's admin challenge stays
 // answerable.
 const adminChallengeLifetime = 5 * time.Minute
-
-// AdminChallenge is what the person holding a card's admin key signs:
-// each challenge is signed as ECDSA P-256 over SHA-256(challenge ||
-// 00 00 00 00) (TPM 2.0 Part 3 §23.3 TPM2_PolicySigned: nonceTPM,
-// expiration 0, no cpHash, no policyRef), see SignAdminChallenge.
-type AdminChallenge struct {
-	// Challenges are the two sessions' nonces: for the new PIN, then for
-	// the counter reset.
-	Challenges [2][]byte
-	Expires    time.Time
-}
 
 // pendingAdmin is a card's open admin challenge: two policy sessions
 // saved in the TPM (TPM2_ContextSave), off the loaded-session slots.
@@ -48,27 +36,6 @@ type pendingAdmin struct {
 	contexts [2]tpm2.TPMSContext
 	nonces   [2][]byte
 	expires  time.Time
-}
-
-// SignAdminChallenge is the admin key holder's side: the two responses to
-// ch (ASN.1 DER ECDSA signatures).
-func SignAdminChallenge(key *ecdsa.PrivateKey, ch AdminChallenge) ([2][]byte, error) {
-	var out [2][]byte
-	for i, n := range ch.Challenges {
-		sum := adminDigest(n)
-		sig, err := ecdsa.SignASN1(rand.Reader, key, sum[:])
-		if err != nil {
-			return out, err
-		}
-		out[i] = sig
-	}
-	return out, nil
-}
-
-// adminDigest is aHash of TPM2_PolicySigned with expiration 0 and no
-// cpHashA or policyRef.
-func adminDigest(nonce []byte) [32]byte {
-	return sha256.Sum256(binary.BigEndian.AppendUint32(append([]byte(nil), nonce...), 0))
 }
 
 // adminKeyPublic is the TPMT_PUBLIC of an admin key, as TPM2_LoadExternal
@@ -128,16 +95,16 @@ func adminBranches(adminName []byte) ([][]byte, error) {
 // saved in the TPM, whose nonces the admin key holder signs. A card
 // without admin key is hwerr.ErrNotSupported. A new challenge replaces the
 // card's previous one.
-func (t *TPM) AdminChallenge(ctx context.Context, card *Card) (AdminChallenge, error) {
+func (t *TPM) AdminChallenge(ctx context.Context, card *Card) (device.AdminChallenge, error) {
 	if len(card.AdminKeyPublic) == 0 {
-		return AdminChallenge{}, fmt.Errorf("this virtual smart card has no admin key: %w", hwerr.ErrNotSupported)
+		return device.AdminChallenge{}, fmt.Errorf("this virtual smart card has no admin key: %w", hwerr.ErrNotSupported)
 	}
 	if err := t.lock(ctx); err != nil {
-		return AdminChallenge{}, err
+		return device.AdminChallenge{}, err
 	}
 	defer t.unlock()
 	if err := t.checkCardLocked(card); err != nil {
-		return AdminChallenge{}, err
+		return device.AdminChallenge{}, err
 	}
 	t.dropAdminLocked(card.ID)
 	var p pendingAdmin
@@ -145,19 +112,19 @@ func (t *TPM) AdminChallenge(ctx context.Context, card *Card) (AdminChallenge, e
 		h, nonce, err := t.startPolicySessionLocked()
 		if err != nil {
 			t.flushPendingLocked(p, i)
-			return AdminChallenge{}, fmt.Errorf("start admin challenge: %w", err)
+			return device.AdminChallenge{}, fmt.Errorf("start admin challenge: %w", err)
 		}
 		saved, err := tpm2.ContextSave{SaveHandle: h}.Execute(t.tr)
 		if err != nil {
 			t.flushLocked(h)
 			t.flushPendingLocked(p, i)
-			return AdminChallenge{}, fmt.Errorf("save admin challenge: %w", classify(err))
+			return device.AdminChallenge{}, fmt.Errorf("save admin challenge: %w", classify(err))
 		}
 		p.contexts[i], p.nonces[i] = saved.Context, nonce
 	}
 	p.expires = time.Now().Add(adminChallengeLifetime)
 	t.admin[card.ID] = p
-	return AdminChallenge{Challenges: p.nonces, Expires: p.expires}, nil
+	return device.AdminChallenge{Challenges: p.nonces, Expires: p.expires}, nil
 }
 
 // AdminUnblock unblocks card with the admin key holder's responses to its

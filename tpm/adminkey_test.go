@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/tpm/adminkey"
 )
 
 // TestAdminKeyUnblock: a blocked card is unblocked by responses signed
@@ -35,7 +36,7 @@ func TestAdminKeyUnblock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale, _ := SignAdminChallenge(admin, old)
+	stale, _ := adminkey.Sign(admin, old)
 	if _, err := tp.AdminChallenge(testCtx(t), c); err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestAdminKeyUnblock(t *testing.T) {
 		t.Fatalf("responses to an older challenge: %v", err)
 	}
 	ch, _ := tp.AdminChallenge(testCtx(t), c)
-	forged, _ := SignAdminChallenge(other, ch)
+	forged, _ := adminkey.Sign(other, ch)
 	if err := tp.AdminUnblock(testCtx(t), c, forged, []byte("98765432")); !errors.Is(err, hwerr.ErrInvalidInput) {
 		t.Fatalf("responses from another key: %v", err)
 	}
@@ -51,12 +52,12 @@ func TestAdminKeyUnblock(t *testing.T) {
 		t.Fatalf("refused responses changed the card: %v", err)
 	}
 	ch, _ = tp.AdminChallenge(testCtx(t), c)
-	good, _ := SignAdminChallenge(admin, ch)
+	good, _ := adminkey.Sign(admin, ch)
 	if err := tp.AdminUnblock(testCtx(t), c, good, []byte("123")); !errors.Is(err, hwerr.ErrPINPolicy) {
 		t.Fatalf("unblock to a short PIN: %v", err)
 	}
 	ch, _ = tp.AdminChallenge(testCtx(t), c)
-	good, _ = SignAdminChallenge(admin, ch)
+	good, _ = adminkey.Sign(admin, ch)
 	if err := tp.AdminUnblock(testCtx(t), c, good, []byte("98765432")); err != nil {
 		t.Fatalf("AdminUnblock: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 )
 
@@ -97,10 +98,10 @@ const maxNonce = 64
 // NV indices with the policy's limits), and a signing key of
 // opts.Algorithm under the storage key that only PolicySecret on the PIN
 // index unlocks. With opts.Attest it also returns a TPM2_Certify
-// statement. The daemon checks the per-device limit with CanCreate first.
+// statement by the attestation key over the new key, with opts.Nonce. The daemon checks the per-device limit with CanCreate first.
 // A TPM without room for the indices is hwerr.ErrDeviceFull. It zeroes
 // opts.PIN and opts.PUK.
-func (t *TPM) CreateCard(ctx context.Context, opts CreateOptions) (*Card, *Attestation, error) {
+func (t *TPM) CreateCard(ctx context.Context, opts CreateOptions) (*Card, *device.KeyAttestation, error) {
 	defer clear(opts.PIN)
 	defer clear(opts.PUK)
 	if err := t.checkCreateOptions(&opts); err != nil {
@@ -148,7 +149,7 @@ func (t *TPM) checkCreateOptions(opts *CreateOptions) error {
 	return t.policy.CheckPUK(opts.PUK)
 }
 
-func (t *TPM) createCardLocked(c *Card, opts CreateOptions) (*Attestation, error) {
+func (t *TPM) createCardLocked(c *Card, opts CreateOptions) (*device.KeyAttestation, error) {
 	hs, err := t.freeNVHandlesLocked(2)
 	if err != nil {
 		return nil, err
@@ -199,7 +200,8 @@ func (t *TPM) createCardLocked(c *Card, opts CreateOptions) (*Attestation, error
 	if !opts.Attest {
 		return nil, nil
 	}
-	return t.attestLocked(c, opts.Nonce)
+	att, _, err := t.attestLocked(c, opts.Nonce)
+	return att, err
 }
 
 // createKeyLocked creates the card's signing key under the storage key

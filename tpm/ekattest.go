@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 )
 
@@ -20,47 +21,18 @@ const ekCertIndex = tpm2.TPMHandle(0x01C00002)
 // 512 bytes (TPM_PT_NV_BUFFER_MAX is larger on most).
 const nvReadChunk = 512
 
-// AttestationRequest is what a device sends IT to prove that a card's key
-// lives in its TPM, the first step of a two-step exchange: the TPM's
-// endorsement key certificate (issued by the TPM maker's CA) and public
-// area, the attestation key's public area, and the attestation key's
-// TPM2_Certify statement over the card key. The verifier
-// (VerifyAttestationRequest) checks it and answers with a credential only
-// that TPM can open for that attestation key (AttestationChallenge); the
-// device opens it (ActivateAttestation) and the verifier checks the answer
-// (CheckAttestationAnswer). Only then is the attestation key, and so the
-// card key it certified, known to be in a TPM the CA vouches for.
-type AttestationRequest struct {
-	// EKCertificate is the endorsement key certificate, DER.
-	EKCertificate []byte `json:"ek_certificate"`
-	// EKPublic is the endorsement key's public area (TPMT_PUBLIC).
-	EKPublic []byte `json:"ek_public"`
-	// AKPublic is the attestation key's public area (TPMT_PUBLIC).
-	AKPublic []byte `json:"ak_public"`
-	// KeyPublic is the card key's public area (TPMT_PUBLIC).
-	KeyPublic []byte `json:"key_public"`
-	// CertifyInfo is the TPMS_ATTEST the attestation key signed.
-	CertifyInfo []byte `json:"certify_info"`
-	// Signature is the ECDSA signature (ASN.1 DER) over
-	// SHA-256(CertifyInfo).
-	Signature []byte `json:"signature"`
-}
-
-// AttestationChallenge is the verifier's answer to an AttestationRequest:
-// TPM2_MakeCredential's output for the request's EK and attestation key
-// name (TPM 2.0 Part 1 §24).
-type AttestationChallenge struct {
-	// CredentialBlob is the TPM2B_ID_OBJECT's contents.
-	CredentialBlob []byte `json:"credential_blob"`
-	// EncryptedSecret is the TPM2B_ENCRYPTED_SECRET's contents.
-	EncryptedSecret []byte `json:"encrypted_secret"`
-}
-
-// AttestationRequest builds the first step of the attestation exchange for
-// card: it reads the EK certificate from the TPM's NV, re-creates the EK
-// and the attestation key, and certifies the card key. A TPM without an
-// EK certificate is hwerr.ErrNotSupported.
-func (t *TPM) AttestationRequest(ctx context.Context, card *Card) (*AttestationRequest, error) {
+// AttestationRequest builds the first step of the endorsement key
+// exchange for card, which proves to IT that the card's key lives in this
+// TPM: it reads the TPM's endorsement key certificate (issued by the TPM
+// maker's CA) from NV, re-creates the EK and the attestation key, and
+// certifies the card key with the attestation key. The verifier
+// (attest.VerifyRequest) checks it and answers with a credential only
+// this TPM can open for that attestation key; ActivateAttestation opens it
+// and the verifier checks the answer (attest.CheckAnswer). Only then is the
+// attestation key, and so the card key it certified, known to be in a TPM
+// the CA vouches for. A TPM without an EK certificate is
+// hwerr.ErrNotSupported.
+func (t *TPM) AttestationRequest(ctx context.Context, card *Card) (*device.AttestationRequest, error) {
 	if err := t.lock(ctx); err != nil {
 		return nil, err
 	}
@@ -80,14 +52,14 @@ func (t *TPM) AttestationRequest(ctx context.Context, card *Card) (*AttestationR
 		return nil, fmt.Errorf("create endorsement key: %w", classify(err))
 	}
 	t.flushLocked(ek.ObjectHandle)
-	att, err := t.attestLocked(card, nil)
+	att, akArea, err := t.attestLocked(card, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &AttestationRequest{
+	return &device.AttestationRequest{
 		EKCertificate: cert,
 		EKPublic:      ek.OutPublic.Bytes(),
-		AKPublic:      att.AKPublicArea,
+		AKPublic:      akArea,
 		KeyPublic:     att.KeyPublic,
 		CertifyInfo:   att.CertifyInfo,
 		Signature:     att.Signature,
@@ -99,7 +71,7 @@ func (t *TPM) AttestationRequest(ctx context.Context, card *Card) (*AttestationR
 // policy is PolicySecret on the endorsement hierarchy) and returns the
 // secret in it: the answer for the verifier. A challenge made for another
 // TPM or another attestation key does not open (hwerr.ErrInvalidInput).
-func (t *TPM) ActivateAttestation(ctx context.Context, ch AttestationChallenge) ([]byte, error) {
+func (t *TPM) ActivateAttestation(ctx context.Context, ch device.AttestationChallenge) ([]byte, error) {
 	if err := t.lock(ctx); err != nil {
 		return nil, err
 	}

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/tpm/attest"
 )
 
 // parseCAs parses PEM certificates.
@@ -47,9 +49,9 @@ func TestEKAttestation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AttestationRequest: %v", err)
 	}
-	key, ch, secret, err := VerifyAttestationRequest(req, caA)
+	key, ch, secret, err := attest.VerifyRequest(req, caA)
 	if err != nil {
-		t.Fatalf("VerifyAttestationRequest: %v", err)
+		t.Fatalf("VerifyRequest: %v", err)
 	}
 	if !key.(interface{ Equal(crypto.PublicKey) bool }).Equal(cardKey(t, card)) {
 		t.Fatal("the certified key is not the card's")
@@ -58,19 +60,19 @@ func TestEKAttestation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ActivateAttestation: %v", err)
 	}
-	if err := CheckAttestationAnswer(secret, answer); err != nil {
-		t.Fatalf("CheckAttestationAnswer: %v", err)
+	if err := attest.CheckAnswer(secret, answer); err != nil {
+		t.Fatalf("CheckAnswer: %v", err)
 	}
 	// The card still signs after the exchange (the engine's key cache).
 	signAndVerify(t, a, card, testPIN, cardKey(t, card))
 
 	// A replayed answer: a second challenge for the same request has
 	// another secret.
-	_, ch2, secret2, err := VerifyAttestationRequest(req, caA)
+	_, ch2, secret2, err := attest.VerifyRequest(req, caA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckAttestationAnswer(secret2, answer); !errors.Is(err, ErrBadAttestation) {
+	if err := attest.CheckAnswer(secret2, answer); !errors.Is(err, attest.ErrNotProven) {
 		t.Fatalf("replayed answer: %v", err)
 	}
 	// Another TPM cannot open a challenge made for this one.
@@ -78,7 +80,7 @@ func TestEKAttestation(t *testing.T) {
 		t.Fatalf("challenge opened on another TPM: %v", err)
 	}
 	// The wrong EK CA.
-	if _, _, _, err := VerifyAttestationRequest(req, caB); !errors.Is(err, ErrBadAttestation) {
+	if _, _, _, err := attest.VerifyRequest(req, caB); !errors.Is(err, attest.ErrNotProven) {
 		t.Fatalf("verified with another TPM maker's CA: %v", err)
 	}
 	// Tampered requests and mixed TPMs.
@@ -92,15 +94,23 @@ func TestEKAttestation(t *testing.T) {
 		p[i%len(p)] ^= 1
 		return p
 	}
-	for name, bad := range map[string]AttestationRequest{
-		"flipped certify info":         {req.EKCertificate, req.EKPublic, req.AKPublic, req.KeyPublic, flip(req.CertifyInfo, 40), req.Signature},
-		"flipped signature":            {req.EKCertificate, req.EKPublic, req.AKPublic, req.KeyPublic, req.CertifyInfo, flip(req.Signature, 20)},
-		"flipped EK certificate":       {flip(req.EKCertificate, 300), req.EKPublic, req.AKPublic, req.KeyPublic, req.CertifyInfo, req.Signature},
-		"other TPM's EK, this cert":    {req.EKCertificate, reqB.EKPublic, req.AKPublic, req.KeyPublic, req.CertifyInfo, req.Signature},
-		"other TPM's card key":         {req.EKCertificate, req.EKPublic, req.AKPublic, reqB.KeyPublic, req.CertifyInfo, req.Signature},
-		"other TPM's AK and statement": {req.EKCertificate, req.EKPublic, reqB.AKPublic, reqB.KeyPublic, reqB.CertifyInfo, reqB.Signature},
+	// with is req with one change.
+	with := func(change func(r *device.AttestationRequest)) device.AttestationRequest {
+		r := *req
+		change(&r)
+		return r
+	}
+	for name, bad := range map[string]device.AttestationRequest{
+		"flipped certify info":      with(func(r *device.AttestationRequest) { r.CertifyInfo = flip(req.CertifyInfo, 40) }),
+		"flipped signature":         with(func(r *device.AttestationRequest) { r.Signature = flip(req.Signature, 20) }),
+		"flipped EK certificate":    with(func(r *device.AttestationRequest) { r.EKCertificate = flip(req.EKCertificate, 300) }),
+		"other TPM's EK, this cert": with(func(r *device.AttestationRequest) { r.EKPublic = reqB.EKPublic }),
+		"other TPM's card key":      with(func(r *device.AttestationRequest) { r.KeyPublic = reqB.KeyPublic }),
+		"other TPM's AK and statement": with(func(r *device.AttestationRequest) {
+			r.AKPublic, r.KeyPublic, r.CertifyInfo, r.Signature = reqB.AKPublic, reqB.KeyPublic, reqB.CertifyInfo, reqB.Signature
+		}),
 	} {
-		_, chBad, _, err := VerifyAttestationRequest(&bad, caA)
+		_, chBad, _, err := attest.VerifyRequest(&bad, caA)
 		if name == "other TPM's AK and statement" && err == nil {
 			// Consistent on paper (B's AK certified B's key, A's EK is
 			// genuine), but the challenge binds B's AK to A's EK: neither
@@ -113,8 +123,8 @@ func TestEKAttestation(t *testing.T) {
 			}
 			continue
 		}
-		if !errors.Is(err, ErrBadAttestation) {
-			t.Errorf("%s: %v, want ErrBadAttestation", name, err)
+		if !errors.Is(err, attest.ErrNotProven) {
+			t.Errorf("%s: %v, want ErrNotProven", name, err)
 		}
 	}
 	// A TPM without EK certificate says so.

@@ -16,7 +16,9 @@ import (
 
 	"github.com/google/go-tpm/tpm2"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/hwerr"
+	"github.com/hwauthd/hwauthd/tpm/attest"
 )
 
 // TestAttestation: the TPM2_Certify statement verifies in Go, and any
@@ -34,7 +36,7 @@ func TestAttestation(t *testing.T) {
 		t.Fatal("no attestation returned")
 	}
 	key := cardKey(t, c)
-	if err := VerifyAttestation(att, key, nonce); err != nil {
+	if err := attest.Verify(att, key, nonce); err != nil {
 		t.Fatalf("VerifyAttestation: %v", err)
 	}
 	// The attestation key is the same for every card of the device.
@@ -52,29 +54,29 @@ func TestAttestation(t *testing.T) {
 	}
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	for name, tc := range map[string]struct {
-		att   Attestation
+		att   device.KeyAttestation
 		key   crypto.PublicKey
 		nonce []byte
 	}{
-		"flipped certify info": {Attestation{AKPublic: att.AKPublic, KeyPublic: att.KeyPublic, CertifyInfo: flip(att.CertifyInfo, 40), Signature: att.Signature}, key, nonce},
-		"flipped signature":    {Attestation{AKPublic: att.AKPublic, KeyPublic: att.KeyPublic, CertifyInfo: att.CertifyInfo, Signature: flip(att.Signature, 20)}, key, nonce},
-		"other card's public":  {Attestation{AKPublic: att.AKPublic, KeyPublic: att2.KeyPublic, CertifyInfo: att.CertifyInfo, Signature: att.Signature}, cardKey(t, c2), nonce},
+		"flipped certify info": {device.KeyAttestation{AKPublic: att.AKPublic, KeyPublic: att.KeyPublic, CertifyInfo: flip(att.CertifyInfo, 40), Signature: att.Signature}, key, nonce},
+		"flipped signature":    {device.KeyAttestation{AKPublic: att.AKPublic, KeyPublic: att.KeyPublic, CertifyInfo: att.CertifyInfo, Signature: flip(att.Signature, 20)}, key, nonce},
+		"other card's public":  {device.KeyAttestation{AKPublic: att.AKPublic, KeyPublic: att2.KeyPublic, CertifyInfo: att.CertifyInfo, Signature: att.Signature}, cardKey(t, c2), nonce},
 		"another key":          {*att, &otherKey.PublicKey, nonce},
 		"wrong nonce":          {*att, key, []byte("stale nonce")},
-		"signed by another AK": {Attestation{AKPublic: att.AKPublic, KeyPublic: att2.KeyPublic, CertifyInfo: att2.CertifyInfo, Signature: att2.Signature}, cardKey(t, c2), nil},
+		"signed by another AK": {device.KeyAttestation{AKPublic: att.AKPublic, KeyPublic: att2.KeyPublic, CertifyInfo: att2.CertifyInfo, Signature: att2.Signature}, cardKey(t, c2), nil},
 	} {
 		if name == "signed by another AK" {
 			// att2 is genuine (no nonce): it must verify, and fail with
 			// a foreign attestation key.
-			if err := VerifyAttestation(&tc.att, tc.key, tc.nonce); err != nil {
+			if err := attest.Verify(&tc.att, tc.key, tc.nonce); err != nil {
 				t.Fatalf("second card's attestation: %v", err)
 			}
 			forged, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			sum := sha256.Sum256(tc.att.CertifyInfo)
 			tc.att.Signature, _ = ecdsa.SignASN1(rand.Reader, forged, sum[:])
 		}
-		if err := VerifyAttestation(&tc.att, tc.key, tc.nonce); !errors.Is(err, ErrBadAttestation) {
-			t.Errorf("%s: VerifyAttestation = %v, want ErrBadAttestation", name, err)
+		if err := attest.Verify(&tc.att, tc.key, tc.nonce); !errors.Is(err, attest.ErrNotProven) {
+			t.Errorf("%s: VerifyAttestation = %v, want ErrNotProven", name, err)
 		}
 	}
 	if _, _, err := tp.CreateCard(testCtx(t), CreateOptions{PIN: []byte(testPIN), PUK: []byte(testPUK), Attest: true,

@@ -18,6 +18,8 @@ import (
 
 	"github.com/hwauthd/hwauthd/hwerr"
 	"github.com/hwauthd/hwauthd/internal/testenv"
+	"github.com/hwauthd/hwauthd/tpm/adminkey"
+	"github.com/hwauthd/hwauthd/tpm/attest"
 )
 
 // sendBareSignLocked sends TPM2_Sign on the held signing session without
@@ -302,7 +304,7 @@ func TestEveryOperationAfterASignature(t *testing.T) {
 				return err
 			}
 			signAndVerify(t, tp, a, pin, cardKey(t, a))
-			rsp, err := SignAdminChallenge(admin, ch)
+			rsp, err := adminkey.Sign(admin, ch)
 			if err != nil {
 				return err
 			}
@@ -314,7 +316,7 @@ func TestEveryOperationAfterASignature(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, ch, secret, err := VerifyAttestationRequest(req, parseCAs(t, sw.EKCA(t)))
+			_, ch, secret, err := attest.VerifyRequest(req, parseCAs(t, sw.EKCA(t)))
 			if err != nil {
 				return err
 			}
@@ -323,7 +325,7 @@ func TestEveryOperationAfterASignature(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return CheckAttestationAnswer(secret, answer)
+			return attest.CheckAnswer(secret, answer)
 		}},
 		{"tries", func() error { _, err := tp.Tries(ctx, a); return err }},
 	} {

@@ -9,9 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
-	"github.com/hwauthd/hwauthd/tpm"
+	"github.com/hwauthd/hwauthd/tpm/attest"
 )
 
 // vscAttestCmd is `hwauthctl vsc attest ID [--challenge FILE] [--out FILE]`,
@@ -91,11 +92,11 @@ func (a *app) verifyAttestationRequest(caFile, stateFile, reqFile, out string) e
 	if err != nil {
 		return err
 	}
-	var req tpm.AttestationRequest
+	var req ipc.VSCAttestationRequest
 	if err := readJSONFile(reqFile, &req); err != nil {
 		return err
 	}
-	key, ch, secret, err := tpm.VerifyAttestationRequest(&req, cas)
+	key, ch, secret, err := attest.VerifyRequest((*device.AttestationRequest)(&req), cas)
 	if err != nil {
 		return err
 	}
@@ -123,7 +124,7 @@ func (a *app) verifyAttestationAnswer(stateFile, answerFile string) error {
 	if err := readJSONFile(answerFile, &answer); err != nil {
 		return err
 	}
-	if err := tpm.CheckAttestationAnswer(st.Secret, answer.Answer); err != nil {
+	if err := attest.CheckAnswer(st.Secret, answer.Answer); err != nil {
 		return err
 	}
 	_ = os.Remove(stateFile) // one answer per challenge

@@ -16,7 +16,7 @@ import (
 	"github.com/hwauthd/hwauthd/device"
 	"github.com/hwauthd/hwauthd/internal/certutil"
 	"github.com/hwauthd/hwauthd/ipc"
-	"github.com/hwauthd/hwauthd/tpm"
+	"github.com/hwauthd/hwauthd/tpm/adminkey"
 )
 
 // vscCmd is `hwauthctl vsc create|list|show|delete|csr|import-cert|attest|verify-attestation|unblock`.
@@ -312,7 +312,7 @@ func vscUnblockCmd(a *app) *cobra.Command {
 			if len(ch.Challenges) != 2 {
 				return fmt.Errorf("the card sent %d challenges, want 2", len(ch.Challenges))
 			}
-			sigs, err := tpm.SignAdminChallenge(key, tpm.AdminChallenge{Challenges: [2][]byte{ch.Challenges[0], ch.Challenges[1]}})
+			sigs, err := adminkey.Sign(key, device.AdminChallenge{Challenges: [2][]byte{ch.Challenges[0], ch.Challenges[1]}})
 			if err != nil {
 				return err
 			}

@@ -27,9 +27,11 @@ var core = []string{module + "device/...", module + "daemon/...", module + "ipc/
 // through the device contract.
 var hardware = []string{module + "pcsc", module + "tpm", module + "fido", module + "pkcs11"}
 
-// notHardware lists packages under the hardware folders that the core may
-// import: fido/webauthn checks WebAuthn data in pure Go and drives no device.
-var notHardware = []string{module + "fido/webauthn"}
+// notHardware lists packages under the hardware folders that the core and
+// hwauthctl may import: they drive no device and need no cgo. fido/webauthn
+// checks WebAuthn data; tpm/attest verifies a TPM's key attestations and
+// tpm/adminkey signs a virtual card's admin challenges, on IT's side.
+var notHardware = []string{module + "fido/webauthn", module + "tpm/attest", module + "tpm/adminkey"}
 
 // pkg is the part of `go list -json` these tests read.
 type pkg struct {
@@ -158,6 +160,24 @@ func TestCoreHasNoHardware(t *testing.T) {
 // (testenv's swtpm, PostgreSQL, PAM) they use. The PC/SC test stack,
 // internal/testenv/pcscenv, needs libpcsclite and is not among them.
 var testedWithoutCgo = append([]string{module + "tpm/...", module + "internal/testenv"}, core...)
+
+// TestCLIHasNoHardware: hwauthctl is a client of the daemon's API and,
+// for IT, a verifier of attestations and a signer of admin challenges; it
+// links no hardware package (no TPM engine, no PC/SC) and no cgo binding.
+func TestCLIHasNoHardware(t *testing.T) {
+	pkgs := list(t, []string{"CGO_ENABLED=1"}, module+"cmd/hwauthctl")
+	if len(pkgs) == 0 || pkgs[len(pkgs)-1].ImportPath != module+"cmd/hwauthctl" {
+		t.Fatal("go list did not list cmd/hwauthctl: the listing is broken")
+	}
+	for _, p := range pkgs {
+		if isHardware(p.ImportPath) {
+			t.Errorf("hwauthctl depends on the hardware package %s", p.ImportPath)
+		}
+	}
+	if b := cgoBindings(pkgs); len(b) > 0 {
+		t.Errorf("hwauthctl depends on cgo bindings %v", b)
+	}
+}
 
 // TestCoreTestsWithoutCgo: the tests of the core and of the TPM bring in no
 // cgo binding when built without cgo.

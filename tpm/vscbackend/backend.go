@@ -211,15 +211,7 @@ func (b *Backend) Create(ctx context.Context, req device.CreateVirtualCard) (dev
 	}
 	b.refreshStatus(ctx)
 	out := d.describe()
-	if att != nil {
-		out.Attestation = &device.KeyAttestation{
-			AKPublic:    att.AKPublic,
-			KeyPublic:   att.KeyPublic,
-			CertifyInfo: att.CertifyInfo,
-			Signature:   att.Signature,
-			Nonce:       req.Nonce,
-		}
-	}
+	out.Attestation = att
 	return out, nil
 }
 
@@ -328,13 +320,13 @@ func (b *Backend) ImportCertificate(ctx context.Context, id string, cert *x509.C
 
 // AttestationRequest starts the EK attestation exchange for a card: the
 // TPM's EK certificate, the attestation key and its certification of the
-// card key (tpm.AttestationRequest).
+// card key (tpm.TPM.AttestationRequest).
 func (b *Backend) AttestationRequest(ctx context.Context, id string) (device.AttestationRequest, error) {
 	d, err := b.device(id)
 	if err != nil {
 		return device.AttestationRequest{}, err
 	}
-	var req *tpm.AttestationRequest
+	var req *device.AttestationRequest
 	err = d.do(ctx, func(t *tpm.TPM) error {
 		var err error
 		req, err = t.AttestationRequest(ctx, d.card)
@@ -343,7 +335,7 @@ func (b *Backend) AttestationRequest(ctx context.Context, id string) (device.Att
 	if err != nil {
 		return device.AttestationRequest{}, err
 	}
-	return device.AttestationRequest(*req), nil
+	return *req, nil
 }
 
 // ActivateAttestation opens a verifier's challenge with the TPM's EK and
@@ -356,7 +348,7 @@ func (b *Backend) ActivateAttestation(ctx context.Context, id string, ch device.
 	var answer []byte
 	err = d.do(ctx, func(t *tpm.TPM) error {
 		var err error
-		answer, err = t.ActivateAttestation(ctx, tpm.AttestationChallenge(ch))
+		answer, err = t.ActivateAttestation(ctx, ch)
 		return err
 	})
 	return answer, err
@@ -368,13 +360,13 @@ func (b *Backend) AdminChallenge(ctx context.Context, id string) (device.AdminCh
 	if err != nil {
 		return device.AdminChallenge{}, err
 	}
-	var ch tpm.AdminChallenge
+	var ch device.AdminChallenge
 	err = d.do(ctx, func(t *tpm.TPM) error {
 		var err error
 		ch, err = t.AdminChallenge(ctx, d.card)
 		return err
 	})
-	return device.AdminChallenge(ch), err
+	return ch, err
 }
 
 // AdminUnblock unblocks a card with the admin key's responses to its
