@@ -4,48 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
 	"github.com/hwauthd/hwauthd/daemon/daemontest"
 	"github.com/hwauthd/hwauthd/ipc"
-	"github.com/hwauthd/hwauthd/logind"
+	"github.com/hwauthd/hwauthd/logind/logindtest"
 )
-
-// fakeLogind records the removal policy's calls and answers them with err.
-type fakeLogind struct {
-	err   error
-	mu    sync.Mutex
-	calls []string // "lock c1", "terminate c1"
-	uids  []uint32
-}
-
-func (f *fakeLogind) call(action string, t logind.Target) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, action+" "+t.ID)
-	f.uids = append(f.uids, t.UID)
-	if f.err != nil {
-		return "", f.err
-	}
-	return t.ID, nil
-}
-
-func (f *fakeLogind) Lock(_ context.Context, t logind.Target) (string, error) {
-	return f.call("lock", t)
-}
-
-func (f *fakeLogind) Terminate(_ context.Context, t logind.Target) (string, error) {
-	return f.call("terminate", t)
-}
-
-func (f *fakeLogind) seen() ([]string, []uint32) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string{}, f.calls...), append([]uint32{}, f.uids...)
-}
 
 // TestRemovalPolicy (Windows' smart card removal policy): pulling the card
 // a session was opened with keeps the session ("none"), ends it
@@ -80,7 +48,7 @@ func TestRemovalPolicy(t *testing.T) {
 			name += " without login session"
 		}
 		t.Run(name, func(t *testing.T) {
-			login := &fakeLogind{err: tc.logindErr}
+			login := &logindtest.Recorder{Err: tc.logindErr}
 			h := daemontest.NewWith(t, daemontest.Fakes{LoginSessions: login}, func(c *config.Config) { c.SignIn.RemovalPolicy = tc.policy })
 			// The removal policy asks logind with the uid the daemon's
 			// account database (the harness's) gives alice. root signs
@@ -132,9 +100,12 @@ func TestRemovalPolicy(t *testing.T) {
 				}
 			}
 
-			calls, uids := login.seen()
-			if len(calls) != len(tc.wantCalls) || (len(calls) > 0 && (calls[0] != tc.wantCalls[0] || uids[0] != alice.UID)) {
-				t.Errorf("logind was asked %q (uids %v), want %q for uid %d", calls, uids, tc.wantCalls, alice.UID)
+			var want []string
+			for _, c := range tc.wantCalls {
+				want = append(want, fmt.Sprintf("%s %d", c, alice.UID))
+			}
+			if calls := login.Calls(); !slices.Equal(calls, want) {
+				t.Errorf("logind was asked %q, want %q", calls, want)
 			}
 			sessions, err := root.Sessions(ctx)
 			if err != nil {

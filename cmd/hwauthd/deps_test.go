@@ -287,7 +287,7 @@ func TestGoModListsWhatIsLinked(t *testing.T) {
 
 // testOnly are the packages that exist for tests: emulators, fakes and test
 // stacks. Their paths say so (…test, …/fidotest/…, …/pcsctest/…, internal/testenv).
-var testOnly = []string{module + "internal/testenv", module + "internal/testenv/pcscenv", module + "fido/fidotest/", module + "pcsc/pcsctest/", module + "daemon/daemontest", module + "ipc/apitest", module + "pam/internal/fakeapi", module + "pam/internal/fakehelper", module + "pam/internal/cmodule"}
+var testOnly = []string{module + "internal/testenv", module + "internal/testenv/pcscenv", module + "fido/fidotest/", module + "pcsc/pcsctest/", module + "daemon/daemontest", module + "ipc/apitest", module + "pam/internal/fakeapi", module + "pam/internal/fakehelper", module + "pam/internal/cmodule", module + "logind/logindtest"}
 
 // TestProgramsLinkNoTestCode: no program the package ships links a
 // test-only package (the FIDO2 interposer above all: TESTING.md says

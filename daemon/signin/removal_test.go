@@ -1,9 +1,7 @@
 package signin
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -11,34 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hwauthd/hwauthd/logind"
+	"github.com/hwauthd/hwauthd/logind/logindtest"
 )
-
-// recordingLogind records the calls of the removal policy and answers them
-// with err.
-type recordingLogind struct {
-	err   error
-	mu    sync.Mutex
-	calls []string // "lock c1 1001": action, login session, uid
-}
-
-func (l *recordingLogind) call(action string, t logind.Target) (string, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.calls = append(l.calls, fmt.Sprintf("%s %s %d", action, t.ID, t.UID))
-	if l.err != nil {
-		return "", l.err
-	}
-	return t.ID, nil
-}
-
-func (l *recordingLogind) Lock(_ context.Context, t logind.Target) (string, error) {
-	return l.call("lock", t)
-}
-
-func (l *recordingLogind) Terminate(_ context.Context, t logind.Target) (string, error) {
-	return l.call("terminate", t)
-}
 
 // TestRemoval: each policy on a session opened with the removed
 // authenticator (with a login session, or without, or of a user the account
@@ -80,7 +52,7 @@ func TestRemoval(t *testing.T) {
 				tab.Open(s.ID, time.Hour, tc.login)
 			}
 			other, _ := tab.Start(tc.user, "piv-2", time.Hour, []byte("654321"), false)
-			login := &recordingLogind{err: tc.logindErr}
+			login := &logindtest.Recorder{Err: tc.logindErr}
 			var mu sync.Mutex
 			var locked, failed []string
 			r := &Removal{Policy: tc.policy, Sessions: tab, Login: login, Accounts: uidAccounts{"alice": 1001, "bob": 1002},
@@ -114,8 +86,8 @@ func TestRemoval(t *testing.T) {
 			if _, ok := tab.Get(other.ID); !ok || tab.CachedPIN(tc.user, "piv-2") == nil {
 				t.Error("the session of another authenticator was touched")
 			}
-			if !slices.Equal(login.calls, tc.wantCalls) {
-				t.Errorf("logind was asked %q, want %q", login.calls, tc.wantCalls)
+			if calls := login.Calls(); !slices.Equal(calls, tc.wantCalls) {
+				t.Errorf("logind was asked %q, want %q", calls, tc.wantCalls)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -136,13 +108,13 @@ func TestRemovalAfterClose(t *testing.T) {
 	defer tab.Close()
 	s, _ := tab.Start("alice", "piv-1", time.Hour, nil, true)
 	tab.Open(s.ID, time.Hour, Login{Session: "c1"})
-	login := &recordingLogind{}
+	login := &logindtest.Recorder{}
 	r := &Removal{Policy: RemovalLogout, Sessions: tab, Login: login, Accounts: uidAccounts{"alice": 1001}, Timeout: time.Second,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	r.Close()
 	r.AuthenticatorGone("piv-1")
-	if len(login.calls) != 0 {
-		t.Errorf("logind asked after Close: %q", login.calls)
+	if calls := login.Calls(); len(calls) != 0 {
+		t.Errorf("logind asked after Close: %q", calls)
 	}
 	if _, ok := tab.Get(s.ID); !ok {
 		t.Error("the session ended without the removal policy")
