@@ -318,7 +318,8 @@ func (sc *serverConn) serveRequest(req *http.Request) bool {
 				w.finish()
 				return false
 			}
-			body.sendContinue = true
+			// An HTTP/1.0 client knows no interim answer (RFC 9110 10.1.1).
+			body.sendContinue = req.ProtoAtLeast(1, 1)
 		}
 		req.Body = body
 	}

@@ -134,6 +134,9 @@ func TestConnHostileRequests(t *testing.T) {
 		{"header line over the limit", "GET /v1/status HTTP/1.1\r\nHost: x\r\nX-A: " + long + "\r\n\r\n", []string{"413 too_large"}, true},
 		{"request line over the limit", "GET /v1/" + long + " HTTP/1.1\r\nHost: x\r\n\r\n", []string{"413 too_large"}, true},
 		{"Expect other than 100-continue", post(`{"n":"i"}`, "Expect: 200-ok\r\n") + getStatus1, []string{"417 bad_request"}, true},
+		// An HTTP/1.0 client knows no interim answers (RFC 9110 10.1.1).
+		{"Expect: 100-continue from HTTP/1.0", strings.Replace(post(`{"n":"k"}`, "Expect: 100-continue\r\n"), "HTTP/1.1", "HTTP/1.0", 1),
+			[]string{"200 k"}, true},
 		{"Expect: 100-continue with the body sent", post(`{"n":"j"}`, "Expect: 100-continue\r\n") + getStatus1,
 			[]string{"100", "200 j", "200 ok"}, false},
 	}
