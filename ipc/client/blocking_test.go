@@ -9,10 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hwauthd/hwauthd/ipc"
-	"github.com/hwauthd/hwauthd/ipc/apitest"
-	"github.com/hwauthd/hwauthd/ipc/server"
 )
 
 // blockingDialer dials socket with blocking I/O, as dialSocket does outside
@@ -37,21 +33,7 @@ func blockingDialer(socket string, n *atomic.Int32) func(ctx context.Context) (n
 // the connection is kept; a request to a daemon that does not answer ends
 // with its context; closing a connection ends a read blocked on it.
 func TestBlockingConn(t *testing.T) {
-	tries := 3
-	sock := apitest.Start(t, server.Config{}, pinRoutes(&tries))
-	var dials atomic.Int32
-	c := NewDialer(sock, blockingDialer(sock, &dials))
-	for range 3 {
-		if st, err := c.Status(ctx(t)); err != nil || st.Version == "" {
-			t.Fatalf("Status = %+v, %v", st, err)
-		}
-		if _, err := c.VerifyPIN(ctx(t), "other", []byte("1")); !IsCode(err, ipc.CodeNotFound) {
-			t.Fatalf("unknown id: %v", err)
-		}
-	}
-	if n := dials.Load(); n != 1 {
-		t.Fatalf("6 requests dialed %d connections, want 1", n)
-	}
+	c, dials := overOneConnection(t, blockingDialer, 3)
 	c.Close()
 
 	release := make(chan struct{})
@@ -63,14 +45,14 @@ func TestBlockingConn(t *testing.T) {
 	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := NewDialer(silent, blockingDialer(silent, &dials)).Status(short); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := NewDialer(silent, blockingDialer(silent, dials)).Status(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Status on a silent daemon = %v, want DeadlineExceeded", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("cancelled request took %v", d)
 	}
 
-	conn, err := blockingDialer(silent, &dials)(ctx(t))
+	conn, err := blockingDialer(silent, dials)(ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}

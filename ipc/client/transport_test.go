@@ -28,25 +28,35 @@ func countingDialer(socket string, n *atomic.Int32) func(ctx context.Context) (n
 // share one connection; after the client closes its kept connections, the
 // next request dials again.
 func TestConnectionsAreKept(t *testing.T) {
+	c, dials := overOneConnection(t, countingDialer, 5)
+	c.Close()
+	if _, err := c.Status(ctx(t)); err != nil || dials.Load() != 2 {
+		t.Fatalf("after Close: %v, %d dials", err, dials.Load())
+	}
+}
+
+// overOneConnection starts a daemon of the PIN routes, sends it rounds of a
+// status request and a refused PIN request through a client that dials
+// with dialer, and fails unless they all went over one connection. It
+// returns the client and its count of dials.
+func overOneConnection(t *testing.T, dialer func(socket string, n *atomic.Int32) func(context.Context) (net.Conn, error), rounds int) (*Client, *atomic.Int32) {
+	t.Helper()
 	tries := 3
 	sock := apitest.Start(t, server.Config{}, pinRoutes(&tries))
-	var dials atomic.Int32
-	c := NewDialer(sock, countingDialer(sock, &dials))
-	for range 5 {
-		if _, err := c.Status(ctx(t)); err != nil {
-			t.Fatal(err)
+	dials := new(atomic.Int32)
+	c := NewDialer(sock, dialer(sock, dials))
+	for range rounds {
+		if st, err := c.Status(ctx(t)); err != nil || st.Version == "" {
+			t.Fatalf("Status = %+v, %v", st, err)
 		}
 		if _, err := c.VerifyPIN(ctx(t), "other", []byte("1")); !IsCode(err, ipc.CodeNotFound) {
 			t.Fatalf("unknown id: %v", err)
 		}
 	}
 	if n := dials.Load(); n != 1 {
-		t.Fatalf("10 requests dialed %d connections, want 1", n)
+		t.Fatalf("%d requests dialed %d connections, want 1", 2*rounds, n)
 	}
-	c.Close()
-	if _, err := c.Status(ctx(t)); err != nil || dials.Load() != 2 {
-		t.Fatalf("after Close: %v, %d dials", err, dials.Load())
-	}
+	return c, dials
 }
 
 // rawServer accepts connections on a fresh socket and hands each to serve.
