@@ -4,15 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -294,7 +290,7 @@ func TestCertificateWrittenByAnotherApplication(t *testing.T) {
 }
 
 // issueFor issues a certificate with common name cn for the public key in
-// the PEM file pubFile, signed by a throwaway issuer, and returns it in PEM.
+// the PEM file pubFile, from a throwaway CA, and returns it in PEM.
 func issueFor(t *testing.T, pubFile, cn string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(pubFile)
@@ -309,15 +305,5 @@ func issueFor(t *testing.T, pubFile, cn string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issuer, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return []byte(issue(t, pub, cn))
 }

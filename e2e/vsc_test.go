@@ -130,8 +130,8 @@ func TestVirtualSmartcardLifecycle(t *testing.T) {
 	if err != nil || csr.CheckSignature() != nil || csr.Subject.CommonName != "Alice Example" {
 		t.Fatalf("CSR: %v %+v", err, csr)
 	}
-	certPEM := issue(t, csr.PublicKey)
-	if _, err := h.c.ImportVirtualSmartcardCertificate(ctx, v.ID, issue(t, mustKey(t).Public())); apiCode(err) != ipc.CodeCertificateInvalid {
+	certPEM := issue(t, csr.PublicKey, "Alice Example")
+	if _, err := h.c.ImportVirtualSmartcardCertificate(ctx, v.ID, issue(t, mustKey(t).Public(), "Alice Example")); apiCode(err) != ipc.CodeCertificateInvalid {
 		t.Fatalf("certificate for another key: %v", err)
 	}
 	if _, err := h.c.ImportVirtualSmartcardCertificate(ctx, v.ID, certPEM); err != nil {
@@ -214,11 +214,12 @@ func TestVirtualSmartcardLimitsAndAccess(t *testing.T) {
 	}
 }
 
-// issue returns a PEM certificate for pub from a throwaway CA.
-func issue(t *testing.T, pub crypto.PublicKey) string {
+// issue returns a PEM certificate with common name cn for pub from a
+// throwaway CA.
+func issue(t *testing.T, pub crypto.PublicKey, cn string) string {
 	t.Helper()
 	ca := mustKey(t)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Alice Example"},
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "CA"}}, pub, ca)
 	if err != nil {
