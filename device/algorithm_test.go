@@ -2,9 +2,7 @@ package device
 
 import (
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
@@ -55,12 +53,8 @@ func TestSignAlgorithms(t *testing.T) {
 // TestVerifyAndFits signs with Go's keys as a device would (SignerOpts) and
 // checks Verify, Fits and SignAlgorithmFor against every key kind.
 func TestVerifyAndFits(t *testing.T) {
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := testKeys(t)
+	p256, p384, rsaKey := k.p256, k.p384, k.rsa
 	for _, tc := range []struct {
 		name  string
 		key   crypto.Signer
@@ -104,10 +98,7 @@ func TestVerifyAndFits(t *testing.T) {
 // TestVerifyTellsPSSFromPKCS1v15: an RSA signature verifies only as the
 // scheme that made it.
 func TestVerifyTellsPSSFromPKCS1v15(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testKeys(t).rsa
 	digest := make([]byte, 32)
 	pss, err := rsa.SignPSS(rand.Reader, key, crypto.SHA256, digest, nil)
 	if err != nil {
@@ -125,12 +116,8 @@ func TestVerifyTellsPSSFromPKCS1v15(t *testing.T) {
 // created with is the name KeyAlgorithmOf gives such a key, so a card
 // lists the algorithm it was created with.
 func TestVirtualCardAlgorithmsNameKeys(t *testing.T) {
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := testKeys(t)
+	p256, p384, rsaKey := k.p256, k.p384, k.rsa
 	for i, pub := range []crypto.PublicKey{p256.Public(), p384.Public(), rsaKey.Public()} {
 		if got, err := KeyAlgorithmOf(pub); err != nil || got != VirtualCardAlgorithms[i] {
 			t.Errorf("KeyAlgorithmOf(%T) = %q, %v; VirtualCardAlgorithms[%d] is %q", pub, got, err, i, VirtualCardAlgorithms[i])

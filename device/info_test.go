@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -19,10 +18,9 @@ import (
 // TestKeyAlgorithmOf: the API's names for the keys devices hold, and
 // ErrNotSupported for others.
 func TestKeyAlgorithmOf(t *testing.T) {
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	k := testKeys(t)
+	p256, p384, rsa2048 := k.p256, k.p384, k.rsa
 	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	rsa2048, _ := rsa.GenerateKey(rand.Reader, 2048)
 	ed, _, _ := ed25519.GenerateKey(rand.Reader)
 	for _, tc := range []struct {
 		pub  any
