@@ -37,7 +37,7 @@ func TestAttestation(t *testing.T) {
 	}
 	key := cardKey(t, c)
 	if err := attest.Verify(att, key, nonce); err != nil {
-		t.Fatalf("VerifyAttestation: %v", err)
+		t.Fatalf("Verify: %v", err)
 	}
 	// The attestation key is the same for every card of the device.
 	c2, att2, err := tp.CreateCard(testCtx(t), CreateOptions{PIN: []byte(testPIN), PUK: []byte(testPUK), Attest: true, Algorithm: AlgECCP384})
@@ -76,7 +76,7 @@ func TestAttestation(t *testing.T) {
 			tc.att.Signature, _ = ecdsa.SignASN1(rand.Reader, forged, sum[:])
 		}
 		if err := attest.Verify(&tc.att, tc.key, tc.nonce); !errors.Is(err, attest.ErrNotProven) {
-			t.Errorf("%s: VerifyAttestation = %v, want ErrNotProven", name, err)
+			t.Errorf("%s: Verify = %v, want ErrNotProven", name, err)
 		}
 	}
 	if _, _, err := tp.CreateCard(testCtx(t), CreateOptions{PIN: []byte(testPIN), PUK: []byte(testPUK), Attest: true,

@@ -354,7 +354,7 @@ func (b *Backend) ActivateAttestation(ctx context.Context, id string, ch device.
 	return answer, err
 }
 
-// AdminChallenge opens an admin-key unblock of a card (tpm.AdminChallenge).
+// AdminChallenge opens an admin-key unblock of a card (tpm.TPM.AdminChallenge).
 func (b *Backend) AdminChallenge(ctx context.Context, id string) (device.AdminChallenge, error) {
 	d, err := b.device(id)
 	if err != nil {
