@@ -92,30 +92,14 @@ func FuzzConn(f *testing.F) {
 	})
 
 	f.Fuzz(func(t *testing.T, in []byte) {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		c := dial(t, sock)
 		go func() {
 			_, _ = c.Write(in)
 			_ = c.(*net.UnixConn).CloseWrite()
 		}()
 		checkAnswers(t, bufio.NewReader(c), requestMethods(in))
 		// The server closed its side; its goroutine ends right after.
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			s.mu.Lock()
-			left := len(s.conns)
-			s.mu.Unlock()
-			if left == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d connections still served after the client's ended", left)
-			}
-			time.Sleep(time.Millisecond) // polling the server's own count; nothing to wait on
-		}
+		waitNoConns(t, s)
 		logs.mu.Lock()
 		defer logs.mu.Unlock()
 		if len(logs.panics) > 0 {
@@ -187,5 +171,23 @@ func checkAnswers(t *testing.T, br *bufio.Reader, methods []string) {
 			}
 			return
 		}
+	}
+}
+
+// waitNoConns waits until s serves no connection, failing the test when
+// one is still served after 10 s.
+func waitNoConns(t *testing.T, s *Server) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.mu.Lock()
+		left := len(s.conns)
+		s.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still served after their clients ended", left)
+		}
+		time.Sleep(time.Millisecond) // polling the server's own count; nothing to wait on
 	}
 }

@@ -142,12 +142,7 @@ func TestConnHostileRequests(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("unix", sock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			c := dial(t, sock)
 			// The client writes and reads at once: a server that stops
 			// reading must not block the test on a full socket.
 			go func() { _, _ = io.WriteString(c, tc.send) }()

@@ -66,11 +66,7 @@ func TestConnSlowClients(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("unix", sock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := dial(t, sock)
 			start := time.Now()
 			if _, err := io.WriteString(c, tc.first); err != nil {
 				t.Fatal(err)
@@ -116,19 +112,7 @@ func TestConnClientNotReading(t *testing.T) {
 	}
 	t.Logf("a client reading no answer got %d KiB of requests in", written>>10)
 	c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s.mu.Lock()
-		left := len(s.conns)
-		s.mu.Unlock()
-		if left == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the connection of a client that went away is still served")
-		}
-		time.Sleep(time.Millisecond) // polling the server's own count
-	}
+	waitNoConns(t, s)
 }
 
 // TestShutdownWithPipelinedAndStream: a graceful shutdown lets the request

@@ -11,9 +11,8 @@ import (
 	"time"
 )
 
-// rawExchange writes text on a fresh connection and returns the reader of
-// its answers.
-func rawExchange(t *testing.T, socket, text string) (net.Conn, *bufio.Reader) {
+// dial connects to socket with a 10 s deadline, closed when the test ends.
+func dial(t *testing.T, socket string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("unix", socket)
 	if err != nil {
@@ -21,6 +20,14 @@ func rawExchange(t *testing.T, socket, text string) (net.Conn, *bufio.Reader) {
 	}
 	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// rawExchange writes text on a fresh connection and returns the reader of
+// its answers.
+func rawExchange(t *testing.T, socket, text string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c := dial(t, socket)
 	if _, err := io.WriteString(c, text); err != nil {
 		t.Fatal(err)
 	}

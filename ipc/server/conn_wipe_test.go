@@ -138,12 +138,7 @@ func TestPINZeroedOnEveryPath(t *testing.T) {
 			rl.mu.Lock()
 			rl.bufs = nil
 			rl.mu.Unlock()
-			c, err := net.Dial("unix", sock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			c := dial(t, sock)
 			br := bufio.NewReader(c)
 			tc.send(t, c, br, pins)
 			if _, err := io.Copy(io.Discard, br); err != nil {
