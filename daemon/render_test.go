@@ -102,3 +102,37 @@ func TestDeviceNamesAreTheAPIs(t *testing.T) {
 		t.Errorf("status: %+v", st)
 	}
 }
+
+// TestVirtualCardToAPI: a virtual card's PIN counter is a number on the
+// wire, 0 (blocked) included, and its attestation key is rendered in PEM.
+func TestVirtualCardToAPI(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	k, err := device.NewKey("9a", key.Public(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	akDER, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tries hwerr.Tries
+		want  string
+	}{
+		{hwerr.TriesLeft(5), `"pin_retries_left":5`},
+		{hwerr.TriesLeft(0), `"pin_retries_left":0`},
+	} {
+		v := virtualCardToAPI(device.VirtualCard{ID: "vsc-1", Key: k, PINRetriesLeft: tc.tries,
+			Attestation: &device.KeyAttestation{AKPublic: akDER, CertifyInfo: []byte{1}, Signature: []byte{2}}})
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tc.want) || !strings.Contains(string(b), `"algorithm":"ecc-p256"`) {
+			t.Errorf("%s lacks %s", b, tc.want)
+		}
+		if blk, _ := pem.Decode([]byte(v.Attestation.AKPublic)); blk == nil || string(blk.Bytes) != string(akDER) {
+			t.Errorf("attestation key %q is not the device's in PEM", v.Attestation.AKPublic)
+		}
+	}
+}
