@@ -191,4 +191,3 @@ func (d *Device) Sign(ctx context.Context, req device.SignRequest) ([]byte, erro
 	}
 	return resp.Signature, nil
 }
-
