@@ -51,6 +51,7 @@ vreader-driver:
 		-o $(BUILD)/libifdhwauthd.so pcsc/vreader/driver/ifd-hwauthd.c $(PAM_LDFLAGS) $(LDFLAGS)
 
 vet:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 staticcheck:
