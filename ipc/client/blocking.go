@@ -6,13 +6,19 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // blockingConn is a connection to the daemon read and written with
-// blocking system calls on the calling thread, outside Go's netpoller. A
+// blocking system calls on the calling thread, outside Go's netpoller. It
+// reads and writes through package syscall, as the netpoller's connections
+// do, so that the race detector sees a request's write happen before its
+// answer's read when a test serves the client in its own process
+// (golang.org/x/sys/unix's Read and Write synchronize on a variable of
+// their own). A
 // request waits for its answer in read(2), and the kernel wakes that thread
 // when the answer arrives; through the netpoller the goroutine was parked
 // and another thread woken to run it again, which on a loaded machine
@@ -94,7 +100,7 @@ func (c *blockingConn) Read(p []byte) (int, error) {
 	}
 	defer c.release()
 	for {
-		n, err := unix.Read(c.fd, p)
+		n, err := syscall.Read(c.fd, p)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -117,7 +123,7 @@ func (c *blockingConn) Write(p []byte) (int, error) {
 	defer c.release()
 	written := 0
 	for written < len(p) {
-		n, err := unix.Write(c.fd, p[written:])
+		n, err := syscall.Write(c.fd, p[written:])
 		switch {
 		case err == unix.EINTR:
 			continue

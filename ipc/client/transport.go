@@ -39,16 +39,12 @@ type conn struct {
 }
 
 // dialSocket returns a dial function for a Unix socket path. Its
-// connections do blocking I/O (blockingConn), except in a race-detector
-// build: the detector learns the order of a request and its answer from the
-// runtime's poller, and without it reports the tests that serve a client in
-// their own process (a handler's writes, read by the test after the
-// answer) as races. TestBlockingConn tests blockingConn in every build.
+// connections do blocking I/O (blockingConn).
 func dialSocket(path string) func(ctx context.Context) (net.Conn, error) {
 	return func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "unix", path)
-		if err != nil || raceBuild {
+		if err != nil {
 			return c, err
 		}
 		return newBlockingConn(c), nil

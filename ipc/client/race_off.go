@@ -1,6 +1,0 @@
-//go:build !race
-
-package client
-
-// raceBuild: see dialSocket.
-const raceBuild = false
