@@ -90,7 +90,7 @@ func (s *Store) ForgetCard(ctx context.Context, cardID, authenticatorID string) 
 	var out []store.Removal
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		out = nil
-		found, err := authEntries(tx, authenticatorID)
+		found, err := s.authEntries(tx, authenticatorID)
 		if err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (s *Store) ForgetCard(ctx context.Context, cardID, authenticatorID string) 
 			}
 			// The default as it is now: an earlier removal may have moved it.
 			wasDefault := string(tx.Bucket(bucketDefaults).Get([]byte(user))) == f.reg.ID
-			def, err := moveDefault(tx, user, wasDefault)
+			def, err := s.moveDefault(tx, user, wasDefault)
 			if err != nil {
 				return err
 			}

@@ -84,6 +84,8 @@ type Store struct {
 	path string
 	// checked is whether Open ran the full consistency check.
 	checked bool
+	// decoded memoizes the decoding of registration records.
+	decoded decodedRecords
 }
 
 var (

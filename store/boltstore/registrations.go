@@ -152,12 +152,12 @@ func countPrefix(b *bolt.Bucket, p []byte) int {
 
 // userEntries reads the user's registrations oldest first, with Default
 // marked.
-func userEntries(tx *bolt.Tx, user string) ([]entry, error) {
+func (s *Store) userEntries(tx *bolt.Tx, user string) ([]entry, error) {
 	var out []entry
 	p := prefix(user)
 	c := tx.Bucket(bucketRegs).Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-		r, seq, err := decodeAt(k, v)
+		r, seq, err := s.decoded.decodeAt(k, v)
 		if err != nil {
 			return nil, err
 		}
@@ -168,10 +168,10 @@ func userEntries(tx *bolt.Tx, user string) ([]entry, error) {
 	return out, nil
 }
 
-// decodeAt decodes the record v stored under key k and checks that it
-// belongs there.
-func decodeAt(k, v []byte) (store.Registration, uint64, error) {
-	r, seq, err := decodeRegistration(v)
+// decodeAt decodes the record v stored under key k (through the memo d,
+// which may be nil) and checks that it belongs there.
+func (d *decodedRecords) decodeAt(k, v []byte) (store.Registration, uint64, error) {
+	r, seq, err := d.decode(v)
 	if err != nil {
 		return r, 0, err
 	}
@@ -181,16 +181,22 @@ func decodeAt(k, v []byte) (store.Registration, uint64, error) {
 	return r, seq, nil
 }
 
-// markDefault sets Default on the entries that are their user's default.
+// markDefault sets Default on the entries that are their user's default,
+// reading each user's default once for a run of that user's entries.
 func markDefault(tx *bolt.Tx, es []entry) {
 	defaults := tx.Bucket(bucketDefaults)
+	var user, def string
 	for i := range es {
-		es[i].reg.Default = string(defaults.Get([]byte(es[i].reg.User))) == es[i].reg.ID
+		if i == 0 || es[i].reg.User != user {
+			user = es[i].reg.User
+			def = string(defaults.Get([]byte(user)))
+		}
+		es[i].reg.Default = es[i].reg.ID == def
 	}
 }
 
 // getEntry reads one of the user's registrations, or store.ErrNotFound.
-func getEntry(tx *bolt.Tx, user, id string) (entry, error) {
+func (s *Store) getEntry(tx *bolt.Tx, user, id string) (entry, error) {
 	if store.CheckName("user", user) != nil || store.CheckName("id", id) != nil {
 		return entry{}, store.ErrNotFound
 	}
@@ -199,7 +205,7 @@ func getEntry(tx *bolt.Tx, user, id string) (entry, error) {
 	if v == nil {
 		return entry{}, store.ErrNotFound
 	}
-	r, seq, err := decodeAt(k, v)
+	r, seq, err := s.decoded.decodeAt(k, v)
 	if err != nil {
 		return entry{}, err
 	}
@@ -221,7 +227,7 @@ func regs(es []entry) []store.Registration {
 func (s *Store) Registrations(ctx context.Context, user string) ([]store.Registration, error) {
 	var out []store.Registration
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		es, err := userEntries(tx, user)
+		es, err := s.userEntries(tx, user)
 		out = regs(es)
 		return err
 	})
@@ -235,7 +241,7 @@ func (s *Store) Registrations(ctx context.Context, user string) ([]store.Registr
 func (s *Store) Registration(ctx context.Context, user, id string) (store.Registration, error) {
 	var e entry
 	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
-		e, err = getEntry(tx, user, id)
+		e, err = s.getEntry(tx, user, id)
 		return err
 	})
 	if err != nil {
@@ -248,7 +254,7 @@ func (s *Store) Registration(ctx context.Context, user, id string) (store.Regist
 func (s *Store) FindByAuthenticator(ctx context.Context, authenticatorID string) ([]store.Registration, error) {
 	var es []entry
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		found, err := authEntries(tx, authenticatorID)
+		found, err := s.authEntries(tx, authenticatorID)
 		for _, f := range found {
 			es = append(es, f.entry)
 		}
@@ -270,7 +276,7 @@ type indexed struct {
 
 // authEntries reads every registration of an authenticator through the
 // byauth index.
-func authEntries(tx *bolt.Tx, authenticatorID string) ([]indexed, error) {
+func (s *Store) authEntries(tx *bolt.Tx, authenticatorID string) ([]indexed, error) {
 	var out []indexed
 	p := prefix(authenticatorID)
 	c := tx.Bucket(bucketByAuth).Cursor()
@@ -279,7 +285,7 @@ func authEntries(tx *bolt.Tx, authenticatorID string) ([]indexed, error) {
 		if len(parts) != 3 {
 			return nil, fmt.Errorf("%w: bad index key %q", store.ErrCorrupt, k)
 		}
-		e, err := getEntry(tx, parts[1], parts[2])
+		e, err := s.getEntry(tx, parts[1], parts[2])
 		if err != nil {
 			return nil, fmt.Errorf("%w: index names missing registration %s: %w", store.ErrCorrupt, parts[2], err)
 		}
@@ -293,7 +299,7 @@ func authEntries(tx *bolt.Tx, authenticatorID string) ([]indexed, error) {
 func (s *Store) RemoveRegistration(ctx context.Context, user, id string) (string, error) {
 	var next string
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		e, err := getEntry(tx, user, id)
+		e, err := s.getEntry(tx, user, id)
 		if err != nil {
 			return err
 		}
@@ -303,7 +309,7 @@ func (s *Store) RemoveRegistration(ctx context.Context, user, id string) (string
 		if err := tx.Bucket(bucketByAuth).Delete(key(e.reg.AuthenticatorID, e.reg.KeyID, user, id)); err != nil {
 			return err
 		}
-		next, err = moveDefault(tx, user, e.reg.Default)
+		next, err = s.moveDefault(tx, user, e.reg.Default)
 		return err
 	})
 	if err != nil {
@@ -314,12 +320,12 @@ func (s *Store) RemoveRegistration(ctx context.Context, user, id string) (string
 
 // moveDefault, after a removal, makes the oldest remaining registration the
 // default when the removed one was (R7), and returns the default.
-func moveDefault(tx *bolt.Tx, user string, wasDefault bool) (string, error) {
+func (s *Store) moveDefault(tx *bolt.Tx, user string, wasDefault bool) (string, error) {
 	defaults := tx.Bucket(bucketDefaults)
 	if !wasDefault {
 		return string(defaults.Get([]byte(user))), nil
 	}
-	es, err := userEntries(tx, user)
+	es, err := s.userEntries(tx, user)
 	if err != nil {
 		return "", err
 	}
@@ -332,7 +338,7 @@ func moveDefault(tx *bolt.Tx, user string, wasDefault bool) (string, error) {
 // SetDefault implements store.Store.
 func (s *Store) SetDefault(ctx context.Context, user, id string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		if _, err := getEntry(tx, user, id); err != nil {
+		if _, err := s.getEntry(tx, user, id); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketDefaults).Put([]byte(user), []byte(id))
@@ -346,7 +352,7 @@ func (s *Store) SetDefault(ctx context.Context, user, id string) error {
 // MarkUsed implements store.Store.
 func (s *Store) MarkUsed(ctx context.Context, user, id string, at time.Time, signCount uint32) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		e, err := getEntry(tx, user, id)
+		e, err := s.getEntry(tx, user, id)
 		if err != nil {
 			return err
 		}
@@ -383,7 +389,7 @@ func verify(tx *bolt.Tx) error {
 	hasDefault := map[string]bool{}
 	nregs := 0
 	err := tx.Bucket(bucketRegs).ForEach(func(k, v []byte) error {
-		r, _, err := decodeAt(k, v)
+		r, _, err := noMemo.decodeAt(k, v)
 		if err != nil {
 			return err
 		}
