@@ -126,28 +126,31 @@ func PeekJSON(body []byte, v any) error {
 // the JSON text b, compared as encoding/json matches them to fields: after
 // unescaping and without regard to case ("pin", "p\u0069n" and "PIN" are the
 // same key). It reads the values it skips in place, without copying them:
-// they may be PINs.
+// they may be PINs. Keys are compared where they lie (plainKey) and only a
+// key with escapes or non-ASCII bytes is decoded; an object's keys are
+// compared one by one up to objectKeysScanned, then through a map.
 func duplicateKey(b []byte) (string, bool) {
-	type object struct {
-		keys      map[string]bool
-		expectKey bool
-	}
-	var stack []*object // nil for an array
+	var objectsBuf [8]object
+	var keysBuf [16]foldedKey
+	objects, keys := objectsBuf[:0], keysBuf[:0] // keys: those of every open object, innermost last
 	top := func() *object {
-		if len(stack) == 0 {
+		if len(objects) == 0 || objects[len(objects)-1].array {
 			return nil
 		}
-		return stack[len(stack)-1]
+		return &objects[len(objects)-1]
 	}
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '{':
-			stack = append(stack, &object{keys: map[string]bool{}, expectKey: true})
+			objects = append(objects, object{first: len(keys), expectKey: true})
 		case '[':
-			stack = append(stack, nil)
+			objects = append(objects, object{array: true})
 		case '}', ']':
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
+			if n := len(objects); n > 0 {
+				if o := objects[n-1]; !o.array {
+					keys = keys[:o.first]
+				}
+				objects = objects[:n-1]
 			}
 		case ',':
 			if o := top(); o != nil {
@@ -165,15 +168,11 @@ func duplicateKey(b []byte) (string, bool) {
 				return "", false
 			}
 			if o := top(); o != nil && o.expectKey {
-				var key string
-				if json.Unmarshal(b[i:end+1], &key) != nil {
-					key = string(b[i+1 : end])
+				k := keyOf(b[i : end+1])
+				if o.has(keys[o.first:], k) {
+					return decodeKey(b[i : end+1]), true
 				}
-				folded := strings.ToLower(strings.ToUpper(key))
-				if o.keys[folded] {
-					return key, true
-				}
-				o.keys[folded] = true
+				keys = append(keys, k)
 				o.expectKey = false
 			}
 			i = end
@@ -181,6 +180,123 @@ func duplicateKey(b []byte) (string, bool) {
 	}
 	return "", false
 }
+
+// objectKeysScanned is how many keys of one object duplicateKey compares
+// one by one before it indexes them in a map (hostile bodies with
+// thousands of keys stay linear).
+const objectKeysScanned = 16
+
+// object is an open object or array of the text duplicateKey walks.
+type object struct {
+	array     bool
+	expectKey bool
+	first     int             // its first key in duplicateKey's keys
+	index     map[string]bool // its folded keys, once it has many
+}
+
+// has reports whether k is among keys, the object's keys so far, and adds
+// it to the object's index when it has one.
+func (o *object) has(keys []foldedKey, k foldedKey) bool {
+	if o.index == nil && len(keys) >= objectKeysScanned {
+		o.index = make(map[string]bool, 2*len(keys))
+		for _, prev := range keys {
+			o.index[prev.fold()] = true
+		}
+	}
+	if o.index != nil {
+		f := k.fold()
+		dup := o.index[f]
+		o.index[f] = true
+		return dup
+	}
+	for _, prev := range keys {
+		if prev.equal(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldedKey is a key as it lies in the text when plainKey accepts it
+// (its folded form is its ASCII lower case), else decoded and folded.
+type foldedKey struct {
+	plain  []byte
+	folded string
+}
+
+// keyOf returns the key whose JSON string literal is lit.
+func keyOf(lit []byte) foldedKey {
+	if plain, ok := plainKey(lit); ok {
+		return foldedKey{plain: plain}
+	}
+	return foldedKey{folded: foldKey(decodeKey(lit))}
+}
+
+// fold returns the key's folded form.
+func (k foldedKey) fold() string {
+	if k.plain == nil {
+		return k.folded
+	}
+	return strings.ToLower(string(k.plain))
+}
+
+// equal reports whether two keys have the same folded form.
+func (k foldedKey) equal(o foldedKey) bool {
+	switch {
+	case k.plain != nil && o.plain != nil:
+		return bytes.EqualFold(k.plain, o.plain) // ASCII only: ASCII case folding
+	case k.plain != nil:
+		return asciiLowerIs(k.plain, o.folded)
+	case o.plain != nil:
+		return asciiLowerIs(o.plain, k.folded)
+	}
+	return k.folded == o.folded
+}
+
+// asciiLowerIs reports whether the ASCII lower case of plain is s.
+func asciiLowerIs(plain []byte, s string) bool {
+	if len(plain) != len(s) {
+		return false
+	}
+	for i, c := range plain {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// plainKey returns the characters of the JSON string literal lit (quotes
+// included) when they are what it decodes to: printable ASCII without
+// escapes, the keys of every well-behaved client.
+func plainKey(lit []byte) ([]byte, bool) {
+	if len(lit) < 2 {
+		return nil, false
+	}
+	in := lit[1 : len(lit)-1]
+	for _, c := range in {
+		if c < 0x20 || c > 0x7e || c == '\\' || c == '"' {
+			return nil, false
+		}
+	}
+	return in, true
+}
+
+// decodeKey decodes the JSON string literal lit as encoding/json does (a
+// literal it refuses is taken as it lies, without its quotes).
+func decodeKey(lit []byte) string {
+	var key string
+	if json.Unmarshal(lit, &key) != nil {
+		key = string(lit[1 : len(lit)-1])
+	}
+	return key
+}
+
+// foldKey is the form in which duplicateKey compares a decoded key.
+func foldKey(key string) string { return strings.ToLower(strings.ToUpper(key)) }
 
 // describeDecodeError says what is wrong with a body without quoting values.
 func describeDecodeError(err error) string {

@@ -73,6 +73,31 @@ func (fs *fieldSet) lookup(key string) (reflect.Type, bool) {
 	return t, ok
 }
 
+// lookupLiteral is lookup of the key whose JSON string literal is lit,
+// without decoding or copying a plain key (plainKey).
+func (fs *fieldSet) lookupLiteral(lit []byte) (reflect.Type, bool) {
+	plain, ok := plainKey(lit)
+	if !ok {
+		return fs.lookup(decodeKey(lit))
+	}
+	if t, ok := fs.exact[string(plain)]; ok {
+		return t, true
+	}
+	var buf [64]byte
+	if len(plain) > len(buf) {
+		return fs.lookup(string(plain))
+	}
+	lower := buf[:len(plain)]
+	for i, c := range plain {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	t, ok := fs.fold[string(lower)]
+	return t, ok
+}
+
 // unknownField returns the first key in the valid JSON text b that the
 // type t (what b is decoded into) has no field for.
 func unknownField(b []byte, t reflect.Type) (string, bool) {
@@ -157,17 +182,14 @@ func (w *fieldWalker) object(t reflect.Type) {
 		}
 		start := w.i
 		w.i = stringEnd(w.b, w.i)
-		var key string
-		if json.Unmarshal(w.b[start:w.i], &key) != nil {
-			key = string(w.b[start+1 : w.i-1])
-		}
+		lit := w.b[start:w.i]
 		w.space()
 		w.i++ // ':'
 		vt := elem
 		if fs != nil {
-			ft, ok := fs.lookup(key)
+			ft, ok := fs.lookupLiteral(lit)
 			if !ok {
-				w.unknown, w.found = key, true
+				w.unknown, w.found = decodeKey(lit), true
 				return
 			}
 			vt = ft

@@ -29,18 +29,24 @@ type PINStatus struct {
 
 // PINStatus sends VERIFY without data (00 20 00 80, SP 800-73-4 Part 2
 // §3.2.1), which reports the retry counter without spending a try.
+// The answers it expects (9000, 63Cx, 6983) are read from the status word
+// itself: an unverified PIN answers 63Cx on every signature, and wrapping
+// that answer in an error would format it each time.
 func (c *Client) PINStatus(ctx context.Context) (PINStatus, error) {
-	_, err := c.exchange(ctx, "pin status", apdu.Command{INS: InsVerify, P2: KeyRefPIN})
-	var pin *hwerr.PINIncorrect
-	switch {
+	_, err := apdu.Exchange(ctx, c.t, apdu.Command{INS: InsVerify, P2: KeyRefPIN})
+	var se apdu.StatusError
+	if err != nil && !errors.As(err, &se) {
+		return PINStatus{}, fmt.Errorf("piv: pin status: %w", err)
+	}
+	switch n, counted := se.Retries(); {
 	case err == nil:
 		return PINStatus{Verified: true}, nil
-	case errors.Is(err, hwerr.ErrPINBlocked):
+	case se.SW == apdu.SWAuthBlocked:
 		return PINStatus{Blocked: true, RetriesLeft: hwerr.TriesLeft(0)}, nil
-	case errors.As(err, &pin):
-		return PINStatus{RetriesLeft: pin.RetriesLeft, Blocked: pin.RetriesLeft.Exhausted()}, nil
+	case counted:
+		return PINStatus{RetriesLeft: hwerr.TriesLeft(n), Blocked: n == 0}, nil
 	default:
-		return PINStatus{}, err
+		return PINStatus{}, fmt.Errorf("piv: pin status: %w", err)
 	}
 }
 
