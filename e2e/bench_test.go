@@ -170,6 +170,28 @@ func BenchmarkVSCSign(b *testing.B) {
 	printRatio("virtual card sign+PIN: tpm2-pkcs11 / hwauthd", q[2], q[0], "≥ 10x")
 }
 
+// BenchmarkVSCTwoCards: PIN-checked signatures through hwauthd with two
+// virtual cards on one TPM signing in turn (A, B, A, B, ...), against one
+// card signing again and again, on the same daemon and swtpm: what a
+// switch between cards costs in the TPM's few object slots.
+func BenchmarkVSCTwoCards(b *testing.B) {
+	h := startProcess(b, withTPM(testenv.SWTPM(b)))
+	h.waitBackendUp("tpm")
+	cards := []*ipc.VirtualSmartcard{h.createVSC("bench A", false, nil), h.createVSC("bench B", false, nil)}
+	ctx := b.Context()
+	req := ipc.SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: benchDigest, PIN: ipc.Secret(vscPIN)}
+	next := 0
+	q := measure(b, []timedPath{
+		{"two cards", 50, func() error {
+			next ^= 1
+			_, err := h.c.Sign(ctx, cards[next].ID, req)
+			return err
+		}},
+		{"one card", 50, func() error { _, err := h.c.Sign(ctx, cards[0].ID, req); return err }},
+	})
+	printRatio("virtual cards: two alternating / one repeating", q[0], q[1], "≤ 1.10x")
+}
+
 // loneTPMSigner creates an ECC P-256 signing primary with authValue pin on
 // the swtpm and returns one TPM2_Sign with it, authorized by an HMAC session.
 func loneTPMSigner(b *testing.B, sw *testenv.SWTPMInstance, pin []byte) func() error {
