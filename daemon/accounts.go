@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hwauthd/hwauthd/config"
+	"github.com/hwauthd/hwauthd/internal/passwd"
 	"github.com/hwauthd/hwauthd/ipc"
 )
 
@@ -25,11 +26,24 @@ type Accounts interface {
 	GroupID(name string) (gid uint32, ok bool)
 }
 
-// SystemAccounts reads the accounts through NSS (os/user).
-type SystemAccounts struct{}
+// SystemAccounts reads the accounts through NSS (os/user), and straight
+// from /etc/passwd where NSS would answer from that file first (package
+// internal/passwd checks that, and that the file is unchanged, on every
+// lookup). The zero value asks NSS every time.
+type SystemAccounts struct {
+	files *passwd.Files
+}
+
+// NewSystemAccounts reads the machine's accounts.
+func NewSystemAccounts() SystemAccounts { return SystemAccounts{files: passwd.System()} }
 
 // UserName looks uid up.
-func (SystemAccounts) UserName(uid uint32) (string, bool) {
+func (a SystemAccounts) UserName(uid uint32) (string, bool) {
+	if a.files != nil {
+		if name, ok := a.files.Name(uid); ok {
+			return name, true
+		}
+	}
 	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
 	if err != nil {
 		return "", false
@@ -38,13 +52,23 @@ func (SystemAccounts) UserName(uid uint32) (string, bool) {
 }
 
 // UserExists looks name up.
-func (SystemAccounts) UserExists(name string) bool {
+func (a SystemAccounts) UserExists(name string) bool {
+	if a.files != nil {
+		if _, ok := a.files.UID(name); ok {
+			return true
+		}
+	}
 	_, err := user.Lookup(name)
 	return err == nil
 }
 
 // UserID looks name up.
-func (SystemAccounts) UserID(name string) (uint32, bool) {
+func (a SystemAccounts) UserID(name string) (uint32, bool) {
+	if a.files != nil {
+		if uid, ok := a.files.UID(name); ok {
+			return uid, true
+		}
+	}
 	u, err := user.Lookup(name)
 	if err != nil {
 		return 0, false

@@ -36,7 +36,7 @@ type Options struct {
 	// VirtualCards provisions TPM virtual smart cards; nil when the TPM
 	// backend is off.
 	VirtualCards device.VirtualCards
-	// Accounts is the account database; nil means SystemAccounts (NSS).
+	// Accounts is the account database; nil means NewSystemAccounts().
 	Accounts Accounts
 	// PeerOf reads a connection's peer identity; nil means SO_PEERCRED. The
 	// in-process harness (daemontest) sets it.
@@ -89,7 +89,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	accounts := opts.Accounts
 	if accounts == nil {
-		accounts = SystemAccounts{}
+		accounts = NewSystemAccounts()
 	}
 	bus := events.New(opts.Config.API.EventBuffer, opts.Config.API.EventHistory)
 	d := &Daemon{
