@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hwauthd/hwauthd/config"
@@ -67,6 +68,8 @@ type Daemon struct {
 	streams  streamTracker // open event streams, drained at shutdown
 	removal  *signin.Removal
 	vsc      device.VirtualCards
+	// lastStatus is the last status answer (api_status.go).
+	lastStatus atomic.Pointer[encodedStatus]
 
 	readyTimeout time.Duration
 }

@@ -334,14 +334,32 @@ func jsonKind(kind string) string {
 	return kind
 }
 
-// WriteJSON writes v as JSON with the given HTTP status.
+// WriteJSON writes v as JSON with the given HTTP status. Nothing is
+// written when v cannot be encoded, so the caller can still answer with an
+// error.
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := EncodeJSON(v)
+	if err != nil {
+		return err
+	}
+	return WriteEncodedJSON(w, status, b)
+}
+
+// EncodeJSON returns v encoded as WriteJSON writes it, for a handler that
+// keeps an answer to send it again (WriteEncodedJSON).
+func EncodeJSON(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode response: %w", err)
+		return nil, fmt.Errorf("encode response: %w", err)
 	}
+	return append(b, '\n'), nil
+}
+
+// WriteEncodedJSON writes b, which EncodeJSON returned, with the given HTTP
+// status.
+func WriteEncodedJSON(w http.ResponseWriter, status int, b []byte) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, err = w.Write(append(b, '\n'))
+	_, err := w.Write(b)
 	return err
 }

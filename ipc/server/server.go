@@ -156,12 +156,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			"path %q is not in canonical form (no \"..\", \".\" or empty segments); did you mean %s?", p, cleanPath(p)))
 		return
 	}
-	h, pattern := s.mux.Handler(r)
-	if pattern == "" {
-		h.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
-		return
-	}
-	s.mux.ServeHTTP(w, r) // sets the path values, which Handler does not
+	// One match per request: ServeMux records the pattern it matched in
+	// r.Pattern (and the path values) before it calls the route, so
+	// muxErrorWriter tells ServeMux's own 404 and 405 (no pattern) from a
+	// route's answers, which reach the route's writer unwrapped (wrap).
+	s.mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
 }
 
 // cleanPath is ServeMux's canonical form of a path: rooted, without "." and
@@ -184,6 +183,9 @@ func cleanPath(p string) string {
 // envelope and panic recovery around a handler.
 func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mw, ok := w.(*muxErrorWriter); ok {
+			w = mw.ResponseWriter // a route's answers are its own
+		}
 		rw := &responseWriter{ResponseWriter: w}
 		defer s.recoverPanic(rw, r)
 		r = r.WithContext(context.WithValue(r.Context(), requestEnvKey{}, s.requestEnv(rw, r)))
@@ -332,8 +334,12 @@ type muxErrorWriter struct {
 	swallow bool
 }
 
-// WriteHeader writes the envelope for 404 and 405.
+// WriteHeader writes the envelope for ServeMux's 404 and 405.
 func (w *muxErrorWriter) WriteHeader(code int) {
+	if w.r.Pattern != "" {
+		w.ResponseWriter.WriteHeader(code) // a route matched: not ServeMux's
+		return
+	}
 	var e *ipc.Error
 	switch code {
 	case http.StatusNotFound:
