@@ -30,3 +30,20 @@ func TestPEMRoundTrip(t *testing.T) {
 		t.Errorf("PEMOrDER(DER) = %x, want it as it is", got)
 	}
 }
+
+// TestEncodePEMAsEncodingPEM: the same text as encoding/pem writes, at every
+// length around the line breaks and for each block type.
+func TestEncodePEMAsEncodingPEM(t *testing.T) {
+	der := make([]byte, 300)
+	for i := range der {
+		der[i] = byte(i*7 + 3)
+	}
+	for _, typ := range []string{PEMCertificate, PEMPublicKey, PEMCSR} {
+		for n := range len(der) + 1 {
+			want := string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der[:n]}))
+			if got := EncodePEM(typ, der[:n]); got != want {
+				t.Fatalf("EncodePEM(%s, %d bytes) = %q, encoding/pem writes %q", typ, n, got, want)
+			}
+		}
+	}
+}
