@@ -46,6 +46,14 @@ type quantiles struct{ p50, p90 time.Duration }
 // first runs a tenth of its block untimed, to warm its caches.
 func measure(b *testing.B, paths []timedPath) [][]quantiles {
 	b.Helper()
+	return measurePaced(b, 0, paths)
+}
+
+// measurePaced is measure with a pause (untimed) before every timed
+// operation, in which the processes of the path go idle, as between two
+// sign-ins.
+func measurePaced(b *testing.B, pause time.Duration, paths []timedPath) [][]quantiles {
+	b.Helper()
 	out := make([][]quantiles, len(paths))
 	order := make([]int, len(paths))
 	for i := range order {
@@ -64,6 +72,9 @@ func measure(b *testing.B, paths []timedPath) [][]quantiles {
 			n := max(5, p.ops*benchScale/100)
 			samples := make([]time.Duration, n)
 			for k := range samples {
+				if pause > 0 {
+					time.Sleep(pause)
+				}
 				t0 := time.Now()
 				if err := p.op(); err != nil {
 					b.Fatalf("%s: %v", p.name, err)
