@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -157,6 +158,45 @@ func BenchmarkStatus(b *testing.B) {
 	for b.Loop() {
 		if _, err := c.Status(context.Background()); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// answeringConn answers every request written to it with answer, from
+// memory: the client's own work per request, without a socket.
+type answeringConn struct {
+	net.Conn // nil: only the methods below are used
+	answer   []byte
+	unread   []byte
+}
+
+func (c *answeringConn) Write(p []byte) (int, error) { c.unread = c.answer; return len(p), nil }
+func (c *answeringConn) Read(p []byte) (int, error) {
+	n := copy(p, c.unread)
+	c.unread = c.unread[n:]
+	return n, nil
+}
+func (c *answeringConn) Close() error                { return nil }
+func (c *answeringConn) SetDeadline(time.Time) error { return nil }
+
+// BenchmarkStatusClient is the client's share of one GET /v1/status: the
+// request written, the answer of a daemon with four backends parsed and
+// decoded.
+func BenchmarkStatusClient(b *testing.B) {
+	st := ipc.Status{Version: "0.1.0-dev", UptimeSeconds: 17, Backends: map[string]ipc.BackendStatus{
+		"fido2": {State: ipc.BackendDisabled}, "pcsc": {State: ipc.BackendDisabled},
+		"pkcs11": {State: ipc.BackendDisabled}, "tpm": {State: ipc.BackendDisabled}}}
+	body, err := server.EncodeJSON(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	answer := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	c := NewDialer("memory", func(context.Context) (net.Conn, error) { return &answeringConn{answer: answer}, nil })
+	b.ReportAllocs()
+	for b.Loop() {
+		got, err := c.Status(context.Background())
+		if err != nil || got.Backends["tpm"].State != ipc.BackendDisabled {
+			b.Fatalf("%+v, %v", got, err)
 		}
 	}
 }
