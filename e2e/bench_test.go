@@ -11,7 +11,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -355,6 +357,11 @@ func BenchmarkStatusHop(b *testing.B) {
 	remote, rsh := openP11Session(b, p11KitClient, "hop")
 	ctx := b.Context()
 	std := unixHTTP(h.socket)
+	// The floor: the request's bytes and an answer as long as the daemon's,
+	// exchanged with an echo process.
+	req := []byte("GET /v1/status HTTP/1.1\r\nHost: hwauthd\r\n\r\n") // as the Go client writes it
+	answer := rawAnswer(b, h.socket, req)
+	echo, buf := dialEcho(b, startEcho(b, answer)), make([]byte, len(answer))
 	q := measure(b, []timedPath{
 		{"status", 500, func() error { _, err := h.c.Status(ctx); return err }},
 		{"p11-kit", 500, func() error { _, err := remote.GetSessionInfo(rsh); return err }},
@@ -366,6 +373,7 @@ func BenchmarkStatusHop(b *testing.B) {
 			}
 			return err
 		}},
+		{"echo", 500, func() error { return echo.exchange(req, buf) }},
 	})
 	hop := make([]quantiles, len(q[1]))
 	for i := range hop {
@@ -373,6 +381,31 @@ func BenchmarkStatusHop(b *testing.B) {
 	}
 	printRatio("GET /v1/status (Go client) / p11-kit server's hop", q[0], hop, "≤ 0.33x, ≤ 30 µs p50")
 	printRatio("GET /v1/status: Go client / net/http's client", q[0], q[3], "(the client's share)")
+	printRatio("GET /v1/status (Go client) / echo of its bytes", q[0], q[4], "(floor: the socket, two Go processes)")
+}
+
+// rawAnswer sends req to the daemon on a connection of its own and returns
+// the whole answer, head and body, as the daemon wrote it.
+func rawAnswer(b *testing.B, socket string, req []byte) []byte {
+	b.Helper()
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(req); err != nil {
+		b.Fatal(err)
+	}
+	var raw bytes.Buffer // what came, as it came: one answer and no more
+	resp, err := http.ReadResponse(bufio.NewReader(io.TeeReader(c, &raw)), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || len(body) == 0 || !bytes.HasSuffix(raw.Bytes(), body) {
+		b.Fatalf("status: %d, %d bytes, %v", resp.StatusCode, len(body), err)
+	}
+	return raw.Bytes()
 }
 
 // BenchmarkRegistry: hwauthd with a registry of 100,000 and of 1,000,000

@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(floodEnv) != "" {
 		os.Exit(runFlooder())
 	}
+	if os.Getenv(echoEnv) != "" {
+		os.Exit(runEcho())
+	}
 	testenv.Main(m)
 }
 
