@@ -6,7 +6,7 @@
 // It answers only what NSS would answer the same: the name or uid is on a
 // line of /etc/passwd, nsswitch.conf's passwd line names "files" first, and
 // every line of the file is one this package reads exactly (seven fields,
-// numeric uid and gid: no comments, blank or +/- lines, which it leaves to
+// numeric uid and gid, no NUL byte: no comments, blank or +/- lines, which it leaves to
 // NSS). Anything else — a name or uid not in the file (a later source such
 // as systemd or LDAP may know it), a file it does not read exactly, another
 // first source — is "ask NSS" (ok false). Both files are checked on every
@@ -171,12 +171,16 @@ func FilesFirst(conf []byte) bool {
 // Parse reads a passwd file: each account's uid by name, and the first
 // account's name by uid. ok is false when a line is not exactly
 // name:password:uid:gid:gecos:home:shell with a non-empty name and numeric
-// ids (NSS would read such a file differently, or the name or uid twice).
+// ids and no NUL byte (NSS would read such a file differently, or the name
+// twice).
 func Parse(text []byte) (uids map[string]uint32, names map[uint32]string, ok bool) {
 	uids = map[string]uint32{}
 	names = map[uint32]string{}
 	for line := range bytes.Lines(text) {
 		line = bytes.TrimSuffix(line, []byte("\n"))
+		if bytes.IndexByte(line, 0) >= 0 {
+			return nil, nil, false // C reads the line only up to the NUL
+		}
 		fields := bytes.Split(line, []byte(":"))
 		if len(fields) != 7 || len(fields[0]) == 0 || !plainName(fields[0]) {
 			return nil, nil, false

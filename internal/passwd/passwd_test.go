@@ -37,6 +37,7 @@ func TestParse(t *testing.T) {
 		"alice:x:1:1:::\nalice:x:2:2:::\n",
 		"al ice:x:1:1:::\n",
 		"al#ice:x:1:1:::\n",
+		"alice:x:1000:1000:A\x00lice:/home/alice:/bin/sh\n",
 	} {
 		if uids, names, ok := Parse([]byte(bad)); ok {
 			t.Errorf("Parse(%q) = %v, %v, ok; want not ok", bad, uids, names)
