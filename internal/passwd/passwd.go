@@ -6,8 +6,8 @@
 // It answers only what NSS would answer the same: the name or uid is on a
 // line of /etc/passwd, nsswitch.conf's passwd line names "files" first, and
 // every line of the file is one this package reads exactly (seven fields,
-// numeric uid and gid, no NUL byte: no comments, blank or +/- lines, which it leaves to
-// NSS). Anything else — a name or uid not in the file (a later source such
+// numeric uid and gid, no NUL byte: no comments, blank or +/- lines, which
+// it leaves to NSS). Anything else — a name or uid not in the file (a later source such
 // as systemd or LDAP may know it), a file it does not read exactly, another
 // first source — is "ask NSS" (ok false). Both files are checked on every
 // lookup (one stat each) and read again whenever either changed (device,
