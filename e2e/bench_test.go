@@ -185,25 +185,34 @@ func BenchmarkVSCSign(b *testing.B) {
 }
 
 // BenchmarkVSCTwoCards: PIN-checked signatures through hwauthd with two
-// virtual cards on one TPM signing in turn (A, B, A, B, ...), against one
-// card signing again and again, on the same daemon and swtpm: what a
-// switch between cards costs in the TPM's few object slots.
+// virtual cards on one TPM signing in turn (A, B, A, B, ...), and with five
+// (more than the TPM's object slots hold), against one card signing again
+// and again, on the same daemon and swtpm: what a switch between cards
+// costs in the TPM's few object slots.
 func BenchmarkVSCTwoCards(b *testing.B) {
 	h := startProcess(b, withTPM(testenv.SWTPM(b)))
 	h.waitBackendUp("tpm")
-	cards := []*ipc.VirtualSmartcard{h.createVSC("bench A", false, nil), h.createVSC("bench B", false, nil)}
+	cards := make([]*ipc.VirtualSmartcard, 5)
+	for i := range cards {
+		cards[i] = h.createVSC(fmt.Sprintf("bench %d", i), false, nil)
+	}
 	ctx := b.Context()
 	req := ipc.SignRequest{Key: "9a", Algorithm: "ecdsa-sha256", Digest: benchDigest, PIN: ipc.Secret(vscPIN)}
-	next := 0
-	q := measure(b, []timedPath{
-		{"two cards", 50, func() error {
-			next ^= 1
+	inTurn := func(n int) func() error {
+		next := 0
+		return func() error {
+			next = (next + 1) % n
 			_, err := h.c.Sign(ctx, cards[next].ID, req)
 			return err
-		}},
+		}
+	}
+	q := measure(b, []timedPath{
+		{"two cards", 50, inTurn(2)},
 		{"one card", 50, func() error { _, err := h.c.Sign(ctx, cards[0].ID, req); return err }},
+		{"five cards", 50, inTurn(5)},
 	})
 	printRatio("virtual cards: two alternating / one repeating", q[0], q[1], "≤ 1.10x")
+	printRatio("virtual cards: five in turn / one repeating", q[2], q[1], "(a context load per switch)")
 }
 
 // loneTPMSigner creates an ECC P-256 signing primary with authValue pin on

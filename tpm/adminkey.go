@@ -153,6 +153,7 @@ func (t *TPM) AdminUnblock(ctx context.Context, card *Card, responses [2][]byte,
 
 func (t *TPM) adminUnblockLocked(card *Card, p pendingAdmin, responses [2][]byte, newPIN []byte) error {
 	t.dropSessionsLocked() // two challenge sessions and the encryption session need the slots
+	t.dropKeysLocked()     // the admin key and the storage key (the encryption session's salt) need two object slots
 	pub, err := tpm2.Unmarshal[tpm2.TPMTPublic](card.AdminKeyPublic)
 	if err != nil {
 		return fmt.Errorf("card admin key: %w: %v", hwerr.ErrInvalidInput, err)

@@ -25,7 +25,7 @@ import (
 // through its policy. It holds at most two objects loaded (key and
 // attestation key).
 func (t *TPM) attestLocked(c *Card, nonce []byte) (*device.KeyAttestation, []byte, error) {
-	t.dropKeyLocked()
+	t.dropKeysLocked()
 	key, err := t.loadLocked(c.KeyPublic, c.KeyPrivate)
 	if err != nil {
 		return nil, nil, err

@@ -25,16 +25,26 @@ func BenchmarkSignEngine(b *testing.B) {
 }
 
 // BenchmarkSignEngineTwoCards is BenchmarkSignEngine with two cards
-// signing in turn: each signature replaces the other card's key in the one
-// key slot (TPM2_FlushContext, TPM2_Load) before its two commands.
-func BenchmarkSignEngineTwoCards(b *testing.B) {
+// signing in turn: both keys stay loaded.
+func BenchmarkSignEngineTwoCards(b *testing.B) { benchCardsInTurn(b, 2) }
+
+// BenchmarkSignEngineFiveCards is BenchmarkSignEngine with five cards
+// signing in turn, more than the keys the engine holds: every signature
+// flushes the least recently used key and loads the card's saved context
+// (TPM2_FlushContext, TPM2_ContextLoad) before its two commands.
+func BenchmarkSignEngineFiveCards(b *testing.B) { benchCardsInTurn(b, 5) }
+
+func benchCardsInTurn(b *testing.B, n int) {
 	_, tp := newSim(b)
-	cards := []*Card{createCard(b, tp, AlgECCP256), createCard(b, tp, AlgECCP256)}
+	cards := make([]*Card, n)
+	for i := range cards {
+		cards[i] = createCard(b, tp, AlgECCP256)
+	}
 	digest := sha256.Sum256([]byte("bench"))
 	ctx := testCtx(b)
 	i := 0
 	for b.Loop() {
-		if _, err := tp.Sign(ctx, cards[i%2], []byte(testPIN), digest[:], crypto.SHA256); err != nil {
+		if _, err := tp.Sign(ctx, cards[i%n], []byte(testPIN), digest[:], crypto.SHA256); err != nil {
 			b.Fatal(err)
 		}
 		i++

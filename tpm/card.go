@@ -216,6 +216,7 @@ func (t *TPM) createKeyLocked(c *Card) error {
 	if err != nil {
 		return err
 	}
+	t.dropKeysLocked() // TPM2_Create holds the storage key and the new object in two slots
 	rsp, err := tpm2.Create{
 		ParentHandle: tpm2.AuthHandle{Handle: t.srk.handle.Handle, Name: t.srk.handle.Name, Auth: tpm2.PasswordAuth(nil)},
 		InPublic:     tpm2.New2B(tmpl),
@@ -312,7 +313,7 @@ func (t *TPM) DestroyCard(ctx context.Context, card *Card) error {
 
 // destroyLocked undefines the card's indices that are still its own.
 func (t *TPM) destroyLocked(card *Card) error {
-	t.dropKeyLocked()
+	t.forgetKeyLocked(card.KeyPublic)
 	var errs []error
 	for _, x := range []*NVIndex{&card.PIN, card.PUK} {
 		if x == nil || x.Handle == 0 {

@@ -140,23 +140,32 @@ func (t *TPM) sendCommand(cmd []byte) ([]byte, authResponse, error) {
 	return parseResponse(rsp)
 }
 
-// policyRestartLocked resets the policy of session h (TPM 2.0 Part 3
-// §23.17 TPM2_PolicyRestart, which go-tpm does not offer): a command
-// without sessions or parameters, answered with a bare header.
-func (t *TPM) policyRestartLocked(h tpm2.TPMHandle) error {
-	cmd := make([]byte, 0, 14)
+// sendPlainLocked sends command cc without sessions (tag
+// TPM_ST_NO_SESSIONS), body being its handles and parameters, and returns
+// the body of the answer (its handles and parameters): an error is the
+// TPM's response code (a tpm2.TPMRC), or hwerr.ErrProtocol for an answer
+// that is not well formed.
+func (t *TPM) sendPlainLocked(cc tpm2.TPMCC, body []byte) ([]byte, error) {
+	cmd := make([]byte, 0, 10+len(body))
 	cmd = be.AppendUint16(cmd, uint16(tpm2.TPMSTNoSessions))
-	cmd = be.AppendUint32(cmd, 14)
-	cmd = be.AppendUint32(cmd, uint32(tpm2.TPMCCPolicyRestart))
-	cmd = be.AppendUint32(cmd, uint32(h))
+	cmd = be.AppendUint32(cmd, uint32(10+len(body)))
+	cmd = be.AppendUint32(cmd, uint32(cc))
+	cmd = append(cmd, body...)
 	rsp, err := t.tr.Send(cmd)
 	switch {
 	case err != nil:
-		return err
-	case len(rsp) < 10:
-		return fmt.Errorf("TPM response of %d bytes: %w", len(rsp), hwerr.ErrProtocol)
+		return nil, err
+	case len(rsp) < 10 || int64(be.Uint32(rsp[2:])) != int64(len(rsp)):
+		return nil, fmt.Errorf("TPM response of %d bytes: %w", len(rsp), hwerr.ErrProtocol)
 	case responseCode(rsp) != tpm2.TPMRCSuccess:
-		return responseCode(rsp)
+		return nil, responseCode(rsp)
 	}
-	return nil
+	return rsp[10:], nil
+}
+
+// policyRestartLocked resets the policy of session h (TPM 2.0 Part 3
+// §23.17 TPM2_PolicyRestart, which go-tpm does not offer).
+func (t *TPM) policyRestartLocked(h tpm2.TPMHandle) error {
+	_, err := t.sendPlainLocked(tpm2.TPMCCPolicyRestart, be.AppendUint32(nil, uint32(h)))
+	return err
 }

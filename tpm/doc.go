@@ -61,18 +61,28 @@
 //
 // # Concurrency and slots
 //
-// A *TPM serializes all commands (see TPM). Between operations it keeps at
-// most one card key loaded, so that signing in a row with one card costs
-// no TPM2_Load (another card's signature replaces it), the salted PIN
-// session, so that a PIN check costs no ECDH, and one policy session for
-// signatures (signSession), shared by all cards: a signature is then two
-// commands, TPM2_PolicySecret and TPM2_Sign, both marshalled by hand
-// (command.go) instead of by go-tpm's reflection. The TPM resets that
-// session's policy when TPM2_Sign uses it; a PIN check resets it with
-// TPM2_PolicyRestart; after any failure it is flushed, so no satisfied PIN
-// assertion outlives the call that made it. An operation loads at most two
-// more objects (swtpm has three transient slots) and flushes them before
-// returning; operations that need sessions of their own (PIN change and
-// unblock, attestation, card creation, the admin unblock) drop the held
-// sessions first (three loaded sessions).
+// A *TPM serializes all commands (see TPM). Between operations it keeps up
+// to two card keys loaded, and every key it has loaded once saved
+// (TPM2_ContextSave): a card whose key is not loaded flushes the least
+// recently used one and loads its saved context, one slot and no parent,
+// instead of loading it from the storage key (keycache.go). So two cards
+// signing in turn cost no load at all, and any number of cards one
+// TPM2_FlushContext and one TPM2_ContextLoad per switch; after a TPM Reset
+// the saved contexts no longer load and the keys load from their parent
+// again. It also keeps the salted PIN session, so that a PIN check costs
+// no ECDH, and one policy session for signatures (signSession), shared by
+// all cards: a signature is then two commands, TPM2_PolicySecret and
+// TPM2_Sign, both marshalled by hand (command.go) instead of by go-tpm's
+// reflection. The TPM resets that session's policy when TPM2_Sign uses
+// it; a PIN check resets it with TPM2_PolicyRestart; after any failure it
+// is flushed, so no satisfied PIN assertion outlives the call that made
+// it. When the TPM answers that something held is not loaded (it was
+// reset, or another program flushed it), the TPM refused the command
+// before checking any authorization: the engine forgets what is gone and
+// a signature or PIN check is tried once more, so no try is spent. An
+// operation loads at most two more objects (swtpm has three transient
+// slots; those that need two flush the held keys first) and flushes them
+// before returning; operations that need sessions of their own (PIN
+// change and unblock, attestation, card creation, the admin unblock) drop
+// the held sessions first (three loaded sessions).
 package tpm

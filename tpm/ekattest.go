@@ -76,7 +76,7 @@ func (t *TPM) ActivateAttestation(ctx context.Context, ch device.AttestationChal
 		return nil, err
 	}
 	defer t.unlock()
-	t.dropKeyLocked()
+	t.dropKeysLocked()
 	ek, err := tpm2.CreatePrimary{PrimaryHandle: tpm2.TPMRHEndorsement, InPublic: tpm2.New2B(tpm2.RSAEKTemplate)}.Execute(t.tr)
 	if err != nil {
 		return nil, fmt.Errorf("create endorsement key: %w", classify(err))

@@ -147,38 +147,6 @@ func (t *TPM) loadLocked(public, private []byte) (tpm2.NamedHandle, error) {
 	return tpm2.NamedHandle{Handle: rsp.ObjectHandle, Name: rsp.Name}, nil
 }
 
-// loadedKey is the one card key the engine keeps loaded between
-// operations, so that signing in a row with one card costs no TPM2_Load.
-// One slot of swtpm's three is enough for that; operations that need more
-// (attestation) flush it first.
-type loadedKey struct {
-	public []byte // the card's KeyPublic, to recognise it
-	handle tpm2.NamedHandle
-}
-
-// cardKeyLocked returns the card's key loaded, from the cache or loaded
-// now (replacing the cached one).
-func (t *TPM) cardKeyLocked(c *Card) (tpm2.NamedHandle, error) {
-	if t.key != nil && bytes.Equal(t.key.public, c.KeyPublic) {
-		return t.key.handle, nil
-	}
-	t.dropKeyLocked()
-	h, err := t.loadLocked(c.KeyPublic, c.KeyPrivate)
-	if err != nil {
-		return h, err
-	}
-	t.key = &loadedKey{public: c.KeyPublic, handle: h}
-	return h, nil
-}
-
-// dropKeyLocked flushes the cached card key, if any.
-func (t *TPM) dropKeyLocked() {
-	if t.key != nil {
-		t.flushLocked(t.key.handle.Handle)
-		t.key = nil
-	}
-}
-
 // saltedSession is an HMAC session salted with the storage key (ECDH,
 // TPM 2.0 Part 1 §19.6.13) with authValue auth: neither the authValue
 // nor an HMAC that could be brute-forced offline for it crosses the bus.

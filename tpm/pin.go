@@ -134,8 +134,18 @@ func (t *TPM) VerifyPIN(ctx context.Context, card *Card, pin []byte) error {
 // verifyLocked has the TPM check pin: PolicySecret on the card's PIN index
 // in the held signing session, whose policy is then reset
 // (TPM2_PolicyRestart), or the session flushed, so that the assertion is
-// not left to be spent.
+// not left to be spent. Like signLocked, it tries once more when a held
+// session was gone from the TPM (the PIN was not tried).
 func (t *TPM) verifyLocked(card *Card, pin []byte) error {
+	err := t.verifyOnceLocked(card, pin)
+	if errors.Is(err, errHeldLost) {
+		err = t.verifyOnceLocked(card, pin)
+	}
+	return err
+}
+
+// verifyOnceLocked is verifyLocked without the second try.
+func (t *TPM) verifyOnceLocked(card *Card, pin []byte) error {
 	s, err := t.signSessionLocked()
 	if err != nil {
 		return err
@@ -179,6 +189,10 @@ func (t *TPM) policySecretOnLocked(h tpm2.TPMHandle, nonce []byte, card *Card, k
 	err = t.sendPolicySecretLocked(ps, auth, x, h, nonce)
 	if err == nil {
 		return nil
+	}
+	if t.heldLostLocked(err) {
+		// Refused before the authorization was checked: no try counted.
+		return fmt.Errorf("verify %s: %w: %v", kind, errHeldLost, err)
 	}
 	var rc tpm2.TPMRC
 	if !errors.As(err, &rc) {

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rsa"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -44,11 +45,23 @@ func (t *TPM) Sign(ctx context.Context, card *Card, pin []byte, digest []byte, o
 // salted session) in the held policy session, and TPM2_Sign spending that
 // assertion. The PIN index's name is not read first: the PolicySecret
 // HMAC covers the recorded name, and the failure path checks it
-// (secretErrorLocked).
+// (secretErrorLocked). When something held was gone from the TPM (reset,
+// or flushed by another program), the TPM refused the command before it
+// checked any authorization, and the signature is tried once more with
+// what it needs loaded afresh.
 func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme sigScheme) ([]byte, error) {
 	if err := t.checkRecord(card); err != nil {
 		return nil, err
 	}
+	sig, err := t.signOnceLocked(card, pin, digest, scheme)
+	if errors.Is(err, errHeldLost) {
+		sig, err = t.signOnceLocked(card, pin, digest, scheme)
+	}
+	return sig, err
+}
+
+// signOnceLocked is signLocked without the second try.
+func (t *TPM) signOnceLocked(card *Card, pin, digest []byte, scheme sigScheme) ([]byte, error) {
 	key, err := t.cardKeyLocked(card)
 	if err != nil {
 		return nil, err
@@ -65,7 +78,10 @@ func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme sigScheme) ([]by
 	if err != nil {
 		// The assertion may be unspent: it must not outlive this call.
 		t.dropSignSessionLocked()
-		t.dropKeyLocked()
+		if t.heldLostLocked(err) {
+			return nil, fmt.Errorf("sign: %w: %v", errHeldLost, err)
+		}
+		t.dropCardKeyLocked(card)
 		return nil, fmt.Errorf("sign: %w", classify(err))
 	}
 	return sig, nil

@@ -70,7 +70,7 @@ type TPM struct {
 	ownerAuthValue []byte
 	deviceID       string
 	srk            storageKey
-	key            *loadedKey              // the card key kept loaded, or nil
+	keys           keyCache                // card keys: saved contexts, up to heldKeys loaded
 	pin            *pinSession             // the PIN session kept loaded, or nil
 	admin          map[string]pendingAdmin // open admin challenges by card id
 	sign           *signSession            // the policy session kept for signing, or nil
@@ -154,7 +154,7 @@ func openTransport(cfg Config) (transport.TPMCloser, error) {
 func (t *TPM) Close() error {
 	t.sem <- struct{}{}
 	defer t.unlock()
-	t.dropKeyLocked()
+	t.dropKeysLocked()
 	t.dropSessionsLocked()
 	for id := range t.admin {
 		t.dropAdminLocked(id)
@@ -272,21 +272,36 @@ func propText(v uint32) string {
 // none to see. The TPM has one owner, so nothing of anyone else's is lost.
 func (t *TPM) flushStaleLocked() error {
 	for _, first := range []tpm2.TPMHandle{0x80000000, 0x02000000, 0x03000000} { // TPM_HT_TRANSIENT, _LOADED_SESSION, _SAVED_SESSION
-		rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(first), PropertyCount: 64}.Execute(t.tr)
+		hs, err := t.listHandlesLocked(first)
 		if err != nil {
-			return fmt.Errorf("list loaded handles: %w", classify(err))
+			return err
 		}
-		hs, err := rsp.CapabilityData.Data.Handles()
-		if err != nil {
-			return fmt.Errorf("list loaded handles: %w: %v", hwerr.ErrProtocol, err)
-		}
-		for _, h := range hs.Handle {
-			if sameHandleKind(h, first) {
-				t.flushLocked(h)
-			}
+		for _, h := range hs {
+			t.flushLocked(h)
 		}
 	}
 	return nil
+}
+
+// listHandlesLocked lists the transient objects (first 0x80000000), loaded
+// sessions (0x02000000) or saved sessions (0x03000000) in the TPM, up to
+// 64 (TPM 2.0 Part 3 §30.2 TPM2_GetCapability, TPM_CAP_HANDLES).
+func (t *TPM) listHandlesLocked(first tpm2.TPMHandle) ([]tpm2.TPMHandle, error) {
+	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapHandles, Property: uint32(first), PropertyCount: 64}.Execute(t.tr)
+	if err != nil {
+		return nil, fmt.Errorf("list loaded handles: %w", classify(err))
+	}
+	hs, err := rsp.CapabilityData.Data.Handles()
+	if err != nil {
+		return nil, fmt.Errorf("list loaded handles: %w: %v", hwerr.ErrProtocol, err)
+	}
+	var out []tpm2.TPMHandle
+	for _, h := range hs.Handle {
+		if sameHandleKind(h, first) {
+			out = append(out, h)
+		}
+	}
+	return out, nil
 }
 
 // sameHandleKind tells whether a handle listed by TPM_CAP_HANDLES from
@@ -301,8 +316,9 @@ func sameHandleKind(h, first tpm2.TPMHandle) bool {
 	return h>>24 == first>>24
 }
 
-// flushLocked removes a transient object or session from the TPM. Errors are
-// ignored: the handle is gone either way or the connection is broken.
+// flushLocked removes a transient object or session from the TPM (TPM 2.0
+// Part 3 §28.4 TPM2_FlushContext). Errors are ignored: the handle is gone
+// either way or the connection is broken.
 func (t *TPM) flushLocked(h tpm2.TPMHandle) {
-	_, _ = tpm2.FlushContext{FlushHandle: h}.Execute(t.tr)
+	_, _ = t.sendPlainLocked(tpm2.TPMCCFlushContext, be.AppendUint32(nil, uint32(h)))
 }
