@@ -48,7 +48,9 @@ func (t *TPM) Sign(ctx context.Context, card *Card, pin []byte, digest []byte, o
 // (secretErrorLocked). When something held was gone from the TPM (reset,
 // or flushed by another program), the TPM refused the command before it
 // checked any authorization, and the signature is tried once more with
-// what it needs loaded afresh.
+// what it needs loaded afresh: a wrong PIN is counted once, and a right
+// one may be checked twice (when the key was gone at TPM2_Sign, after the
+// PolicySecret went through).
 func (t *TPM) signLocked(card *Card, pin, digest []byte, scheme sigScheme) ([]byte, error) {
 	if err := t.checkRecord(card); err != nil {
 		return nil, err
