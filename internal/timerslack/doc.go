@@ -12,8 +12,11 @@
 // default slack of 50 µs that is a thread wake-up every 70-100 µs for the
 // whole of a PC/SC signature (each SCardTransmit is a C call that waits
 // for pcscd), on the cores pcscd and the card need: about 4 of the
-// daemon's 20-28 context switches per signature. With Slack the monitor
-// wakes at most every 270 µs. The cost is that the daemon's timers (request
-// deadlines, the card's idle release, the server's sweeper) may fire up to
-// Slack late, which none of them notices.
+// daemon's 20-28 context switches per signature. With Slack (1 ms) the
+// monitor wakes about once a millisecond. The cost: the daemon's timers
+// (request deadlines, the card's idle release, the server's sweeper) may
+// fire up to Slack late, and a thread about to steal a goroutine that
+// another thread is about to run waits up to Slack instead of 3 µs (the
+// other thread runs it meanwhile). docs/performance.md has the
+// measurements.
 package timerslack

@@ -4,7 +4,7 @@ package timerslack
 
 // #include <sys/prctl.h>
 //
-// #define HWAUTHD_TIMER_SLACK_NS 250000
+// #define HWAUTHD_TIMER_SLACK_NS 1000000
 //
 // // hwauthd_timer_slack runs when the program is loaded, before the Go
 // // runtime creates any thread.
