@@ -69,7 +69,7 @@ func InGroup(gids ...uint32) Access {
 // The error of the last checker is returned when all deny.
 func AnyOf(checks ...Access) Access {
 	return AccessFunc(func(r *http.Request, p Peer) error {
-		err := denied("no rule allows this")
+		var err error
 		for _, c := range checks {
 			if c == nil {
 				continue
@@ -77,6 +77,9 @@ func AnyOf(checks ...Access) Access {
 			if err = c.CheckAccess(r, p); err == nil {
 				return nil
 			}
+		}
+		if err == nil { // no checker ran; the error is built only on denial
+			err = denied("no rule allows this")
 		}
 		return err
 	})
