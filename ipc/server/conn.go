@@ -53,13 +53,17 @@ const (
 
 // serverConn is one accepted connection and its request loop.
 type serverConn struct {
-	s     *Server
-	c     net.Conn
-	cr    connReader
-	br    *bufio.Reader
-	ctx   context.Context // carries the peer (connContext)
-	wbuf  []byte
-	state connState // guarded by s.mu
+	s    *Server
+	c    net.Conn
+	cr   connReader
+	br   *bufio.Reader
+	ctx  context.Context // carries the peer (connContext)
+	wbuf []byte
+	// body and header are the answer's body and headers, kept for the
+	// connection's next answer.
+	body   []byte
+	header http.Header
+	state  connState // guarded by s.mu
 }
 
 // connReader reads the connection for the request parser: within a bound
@@ -300,14 +304,63 @@ func (sc *serverConn) refuse(method string, status int, e *ipc.Error) {
 	sc.linger()
 }
 
+// request is the state of one request: its context (it is the request's
+// context, answering the values the server passes to the route itself),
+// its answer, the read-ahead and the writers the route table wraps around
+// the answer. One allocation per request instead of one per piece, and one
+// copy of the http.Request (WithContext) instead of one per context value.
+// It is not reused for the next request: a handler's goroutine may keep
+// the request's context after the handler returned.
+type request struct {
+	context.Context // the request's cancel context
+	w               response
+	watch           readAhead
+	rw              responseWriter
+	mw              muxErrorWriter
+	env             requestEnv
+	// body is the body read for a BodyAccess check, when hasBody.
+	body    []byte
+	hasBody bool
+}
+
+// requestKey finds the *request in a request's context.
+type requestKey struct{}
+
+// Value answers the values the server gives the route (requestEnvKey,
+// bodyKey) and asks the connection's context for the others.
+func (q *request) Value(key any) any {
+	switch key.(type) {
+	case requestKey:
+		return q
+	case requestEnvKey:
+		return &q.env
+	case bodyKey:
+		if q.hasBody {
+			return q.body
+		}
+		return nil
+	}
+	return q.Context.Value(key)
+}
+
+// requestOf returns r's *request, or nil for a request that did not come
+// through a connection of the server (tests of the handler).
+func requestOf(r *http.Request) *request {
+	q, _ := r.Context().Value(requestKey{}).(*request)
+	return q
+}
+
 // serveRequest runs the handler for req and writes its answer; it reports
 // whether the connection may carry another request.
 func (sc *serverConn) serveRequest(req *http.Request) bool {
 	ctx, cancel := context.WithCancel(sc.ctx)
 	defer cancel()
-	req = req.WithContext(ctx)
-	w := &response{sc: sc, req: req, close: req.Close || req.ProtoMajor != 1 || req.ProtoMinor == 0}
-	watch := &readAhead{sc: sc, cancel: cancel, bodyDone: true}
+	q := &request{Context: ctx}
+	req = req.WithContext(q)
+	w := &q.w
+	*w = response{sc: sc, req: req, close: req.Close || req.ProtoMajor != 1 || req.ProtoMinor == 0, body: sc.body[:0]}
+	watch := &q.watch
+	watch.sc, watch.cancel, watch.bodyDone = sc, cancel, true
 	if req.Body != nil && req.Body != http.NoBody {
 		body := &requestBody{rc: req.Body, w: w, watch: watch}
 		watch.bodyDone = false
@@ -333,6 +386,9 @@ func (sc *serverConn) serveRequest(req *http.Request) bool {
 	unread := hasBody && !b.eof
 	w.close = w.close || unread
 	w.finish()
+	if cap(w.body) <= 64<<10 {
+		sc.body = w.body[:0]
+	}
 	if unread {
 		sc.linger()
 		return false
@@ -559,7 +615,11 @@ type response struct {
 // Header returns the answer's headers.
 func (w *response) Header() http.Header {
 	if w.header == nil {
-		w.header = make(http.Header, 2)
+		if w.sc.header == nil {
+			w.sc.header = make(http.Header, 2)
+		}
+		clear(w.sc.header)
+		w.header = w.sc.header
 	}
 	return w.header
 }

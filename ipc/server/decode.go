@@ -355,10 +355,14 @@ func EncodeJSON(v any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// jsonContentType is the Content-Type of JSON answers, one slice for all
+// (Header.Set allocates one per answer); nothing changes its element.
+var jsonContentType = []string{"application/json"}
+
 // WriteEncodedJSON writes b, which EncodeJSON returned, with the given HTTP
 // status.
 func WriteEncodedJSON(w http.ResponseWriter, status int, b []byte) error {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, err := w.Write(b)
 	return err

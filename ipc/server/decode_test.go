@@ -18,7 +18,7 @@ func decodeCode(t *testing.T, body string, limit int64, v any) (*ipc.Error, erro
 	t.Helper()
 	r := httptest.NewRequest("POST", "/v1/x", strings.NewReader(body))
 	if limit > 0 {
-		r = r.WithContext(context.WithValue(r.Context(), requestEnvKey{}, &requestEnv{maxBody: limit, bodyRead: func() {}}))
+		r = r.WithContext(context.WithValue(r.Context(), requestEnvKey{}, &requestEnv{maxBody: limit}))
 	}
 	err := DecodeJSON(r, v)
 	var e *ipc.Error

@@ -160,7 +160,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// r.Pattern (and the path values) before it calls the route, so
 	// muxErrorWriter tells ServeMux's own 404 and 405 (no pattern) from a
 	// route's answers, which reach the route's writer unwrapped (wrap).
-	s.mux.ServeHTTP(&muxErrorWriter{ResponseWriter: w, r: r}, r)
+	var mw *muxErrorWriter
+	if q := requestOf(r); q != nil {
+		mw = &q.mw
+	} else {
+		mw = new(muxErrorWriter)
+	}
+	*mw = muxErrorWriter{ResponseWriter: w, r: r}
+	s.mux.ServeHTTP(mw, r)
 }
 
 // cleanPath is ServeMux's canonical form of a path: rooted, without "." and
@@ -186,9 +193,15 @@ func (s *Server) wrap(rt Route) http.Handler {
 		if mw, ok := w.(*muxErrorWriter); ok {
 			w = mw.ResponseWriter // a route's answers are its own
 		}
-		rw := &responseWriter{ResponseWriter: w}
+		q := requestOf(r)
+		if q == nil { // not from a connection of the server: a test of the handler
+			q = &request{Context: r.Context()}
+			r = r.WithContext(q)
+		}
+		rw := &q.rw
+		*rw = responseWriter{ResponseWriter: w}
 		defer s.recoverPanic(rw, r)
-		r = r.WithContext(context.WithValue(r.Context(), requestEnvKey{}, s.requestEnv(rw, r)))
+		q.env = s.requestEnv(rw, r)
 		defer wipeUnreadBody(r)
 		if _, ok := rt.Access.(BodyAccess); ok {
 			// The checker reads the body: it is read once, here, and
@@ -199,7 +212,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 				s.writeError(rw, r, err)
 				return
 			}
-			r = r.WithContext(context.WithValue(r.Context(), bodyKey{}, body))
+			q.body, q.hasBody = body, true
 		}
 		if err := s.authorize(rt, r); err != nil {
 			s.writeError(rw, r, err)
@@ -215,8 +228,17 @@ func (s *Server) wrap(rt Route) http.Handler {
 type requestEnv struct {
 	maxBody int64
 	lim     *connLimiter
-	// bodyRead ends the body's read deadline once the body is read.
-	bodyRead func()
+	// deadline, when set, is the writer whose connection has the body's
+	// read deadline, which bodyRead ends.
+	deadline http.ResponseWriter
+}
+
+// bodyRead ends the body's read deadline once the body is read.
+func (e *requestEnv) bodyRead() {
+	if e.deadline != nil {
+		_ = http.NewResponseController(e.deadline).SetReadDeadline(time.Time{})
+		e.deadline = nil
+	}
 }
 
 type requestEnvKey struct{}
@@ -225,12 +247,11 @@ type requestEnvKey struct{}
 // returns the request's environment. The deadline is set only then, and
 // ends once the body is read: a long handler's read-ahead (conn.go) then
 // waits for the client without one.
-func (s *Server) requestEnv(w http.ResponseWriter, r *http.Request) *requestEnv {
-	env := &requestEnv{maxBody: s.cfg.MaxBodyBytes, lim: s.lim, bodyRead: func() {}}
+func (s *Server) requestEnv(w http.ResponseWriter, r *http.Request) requestEnv {
+	env := requestEnv{maxBody: s.cfg.MaxBodyBytes, lim: s.lim}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
-		rc := http.NewResponseController(w)
-		if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)) == nil {
-			env.bodyRead = func() { _ = rc.SetReadDeadline(time.Time{}) }
+		if http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyReadTimeout)) == nil {
+			env.deadline = w
 		}
 	}
 	return env
@@ -242,7 +263,7 @@ func envFrom(r *http.Request) *requestEnv {
 	if env, ok := r.Context().Value(requestEnvKey{}).(*requestEnv); ok {
 		return env
 	}
-	return &requestEnv{maxBody: DefaultMaxBodyBytes, bodyRead: func() {}}
+	return &requestEnv{maxBody: DefaultMaxBodyBytes}
 }
 
 // authorize refuses peers without credentials, then asks the route's Access.
