@@ -8,8 +8,11 @@ import (
 
 // Status returns GET /v1/status.
 func (c *Client) Status(ctx context.Context) (*ipc.Status, error) {
-	var out ipc.Status
-	return &out, c.call(ctx, "GET", "/v1/status", nil, &out)
+	b, err := c.answer(ctx, "GET", "/v1/status", nil)
+	if err != nil {
+		return &ipc.Status{}, err
+	}
+	return c.decodeStatus(b)
 }
 
 // Readers returns GET /v1/readers.

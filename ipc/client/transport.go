@@ -92,8 +92,14 @@ var longAgo = time.Unix(1, 0)
 // set, so the caller reports ctx's error); stop reports whether ctx had not
 // interrupted it.
 func (cn *conn) watch(ctx context.Context) (stop func() bool) {
+	if ctx.Done() == nil {
+		return neverInterrupted // a context that never ends (Background): nothing to watch
+	}
 	return context.AfterFunc(ctx, func() { _ = cn.SetDeadline(longAgo) })
 }
+
+// neverInterrupted is the stop of a context that cannot end.
+func neverInterrupted() bool { return true }
 
 // writeRequest writes the request line, headers and body in one write and
 // clears the copy of the body (it may hold a PIN) from the write buffer.
