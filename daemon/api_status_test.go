@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hwauthd/hwauthd/ipc"
+	"github.com/hwauthd/hwauthd/ipc/apitest"
 )
 
 // TestSameStatusSeesEveryField: the status answer is sent again only while
@@ -15,7 +16,7 @@ import (
 func TestSameStatusSeesEveryField(t *testing.T) {
 	full := func() ipc.Status {
 		var st ipc.Status
-		fill(t, reflect.ValueOf(&st).Elem())
+		apitest.Fill(t, reflect.ValueOf(&st).Elem())
 		return st
 	}
 	if a, b := full(), full(); !sameStatus(a, b) {
@@ -36,36 +37,6 @@ func TestSameStatusSeesEveryField(t *testing.T) {
 	}
 	if changed < 20 {
 		t.Fatalf("only %d changes tried; the status has more fields", changed)
-	}
-}
-
-// fill sets every field of v: strings, numbers and booleans non-zero,
-// pointers to filled values, maps to one filled entry.
-func fill(t *testing.T, v reflect.Value) {
-	switch v.Kind() {
-	case reflect.Struct:
-		for i := range v.NumField() {
-			fill(t, v.Field(i))
-		}
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fill(t, v.Elem())
-	case reflect.Map:
-		v.Set(reflect.MakeMap(v.Type()))
-		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
-		fill(t, k)
-		fill(t, e)
-		v.SetMapIndex(k, e)
-	case reflect.String:
-		v.SetString("s")
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Int, reflect.Int64, reflect.Int32:
-		v.SetInt(1)
-	case reflect.Uint, reflect.Uint64, reflect.Uint32:
-		v.SetUint(1)
-	default:
-		t.Fatalf("fill: a status field of kind %s; teach this test (and sameStatus) about it", v.Kind())
 	}
 }
 

@@ -11,40 +11,6 @@ import (
 	"github.com/hwauthd/hwauthd/ipc/server"
 )
 
-// fill sets every field reachable from v to a value other than its zero,
-// allocating pointers, maps and slices; it fails on a kind it does not know.
-func fill(t *testing.T, v reflect.Value) {
-	t.Helper()
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString("x")
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		v.SetInt(7)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		v.SetUint(7)
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Pointer:
-		v.Set(reflect.New(v.Type().Elem()))
-		fill(t, v.Elem())
-	case reflect.Struct:
-		for i := range v.NumField() {
-			fill(t, v.Field(i))
-		}
-	case reflect.Map:
-		v.Set(reflect.MakeMap(v.Type()))
-		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
-		fill(t, k)
-		fill(t, e)
-		v.SetMapIndex(k, e)
-	case reflect.Slice:
-		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
-		fill(t, v.Index(0))
-	default:
-		t.Fatalf("fill: %s (%s) is not handled: teach fill and cloneStatus about it", v.Type(), v.Kind())
-	}
-}
-
 // shared reports a pointer, map or slice of b that is also a's.
 func shared(a, b reflect.Value) string {
 	switch a.Kind() {
@@ -91,7 +57,7 @@ func shared(a, b reflect.Value) string {
 // included, by reflection) is copied whole and shares nothing with its copy.
 func TestCloneStatusSharesNothing(t *testing.T) {
 	var st ipc.Status
-	fill(t, reflect.ValueOf(&st).Elem())
+	apitest.Fill(t, reflect.ValueOf(&st).Elem())
 	c := cloneStatus(st)
 	if !reflect.DeepEqual(st, c) {
 		t.Fatalf("copy %+v differs from %+v", c, st)
