@@ -348,17 +348,9 @@ func BenchmarkStatusHop(b *testing.B) {
 	sock := filepath.Join(b.TempDir(), "p11-kit.sock")
 	cmd := exec.Command("p11-kit", "server", "-f", "-s", "-n", sock, "--provider", hsm.Module(), "pkcs11:token=hop")
 	cmd.Env = hsm.Env()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	// The server prints its address once it listens.
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.HasPrefix(line, "P11_KIT_SERVER_ADDRESS=") {
-		b.Fatalf("p11-kit server: %q, %v", line, err)
+	if line := startReadingFirstLine(b, cmd); !strings.HasPrefix(line, "P11_KIT_SERVER_ADDRESS=") {
+		b.Fatalf("p11-kit server: %q", line)
 	}
 	b.Setenv("P11_KIT_SERVER_ADDRESS", "unix:path="+sock)
 	b.Setenv("SOFTHSM2_CONF", hsm.Conf())

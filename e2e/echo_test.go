@@ -33,6 +33,17 @@ func startEcho(b *testing.B, answer []byte) string {
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Env = append(os.Environ(), echoEnv+"="+hex.EncodeToString(answer), echoEnv+"_SOCKET="+socket)
 	cmd.Stderr = os.Stderr
+	if line := startReadingFirstLine(b, cmd); line != "listening\n" {
+		b.Fatalf("echo server: %q", line)
+	}
+	return socket
+}
+
+// startReadingFirstLine starts cmd, which is killed when b ends, and
+// returns the first line it prints on its standard output (the line that
+// says it is ready); it fails b when none comes.
+func startReadingFirstLine(b *testing.B, cmd *exec.Cmd) string {
+	b.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -41,10 +52,11 @@ func startEcho(b *testing.B, answer []byte) string {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "listening\n" {
-		b.Fatalf("echo server: %q, %v", line, err)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatalf("%s: %q, %v", cmd.Path, line, err)
 	}
-	return socket
+	return line
 }
 
 // runEcho is the echo server process.
