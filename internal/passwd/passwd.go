@@ -143,29 +143,42 @@ func load(passwd, nsswitch string) *snapshot {
 	return s
 }
 
-// FilesFirst reports whether an nsswitch.conf has exactly one passwd line
-// (in any case), its first source is "files" and it has no [STATUS=action]
-// items (which could make NSS go on past an account found in the file).
+// FilesFirst reports whether an nsswitch.conf has exactly one passwd line,
+// its first source is "files" and it has no [STATUS=action] items (which
+// could make NSS go on past an account found in the file). It reads the
+// file as glibc does (checked against glibc 2.36): the database name is
+// matched exactly ("PASSWD:" is another database), words are split at
+// ASCII whitespace only, and '#' starts no comment inside a line
+// ("passwd: files#x" names a source "files#x", not files; a line starting
+// with '#' names no known database).
 func FilesFirst(conf []byte) bool {
 	found := false
 	for line := range bytes.Lines(conf) {
-		if i := bytes.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
 		db, sources, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !bytes.EqualFold(bytes.TrimSpace(db), []byte("passwd")) {
+		if !ok || !bytes.Equal(bytes.TrimFunc(db, cSpace), []byte("passwd")) {
 			continue
 		}
 		if found || bytes.IndexByte(sources, '[') >= 0 {
 			return false
 		}
-		fields := bytes.Fields(sources)
+		fields := bytes.FieldsFunc(sources, cSpace)
 		if len(fields) == 0 || string(fields[0]) != "files" {
 			return false
 		}
 		found = true
 	}
 	return found
+}
+
+// cSpace is C's isspace in the C locale: glibc splits nsswitch.conf's
+// words there and nowhere else (not at U+00A0 or U+0085, as
+// unicode.IsSpace would).
+func cSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return true
+	}
+	return false
 }
 
 // Parse reads a passwd file: each account's uid by name, and the first

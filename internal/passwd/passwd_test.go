@@ -47,20 +47,26 @@ func TestParse(t *testing.T) {
 
 func TestFilesFirst(t *testing.T) {
 	for conf, want := range map[string]bool{
-		"passwd: files systemd\ngroup: files\n":   true,
-		"passwd:files\n":                          true,
-		"# passwd: ldap\npasswd:  files # then\n": true,
-		"PASSWD: files\n":                         true,
-		"passwd: systemd files\n":                 false,
-		"passwd: compat\n":                        false,
-		"passwd: sss files\n":                     false,
-		"passwd: files [SUCCESS=continue] ldap\n": false,
-		"passwd: files\npasswd: ldap\n":           false,
-		"passwd: files\nPasswd: files\n":          false,
-		"group: files\n":                          false,
-		"":                                        false,
-		"passwd:\n":                               false,
-		"passwdx: files\n":                        false,
+		"passwd: files systemd\ngroup: files\n":            true,
+		"passwd:files\n":                                   true,
+		"# passwd: ldap\npasswd:  files # then\n":          true,
+		"PASSWD: files\n":                                  false, // glibc reads no passwd line here (its default then is left to NSS)
+		"passwd: files#x\n":                                false, // glibc: a source named "files#x", no account found
+		"passwd: files\u00a0x\n":                           false, // one word for glibc: NBSP is no C space
+		"passwd: files\u0085\n":                            false,
+		"passwd:\tfiles\r\n":                               true,
+		"passwd: files #x ldap\n":                          true,
+		"passwd: systemd files\n":                          false,
+		"passwd: compat\n":                                 false,
+		"passwd: sss files\n":                              false,
+		"passwd: files [SUCCESS=continue] ldap\n":          false,
+		"passwd: files\npasswd: ldap\n":                    false,
+		"passwd: files\nPasswd: ldap\n":                    true, // glibc matches the name exactly: Passwd is no passwd line
+		"passwd: systemd\nPASSWD: files\n":                 false,
+		"group: files\n":                                   false,
+		"":                                                 false,
+		"passwd:\n":                                        false,
+		"passwdx: files\n":                                 false,
 		"shadow: files\npasswd: files systemd\nhosts: dns": true,
 	} {
 		if got := FilesFirst([]byte(conf)); got != want {
