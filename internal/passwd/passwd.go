@@ -12,7 +12,10 @@
 // first source — is "ask NSS" (ok false). Both files are checked on every
 // lookup (one stat each) and read again whenever either changed (device,
 // inode, size, modification or change time), so an answer is never older
-// than the files.
+// than the files. A version changed less than racyWindow before it was read
+// is answered but not kept: a file rewritten in place twice within one tick
+// of the file system's clock, at the same size, keeps its identity, and
+// only a version older than that tick is told apart from any later one.
 package passwd
 
 import (
@@ -21,6 +24,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // The files NSS reads for the passwd database.
@@ -34,13 +38,25 @@ const (
 type Files struct {
 	passwd, nsswitch string
 
+	// stat identifies a file's version (identify; tests replace it).
+	stat func(path string) (identity, error)
+
 	mu   sync.Mutex
 	snap *snapshot
 }
 
+// racyWindow is how long after its last change a file's version is not
+// kept: more than the coarsest timestamp granularity of a Linux file system
+// for /etc (1 s on ext3, 2 s on FAT) plus the lag of the kernel's coarse
+// clock. A change made after the read then has a later change time than
+// the version kept (unless the wall clock is set back).
+const racyWindow = 3 * time.Second
+
 // New answers from the passwd file at passwd, governed by the nsswitch.conf
 // at nsswitch.
-func New(passwd, nsswitch string) *Files { return &Files{passwd: passwd, nsswitch: nsswitch} }
+func New(passwd, nsswitch string) *Files {
+	return &Files{passwd: passwd, nsswitch: nsswitch, stat: identify}
+}
 
 // System answers from the machine's /etc/passwd and /etc/nsswitch.conf.
 func System() *Files { return New(PasswdFile, NSSwitchFile) }
@@ -92,11 +108,11 @@ type snapshot struct {
 // current returns the snapshot of the files as they are now, reading them
 // again when either changed; nil when NSS must answer.
 func (f *Files) current() *snapshot {
-	p, err := identify(f.passwd)
+	p, err := f.stat(f.passwd)
 	if err != nil {
 		return nil
 	}
-	n, err := identify(f.nsswitch)
+	n, err := f.stat(f.nsswitch)
 	if err != nil {
 		return nil
 	}
@@ -106,21 +122,33 @@ func (f *Files) current() *snapshot {
 		return f.snap
 	}
 	f.snap = nil
-	s := load(f.passwd, f.nsswitch)
+	readAt := time.Now()
+	s := f.load()
 	if s == nil {
 		return nil
 	}
-	// Kept only when neither file changed while it was read: the snapshot
+	// Used only when neither file changed while it was read: the snapshot
 	// is then exactly the version its identities name.
 	if s.passwd != p || s.nsswitch != n {
 		return nil
 	}
-	f.snap = s
+	// Kept only when no later version can share its identities.
+	if settled(p, readAt) && settled(n, readAt) {
+		f.snap = s
+	}
 	return s
 }
 
+// settled reports whether the version id was last changed at least
+// racyWindow before t. The change time is the kernel's (utimensat cannot
+// set it), and any change, of the data or the times, moves it.
+func settled(id identity, t time.Time) bool {
+	return time.Unix(id.ctime.Unix()).Before(t.Add(-racyWindow))
+}
+
 // load reads both files; nil when NSS must answer.
-func load(passwd, nsswitch string) *snapshot {
+func (f *Files) load() *snapshot {
+	passwd, nsswitch := f.passwd, f.nsswitch
 	conf, err := os.ReadFile(nsswitch)
 	if err != nil || !FilesFirst(conf) {
 		return nil
@@ -134,10 +162,10 @@ func load(passwd, nsswitch string) *snapshot {
 		return nil
 	}
 	s := &snapshot{uids: uids, names: names}
-	if s.passwd, err = identify(passwd); err != nil {
+	if s.passwd, err = f.stat(passwd); err != nil {
 		return nil
 	}
-	if s.nsswitch, err = identify(nsswitch); err != nil {
+	if s.nsswitch, err = f.stat(nsswitch); err != nil {
 		return nil
 	}
 	return s

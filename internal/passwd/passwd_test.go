@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -151,6 +153,32 @@ func TestFilesFollowChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, f, "without the file", 0, false)
+}
+
+// TestFilesRacyVersion: a file rewritten in place at the same size within
+// one tick of the file system's clock keeps every stat field (device,
+// inode, size, both times); the version read first must not be kept then,
+// or the second would never be seen. A version changed long before it was
+// read is kept. The stat is fixed here: whether two real writes fall in
+// one tick is up to the clock.
+func TestFilesRacyVersion(t *testing.T) {
+	line := func(uid int) string { return fmt.Sprintf("alice:x:%d:%d::/home/alice:/bin/sh\n", uid, uid) }
+	f, passwdPath, _ := files(t, line(1000), "passwd: files\n")
+	same := func(changed time.Time) {
+		ts := syscall.NsecToTimespec(changed.UnixNano())
+		f.stat = func(string) (identity, error) {
+			return identity{dev: 1, ino: 2, size: int64(len(line(1000))), mtime: ts, ctime: ts}, nil
+		}
+	}
+	same(time.Now())
+	want(t, f, "first version, just changed", 1000, true)
+	write(t, passwdPath, line(1001)) // in place, same size, same stat
+	want(t, f, "second version within the same tick", 1001, true)
+
+	same(time.Now().Add(-time.Hour))
+	want(t, f, "second version, settled", 1001, true)
+	write(t, passwdPath, line(1002))
+	want(t, f, "the settled version kept (no change shows in the stat)", 1001, true)
 }
 
 // TestFilesConcurrent: lookups from many goroutines while the file changes
