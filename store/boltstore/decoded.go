@@ -11,6 +11,17 @@ import (
 // not the whole registry.
 const decodedSize = 2048
 
+// decodedBytes bounds the memory the kept records take (their bytes, the
+// key, and the decoded copies of their byte fields): a record's size is
+// set by its certificate, which comes from the card, so 2,048 records of
+// large certificates could otherwise hold hundreds of megabytes.
+const decodedBytes = 8 << 20
+
+// heldBytes is what one kept record counts against decodedBytes.
+func heldBytes(v []byte, r store.Registration) int {
+	return len(v) + len(r.PublicKey) + len(r.Certificate) + len(r.CredentialID)
+}
+
 // decodedRecords memoizes decodeRegistration by the record's exact bytes.
 // Decoding is a pure function of the bytes, so an entry can never be stale:
 // a change to a registration changes its record's bytes, which then miss and
@@ -19,8 +30,9 @@ const decodedSize = 2048
 // set by the callers on each read. The zero value is ready to use; a nil
 // *decodedRecords (noMemo) decodes every time.
 type decodedRecords struct {
-	mu sync.Mutex
-	m  map[string]decoded
+	mu    sync.Mutex
+	m     map[string]decoded
+	bytes int // heldBytes of the records in m
 }
 
 // noMemo decodes every time: the full check reads every record once, and
@@ -50,17 +62,25 @@ func (d *decodedRecords) decode(v []byte) (store.Registration, uint64, error) {
 	if err != nil {
 		return r, seq, err
 	}
+	size := heldBytes(v, r)
+	if size > decodedBytes/16 {
+		return r, seq, nil // one record would take too much of the memo
+	}
 	d.mu.Lock()
 	if d.m == nil {
 		d.m = make(map[string]decoded)
 	}
-	if len(d.m) >= decodedSize {
-		for k := range d.m { // an arbitrary entry: map iteration order is random
+	if _, ok := d.m[string(v)]; !ok { // another reader may have added it
+		for k, e := range d.m { // arbitrary entries: map iteration order is random
+			if len(d.m) < decodedSize && d.bytes+size <= decodedBytes {
+				break
+			}
 			delete(d.m, k)
-			break
+			d.bytes -= heldBytes([]byte(k), e.reg)
 		}
+		d.m[string(v)] = decoded{cloneBytes(r), seq}
+		d.bytes += size
 	}
-	d.m[string(v)] = decoded{cloneBytes(r), seq}
 	d.mu.Unlock()
 	return r, seq, nil
 }

@@ -100,6 +100,32 @@ func TestDecodedRecordsAreCopies(t *testing.T) {
 	}
 }
 
+// TestDecodedRecordsBytesBounded: records with large certificates (their
+// size comes from the card) are kept within decodedBytes, and each is
+// still decoded right.
+func TestDecodedRecordsBytesBounded(t *testing.T) {
+	var d decodedRecords
+	for i := range 300 {
+		cert := make([]byte, 40<<10)
+		cert[0] = byte(i)
+		v, err := encodeRegistration(store.Registration{ID: fmt.Sprint("r", i), User: "alice", AuthenticatorID: "piv-1",
+			Certificate: cert, CreatedAt: time.Unix(1, 0)}, uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _, err := d.decode(v); err != nil || r.ID != fmt.Sprint("r", i) || len(r.Certificate) != len(cert) || r.Certificate[0] != byte(i) {
+			t.Fatalf("decode %d: %v", i, err)
+		}
+	}
+	held := 0
+	for k, e := range d.m {
+		held += heldBytes([]byte(k), e.reg)
+	}
+	if held > decodedBytes || held != d.bytes || len(d.m) == 0 {
+		t.Fatalf("memo holds %d records of %d bytes (counted %d), want some and at most %d bytes", len(d.m), held, d.bytes, decodedBytes)
+	}
+}
+
 // TestDecodedRecordsBounded: the memo keeps at most decodedSize records, and
 // a record that does not decode is refused every time, never kept.
 func TestDecodedRecordsBounded(t *testing.T) {
