@@ -233,6 +233,28 @@ func TestTPMResetUnderneath(t *testing.T) {
 	}
 }
 
+// flushBehind flushes, as another program would, every handle loaded of
+// the kinds whose first handles are given (0x80000000 transient objects,
+// 0x02000000 loaded sessions); there must be some of each.
+func flushBehind(t *testing.T, tp *TPM, what string, kinds ...tpm2.TPMHandle) {
+	t.Helper()
+	if err := tp.lock(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer tp.unlock()
+	for _, first := range kinds {
+		hs, err := tp.listHandlesLocked(first)
+		if err != nil || len(hs) == 0 {
+			t.Fatalf("%s: %v loaded, %v", what, hs, err)
+		}
+		for _, h := range hs {
+			if _, err := (tpm2.FlushContext{FlushHandle: h}).Execute(tp.tr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestHeldFlushedByAnotherProgram: another program flushes what the engine
 // holds in the TPM (possible on a TPM without resource manager): the next
 // signatures work, with the keys' saved contexts, and spend no try.
@@ -241,24 +263,6 @@ func TestHeldFlushedByAnotherProgram(t *testing.T) {
 	cards := []*Card{createCard(t, tp, AlgECCP256), createCard(t, tp, AlgECCP384), createCard(t, tp, AlgECCP256)}
 	for _, c := range cards {
 		signAndVerify(t, tp, c, testPIN, cardKey(t, c))
-	}
-	flushBehind := func(what string, kinds ...tpm2.TPMHandle) {
-		t.Helper()
-		if err := tp.lock(testCtx(t)); err != nil {
-			t.Fatal(err)
-		}
-		defer tp.unlock()
-		for _, first := range kinds {
-			hs, err := tp.listHandlesLocked(first)
-			if err != nil || len(hs) == 0 {
-				t.Fatalf("%s: %v loaded, %v", what, hs, err)
-			}
-			for _, h := range hs {
-				if _, err := (tpm2.FlushContext{FlushHandle: h}).Execute(tp.tr); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
 	}
 	cnt := countCommands(tp)
 	for _, tc := range []struct {
@@ -269,7 +273,7 @@ func TestHeldFlushedByAnotherProgram(t *testing.T) {
 		{"the sessions", []tpm2.TPMHandle{0x02000000}},
 		{"everything", []tpm2.TPMHandle{0x80000000, 0x02000000}},
 	} {
-		flushBehind(tc.what, tc.kinds...)
+		flushBehind(t, tp, tc.what, tc.kinds...)
 		for i, c := range cards {
 			if err := tp.VerifyPIN(testCtx(t), c, []byte(testPIN)); err != nil {
 				t.Fatalf("%s flushed, card %d: verify: %v", tc.what, i, err)
@@ -304,5 +308,32 @@ func TestSavedKeysBounded(t *testing.T) {
 		if _, ok := tp.keys.keys[fmt.Sprintf("public %d", i)]; ok {
 			t.Fatalf("key %d, among the least recently used, is still kept", i)
 		}
+	}
+}
+
+// TestSignSecondTryCountsOnce: a signature whose key or sessions were gone
+// (flushed behind the engine's back) is tried a second time; a wrong PIN
+// is still counted once, and a right one signs and spends nothing.
+func TestSignSecondTryCountsOnce(t *testing.T) {
+	_, tp := newSim(t)
+	c := createCard(t, tp, AlgECCP256)
+	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
+	digest := sha256.Sum256([]byte("second try"))
+	for _, gone := range []struct {
+		what  string
+		first tpm2.TPMHandle
+	}{{"the key", 0x80000000}, {"the sessions", 0x02000000}} {
+		flushBehind(t, tp, gone.what, gone.first)
+		signAndVerify(t, tp, c, testPIN, cardKey(t, c))
+		if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(5) {
+			t.Fatalf("%s gone, right PIN: %+v, %v; want no try spent", gone.what, tr, err)
+		}
+		flushBehind(t, tp, gone.what, gone.first)
+		_, err := tp.Sign(testCtx(t), c, []byte(wrongPIN), digest[:], crypto.SHA256)
+		var inc *hwerr.PINIncorrect
+		if !errors.As(err, &inc) || inc.RetriesLeft != hwerr.TriesLeft(4) {
+			t.Fatalf("%s gone, wrong PIN: %v; want one try counted (4 left)", gone.what, err)
+		}
+		signAndVerify(t, tp, c, testPIN, cardKey(t, c)) // the counter back to 5
 	}
 }
