@@ -79,7 +79,8 @@
 // it. When the TPM answers that something held is not loaded (it was
 // reset, or another program flushed it), the TPM refused the command
 // before checking any authorization: the engine forgets what is gone and
-// a signature or PIN check is tried once more, so no try is spent. An
+// a signature, PIN check, PIN change or unblock is tried once more, so no
+// try is spent and none fails for it. An
 // operation loads at most two more objects (swtpm has three transient
 // slots; those that need two flush the held keys first) and flushes them
 // before returning; operations that need sessions of their own (PIN

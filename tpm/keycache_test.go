@@ -337,3 +337,27 @@ func TestSignSecondTryCountsOnce(t *testing.T) {
 		signAndVerify(t, tp, c, testPIN, cardKey(t, c)) // the counter back to 5
 	}
 }
+
+// TestPINChangesAfterTPMReset: after a TPM reset the held PIN session is
+// gone; a PIN change or unblock, the first operation after it, starts a
+// fresh one and goes through (the TPM refused the PolicySecret before
+// checking the PIN: nothing was spent), as a signature does.
+func TestPINChangesAfterTPMReset(t *testing.T) {
+	tp, reset := resettableSim(t)
+	c := createCard(t, tp, AlgECCP256)
+	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
+	reset()
+	const newPIN = "new-pin-1"
+	if err := tp.ChangePIN(testCtx(t), c, []byte(testPIN), []byte(newPIN)); err != nil {
+		t.Fatalf("PIN change, first after a reset: %v", err)
+	}
+	signAndVerify(t, tp, c, newPIN, cardKey(t, c))
+	reset()
+	if err := tp.UnblockPIN(testCtx(t), c, []byte(testPUK), []byte(testPIN)); err != nil {
+		t.Fatalf("unblock, first after a reset: %v", err)
+	}
+	if tr, err := tp.Tries(testCtx(t), c); err != nil || tr.PIN != hwerr.TriesLeft(5) || tr.PUK != hwerr.TriesLeft(c.PUKTries) {
+		t.Fatalf("after the unblock: %+v, %v; want every try left", tr, err)
+	}
+	signAndVerify(t, tp, c, testPIN, cardKey(t, c))
+}

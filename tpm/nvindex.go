@@ -394,8 +394,20 @@ func (t *TPM) readCounterLocked(x *NVIndex) (counter, error) {
 }
 
 // withPolicyLocked starts a policy session, runs the assertions of
-// policy in it, then use with it, and flushes it.
+// policy in it, then use with it, and flushes it. Like signLocked, it tries
+// once more when a PolicySecret found the held PIN session gone (a TPM
+// reset, or another program flushed it): the TPM refused that command
+// before it checked any authorization, and use had not run.
 func (t *TPM) withPolicyLocked(policy, use func(tpm2.Session) error) error {
+	err := t.withPolicyOnceLocked(policy, use)
+	if errors.Is(err, errHeldLost) {
+		err = t.withPolicyOnceLocked(policy, use)
+	}
+	return err
+}
+
+// withPolicyOnceLocked is withPolicyLocked without the second try.
+func (t *TPM) withPolicyOnceLocked(policy, use func(tpm2.Session) error) error {
 	t.dropSignSessionLocked() // its slot may be needed beside this one
 	s, closer, err := tpm2.PolicySession(t.tr, tpm2.TPMAlgSHA256, 16)
 	if err != nil {
