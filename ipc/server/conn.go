@@ -512,7 +512,10 @@ func (a *readAhead) startLocked() {
 func (a *readAhead) read() {
 	defer close(a.exited)
 	a.mu.Lock()
-	if a.stopped {
+	// A byte an earlier read-ahead took is still to be parsed: the client
+	// has started its next request already, and a second byte would take
+	// the first one's place (it would be lost, and the requests misframed).
+	if a.stopped || a.sc.cr.hasPending {
 		a.mu.Unlock()
 		return
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -213,5 +214,41 @@ func TestTooLargeBodyAnswered(t *testing.T) {
 	status, body := do(t, sock, "POST", "/v1/x", `{"pin":"`+strings.Repeat("1", 1<<20)+`"}`)
 	if status != http.StatusRequestEntityTooLarge || errorCode(body) != "too_large" {
 		t.Fatalf("oversized body: %d %v", status, body)
+	}
+}
+
+// TestPipelinedAfterLongHandlers: requests pipelined behind several long
+// handlers (each gets the read-ahead) while the earlier ones still wait in
+// the connection's buffer are each answered as sent: the byte a read-ahead
+// takes is never lost to the next one's.
+func TestPipelinedAfterLongHandlers(t *testing.T) {
+	// A card operation: the body decoded, then a long wait for the card.
+	slow := Route{Method: "POST", Pattern: "/v1/slow", Access: Anyone, Handler: func(w http.ResponseWriter, r *http.Request) error {
+		var v struct {
+			N string `json:"n"`
+		}
+		if err := DecodeJSON(r, &v); err != nil {
+			return err
+		}
+		time.Sleep(3 * watchDelay) // long enough for the read-ahead to start
+		return WriteJSON(w, http.StatusOK, map[string]any{"n": v.N})
+	}}
+	sock, _ := startServer(t, Config{}, []Route{statusRoute, echoRoute, slow})
+	var text strings.Builder
+	var want []string
+	for i := 0; text.Len() < 3*4096; i++ {
+		path := "/v1/echo"
+		if i < 3 {
+			path = "/v1/slow" // read while the first 4 KiB are buffered
+		}
+		n := fmt.Sprintf("r%d-%s", i, strings.Repeat("x", 300))
+		text.WriteString(strings.Replace(post(`{"n":"`+n+`"}`), "/v1/echo", path, 1))
+		want = append(want, "200 "+n)
+	}
+	_, br := rawExchange(t, sock, text.String())
+	for i, a := range readAnswers(t, br, len(want)) {
+		if got := summarize(a); got != want[i] {
+			t.Fatalf("answer %d: %.60s, want %.60s", i, got, want[i])
+		}
 	}
 }
