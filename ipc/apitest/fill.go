@@ -3,19 +3,27 @@ package apitest
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 // Fill sets every field reachable from v to a value other than its zero:
 // strings, numbers and booleans, pointers to filled values, maps to one
-// filled entry, slices to one filled element. It fails the test on a kind
+// filled entry, slices to one filled element, times to a time with a
+// fraction of a second and a zone. It fails the test on a kind
 // it does not know, so that a test walking a type by reflection (does a
 // comparison or a copy see every field?) learns of a new kind of field.
 func Fill(t testing.TB, v reflect.Value) {
 	t.Helper()
 	switch v.Kind() {
 	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2026, 12, 3, 11, 45, 7, 123456789, time.FixedZone("", 3600))))
+			return
+		}
 		for i := range v.NumField() {
-			Fill(t, v.Field(i))
+			if v.Type().Field(i).IsExported() { // unexported: not in JSON, not the caller's to set
+				Fill(t, v.Field(i))
+			}
 		}
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
