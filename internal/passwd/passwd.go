@@ -174,18 +174,22 @@ func (f *Files) load() *snapshot {
 // FilesFirst reports whether an nsswitch.conf has exactly one passwd line,
 // its first source is "files" and it has no [STATUS=action] items (which
 // could make NSS go on past an account found in the file). It reads the
-// file as glibc does (checked against glibc 2.36): the database name is
-// matched exactly ("PASSWD:" is another database), words are split at
-// ASCII whitespace only, and '#' starts no comment inside a line
-// ("passwd: files#x" names a source "files#x", not files; a line starting
-// with '#' names no known database).
+// file as glibc does (checked against glibc 2.36): a line's database is
+// its first word, up to a C space or a colon, matched exactly ("PASSWD" is
+// another database; "passwd sss", without the colon, is a passwd line);
+// the sources follow after spaces and colons, split at ASCII whitespace
+// only; '#' starts no comment inside a line ("passwd: files#x" names a
+// source "files#x", not files; a line starting with '#' names no known
+// database).
 func FilesFirst(conf []byte) bool {
 	found := false
 	for line := range bytes.Lines(conf) {
-		db, sources, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !bytes.Equal(bytes.TrimFunc(db, cSpace), []byte("passwd")) {
+		line = bytes.TrimLeftFunc(line, cSpace)
+		end := bytes.IndexFunc(line, func(r rune) bool { return cSpace(r) || r == ':' })
+		if end < 0 || string(line[:end]) != "passwd" {
 			continue
 		}
+		sources := bytes.TrimLeftFunc(line[end:], func(r rune) bool { return cSpace(r) || r == ':' })
 		if found || bytes.IndexByte(sources, '[') >= 0 {
 			return false
 		}

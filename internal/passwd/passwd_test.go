@@ -57,6 +57,14 @@ func TestFilesFirst(t *testing.T) {
 		"passwd: files\u00a0x\n":                           false, // one word for glibc: NBSP is no C space
 		"passwd: files\u0085\n":                            false,
 		"passwd:\tfiles\r\n":                               true,
+		"passwd: files\npasswd sss\n":                      false, // glibc: a passwd line without the colon, the later line wins
+		"passwd: files\npasswd\tsss\n":                     false,
+		"passwd: files\npasswd x: sss\n":                   false,
+		"passwd: files\npasswd\n":                          false,
+		"passwd: files\npasswd@: sss\n":                    true, // database "passwd@"
+		"passwd :files\n":                                  true,
+		"passwd files\n":                                   true,
+		"passwd: files:x\n":                                false,
 		"passwd: files #x ldap\n":                          true,
 		"passwd: systemd files\n":                          false,
 		"passwd: compat\n":                                 false,
