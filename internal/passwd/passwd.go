@@ -98,7 +98,10 @@ func identify(path string) (identity, error) {
 	return identity{dev: uint64(st.Dev), ino: st.Ino, size: st.Size, mtime: st.Mtim, ctime: st.Ctim}, nil
 }
 
-// snapshot is the accounts of one version of the two files.
+// snapshot is the accounts of one version of the two files. Its maps are
+// nil when that version leaves every lookup to NSS (another source first,
+// or a file this package does not read exactly): kept like any other, it
+// spares reading the files again on every lookup.
 type snapshot struct {
 	passwd, nsswitch identity
 	uids             map[string]uint32
@@ -146,26 +149,27 @@ func settled(id identity, t time.Time) bool {
 	return time.Unix(id.ctime.Unix()).Before(t.Add(-racyWindow))
 }
 
-// load reads both files; nil when NSS must answer.
+// load reads both files; nil when one does not read (not kept: nothing
+// says which version failed).
 func (f *Files) load() *snapshot {
-	passwd, nsswitch := f.passwd, f.nsswitch
-	conf, err := os.ReadFile(nsswitch)
-	if err != nil || !FilesFirst(conf) {
-		return nil
-	}
-	text, err := os.ReadFile(passwd)
+	conf, err := os.ReadFile(f.nsswitch)
 	if err != nil {
 		return nil
 	}
-	uids, names, ok := Parse(text)
-	if !ok {
+	s := &snapshot{}
+	if FilesFirst(conf) {
+		text, err := os.ReadFile(f.passwd)
+		if err != nil {
+			return nil
+		}
+		if uids, names, ok := Parse(text); ok {
+			s.uids, s.names = uids, names
+		}
+	}
+	if s.passwd, err = f.stat(f.passwd); err != nil {
 		return nil
 	}
-	s := &snapshot{uids: uids, names: names}
-	if s.passwd, err = f.stat(passwd); err != nil {
-		return nil
-	}
-	if s.nsswitch, err = f.stat(nsswitch); err != nil {
+	if s.nsswitch, err = f.stat(f.nsswitch); err != nil {
 		return nil
 	}
 	return s

@@ -189,6 +189,18 @@ func TestFilesRacyVersion(t *testing.T) {
 	want(t, f, "the settled version kept (no change shows in the stat)", 1001, true)
 }
 
+// TestFilesKeepsLeavingToNSS: a settled version that leaves lookups to NSS
+// (here another source first) is kept like one that answers: the files are
+// not read again on every lookup while their stat is unchanged.
+func TestFilesKeepsLeavingToNSS(t *testing.T) {
+	f, _, confPath := files(t, "alice:x:1000:1000::/home/alice:/bin/sh\n", "passwd: ldap\n")
+	old := syscall.NsecToTimespec(time.Now().Add(-time.Hour).UnixNano())
+	f.stat = func(string) (identity, error) { return identity{dev: 1, ino: 2, mtime: old, ctime: old}, nil }
+	want(t, f, "ldap first", 0, false)
+	write(t, confPath, "passwd: files\n") // unseen: the stat is fixed
+	want(t, f, "the version leaving lookups to NSS kept", 0, false)
+}
+
 // TestFilesConcurrent: lookups from many goroutines while the file changes
 // (run with -race) see one version or the other, never a mix.
 func TestFilesConcurrent(t *testing.T) {
