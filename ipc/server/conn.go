@@ -74,12 +74,31 @@ type connReader struct {
 	remain     int64
 	pending    byte
 	hasPending bool
+	// buf is the read buffer's whole array: bufio's first fill hands
+	// over all of it (later reads straight into a large body buffer are
+	// not it, and are not kept).
+	buf []byte
+}
+
+// wipeConsumed zeroes the read buffer and the read-ahead's byte when
+// every byte read from the connection has been consumed (none buffered,
+// no byte pending): an idle connection then keeps nothing a client sent,
+// whatever path a body took through the buffer.
+func (r *connReader) wipeConsumed(buffered int) {
+	if buffered != 0 || r.hasPending {
+		return
+	}
+	clear(r.buf)
+	r.pending = 0
 }
 
 // Read reads the byte the read-ahead took first, then the connection.
 func (r *connReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if r.buf == nil && len(p) == readBufferSize {
+		r.buf = p
 	}
 	if r.hasPending {
 		p[0], r.hasPending = r.pending, false
@@ -102,6 +121,9 @@ func (r *connReader) Read(p []byte) (int, error) {
 }
 
 var errHeadTooLarge = errors.New("request head too large")
+
+// readBufferSize is the size of a connection's read buffer.
+const readBufferSize = 4096
 
 // Serve accepts connections on ln, within Config.Limits, until Shutdown is
 // called or ctx ends (then it shuts down gracefully within
@@ -234,7 +256,7 @@ func (sc *serverConn) serve() {
 		sc.s.mu.Unlock()
 	}()
 	sc.ctx = connContext(sc.s.base, sc.c)
-	sc.br = bufio.NewReaderSize(&sc.cr, 4096)
+	sc.br = bufio.NewReaderSize(&sc.cr, readBufferSize)
 	if pc, ok := sc.c.(*peerConn); ok {
 		// A body is zeroed where it was read, not where the next
 		// requests wait in sc.br (wipe.go); only this goroutine reads sc.br.
@@ -244,6 +266,7 @@ func (sc *serverConn) serve() {
 	}
 	for first := true; ; first = false {
 		if !first {
+			sc.cr.wipeConsumed(sc.br.Buffered())
 			// Wait for the next request within the idle timeout.
 			if !sc.s.setState(sc, stateIdle) {
 				return

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -250,4 +251,96 @@ func TestWipeKeepsPipelinedBodies(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestIdleConnectionKeepsNothing: once a connection has answered every
+// request it was sent and waits for the next, no buffer the server read it
+// into holds a byte the client sent (PINs above all), whatever path the
+// bytes took; a PIN left by a body split around the read-ahead's byte would
+// otherwise stay there for as long as the connection idles.
+func TestIdleConnectionKeepsNothing(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := Listen(dir+"/s.sock", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := &recordingListener{Listener: ln, closed: make(chan struct{}, 1)}
+	s, err := New(Config{MaxBodyBytes: 1024, Logger: discardLogger(), PeerOf: func(net.Conn) (Peer, error) { return Peer{UID: 1000}, nil }},
+		[]Route{statusRoute, echoRoute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(t.Context(), rl) }()
+	pinBody := func(pin string) string { return `{"n":"x","pin":"` + pin + `"}` }
+	for _, tc := range []struct {
+		name    string
+		text    []string // written one after the other
+		answers int
+	}{
+		{"one PIN", []string{post(pinBody("31415926"))}, 1},
+		{"pipelined", []string{post(pinBody("27182818")) + getStatus1 + post(pinBody("16180339"))}, 3},
+		{"split mid-PIN", splitAt(post(pinBody("14142135")), "2135"), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rl.mu.Lock()
+			rl.bufs = nil
+			rl.mu.Unlock()
+			c := dial(t, dir+"/s.sock")
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for _, text := range tc.text {
+				write(t, c, text)
+			}
+			for range tc.answers {
+				rsp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, rsp.Body)
+				rsp.Body.Close()
+				if rsp.StatusCode != http.StatusOK {
+					t.Fatalf("answer %s", rsp.Status)
+				}
+			}
+			waitIdle(t, s)
+			rl.mu.Lock()
+			defer rl.mu.Unlock()
+			if len(rl.bufs) == 0 {
+				t.Fatal("no read recorded")
+			}
+			for _, b := range rl.bufs {
+				if i := bytes.IndexFunc(b, func(r rune) bool { return r != 0 }); i >= 0 {
+					t.Fatalf("an idle connection's read buffer still holds %q", bytes.TrimRight(b[i:], "\x00"))
+				}
+			}
+		})
+	}
+}
+
+// waitIdle waits until every connection of s waits for its next request
+// (the server has finished with the last one), or fails t after 10 s.
+func waitIdle(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		idle := len(s.conns) > 0
+		for sc := range s.conns {
+			idle = idle && sc.state == stateIdle
+		}
+		s.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the connection did not become idle")
+		}
+		runtime.Gosched()
+	}
+}
+
+// splitAt cuts text where at starts.
+func splitAt(text, at string) []string {
+	i := strings.Index(text, at)
+	return []string{text[:i], text[i:]}
 }
