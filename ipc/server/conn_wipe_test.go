@@ -58,19 +58,7 @@ func (c *recordingConn) Close() error {
 // route that never reads it), once its connection has ended no buffer the
 // server read the connection into still holds the PIN.
 func TestPINZeroedOnEveryPath(t *testing.T) {
-	dir := t.TempDir()
-	ln, err := Listen(dir+"/s.sock", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := &recordingListener{Listener: ln, closed: make(chan struct{}, 1)}
-	s, err := New(Config{MaxBodyBytes: 1024, Logger: discardLogger(), PeerOf: func(net.Conn) (Peer, error) { return Peer{UID: 1000}, nil }},
-		[]Route{statusRoute, echoRoute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve(t.Context(), rl) }()
-	sock := dir + "/s.sock"
+	_, rl, sock := startRecordingServer(t)
 
 	pinBody := func(pin string) string { return `{"n":"x","pin":"` + pin + `"}` }
 	closeHdr := "Connection: close\r\n"
@@ -259,18 +247,7 @@ func TestWipeKeepsPipelinedBodies(t *testing.T) {
 // bytes took; a PIN left by a body split around the read-ahead's byte would
 // otherwise stay there for as long as the connection idles.
 func TestIdleConnectionKeepsNothing(t *testing.T) {
-	dir := t.TempDir()
-	ln, err := Listen(dir+"/s.sock", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl := &recordingListener{Listener: ln, closed: make(chan struct{}, 1)}
-	s, err := New(Config{MaxBodyBytes: 1024, Logger: discardLogger(), PeerOf: func(net.Conn) (Peer, error) { return Peer{UID: 1000}, nil }},
-		[]Route{statusRoute, echoRoute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.Serve(t.Context(), rl) }()
+	s, rl, sock := startRecordingServer(t)
 	pinBody := func(pin string) string { return `{"n":"x","pin":"` + pin + `"}` }
 	for _, tc := range []struct {
 		name    string
@@ -285,7 +262,7 @@ func TestIdleConnectionKeepsNothing(t *testing.T) {
 			rl.mu.Lock()
 			rl.bufs = nil
 			rl.mu.Unlock()
-			c := dial(t, dir+"/s.sock")
+			c := dial(t, sock)
 			defer c.Close()
 			br := bufio.NewReader(c)
 			for _, text := range tc.text {
@@ -343,4 +320,25 @@ func waitIdle(t *testing.T, s *Server) {
 func splitAt(text, at string) []string {
 	i := strings.Index(text, at)
 	return []string{text[:i], text[i:]}
+}
+
+// startRecordingServer serves the status and echo routes (a body limit of
+// 1 KiB, every peer uid 1000) on a socket whose connections record the
+// buffers the server reads them into; it returns the server, the listener
+// and the socket's path.
+func startRecordingServer(t *testing.T) (*Server, *recordingListener, string) {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := Listen(dir+"/s.sock", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := &recordingListener{Listener: ln, closed: make(chan struct{}, 1)}
+	s, err := New(Config{MaxBodyBytes: 1024, Logger: discardLogger(), PeerOf: func(net.Conn) (Peer, error) { return Peer{UID: 1000}, nil }},
+		[]Route{statusRoute, echoRoute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.Serve(t.Context(), rl) }()
+	return s, rl, dir + "/s.sock"
 }
