@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,22 +59,33 @@ func CheckNSS(ctx context.Context, t testing.TB, run Command, module string, tok
 	if !strings.Contains(list, tok.Label+":") {
 		t.Errorf("certutil -L -h all does not list token %q's certificates:\n%s", tok.Label, list)
 	}
-	// NSS names a certificate after the CKA_LABEL OpenSC gives it; read
-	// each of the token's back in DER by its nickname and find the card's.
-	var nick string
+	// NSS names a certificate after the CKA_LABEL OpenSC gives it. Read
+	// each of the token's back by its nickname: certutil -r writes every
+	// certificate that shares the named one's subject, newest first (a PIV
+	// card's certificates often name the same person, and which one comes
+	// first then depends on the second each was issued in), so look for
+	// the card's among all of them.
+	var found bool
+	var reads strings.Builder
 	for _, line := range strings.Split(list, "\n") {
 		name, _, ok := strings.Cut(strings.TrimSpace(line), "  ")
 		if !ok || !strings.HasPrefix(name, tok.Label+":") {
 			continue
 		}
-		der, err := run(ctx, "certutil", "-L", "-d", db, "-h", tok.Label, "-n", name, "-r", "-f", pinFile).Output()
-		// certutil writes more after the DER object, which delimits itself.
-		if err == nil && bytes.HasPrefix(der, tok.Cert.Raw) {
-			nick = name
+		var stderr bytes.Buffer
+		cmd := run(ctx, "certutil", "-L", "-d", db, "-h", tok.Label, "-n", name, "-r", "-f", pinFile)
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		ders := splitDER(out)
+		for _, der := range ders {
+			if err == nil && bytes.Equal(der, tok.Cert.Raw) {
+				found = true
+			}
 		}
+		fmt.Fprintf(&reads, "%s: %d certificates in %d bytes, %v %s\n", name, len(ders), len(out), err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	if nick == "" {
-		t.Fatalf("NSS reads no certificate of token %q equal to the card's:\n%s", tok.Label, list)
+	if !found {
+		t.Fatalf("NSS reads no certificate of token %q equal to the card's:\n%s\nreading each back:\n%s", tok.Label, list, reads.String())
 	}
 	tool("certutil", "-R", "-d", db, "-h", tok.Label, "-k", authKeyID, "-s", "CN=signed by NSS", "-f", pinFile, "-o", csrPath)
 	der, err := os.ReadFile(csrPath)
@@ -84,7 +97,7 @@ func CheckNSS(ctx context.Context, t testing.TB, run Command, module string, tok
 		t.Fatalf("NSS's certificate request: %v", err)
 	}
 	if !bytes.Equal(csr.RawSubjectPublicKeyInfo, tok.Cert.RawSubjectPublicKeyInfo) {
-		t.Errorf("NSS signed with a key other than %s's", nick)
+		t.Errorf("NSS signed with a key other than the one of token %q's certificate", tok.Label)
 	}
 	if err := csr.CheckSignature(); err != nil {
 		t.Errorf("NSS's signature with the card's key does not verify: %v", err)
@@ -118,4 +131,20 @@ func CheckPKCS15(ctx context.Context, t testing.TB, run Command, tok PIVToken) {
 	if b, _ := pem.Decode([]byte(tool("--read-public-key", authKeyID))); b == nil || !bytes.Equal(b.Bytes, tok.Cert.RawSubjectPublicKeyInfo) {
 		t.Errorf("pkcs15-tool --read-public-key %s is not the certificate's key", authKeyID)
 	}
+}
+
+// splitDER splits back-to-back DER objects, as certutil -L -r writes them,
+// and stops at the first bytes that are not one.
+func splitDER(b []byte) [][]byte {
+	var ders [][]byte
+	for len(b) > 0 {
+		var v asn1.RawValue
+		rest, err := asn1.Unmarshal(b, &v)
+		if err != nil {
+			break
+		}
+		ders = append(ders, v.FullBytes)
+		b = rest
+	}
+	return ders
 }
