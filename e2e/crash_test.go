@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -70,7 +71,11 @@ enabled = false
 	}
 
 	// The burst: every worker registers and removes in a loop until the kill.
-	stop := make(chan struct{})
+	// The kill waits for a registration that no worker removes to be
+	// acknowledged, so the restarted daemon has something to keep.
+	stop, kept := make(chan struct{}), make(chan struct{})
+	var keptOnce sync.Once
+	var lastErr atomic.Value
 	var wg sync.WaitGroup
 	for w, user := range crashUsers {
 		wg.Go(func() {
@@ -81,8 +86,14 @@ enabled = false
 				default:
 				}
 				reg, err := c.Register(context.Background(), user, ipc.RegisterRequest{Authenticator: cards[w%2], PIN: ipc.Secret(pivcard.DefaultPIN)})
-				if err == nil && w%3 == 0 {
+				switch {
+				case err == nil && w%3 == 0:
 					_, _ = c.RemoveRegistration(context.Background(), user, reg.ID)
+				case err == nil:
+					keptOnce.Do(func() { close(kept) })
+				}
+				if err != nil {
+					lastErr.Store(err.Error()) // always a string: atomic.Value keeps one type
 				}
 				if err != nil && apiCode(err) == "" {
 					return // the daemon is gone
@@ -90,7 +101,12 @@ enabled = false
 			}
 		})
 	}
-	time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond) // the random moment of the crash, not a synchronization
+	select {
+	case <-kept:
+	case <-time.After(waitTimeout):
+		t.Fatalf("no registration was acknowledged in %s; the last error: %v", waitTimeout, lastErr.Load())
+	}
+	time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond) // the random moment of the crash, not a synchronization
 	if err := daemon.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
