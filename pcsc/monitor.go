@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +122,14 @@ func (m *Monitor) Up() bool {
 	return m.up
 }
 
+// ReaderCount returns how many readers Readers would list, without copying
+// them.
+func (m *Monitor) ReaderCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.readers)
+}
+
 // Readers returns the readers as last seen, sorted by name.
 func (m *Monitor) Readers() []ReaderState {
 	m.mu.Lock()
@@ -130,15 +139,7 @@ func (m *Monitor) Readers() []ReaderState {
 		r.ATR = bytes.Clone(r.ATR)
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b ReaderState) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b ReaderState) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

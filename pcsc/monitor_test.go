@@ -91,8 +91,8 @@ func TestMonitorSnapshotInsertRemove(t *testing.T) {
 	if !m.Up() {
 		t.Fatal("Up() = false after ServiceUp")
 	}
-	if rs := m.Readers(); len(rs) != 2 || rs[0].Name != p.ReaderName(0) || rs[0].CardPresent {
-		t.Fatalf("Readers() = %+v, want two empty readers", rs)
+	if rs := m.Readers(); len(rs) != 2 || m.ReaderCount() != 2 || rs[0].Name != p.ReaderName(0) || rs[0].CardPresent {
+		t.Fatalf("Readers() = %+v (ReaderCount %d), want two empty readers", rs, m.ReaderCount())
 	}
 
 	card := insertCard(t, p, 0, testATR, nil)
@@ -230,8 +230,8 @@ func TestMonitorCancelReturnsPromptly(t *testing.T) {
 	if d := time.Since(start); d >= time.Second {
 		t.Fatalf("Run took %v to return", d)
 	}
-	if m.Up() || len(m.Readers()) != 0 {
-		t.Fatalf("after Run: Up=%v Readers=%v", m.Up(), m.Readers())
+	if m.Up() || len(m.Readers()) != 0 || m.ReaderCount() != 0 {
+		t.Fatalf("after Run: Up=%v Readers=%v ReaderCount=%d", m.Up(), m.Readers(), m.ReaderCount())
 	}
 	waitGoroutines(t, before)
 }

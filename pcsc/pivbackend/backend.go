@@ -88,7 +88,7 @@ func (b *Backend) Status() device.Status {
 	up, started := b.up, b.started
 	reading := slices.Sorted(maps.Keys(b.opening))
 	b.mu.Unlock()
-	n := len(b.monitor.Readers())
+	n := b.monitor.ReaderCount()
 	switch {
 	case !started:
 		return device.Status{State: device.StateDown, Detail: "starting"}
