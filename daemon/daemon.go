@@ -249,7 +249,7 @@ func (d *Daemon) Run(ctx context.Context, ln net.Listener) error {
 		final = append(final, sessionEndedEvent(s, signin.EndShutdown))
 	}
 	d.bus.CloseWith(final)
-	if !d.streams.drain(server.StreamWriteTimeout + time.Second) {
+	if !d.streams.drain(server.DefaultWriteTimeout + time.Second) {
 		d.log.Warn("event streams did not finish before shutdown")
 	}
 	stopServing()

@@ -271,7 +271,9 @@ func (sc *serverConn) serve() {
 			if !sc.s.setState(sc, stateIdle) {
 				return
 			}
-			_ = sc.c.SetReadDeadline(time.Now().Add(sc.s.cfg.IdleTimeout))
+			// The last answer's write deadline (send) joins the idle one:
+			// one timer, which ends the connection anyway when it fires.
+			_ = sc.c.SetDeadline(time.Now().Add(sc.s.cfg.IdleTimeout))
 			if _, err := sc.br.Peek(1); err != nil {
 				return
 			}
@@ -301,6 +303,13 @@ func (sc *serverConn) serve() {
 			return
 		}
 	}
+}
+
+// write writes b to the client within Config.WriteTimeout: a client that
+// stops reading answers is cut off, however long the handler before ran.
+func (sc *serverConn) write(b []byte) (int, error) {
+	_ = sc.c.SetWriteDeadline(time.Now().Add(sc.s.cfg.WriteTimeout))
+	return sc.c.Write(b)
 }
 
 // refuseRequest answers a request that could not be read, unless the client
@@ -601,7 +610,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if b.sendContinue {
 		b.sendContinue = false
 		if !b.w.headerSent {
-			if _, err := b.w.sc.c.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n")); err != nil {
+			if _, err := b.w.sc.write([]byte("HTTP/1.1 100 Continue\r\n\r\n")); err != nil {
 				return 0, err
 			}
 		}
@@ -747,7 +756,7 @@ func (w *response) finish() {
 
 // send writes out in one write and keeps its buffer for the next answer.
 func (w *response) send(out []byte) {
-	if _, err := w.sc.c.Write(out); err != nil {
+	if _, err := w.sc.write(out); err != nil {
 		w.err = err
 		w.close = true
 	}

@@ -88,14 +88,33 @@ func TestConnSlowClients(t *testing.T) {
 // reading an answer is held back by the socket: once its answers fill the
 // socket buffers the server stops reading, and the client cannot push more
 // than those buffers hold, however much it tries to send. When it goes away,
-// its connection ends.
+// its connection ends; while it stays, its connection ends WriteTimeout
+// after the write that could not finish.
 func TestConnClientNotReading(t *testing.T) {
-	sock, s := startServer(t, Config{}, []Route{statusRoute})
+	for _, stays := range []bool{false, true} {
+		cfg := Config{}
+		if stays {
+			cfg.WriteTimeout = 200 * time.Millisecond
+		}
+		sock, s := startServer(t, cfg, []Route{statusRoute})
+		c := fillWithoutReading(t, sock)
+		if !stays {
+			c.Close()
+		}
+		// waitNoConns gives up after 10 s, the default WriteTimeout.
+		waitNoConns(t, s)
+	}
+}
+
+// fillWithoutReading pipelines requests on a new connection without reading
+// an answer until the server stops taking them, and checks that it stopped
+// long before the client did. The connection is closed when the test ends.
+func fillWithoutReading(t *testing.T, sock string) net.Conn {
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	batch := []byte(strings.Repeat(getStatus1, 1000))
 	const try = 64 << 20
 	written := 0
@@ -111,8 +130,7 @@ func TestConnClientNotReading(t *testing.T) {
 		t.Fatalf("the server took %d MiB of requests from a client that reads no answer", written>>20)
 	}
 	t.Logf("a client reading no answer got %d KiB of requests in", written>>10)
-	c.Close()
-	waitNoConns(t, s)
+	return c
 }
 
 // TestShutdownWithPipelinedAndStream: a graceful shutdown lets the request

@@ -21,6 +21,7 @@ const (
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultBodyReadTimeout   = 10 * time.Second
 	DefaultIdleTimeout       = time.Minute
+	DefaultWriteTimeout      = 10 * time.Second
 	DefaultShutdownTimeout   = 5 * time.Second
 )
 
@@ -50,6 +51,10 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	BodyReadTimeout   time.Duration
 	IdleTimeout       time.Duration
+	// WriteTimeout bounds each write of an answer or of a stream's line:
+	// a client that stops reading is cut off after it, and a long handler
+	// or stream is not (the deadline starts at the write).
+	WriteTimeout time.Duration
 	// Limits bound the open connections and streams.
 	Limits Limits
 	// ShutdownTimeout bounds the graceful shutdown when Serve's context ends.
@@ -115,6 +120,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout

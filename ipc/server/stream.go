@@ -7,15 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/hwauthd/hwauthd/ipc"
 )
-
-// StreamWriteTimeout bounds each write of a stream: a client that stops
-// reading is cut off after it, without a global WriteTimeout cutting
-// healthy long streams.
-const StreamWriteTimeout = 10 * time.Second
 
 // StreamJSONLines answers 200 with a stream of JSON objects, one per line,
 // flushing each. next blocks until the next value is ready; it returns
@@ -41,7 +35,6 @@ func StreamJSONLines(w http.ResponseWriter, r *http.Request, next func(ctx conte
 	if err := rc.Flush(); err != nil {
 		return fmt.Errorf("stream: flush: %w", err)
 	}
-	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	for {
 		v, err := next(ctx)
 		if errors.Is(err, io.EOF) || ctx.Err() != nil {
@@ -56,13 +49,13 @@ func StreamJSONLines(w http.ResponseWriter, r *http.Request, next func(ctx conte
 	}
 }
 
-// writeLine writes one JSON line under a per-write deadline and flushes it.
+// writeLine writes one JSON line and flushes it (under Config.WriteTimeout,
+// as every write of an answer).
 func writeLine(w http.ResponseWriter, rc *http.ResponseController, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("stream: encode: %w", err)
 	}
-	_ = rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
 	if _, err := w.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("stream: write: %w", err)
 	}
