@@ -271,9 +271,7 @@ func (sc *serverConn) serve() {
 			if !sc.s.setState(sc, stateIdle) {
 				return
 			}
-			// The last answer's write deadline (send) joins the idle one:
-			// one timer, which ends the connection anyway when it fires.
-			_ = sc.c.SetDeadline(time.Now().Add(sc.s.cfg.IdleTimeout))
+			_ = sc.c.SetReadDeadline(time.Now().Add(sc.s.cfg.IdleTimeout))
 			if _, err := sc.br.Peek(1); err != nil {
 				return
 			}
@@ -307,9 +305,15 @@ func (sc *serverConn) serve() {
 
 // write writes b to the client within Config.WriteTimeout: a client that
 // stops reading answers is cut off, however long the handler before ran.
+// The deadline is cleared once b is written, so that a quiet stream or an
+// idle connection keeps no timer that would wake the daemon.
 func (sc *serverConn) write(b []byte) (int, error) {
 	_ = sc.c.SetWriteDeadline(time.Now().Add(sc.s.cfg.WriteTimeout))
-	return sc.c.Write(b)
+	n, err := sc.c.Write(b)
+	if err == nil {
+		_ = sc.c.SetWriteDeadline(time.Time{})
+	}
+	return n, err
 }
 
 // refuseRequest answers a request that could not be read, unless the client

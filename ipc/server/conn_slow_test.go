@@ -1,12 +1,14 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -178,4 +180,96 @@ func TestShutdownWithPipelinedAndStream(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// deadlineListener hands out connections that record their last write
+// deadline (0 when cleared).
+type deadlineListener struct {
+	net.Listener
+	last atomic.Int64
+}
+
+func (l *deadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &deadlineConn{Conn: c, l: l}, nil
+}
+
+type deadlineConn struct {
+	net.Conn
+	l *deadlineListener
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.l.last.Store(unixNanoOrZero(t))
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.l.last.Store(unixNanoOrZero(t))
+	return c.Conn.SetDeadline(t)
+}
+
+func unixNanoOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// TestWritesLeaveNoDeadline: once an answer or a stream's line is written,
+// the connection keeps no write deadline, whose timer would wake an idle
+// daemon (a quiet event stream, a kept-alive connection) when it expires.
+func TestWritesLeaveNoDeadline(t *testing.T) {
+	stream := Route{Method: "GET", Pattern: "/v1/events", Access: Anyone, Handler: func(w http.ResponseWriter, r *http.Request) error {
+		sent := false
+		return StreamJSONLines(w, r, func(ctx context.Context) (any, error) {
+			if !sent {
+				sent = true
+				return map[string]string{"type": "hello"}, nil
+			}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		})
+	}}
+	ln, err := Listen(t.TempDir()+"/s.sock", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := &deadlineListener{Listener: ln}
+	s, err := New(Config{Logger: discardLogger(), PeerOf: func(net.Conn) (Peer, error) { return Peer{UID: 1000}, nil }}, []Route{statusRoute, stream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, dl) }()
+	t.Cleanup(func() { cancel(); <-served })
+	cleared := func(what string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); dl.last.Load() != 0; {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s the connection keeps a write deadline %s ahead", what, time.Until(time.Unix(0, dl.last.Load())).Round(time.Second))
+			}
+			time.Sleep(time.Millisecond) // polling the connection's own deadline; nothing to wait on
+		}
+	}
+	c, br := rawExchange(t, ln.Addr().String(), getStatus1)
+	if resp, _ := readAnswer(t, br, "GET"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status: %d", resp.StatusCode)
+	}
+	cleared("an answer")
+	if _, err := io.WriteString(c, "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream: %v", err)
+	}
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || !strings.Contains(line, "hello") {
+		t.Fatalf("stream's line: %q %v", line, err)
+	}
+	cleared("a stream's line")
 }
